@@ -1,0 +1,109 @@
+"""Opening the archive: one writer at a time, many short-lived readers.
+
+DuckDB allows one read-write process or many read-only ones, never both, so the writer
+holds its connection only for a short transaction and readers retry on the lock error.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from archive.migrations import migrate
+
+
+class ArchiveError(Exception):
+    """A problem with the archive file a user can act on (one line)."""
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _create(path: Path) -> None:
+    """Create a new archive atomically: a kill mid-creation leaves no table-less file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        migrate(con)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, path)
+
+
+def connect_write(path: str | os.PathLike[str], *, retries: int = 50) -> duckdb.DuckDBPyConnection:
+    """Open the archive read-write, creating and migrating it; retry while a reader holds it."""
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveError(f"{p.parent}: cannot create the archive directory: {exc.strerror}") from exc
+    if not p.exists():
+        try:
+            _create(p)
+        except OSError as exc:
+            raise ArchiveError(f"{p}: cannot create the archive: {exc.strerror}") from exc
+        except duckdb.Error as exc:
+            raise ArchiveError(f"{p}: cannot create the archive: {exc}") from exc
+    con = _retry(lambda: duckdb.connect(str(p)), p, retries)
+    try:
+        migrate(con)
+    except duckdb.Error as exc:
+        con.close()
+        raise ArchiveError(f"{p}: cannot migrate the archive: {exc}") from exc
+    return con
+
+
+def connect_read(path: str | os.PathLike[str], *, retries: int = 60) -> duckdb.DuckDBPyConnection:
+    """Open the archive read-only, retrying with backoff while the writer holds the lock."""
+    p = Path(path)
+    if not p.exists():
+        raise ArchiveError(f"{p}: no archive here (run `mediawatch crawl` first, or pass --db)")
+    return _retry(lambda: duckdb.connect(str(p), read_only=True), p, retries)
+
+
+def _retry(opener, path: Path, retries: int) -> duckdb.DuckDBPyConnection:  # type: ignore[no-untyped-def]
+    delay = 0.02
+    for attempt in range(retries + 1):
+        try:
+            return opener()  # type: ignore[no-any-return]
+        except duckdb.IOException as exc:
+            if _is_lock_error(exc) and attempt < retries:
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 1.6, 0.5)
+                continue
+            if _is_lock_error(exc):
+                raise ArchiveError(f"{path}: archive is locked by another process (gave up after {retries} retries)") from exc
+            raise ArchiveError(f"{path}: cannot open the archive: {exc}") from exc
+        except duckdb.Error as exc:
+            raise ArchiveError(f"{path}: cannot open the archive: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def writer(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived write connection, closed on exit so readers can open the file."""
+    con = connect_write(path)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def reader(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect_read(path)
+    try:
+        yield con
+    finally:
+        con.close()
