@@ -152,3 +152,166 @@ CREATE TABLE paragraph_stats (
     sample VARCHAR,
     PRIMARY KEY (outlet, para_hash)
 );
+
+-- migration: 0002_search
+-- Full-text index kept current article by article (archive/search.py): the fts extension's
+-- create_fts_index rebuilds everything, so the inverted index lives in plain tables.
+-- Uniqueness is kept by the single writer (archive/search.py), not by indexes: no ART
+-- upkeep on the hot path of the ingest.
+CREATE SEQUENCE IF NOT EXISTS search_term_id_seq START 1;
+
+-- One row per distinct (stemmer, stemmed, accent-stripped term).
+CREATE TABLE search_terms (
+    term_id INTEGER NOT NULL,
+    stemmer VARCHAR NOT NULL,          -- Snowball stemmer of the articles' language, or 'none'
+    term VARCHAR NOT NULL
+);
+
+-- One row per indexed article: its stemmer, length in tokens (title words count double)
+-- and the article version indexed (index_pending re-indexes stale ones).
+CREATE TABLE search_docs (
+    article_id BIGINT NOT NULL,
+    stemmer VARCHAR NOT NULL,
+    len INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+
+-- One row per (term, article): weighted term frequency; doc_len repeated to spare a join.
+CREATE TABLE search_postings (
+    term_id INTEGER NOT NULL,
+    article_id BIGINT NOT NULL,
+    tf INTEGER NOT NULL,
+    doc_len INTEGER NOT NULL
+);
+
+-- migration: 0003_views
+-- Views for users (README "Views"). Days are UTC days.
+
+-- Every article at its current version, with when that text was fetched.
+CREATE VIEW article_latest AS
+SELECT a.id AS article_id, a.outlet, a.url, a.canonical_url, a.title, a.authors,
+       a.published_at, a.modified_at, a.date_source, a.language, a.section, a.tags,
+       a.description, a.text, a.word_count, a.paywalled, a.version,
+       a.version - 1 AS earlier_versions, a.cluster_id,
+       coalesce(p.fetched_at, a.last_seen_at) AS text_fetched_at,
+       a.first_seen_at, a.last_seen_at
+FROM articles a
+LEFT JOIN pages p ON p.id = a.page_id;
+
+-- Every known text of every article: earlier versions and the current one.
+CREATE VIEW article_history AS
+SELECT v.article_id, v.version, v.title, v.text, v.content_hash, v.fetched_at, v.page_id,
+       FALSE AS is_latest
+FROM article_versions v
+WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = v.article_id AND a.version = v.version)
+UNION ALL
+SELECT a.id, a.version, a.title, a.text, a.content_hash,
+       coalesce(p.fetched_at, a.last_seen_at), a.page_id, TRUE
+FROM articles a
+LEFT JOIN pages p ON p.id = a.page_id;
+
+-- Articles per outlet and UTC day of publication (first_seen_at when undated).
+CREATE VIEW articles_per_outlet_day AS
+SELECT outlet,
+       CAST(timezone('UTC', coalesce(published_at, first_seen_at)) AS DATE) AS day,
+       count(*) AS articles,
+       count(*) FILTER (WHERE published_at IS NULL) AS undated,
+       count(*) FILTER (WHERE paywalled) AS paywalled,
+       CAST(round(avg(word_count)) AS INTEGER) AS avg_words
+FROM articles
+GROUP BY ALL;
+
+-- One row per near-duplicate cluster: who published first, who copied.
+CREATE VIEW syndication AS
+SELECT c.cluster_id, c.size, c.first_article_id,
+       f.outlet AS first_outlet, f.title AS first_title, f.url AS first_url,
+       coalesce(c.first_published_at, f.published_at) AS first_published_at,
+       m.articles, m.outlet_count, m.outlets, m.last_published_at
+FROM clusters c
+LEFT JOIN articles f ON f.id = c.first_article_id
+LEFT JOIN (
+    SELECT cluster_id, count(*) AS articles, count(DISTINCT outlet) AS outlet_count,
+           list_sort(list_distinct(list(outlet))) AS outlets,
+           max(published_at) AS last_published_at
+    FROM articles
+    WHERE cluster_id IS NOT NULL
+    GROUP BY cluster_id
+) m ON m.cluster_id = c.cluster_id;
+
+-- One row per article of a cluster, with its delay after the first and the dedup decision.
+CREATE VIEW syndication_copies AS
+SELECT a.cluster_id, a.id AS article_id, a.outlet, a.url, a.title, a.published_at,
+       a.id = c.first_article_id AS is_first,
+       a.published_at - coalesce(c.first_published_at, f.published_at) AS delay,
+       l.matched_article_id, l.level, l.score, l.reason
+FROM articles a
+JOIN clusters c ON c.cluster_id = a.cluster_id
+LEFT JOIN articles f ON f.id = c.first_article_id
+LEFT JOIN (
+    SELECT article_id,
+           arg_max(matched_article_id, decided_at) AS matched_article_id,
+           arg_max(level, decided_at) AS level,
+           arg_max(score, decided_at) AS score,
+           arg_max(reason, decided_at) AS reason
+    FROM duplicate_links
+    WHERE level <> 'version'
+    GROUP BY article_id
+) l ON l.article_id = a.id;
+
+-- Promotional blocks removed from the current version of articles, per outlet and rule.
+CREATE VIEW removed_promotions AS
+SELECT a.outlet, r.kind, r.rule,
+       count(*) AS blocks,
+       count(DISTINCT r.article_id) AS articles,
+       round(count(DISTINCT r.article_id) / any_value(o.articles), 4) AS article_share,
+       max(a.first_seen_at) AS last_seen_at,
+       any_value(left(r.text, 200)) AS sample
+FROM removed_blocks r
+JOIN articles a ON a.id = r.article_id AND a.version = r.version
+JOIN (SELECT outlet, count(*) AS articles FROM articles GROUP BY outlet) o ON o.outlet = a.outlet
+GROUP BY a.outlet, r.kind, r.rule;
+
+-- Health of each outlet: runs, last success, last 24 hours of pages and articles.
+CREATE VIEW outlet_activity AS
+WITH outlets AS (
+    SELECT outlet FROM crawl_runs UNION SELECT outlet FROM articles UNION SELECT outlet FROM pages
+),
+runs AS (
+    SELECT outlet,
+           max(started_at) AS last_run_at,
+           arg_max(status, started_at) AS last_run_status,
+           max(coalesce(finished_at, started_at)) FILTER (WHERE status = 'ok') AS last_success_at,
+           count(*) FILTER (WHERE started_at >= now() - INTERVAL 24 HOUR) AS runs_24h,
+           count(*) FILTER (WHERE started_at >= now() - INTERVAL 24 HOUR
+                            AND status NOT IN ('ok', 'running')) AS failed_runs_24h
+    FROM crawl_runs GROUP BY outlet
+),
+arts AS (
+    SELECT outlet,
+           count(*) AS articles_total,
+           count(*) FILTER (WHERE first_seen_at >= now() - INTERVAL 24 HOUR) AS articles_24h,
+           count(*) FILTER (WHERE first_seen_at >= now() - INTERVAL 24 HOUR
+                            AND published_at IS NULL) AS undated_24h,
+           max(first_seen_at) AS last_article_at
+    FROM articles GROUP BY outlet
+),
+pg AS (
+    SELECT outlet,
+           count(*) AS pages_24h,
+           count(*) FILTER (WHERE status >= 400 OR skip_reason = 'download_error'
+                            OR starts_with(skip_reason, 'http_')) AS errors_24h,
+           count(*) FILTER (WHERE skip_reason = 'empty_extraction') AS empty_24h
+    FROM pages WHERE fetched_at >= now() - INTERVAL 24 HOUR GROUP BY outlet
+)
+SELECT o.outlet, r.last_run_at, r.last_run_status, r.last_success_at,
+       coalesce(r.runs_24h, 0) AS runs_24h, coalesce(r.failed_runs_24h, 0) AS failed_runs_24h,
+       coalesce(a.articles_24h, 0) AS articles_24h, coalesce(a.articles_total, 0) AS articles_total,
+       a.last_article_at,
+       coalesce(pg.pages_24h, 0) AS pages_24h,
+       round(pg.errors_24h / nullif(pg.pages_24h, 0), 4) AS error_rate_24h,
+       round(pg.empty_24h / nullif(pg.pages_24h - pg.errors_24h, 0), 4) AS empty_extraction_rate_24h,
+       round(a.undated_24h / nullif(a.articles_24h, 0), 4) AS missing_date_rate_24h
+FROM outlets o
+LEFT JOIN runs r ON r.outlet = o.outlet
+LEFT JOIN arts a ON a.outlet = o.outlet
+LEFT JOIN pg ON pg.outlet = o.outlet;
