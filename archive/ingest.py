@@ -1,0 +1,333 @@
+"""The archive's single writer: turns spool records into rows, in short transactions.
+
+One transaction per spool segment (at most a few dozen records), the write connection held
+only for a bounded time, so a reader waits at most about that long. Ingest is idempotent by
+record_id: a segment replayed after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from archive import boilerplate, dedup, search
+from archive.db import writer
+from archive.spool import PART, discard_segment, read_segment, ready_segments, spool_dir_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    segments: int = 0
+    records: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
+        return f"{self.segments} segments, {self.records} records ({parts or 'nothing new'})"
+
+
+def _ts(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def ingest_spool(db_path: str | os.PathLike[str], *, time_budget: float = 2.0,
+                 spool_dir: Path | None = None) -> IngestResult:
+    """Ingest ready spool segments, holding the write lock at most about time_budget seconds."""
+    spool = spool_dir or spool_dir_for(db_path)
+    result = IngestResult()
+    segments = ready_segments(spool)
+    if not segments:
+        return result
+    deadline = time.monotonic() + time_budget
+    with writer(db_path) as con:
+        for segment in segments:
+            records = list(read_segment(segment))
+            ingest_records(con, records, result)
+            if segment.name.endswith(PART):
+                _mark_crashed(con, segment.name.rsplit("-", 1)[0])
+            discard_segment(segment)
+            result.segments += 1
+            if time.monotonic() > deadline:
+                break
+    return result
+
+
+def drain_spool(db_path: str | os.PathLike[str], *, pause: float = 0.05) -> IngestResult:
+    """Ingest everything ready, in bounded bites with pauses so readers get their turn."""
+    total = IngestResult()
+    while True:
+        step = ingest_spool(db_path)
+        if not step.segments:
+            return total
+        total.segments += step.segments
+        total.records += step.records
+        total.outcomes.update(step.outcomes)
+        time.sleep(pause)
+
+
+def _mark_crashed(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
+    """A dead writer's runs that never recorded their end crashed."""
+    run_id, _, outlet = prefix.partition(".")
+    con.execute(
+        "UPDATE crawl_runs SET status = 'crashed', finished_at = now(), "
+        "message = coalesce(message, 'crawl process died before finishing') "
+        "WHERE run_id = ? AND outlet = ? AND status = 'running'",
+        [run_id, outlet],
+    )
+
+
+def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]],
+                   result: IngestResult | None = None) -> IngestResult:
+    """Ingest records in one transaction; all or nothing."""
+    result = result if result is not None else IngestResult()
+    counters: dict[tuple[str, str], Counter[str]] = {}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for record in records:
+            kind = record.get("type")
+            if kind == "page":
+                outcome = _ingest_page(con, record)
+                counters.setdefault((record.get("run_id") or "", record["outlet"]), Counter())[outcome] += 1
+            elif kind == "http_state":
+                _ingest_http_state(con, record)
+                outcome = "http_state"
+            elif kind == "run_start":
+                con.execute(
+                    "INSERT INTO crawl_runs (run_id, outlet, started_at, status) VALUES (?, ?, ?, 'running') "
+                    "ON CONFLICT DO NOTHING",
+                    [record["run_id"], record["outlet"], _ts(record["started_at"])],
+                )
+                outcome = "run_start"
+            elif kind == "run":
+                _ingest_run(con, record)
+                outcome = "run"
+            else:
+                outcome = "unknown_record"
+            result.records += 1
+            result.outcomes[outcome] += 1
+        for (run_id, outlet), counter in counters.items():
+            con.execute(
+                "UPDATE crawl_runs SET articles_new = articles_new + ?, articles_updated = articles_updated + ? "
+                "WHERE run_id = ? AND outlet = ?",
+                [counter["new"], counter["updated"], run_id, outlet],
+            )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _ingest_http_state(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    changed = now if r.get("changed") else None
+    if r.get("status") == 304:
+        con.execute(
+            "UPDATE http_state SET last_status = 304, last_fetched_at = ? WHERE url = ?", [now, r["url"]]
+        )
+        return
+    con.execute(
+        """
+        INSERT INTO http_state (url, outlet, etag, last_modified, last_status, last_fetched_at, last_changed_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
+            last_status = excluded.last_status, last_fetched_at = excluded.last_fetched_at,
+            last_changed_at = coalesce(excluded.last_changed_at, http_state.last_changed_at)
+        """,
+        [r["url"], r["outlet"], r.get("etag"), r.get("last_modified"), r.get("status"), now, changed],
+    )
+
+
+def _ingest_run(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
+    stats = r.get("stats") or {}
+    con.execute(
+        """
+        INSERT INTO crawl_runs (run_id, outlet, started_at, finished_at, status, requests, responses,
+                                skipped, errors, message)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (run_id, outlet) DO UPDATE SET finished_at = excluded.finished_at,
+            status = excluded.status, requests = excluded.requests, responses = excluded.responses,
+            skipped = excluded.skipped, errors = excluded.errors, message = excluded.message
+        """,
+        [r["run_id"], r["outlet"], _ts(r.get("started_at")), _ts(r.get("finished_at")), r.get("status", "ok"),
+         stats.get("requests", 0), json.dumps(stats.get("responses", {})), json.dumps(stats.get("skipped", {})),
+         stats.get("errors", 0), r.get("finish_reason")],
+    )
+
+
+def _html_bytes(r: dict[str, Any]) -> bytes | None:
+    data = r.get("html_gz_b64")
+    return base64.b64decode(data) if data else None
+
+
+def _find_article(con: duckdb.DuckDBPyConnection, urls: list[str]) -> int | None:
+    if not urls:
+        return None
+    placeholders = ", ".join("?" for _ in urls)
+    row = con.execute(
+        f"SELECT article_id FROM article_urls WHERE url IN ({placeholders}) LIMIT 1", urls
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def _add_urls(con: duckdb.DuckDBPyConnection, article_id: int, urls: list[tuple[str, str]], now: datetime) -> None:
+    for url, kind in urls:
+        con.execute(
+            "INSERT INTO article_urls (url, article_id, kind, first_seen_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [url, article_id, kind, now],
+        )
+
+
+def _insert_removed(con: duckdb.DuckDBPyConnection, article_id: int, version: int,
+                    removed: list[dict[str, Any]]) -> None:
+    if removed:
+        con.executemany(
+            "INSERT INTO removed_blocks (article_id, version, position, kind, rule, text) VALUES (?, ?, ?, ?, ?, ?)",
+            [[article_id, version, b["position"], b["kind"], b["rule"], b["text"]] for b in removed],
+        )
+
+
+def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> str:
+    if con.execute("SELECT 1 FROM pages WHERE record_id = ?", [r["record_id"]]).fetchone():
+        return "already_ingested"
+    fetched_at = _ts(r.get("fetched_at")) or datetime.now(UTC)
+    page_id = int(con.execute("SELECT nextval('page_id_seq')").fetchone()[0])  # type: ignore[index]
+    article = r.get("article")
+    skip = r.get("skip_reason")
+    detail = r.get("detail")
+    article_id: int | None = None
+    outcome = skip or "skipped"
+    if article and not skip:
+        key = r["key"]
+        aliases = list(r.get("url_aliases") or [])
+        outlet = r["outlet"]
+        existing = _find_article(con, [key, *aliases])
+        if existing is not None:
+            article_id = existing
+            outcome = _update_article(con, existing, r, page_id, fetched_at)
+            if outcome == "unchanged":
+                detail = "revisit: text unchanged"
+        else:
+            exact = dedup.find_exact(con, outlet, r["content_hash"])
+            if exact is not None:
+                article_id = exact
+                skip, outcome = "exact_duplicate", "exact_duplicate"
+                detail = f"same text as article {exact}"
+                con.execute("UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, exact])
+            else:
+                article_id = _insert_article(con, r, page_id, fetched_at)
+                outcome = "new"
+        url_rows = [(key, "canonical")] + [(u, "alias") for u in aliases]
+        _add_urls(con, article_id, url_rows, fetched_at)
+    html = _html_bytes(r)
+    con.execute(
+        """
+        INSERT INTO pages (id, record_id, run_id, outlet, url, final_url, status, content_type, fetched_at,
+                           size_bytes, html_gz, article_id, skip_reason, detail)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [page_id, r["record_id"], r.get("run_id"), r["outlet"], r["url"], r.get("final_url"), r.get("status"),
+         r.get("content_type"), fetched_at, r.get("size_bytes"), html, article_id, skip, detail],
+    )
+    return outcome
+
+
+_ARTICLE_COLUMNS = ("title", "authors", "published_at", "modified_at", "date_source", "language", "section",
+                    "tags", "description", "summary", "image_url", "site_name", "text", "word_count", "paywalled")
+
+
+def _article_values(article: dict[str, Any]) -> list[Any]:
+    values = []
+    for column in _ARTICLE_COLUMNS:
+        value = article.get(column)
+        if column in ("published_at", "modified_at"):
+            value = _ts(value)
+        elif column in ("authors", "tags"):
+            value = list(value or [])
+        elif column == "paywalled":
+            value = bool(value)
+        values.append(value)
+    return values
+
+
+def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: int, now: datetime) -> int:
+    article = r["article"]
+    hints = r.get("hints") or {}
+    columns = ", ".join(_ARTICLE_COLUMNS)
+    placeholders = ", ".join("?" for _ in _ARTICLE_COLUMNS)
+    row = con.execute(
+        f"""
+        INSERT INTO articles (outlet, url, canonical_url, {columns}, promo_flagged, content_hash, feed_title,
+                              feed_published_at, discovered_via, cross_site_canonical, extractor_version,
+                              page_id, first_seen_at, last_seen_at)
+        VALUES (?, ?, ?, {placeholders}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        RETURNING id
+        """,
+        [r["outlet"], r.get("final_url") or r["url"], r["key"], *_article_values(article),
+         bool(article.get("promo_flagged")), r["content_hash"], hints.get("title"), _ts(hints.get("published_at")),
+         hints.get("source"), r.get("cross_site_canonical"), r.get("extractor_version"), page_id, now, now],
+    ).fetchone()
+    assert row is not None
+    article_id = int(row[0])
+    _insert_removed(con, article_id, 1, r.get("removed_blocks") or [])
+    dedup.place_article(con, article_id, outlet=r["outlet"], text=article["text"], bands=r.get("bands") or [],
+                        published_at=_ts(article.get("published_at")), now=now)
+    search.index_articles(con, [article_id])
+    if r.get("para_hashes"):
+        boilerplate.record_paragraphs(con, r["outlet"], [tuple(p) for p in r["para_hashes"]], now)
+    return article_id
+
+
+def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: dict[str, Any], page_id: int,
+                    fetched_at: datetime) -> str:
+    """A known article fetched again: a new version when its cleaned text changed."""
+    current = con.execute(
+        "SELECT content_hash, version, title, text, page_id, last_seen_at FROM articles WHERE id = ?", [article_id]
+    ).fetchone()
+    assert current is not None
+    old_hash, version, old_title, old_text, old_page, last_seen = current
+    if old_hash == r["content_hash"]:
+        con.execute("UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, article_id])
+        return "unchanged"
+    con.execute(
+        "INSERT INTO article_versions (article_id, version, title, text, content_hash, fetched_at, page_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [article_id, version, old_title, old_text, old_hash, last_seen, old_page],
+    )
+    article = r["article"]
+    assignments = ", ".join(f"{c} = ?" for c in _ARTICLE_COLUMNS)
+    con.execute(
+        f"UPDATE articles SET {assignments}, content_hash = ?, version = ?, page_id = ?, last_seen_at = ?, "
+        "promo_flagged = ?, extractor_version = ? WHERE id = ?",
+        [*_article_values(article), r["content_hash"], version + 1, page_id, fetched_at,
+         bool(article.get("promo_flagged")), r.get("extractor_version"), article_id],
+    )
+    _insert_removed(con, article_id, version + 1, r.get("removed_blocks") or [])
+    con.execute(
+        "INSERT INTO duplicate_links (article_id, matched_article_id, level, score, reason, decided_at) "
+        "VALUES (?, ?, 'version', NULL, ?, ?)",
+        [article_id, article_id, f"text changed: version {version} -> {version + 1}", fetched_at],
+    )
+    search.index_articles(con, [article_id])
+    return "updated"

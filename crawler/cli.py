@@ -1,0 +1,206 @@
+"""The `mediawatch` command. Errors are one line on stderr with a non-zero exit code;
+every command's help shows an example."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archive.db import ArchiveError
+from crawler.outlets import ConfigError, load_config
+
+DEFAULT_CONFIG = "outlets.toml"
+DEFAULT_DB = "data/archive.duckdb"
+
+config_option = click.option(
+    "--config", "config_path", envvar="MEDIAWATCH_CONFIG", default=DEFAULT_CONFIG, show_default=True,
+    type=click.Path(dir_okay=False), help="Outlet config (TOML). Env: MEDIAWATCH_CONFIG.",
+)
+db_option = click.option(
+    "--db", "db_path", envvar="MEDIAWATCH_DB", default=DEFAULT_DB, show_default=True,
+    type=click.Path(dir_okay=False), help="Archive file (DuckDB). Env: MEDIAWATCH_DB.",
+)
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(config_path: str) -> Any:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mediawatch")
+def main() -> None:
+    """mediawatch: archive the outlets you follow, cleaned and deduplicated, in DuckDB.
+
+    \b
+    Example:
+      mediawatch crawl --config outlets.toml
+      mediawatch query "select outlet, count(*) from articles group by 1"
+    """
+
+
+@main.command("outlets")
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def outlets_cmd(config_path: str, fmt: str) -> None:
+    """Validate the config and list its outlets.
+
+    \b
+    Example:
+      mediawatch outlets --config outlets.toml --format json
+    """
+    config = _load(config_path)
+    rows = [
+        {"name": o.name, "language": o.language, "schedule": o.cron or f"every {o.every_seconds:g}s",
+         "feeds": list(o.feeds), "sitemaps": list(o.sitemaps), "start_urls": list(o.start_urls),
+         "domains": list(o.domains), "delay": o.delay, "concurrency": o.concurrency}
+        for o in config.outlets
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} outlets in {config_path}")
+    for column in ("name", "language", "schedule", "sources", "domains"):
+        table.add_column(column)
+    for row in rows:
+        sources = len(row["feeds"]) + len(row["sitemaps"]) + len(row["start_urls"])
+        table.add_row(row["name"], row["language"] or "-", row["schedule"], str(sources), ", ".join(row["domains"]))
+    Console().print(table)
+
+
+@main.command("crawl")
+@config_option
+@db_option
+@click.option("--timeout", type=float, default=None, help="Stop the run after this many seconds.")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the crawl's Scrapy log here (default: <db dir>/logs/crawl-<run>.log).")
+@click.argument("outlet_names", nargs=-1, metavar="[OUTLET ...]")
+def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: str | None,
+              outlet_names: tuple[str, ...]) -> None:
+    """Crawl the outlets once now (all of them, or the ones named) and archive what is new.
+
+    \b
+    Example:
+      mediawatch crawl --config outlets.toml --db data/archive.duckdb lemonde bbc
+    """
+    config = _load(config_path)
+    from crawler.runner import new_run_id, run_crawl
+
+    names = list(outlet_names) or [o.name for o in config.outlets]
+    try:
+        outlets = [config.get(n) for n in names]
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    run_id = new_run_id()
+    log_file = Path(log_path) if log_path else Path(db_path).parent / "logs" / f"crawl-{run_id}.log"
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{log_file.parent}: cannot create the log directory: {exc.strerror}")
+    limit = timeout or max(o.timeout_seconds for o in outlets)
+    progress = sys.stderr.isatty()
+
+    def show(result: Any) -> None:
+        if progress:
+            click.echo(f"\r{result}", nl=False, err=True)
+
+    try:
+        result = run_crawl(config_path, db_path, names, timeout=limit, run_id=run_id, log_path=log_file,
+                           on_progress=show)
+    except ArchiveError as exc:
+        fail(str(exc))
+    if progress:
+        click.echo("", err=True)
+    _print_run_summary(db_path, run_id)
+    click.echo(f"run {run_id}: {result.status} in {result.seconds:.1f}s, {result.ingest}; log: {log_file}",
+               err=True)
+    if result.status not in ("ok",):
+        sys.exit(1)
+
+
+def _print_run_summary(db_path: str, run_id: str) -> None:
+    from archive.db import reader
+
+    try:
+        with reader(db_path) as con:
+            rows = con.execute(
+                "SELECT outlet, status, requests, articles_new, articles_updated, skipped, errors "
+                "FROM crawl_runs WHERE run_id = ? ORDER BY outlet", [run_id]
+            ).fetchall()
+    except ArchiveError:
+        return
+    for outlet, status, requests, new, updated, skipped, errors in rows:
+        skipped_map = json.loads(skipped) if skipped else {}
+        skipped_text = ", ".join(f"{k} {v}" for k, v in sorted(skipped_map.items())) or "none"
+        click.echo(f"{outlet}: {status}, {requests} requests, {new} new, {updated} updated, "
+                   f"{errors} errors, skipped: {skipped_text}", err=True)
+
+
+@main.command("extract")
+@click.argument("page", type=click.File("rb"))
+@click.option("--url", required=True, help="The URL the page was fetched from.")
+@click.option("--language", default=None, help="Language hint, e.g. fr.")
+@click.option("--html/--no-html", "include_blocks", default=False, help="Include the article blocks.")
+def extract_cmd(page: Any, url: str, language: str | None, include_blocks: bool) -> None:
+    """Show, as JSON, how one stored page would be archived (text, metadata, removed promotions).
+
+    \b
+    Example:
+      mediawatch extract page.html --url https://example.org/2024/05/17/story
+      curl -s https://example.org/a | mediawatch extract - --url https://example.org/a
+    """
+    from w3lib.encoding import html_to_unicode
+
+    from pipelines.clean import PIPELINE_VERSION, clean_article
+    from pipelines.fingerprint import content_hash
+    from pipelines.urls import article_key
+
+    body = page.read()
+    _, html = html_to_unicode(None, body)
+    cleaned = clean_article(html, url, language_hint=language)
+    article = dict(cleaned.article)
+    if not include_blocks:
+        article.pop("blocks", None)
+    key, cross_site = article_key(url, article.get("canonical_url"), article.get("og_url"))
+    out = {
+        "url": url, "key": key, "cross_site_canonical": cross_site,
+        "archived": cleaned.skip_reason is None, "skip_reason": cleaned.skip_reason,
+        **article,
+        "content_hash": content_hash(article.get("text") or ""),
+        "removed_blocks": cleaned.removed, "extractor_version": PIPELINE_VERSION,
+    }
+    click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+
+
+def _register_optional() -> None:
+    """Commands that live in their own modules."""
+    from crawler import cli_archive
+
+    cli_archive.register(main)
+    try:
+        from crawler import daemon
+    except ImportError:
+        return
+    daemon.register(main)
+
+
+if os.environ.get("MEDIAWATCH_CLI_MINIMAL") != "1":
+    try:
+        _register_optional()
+    except ImportError:
+        pass

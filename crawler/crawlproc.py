@@ -1,0 +1,70 @@
+"""One crawl run in its own process: a fresh Twisted reactor, fresh trafilatura caches,
+memory returned to the system when it exits. The daemon and `mediawatch crawl` start it;
+it writes only to the spool, never to the archive.
+
+    python -m crawler.crawlproc --config outlets.toml --db data/archive.duckdb --run-id R lemonde bbc
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import sys
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.utils.project import get_project_settings
+
+from crawler.outlets import ConfigError, load_config
+from crawler.spiders.outlet import OutletSpider
+
+
+def _die_with_parent() -> None:
+    """An orphaned crawl must not keep fetching after the daemon is killed -9 (Linux only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crawler.crawlproc")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--ingest-on-close", action="store_true")
+    parser.add_argument("--log-level", default=os.environ.get("MEDIAWATCH_LOG_LEVEL", "INFO"))
+    parser.add_argument("outlets", nargs="+")
+    args = parser.parse_args(argv)
+    if os.environ.get("MEDIAWATCH_PDEATHSIG") == "1":
+        _die_with_parent()
+    try:
+        config = load_config(args.config)
+        for name in args.outlets:
+            config.get(name)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    settings = get_project_settings()
+    settings.set("MEDIAWATCH_CONFIG", args.config, priority="cmdline")
+    settings.set("MEDIAWATCH_DB", args.db, priority="cmdline")
+    settings.set("MEDIAWATCH_RUN_ID", args.run_id, priority="cmdline")
+    settings.set("MEDIAWATCH_INGEST_ON_CLOSE", args.ingest_on_close, priority="cmdline")
+    settings.set("LOG_LEVEL", args.log_level, priority="cmdline")
+    process = CrawlerProcess(settings, install_root_handler=True)
+    crawlers = []
+    for name in args.outlets:
+        crawler = process.create_crawler(OutletSpider)
+        crawlers.append(crawler)
+        process.crawl(crawler, outlet=name)
+    process.start()
+    failed = [c for c in crawlers if (c.stats and c.stats.get_value("finish_reason")) not in ("finished", None)]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Start a crawl subprocess and ingest its spool while it runs: used by `mediawatch crawl`
+and by the daemon, so both hand off and record runs the same way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from archive.db import ArchiveError, writer
+from archive.ingest import IngestResult, ingest_spool
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+@dataclass
+class CrawlResult:
+    run_id: str
+    outlets: list[str]
+    returncode: int
+    status: str  # ok | failed | timeout | stopped | crashed
+    seconds: float
+    ingest: IngestResult = field(default_factory=IngestResult)
+    stderr_tail: str = ""
+
+
+def start_crawl(config: str | Path, db: str | Path, outlets: list[str], run_id: str, *,
+                log_path: Path | None = None, die_with_parent: bool = True) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["MEDIAWATCH_PDEATHSIG"] = "1" if die_with_parent else "0"
+    env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    cmd = [sys.executable, "-m", "crawler.crawlproc", "--config", str(config), "--db", str(db),
+           "--run-id", run_id, *outlets]
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True)
+    finally:
+        if log_path:
+            log.close()  # type: ignore[union-attr]
+
+
+def _ingest_quietly(db: str | Path, result: IngestResult) -> None:
+    try:
+        step = ingest_spool(db)
+    except ArchiveError:
+        return  # a long reader holds the file: we ingest on the next turn, nothing is lost
+    result.segments += step.segments
+    result.records += step.records
+    result.outcomes.update(step.outcomes)
+
+
+def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout: float = 900.0,
+              run_id: str | None = None, log_path: Path | None = None,
+              should_stop: Callable[[], bool] = lambda: False, poll: float = 0.5,
+              on_progress: Callable[[IngestResult], None] | None = None) -> CrawlResult:
+    """Run one crawl of the outlets to its end (or timeout / stop), ingesting as it goes."""
+    run_id = run_id or new_run_id()
+    started = time.monotonic()
+    proc = start_crawl(config, db, outlets, run_id, log_path=log_path)
+    result = IngestResult()
+    status = None
+    stop_sent_at: float | None = None
+    while proc.poll() is None:
+        time.sleep(poll)
+        _ingest_quietly(db, result)
+        if on_progress:
+            on_progress(result)
+        elapsed = time.monotonic() - started
+        if status is None and (elapsed > timeout or should_stop()):
+            status = "timeout" if elapsed > timeout else "stopped"
+            proc.send_signal(signal.SIGINT)  # Scrapy closes spiders cleanly on the first SIGINT
+            stop_sent_at = time.monotonic()
+        if stop_sent_at is not None and time.monotonic() - stop_sent_at > 10:
+            proc.kill()
+    returncode = proc.wait()
+    # Everything the crawl handed over, including a killed crawl's partial segments.
+    while True:
+        before = result.segments
+        _ingest_quietly(db, result)
+        if result.segments == before:
+            break
+    if status is None:
+        status = "ok" if returncode == 0 else ("crashed" if returncode < 0 else "failed")
+    if status != "ok":
+        _record_abnormal_end(db, run_id, outlets, status, returncode)
+    return CrawlResult(run_id, list(outlets), returncode, status, time.monotonic() - started, result)
+
+
+def _record_abnormal_end(db: str | Path, run_id: str, outlets: list[str], status: str, returncode: int) -> None:
+    """A crawl that was killed or timed out still gets its crawl_runs row, with why."""
+    message = {"timeout": "crawl timed out and was stopped", "stopped": "stopped by the operator",
+               "crashed": f"crawl process died (signal {-returncode})",
+               "failed": f"crawl process exited with code {returncode}"}[status]
+    now = datetime.now(UTC)
+    try:
+        with writer(db) as con:
+            for outlet in outlets:
+                con.execute(
+                    """
+                    INSERT INTO crawl_runs (run_id, outlet, started_at, finished_at, status, message)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (run_id, outlet) DO UPDATE SET
+                        status = CASE WHEN crawl_runs.status IN ('running', 'ok', 'stopped') THEN excluded.status
+                                      ELSE crawl_runs.status END,
+                        finished_at = coalesce(crawl_runs.finished_at, excluded.finished_at),
+                        message = excluded.message
+                    """,
+                    [run_id, outlet, now, now, status, message],
+                )
+    except ArchiveError:
+        pass

@@ -1,0 +1,58 @@
+"""Scrapy settings for mediawatch: constants only. Per-outlet values (delay, concurrency,
+user agent) are applied by the spider's from_crawler from the outlet config."""
+
+BOT_NAME = "mediawatch"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# An honest user agent with a contact URL; operators override it with `user_agent` in the config.
+USER_AGENT = "mediawatch/0.1 (press-monitoring archive; +https://pypi.org/project/mediawatch/)"
+
+ROBOTSTXT_OBEY = True
+ROBOTSTXT_PARSER = "scrapy.robotstxt.ProtegoRobotParser"
+
+# Politeness: AutoThrottle adapts the delay to the server's latency; it ignores 429,
+# which crawler.middlewares.RetryAfterMiddleware handles.
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024  # a page over 10 MB is recorded as too_large, not archived
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+REDIRECT_MAX_TIMES = 10
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+DNS_TIMEOUT = 20
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+LOG_LEVEL = "INFO"
+
+DOWNLOADER_MIDDLEWARES = {
+    # Before RetryMiddleware (550): a 429 waits Retry-After instead of burning retries.
+    "crawler.middlewares.RetryAfterMiddleware": 540,
+    # Records redirects that leave the outlet's domains instead of following them silently.
+    "crawler.middlewares.OffsiteRedirectMiddleware": 650,
+}
+
+ITEM_PIPELINES = {
+    # 1. extract text + metadata, strip promotions, fingerprint (pure functions, pipelines/)
+    "pipelines.scrapy_pipelines.CleanPipeline": 300,
+    # 2. durable hand-off to the archive writer (spool files); ingests on close when free
+    "pipelines.scrapy_pipelines.SpoolPipeline": 900,
+}
+
+# Where the archive and its spool live; set by the CLI, the daemon or -s on the command line.
+MEDIAWATCH_CONFIG = "outlets.toml"
+MEDIAWATCH_DB = "data/archive.duckdb"
+# Ingest the spool into the archive when the spider closes (off when the daemon ingests).
+MEDIAWATCH_INGEST_ON_CLOSE = True
+MEDIAWATCH_RUN_ID = ""
+# Longest Retry-After we wait for; beyond it the URL is recorded as rate-limited.
+MEDIAWATCH_MAX_RETRY_AFTER = 120

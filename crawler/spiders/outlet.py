@@ -1,0 +1,390 @@
+"""One generic spider for every outlet, driven by the outlet config.
+
+Discovery from feeds (feedparser; JSON Feed by hand since feedparser does not read it),
+sitemaps (index, gzip, Google News fields, parsed with a non-resolving lxml parser) and
+section pages. The feed or sitemap entry's title and date travel with the request as hints.
+Known article URLs are filtered before the request, from the archive's URL set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import scrapy
+from lxml import etree
+from scrapy.crawler import Crawler
+from scrapy.http import Request, Response, TextResponse
+from scrapy.linkextractors import LinkExtractor
+from scrapy.utils.gz import gunzip
+from twisted.python.failure import Failure
+
+from archive.state import CrawlState, load_crawl_state
+from crawler.outlets import Config, Outlet, load_config
+from pipelines.urls import canonical_url
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+ERROR_STATUSES = [s for s in range(400, 600)]
+MAX_SITEMAP_BYTES = 50 * 1024 * 1024
+MAX_CHILD_SITEMAPS = 20
+_SITEMAP_NS = re.compile(r"^\{[^}]*\}")
+
+
+def _local(tag: Any) -> str:
+    return _SITEMAP_NS.sub("", tag) if isinstance(tag, str) else ""
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """Feed and sitemap dates: W3C/ISO 8601 or RFC 822; naive dates are taken as UTC."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = feedparser._parse_date(value)  # RFC 822 and friends, as struct_time in UTC
+        if not parsed:
+            return None
+        dt = datetime(*parsed[:6], tzinfo=UTC)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt
+
+
+class OutletSpider(scrapy.Spider):
+    name = "outlet"
+
+    outlet: Outlet
+    config: Config
+    crawl_state: CrawlState
+    run_id: str
+
+    def __init__(self, outlet: str | None = None, config: str | None = None, db: str | None = None,
+                 run_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not outlet:
+            raise ValueError("pass the outlet to crawl: scrapy crawl outlet -a outlet=NAME")
+        self._outlet_name = outlet
+        self._config_path = config
+        self._db_path = db
+        self._run_id = run_id
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutletSpider:
+        spider: OutletSpider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.config = load_config(spider._config_path or settings.get("MEDIAWATCH_CONFIG"))
+        spider.outlet = spider.config.get(spider._outlet_name)
+        spider.db_path = spider._db_path or settings.get("MEDIAWATCH_DB")
+        spider.run_id = (spider._run_id or settings.get("MEDIAWATCH_RUN_ID")
+                         or datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
+        # Settings are not frozen yet at this point: apply the outlet's politeness.
+        o = spider.outlet
+        settings.set("DOWNLOAD_DELAY", o.delay, priority="spider")
+        settings.set("AUTOTHROTTLE_START_DELAY", max(o.delay, 0.01), priority="spider")
+        settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", o.concurrency, priority="spider")
+        if o.delay == 0:
+            settings.set("AUTOTHROTTLE_ENABLED", False, priority="spider")
+        user_agent = o.user_agent or spider.config.user_agent
+        if user_agent:
+            settings.set("USER_AGENT", user_agent, priority="spider")
+        spider.allowed_domains = list(o.domains)
+        spider.crawl_state = load_crawl_state(spider.db_path, o.name)
+        spider._requested: set[str] = set()
+        spider._article_budget = o.max_articles
+        spider._sitemaps_seen: set[str] = set()
+        return spider
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _count(self, key: str, n: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"mediawatch/{key}", n)
+
+    def _on_domain(self, url: str) -> bool:
+        host = (urlsplit(url).hostname or "").lower()
+        return any(host == d or host.endswith("." + d) for d in self.outlet.domains)
+
+    def _source_request(self, url: str, callback: Any, **meta: Any) -> Request:
+        headers = {}
+        etag, last_modified = self.crawl_state.validators.get(url, (None, None))
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        meta.setdefault("handle_httpstatus_list", [304, *ERROR_STATUSES])
+        meta["source_url"] = url
+        return Request(url, callback=callback, errback=self.source_failed, headers=headers,
+                       meta=meta, dont_filter=True, priority=10)
+
+    def article_request(self, url: str, hints: dict[str, Any]) -> Request | None:
+        """Filter a candidate article URL before any byte is downloaded; None when skipped."""
+        url = urljoin(hints.get("source_url") or "", url.strip())
+        if not url.startswith(("http://", "https://")):
+            return None
+        key = canonical_url(url)
+        if key in self._requested:
+            return None
+        if not self._on_domain(url):
+            self._count("filtered/offsite")
+            return None
+        pattern = self.outlet.article_pattern
+        if pattern is not None and not pattern.search(url):
+            self._count("filtered/not_article_pattern")
+            return None
+        now = datetime.now(UTC)
+        if key in self.crawl_state.seen_urls or url in self.crawl_state.seen_urls:
+            lastmod = parse_date(hints.get("lastmod")) if hints.get("lastmod") else None
+            if not (self.outlet.revisit and self.crawl_state.revisit_due(key, lastmod, now)):
+                self._count("filtered/already_archived")
+                return None
+            hints = {**hints, "revisit": True}
+            self._count("revisits")
+        elif key in self.crawl_state.skip_urls or url in self.crawl_state.skip_urls:
+            self._count("filtered/known_bad")
+            return None
+        if self._article_budget <= 0:
+            self._count("filtered/budget")
+            return None
+        self._article_budget -= 1
+        self._requested.add(key)
+        return Request(url, callback=self.parse_article, errback=self.article_failed,
+                       meta={"hints": hints, "handle_httpstatus_list": ERROR_STATUSES})
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.outlet.feeds:
+            yield self._source_request(url, self.parse_feed, source_kind="feed")
+        for url in self.outlet.sitemaps:
+            self._sitemaps_seen.add(url)
+            yield self._source_request(url, self.parse_sitemap, source_kind="sitemap")
+        for url in self.outlet.start_urls:
+            yield self._source_request(url, self.parse_section, source_kind="section")
+
+    def _source_state(self, response: Response) -> Iterator[dict[str, Any]]:
+        """Record conditional-GET validators; say whether the source changed."""
+        source_url = response.meta["source_url"]
+        yield {
+            "type": "http_state", "outlet": self.outlet.name, "url": source_url,
+            "status": response.status, "etag": response.headers.get("ETag", b"").decode("latin-1") or None,
+            "last_modified": response.headers.get("Last-Modified", b"").decode("latin-1") or None,
+            "changed": response.status == 200,
+        }
+
+    def _source_usable(self, response: Response) -> bool:
+        if response.status == 304:
+            self._count("sources/not_modified")
+            return False
+        if response.status >= 400:
+            self._count(f"sources/http_{response.status}")
+            self._count("errors")
+            self.logger.warning("source %s answered %s", response.url, response.status)
+            return False
+        return True
+
+    def parse_feed(self, response: Response) -> Iterator[Any]:
+        yield from self._source_state(response)
+        if not self._source_usable(response):
+            return
+        body = response.body
+        entries: list[dict[str, Any]] = []
+        if body.lstrip()[:1] == b"{":
+            entries = self._json_feed_entries(body, response.url)
+        else:
+            parsed = feedparser.parse(body, response_headers={"content-location": response.url},
+                                      resolve_relative_uris=False, sanitize_html=False)
+            if parsed.bozo and not parsed.entries:
+                self._count("sources/malformed")
+                self._count("errors")
+                self.logger.warning("feed %s unreadable: %s", response.url, parsed.get("bozo_exception"))
+                return
+            for entry in parsed.entries:
+                link = entry.get("link")
+                if not link:
+                    continue
+                published = entry.get("published") or entry.get("updated")
+                entries.append({"url": link, "title": entry.get("title"), "published_at": published,
+                                "lastmod": entry.get("updated") or published})
+        self._count("sources/feed_entries", len(entries))
+        for entry in entries:
+            request = self.article_request(entry["url"], {
+                "title": entry.get("title"), "published_at": _iso(entry.get("published_at")),
+                "lastmod": _iso(entry.get("lastmod")), "source": "feed", "source_url": response.url,
+            })
+            if request is not None:
+                yield request
+
+    def _json_feed_entries(self, body: bytes, url: str) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            self._count("sources/malformed")
+            self._count("errors")
+            self.logger.warning("JSON feed %s unreadable", url)
+            return []
+        items = data.get("items") if isinstance(data, dict) else None
+        out = []
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("url"), str):
+                out.append({"url": item["url"], "title": item.get("title"),
+                            "published_at": item.get("date_published"),
+                            "lastmod": item.get("date_modified") or item.get("date_published")})
+        return out
+
+    def parse_sitemap(self, response: Response) -> Iterator[Any]:
+        yield from self._source_state(response)
+        if not self._source_usable(response):
+            return
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            try:
+                body = gunzip(body, max_size=MAX_SITEMAP_BYTES)
+            except Exception as exc:  # corrupt or too large: recorded, not fatal
+                self._count("sources/malformed")
+                self._count("errors")
+                self.logger.warning("sitemap %s: cannot gunzip: %s", response.url, exc)
+                return
+        count = 0
+        try:
+            for kind, entry in iter_sitemap(body):
+                if kind == "sitemap":
+                    loc = urljoin(response.url, entry["loc"])
+                    if loc in self._sitemaps_seen or len(self._sitemaps_seen) >= MAX_CHILD_SITEMAPS:
+                        continue
+                    self._sitemaps_seen.add(loc)
+                    yield self._source_request(loc, self.parse_sitemap, source_kind="sitemap")
+                    continue
+                count += 1
+                published = entry.get("publication_date")
+                request = self.article_request(entry["loc"], {
+                    "title": entry.get("title"), "published_at": _iso(published),
+                    "lastmod": _iso(entry.get("lastmod")), "source": "sitemap",
+                    "source_url": response.url,
+                })
+                if request is not None:
+                    yield request
+                if self._article_budget <= 0:
+                    break
+        except etree.XMLSyntaxError as exc:
+            self._count("sources/malformed")
+            self._count("errors")
+            self.logger.warning("sitemap %s malformed: %s", response.url, exc)
+        self._count("sources/sitemap_entries", count)
+
+    def parse_section(self, response: Response) -> Iterator[Any]:
+        yield from self._source_state(response)
+        if not self._source_usable(response) or not isinstance(response, TextResponse):
+            return
+        extractor = LinkExtractor(allow_domains=list(self.outlet.domains), unique=True)
+        for link in extractor.extract_links(response):
+            request = self.article_request(link.url, {
+                "title": (link.text or "").strip() or None, "source": "section",
+                "source_url": response.url,
+            })
+            if request is not None:
+                yield request
+
+    def source_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        self._count("sources/failed")
+        self._count("errors")
+        self.logger.warning("source %s failed: %s", request.url, failure.getErrorMessage())
+        return iter(())
+
+    # -- article pages -----------------------------------------------------------------------
+
+    def _page(self, request: Request, **fields: Any) -> dict[str, Any]:
+        redirects = list(request.meta.get("redirect_urls", []))
+        return {
+            "type": "page",
+            "record_id": uuid.uuid4().hex,
+            "run_id": self.run_id,
+            "outlet": self.outlet.name,
+            "url": redirects[0] if redirects else request.url,
+            "redirect_urls": redirects,
+            "fetched_at": datetime.now(UTC).isoformat(),
+            "hints": request.meta.get("hints", {}),
+            "language_hint": self.outlet.language,
+            **fields,
+        }
+
+    def parse_article(self, response: Response) -> Iterator[dict[str, Any]]:
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1").lower()
+        base = {"final_url": response.url, "status": response.status,
+                "content_type": content_type or None, "size_bytes": len(response.body)}
+        if response.status >= 400:
+            self._count(f"skipped/http_{response.status}")
+            yield self._page(response.request, **base, skip_reason=f"http_{response.status}")
+            return
+        if not isinstance(response, TextResponse) or (
+            content_type and not content_type.startswith(HTML_TYPES)
+        ):
+            self._count("skipped/not_html")
+            yield self._page(response.request, **base, skip_reason="not_html")
+            return
+        yield self._page(response.request, **base, html=response.text, skip_reason=None)
+
+    def article_failed(self, failure: Failure) -> Iterator[dict[str, Any]]:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        message = failure.getErrorMessage()
+        name = type(failure.value).__name__
+        if name == "OffsiteRedirect":
+            reason = "offsite_redirect"
+        elif "robots.txt" in message:
+            reason = "robots_forbidden"
+        elif "max size" in message or "maxsize" in message.lower() or "larger than download" in message:
+            reason = "too_large"
+        elif name == "RateLimited":
+            reason = "rate_limited"
+        else:
+            reason = "download_error"
+            self._count("errors")
+        self._count(f"skipped/{reason}")
+        self.logger.info("article %s not fetched (%s): %s", request.url, reason, message)
+        yield self._page(request, final_url=None, status=None, content_type=None,
+                         skip_reason=reason, detail=f"{name}: {message}"[:500])
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, str):
+        dt = parse_date(value)
+        return dt.isoformat() if dt else None
+    return None
+
+
+def iter_sitemap(body: bytes) -> Iterator[tuple[str, dict[str, str]]]:
+    """Stream a sitemap or sitemap index: ("url", {...}) or ("sitemap", {...}) per entry.
+
+    Streaming keeps memory flat on a million-URL sitemap; the parser resolves no entity
+    and reaches no network (billion laughs and XXE stay inert)."""
+    parser_kwargs = {"resolve_entities": False, "no_network": True, "huge_tree": False,
+                     "load_dtd": False, "recover": False}
+    import io
+
+    context = etree.iterparse(io.BytesIO(body), events=("end",), **parser_kwargs)
+    for _event, element in context:
+        tag = _local(element.tag)
+        if tag not in ("url", "sitemap"):
+            continue
+        entry: dict[str, str] = {}
+        for child in element.iter():
+            name = _local(child.tag)
+            text = (child.text or "").strip()
+            if not text:
+                continue
+            if name == "title" and "news" not in str(child.tag):
+                continue  # image:title or video:title is not the article's headline
+            if name in ("loc", "lastmod", "publication_date", "title") and name not in entry:
+                entry[name] = text
+        if entry.get("loc"):
+            yield tag, entry
+        element.clear()
+        while element.getprevious() is not None:
+            del element.getparent()[0]

@@ -1,0 +1,85 @@
+"""From fetched HTML to an archive record: the one cleaning path, shared by the crawl,
+`mediawatch extract` and `mediawatch reprocess`, so all three give the same result."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from typing import Any, NamedTuple
+
+from pipelines.extract import EXTRACTOR_VERSION, extract_article
+from pipelines.fingerprint import content_hash, minhash_bands
+from pipelines.promo import RULES_VERSION, paragraph_hash, strip_promotions
+from pipelines.urls import article_key, canonical_url
+
+PIPELINE_VERSION = f"{EXTRACTOR_VERSION}+promo-{RULES_VERSION}"
+
+# page_kind from extract_article -> skip reason
+_SKIP_KINDS = {"listing": "listing", "empty": "empty_extraction", "challenge": "bot_challenge",
+               "not_html": "not_html"}
+MIN_WORDS = 40
+
+
+def clean_article(html: str, url: str, hints: dict[str, Any] | None = None, *,
+                  language_hint: str | None = None, outlet_rules: Any = None,
+                  boilerplate: frozenset[str] = frozenset()) -> Cleaned:
+    """Extract and strip one page."""
+    article = extract_article(html, url, hints, language_hint=language_hint)
+    kind = article.get("page_kind") or "article"
+    if kind != "article":
+        return Cleaned(article, article, [], _SKIP_KINDS.get(kind, kind))
+    stripped, removed = strip_promotions(article, html, outlet_rules=outlet_rules, boilerplate=boilerplate)
+    skip = None
+    if not stripped.get("text", "").strip() or (
+        stripped.get("word_count", 0) < MIN_WORDS and not stripped.get("paywalled")
+    ):
+        skip = "empty_extraction"
+    return Cleaned(article, stripped, removed, skip)
+
+
+class Cleaned(NamedTuple):
+    extracted: dict[str, Any]  # before promotion stripping (boilerplate learning counts these)
+    article: dict[str, Any]
+    removed: list[dict[str, Any]]
+    skip_reason: str | None
+
+
+def clean_page(item: dict[str, Any], html: str, *, outlet_rules: Any = None,
+               boilerplate: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A spool page record from a page item and its HTML (the HTML itself is kept, gzipped)."""
+    record = dict(item)
+    record["html_gz_b64"] = base64.b64encode(gzip.compress(html.encode("utf-8", "replace"), 6)).decode("ascii")
+    record["extractor_version"] = PIPELINE_VERSION
+    url = record.get("final_url") or record["url"]
+    try:
+        cleaned = clean_article(
+            html, url, record.get("hints"), language_hint=record.get("language_hint"),
+            outlet_rules=outlet_rules, boilerplate=boilerplate,
+        )
+    except Exception as exc:  # a page that breaks the extractor is recorded, never fatal
+        record.update(skip_reason="extraction_error", detail=f"{type(exc).__name__}: {exc}"[:500])
+        return record
+    article, removed, skip = cleaned.article, cleaned.removed, cleaned.skip_reason
+    if skip:
+        record.update(skip_reason=skip, detail=article.get("detail"))
+        return record
+    key, cross_site = article_key(url, article.get("canonical_url"), article.get("og_url"))
+    aliases = [canonical_url(u) for u in [record["url"], *record.get("redirect_urls", []), url] if u]
+    record.update(
+        article=article,
+        removed_blocks=removed,
+        key=key,
+        cross_site_canonical=cross_site,
+        url_aliases=sorted(set(aliases) - {key}),
+        content_hash=content_hash(article["text"]),
+        bands=minhash_bands(article["text"]),
+        para_hashes=[(paragraph_hash(b["text"]), b["text"][:300]) for b in boundary_blocks(cleaned.extracted)],
+    )
+    return record
+
+
+def boundary_blocks(article: dict[str, Any]) -> list[dict[str, Any]]:
+    """Head and tail blocks: where outlets put their repeated promos (boilerplate learning)."""
+    blocks = article.get("blocks") or []
+    picked = blocks[:2] + blocks[-3:] if len(blocks) > 5 else list(blocks)
+    return [b for b in picked if 0 < len(b.get("text", "")) <= 600]

@@ -1,0 +1,110 @@
+"""Shared fixtures: a fake outlet on 127.0.0.1 built from stored pages, and the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakeweb import FakeWeb, gz
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MEDIAWATCH = Path(sys.executable).parent / "mediawatch"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None,
+            timeout: float = 180, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `mediawatch` console script as a user would."""
+    full_env = {**os.environ, "MEDIAWATCH_LOG_LEVEL": "INFO", **(env or {})}
+    return subprocess.run([str(MEDIAWATCH), *args], capture_output=True, text=True, env=full_env,
+                          input=input, timeout=timeout, cwd=cwd or REPO)
+
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Le Courrier du Test</title><link>{base}/</link>
+<item><title>Municipales : la participation en hausse (flux)</title>
+  <link>{base}/2024/05/17/elections-municipales?utm_source=rss&amp;utm_medium=feed#top</link>
+  <pubDate>Fri, 17 May 2024 06:30:00 GMT</pubDate></item>
+<item><title>Climate summit ends with a pledge on methane</title>
+  <link>{base}/2024/05/18/climate-summit?fbclid=abc123</link>
+  <pubDate>Sat, 18 May 2024 16:45:00 GMT</pubDate></item>
+<item><title>Gone</title><link>{base}/2024/05/19/missing</link></item>
+<item><title>Broken</title><link>{base}/2024/05/20/broken</link></item>
+<item><title>Report</title><link>{base}/2024/05/21/report.pdf</link></item>
+<item><title>Somewhere else</title><link>http://elsewhere.invalid/2024/05/22/x</link></item>
+</channel></rss>"""
+
+SITEMAP_INDEX = """<?xml version="1.0" encoding="UTF-8"?>
+<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<sitemap><loc>{base}/news-sitemap.xml.gz</loc><lastmod>2024-05-23T10:00:00Z</lastmod></sitemap>
+</sitemapindex>"""
+
+NEWS_SITEMAP = """<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+        xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+<url><loc>{base}/2024/05/22/exporte-steigen</loc>
+  <news:news><news:publication><news:name>Testzeitung</news:name><news:language>de</news:language></news:publication>
+  <news:publication_date>2024-05-22T07:15:00+02:00</news:publication_date>
+  <news:title>Exporte steigen den dritten Monat in Folge</news:title></news:news></url>
+<url><loc>{base}/2024/05/23/old-cycling-url</loc>
+  <news:news><news:publication><news:name>Testzeitung</news:name><news:language>en</news:language></news:publication>
+  <news:publication_date>2024-05-23T09:00:00Z</news:publication_date>
+  <news:title>City council approves new cycling lanes</news:title></news:news></url>
+</urlset>"""
+
+
+def build_outlet(web: FakeWeb) -> None:
+    base = web.base
+    web.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain")
+    web.add("/feed.xml", RSS.format(base=base), content_type="application/rss+xml", etag=True)
+    web.add("/sitemap_index.xml", SITEMAP_INDEX.format(base=base), content_type="application/xml", etag=True)
+    web.add("/news-sitemap.xml.gz", gz(NEWS_SITEMAP.format(base=base)), content_type="application/x-gzip")
+    web.add("/politique/", web.fixture("section.html"))
+    web.add("/2024/05/17/elections-municipales", web.fixture("elections.html"))
+    web.add("/2024/05/18/climate-summit", web.fixture("climate.html"))
+    web.add("/2024/05/19/missing", "<html><body>Page introuvable</body></html>", status=404)
+    web.add("/2024/05/20/broken", "<html><body>Internal error</body></html>", status=500)
+    web.add("/2024/05/21/report.pdf", b"%PDF-1.4 fake pdf bytes", content_type="application/pdf")
+    web.add("/2024/05/22/exporte-steigen", web.fixture("wirtschaft.html"))
+    web.add("/2024/05/23/old-cycling-url", b"", status=301,
+            headers={"Location": f"{base}/2024/05/23/cycling-lanes"})
+    web.add("/2024/05/23/cycling-lanes", web.fixture("moved.html"))
+    seed = (SHARED / "seed" / "article.html").read_text(encoding="utf-8")
+    web.add("/2024/05/24/trump-poutine-appel", seed.replace("https://courrier-strategique.example", base))
+
+
+def outlet_config(base: str, name: str = "courrier", extra: str = "") -> str:
+    return f"""
+[defaults]
+delay = 0
+concurrency = 8
+
+[[outlet]]
+name = "{name}"
+feeds = ["{base}/feed.xml"]
+sitemaps = ["{base}/sitemap_index.xml"]
+start_urls = ["{base}/politique/"]
+article_pattern = "/20\\\\d\\\\d/"
+language = "fr"
+every = "2s"
+{extra}
+"""
+
+
+@pytest.fixture
+def fake_outlet() -> Iterator[FakeWeb]:
+    web = FakeWeb()
+    build_outlet(web)
+    web.start()
+    yield web
+    web.stop()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,132 @@
+"""End to end: a real crawl of a fake outlet on 127.0.0.1 through the CLI, checked row by row."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import REPO, outlet_config, run_cli
+from tests.fakeweb import FakeWeb
+
+ARTICLE_PATHS = [
+    "/2024/05/17/elections-municipales",
+    "/2024/05/18/climate-summit",
+    "/2024/05/22/exporte-steigen",
+    "/2024/05/23/old-cycling-url",
+    "/2024/05/23/cycling-lanes",
+    "/2024/05/24/trump-poutine-appel",
+]
+
+
+def _rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def crawled(fake_outlet: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(fake_outlet.base))
+    db = tmp_path / "data" / "archive.duckdb"
+    result = run_cli("crawl", "--config", str(config), "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    return fake_outlet, config, db
+
+
+def test_crawl_archives_each_article_once_with_its_metadata(crawled: tuple[FakeWeb, Path, Path]) -> None:
+    web, _, db = crawled
+    base = web.base
+    rows = _rows(db, "SELECT canonical_url, title, published_at, date_source, language, authors, feed_title, "
+                     "discovered_via, word_count FROM articles ORDER BY canonical_url")
+    by_url = {r[0]: r for r in rows}
+    assert sorted(by_url) == sorted([
+        f"{base}/2024/05/17/elections-municipales",
+        f"{base}/2024/05/18/climate-summit",
+        f"{base}/2024/05/22/exporte-steigen",
+        f"{base}/2024/05/23/cycling-lanes",
+        f"{base}/2024/05/24/trump-poutine-appel",
+    ]), "tracking parameters and fragments must not create extra articles"
+
+    fr = by_url[f"{base}/2024/05/17/elections-municipales"]
+    assert fr[1] == "Municipales : la participation en hausse dans les grandes villes"
+    assert fr[2] == datetime(2024, 5, 17, 6, 30, tzinfo=UTC)
+    assert fr[3] == "jsonld"
+    assert fr[4] == "fr"
+    assert fr[5] == ["Claire Martin"]
+    assert fr[6] == "Municipales : la participation en hausse (flux)", "the feed's title is kept beside the page's"
+
+    en = by_url[f"{base}/2024/05/18/climate-summit"]
+    assert (en[2], en[3], en[4]) == (datetime(2024, 5, 18, 16, 45, tzinfo=UTC), "meta", "en")
+
+    de = by_url[f"{base}/2024/05/22/exporte-steigen"]
+    assert (de[2], de[3], de[4]) == (datetime(2024, 5, 22, 5, 15, tzinfo=UTC), "sitemap", "de")
+    assert de[6] == "Exporte steigen den dritten Monat in Folge"
+    assert de[7] == "sitemap"
+
+    moved = by_url[f"{base}/2024/05/23/cycling-lanes"]
+    assert moved[3] in ("sitemap", "url")
+    aliases = {r[0] for r in _rows(db, "SELECT url FROM article_urls WHERE article_id = "
+                                       "(SELECT id FROM articles WHERE canonical_url = ?)", [moved[0]])}
+    assert f"{base}/2024/05/23/old-cycling-url" in aliases, "the redirected-from URL is stored too"
+    assert all(r[8] > 40 for r in rows)
+
+
+def test_crawl_records_skips_and_the_run(crawled: tuple[FakeWeb, Path, Path]) -> None:
+    web, _, db = crawled
+    skips = dict(_rows(db, "SELECT url, skip_reason FROM pages WHERE skip_reason IS NOT NULL"))
+    base = web.base
+    assert skips[f"{base}/2024/05/19/missing"] == "http_404"
+    assert skips[f"{base}/2024/05/20/broken"] == "http_500"
+    assert skips[f"{base}/2024/05/21/report.pdf"] == "not_html"
+    # every archived article keeps its raw page
+    orphans = _rows(db, "SELECT count(*) FROM articles a LEFT JOIN pages p ON p.id = a.page_id "
+                        "WHERE p.html_gz IS NULL")
+    assert orphans == [(0,)]
+    (run,) = _rows(db, "SELECT outlet, status, articles_new, requests, responses, skipped, finished_at FROM crawl_runs")
+    assert run[0] == "courrier" and run[1] == "ok" and run[2] == 5
+    assert run[3] >= 10 and run[6] is not None
+    responses = json.loads(run[4])
+    assert responses.get("404") == 1 and responses.get("200", 0) >= 8
+    skipped = json.loads(run[5])
+    assert skipped.get("http_404") == 1 and skipped.get("not_html") == 1
+    assert skipped.get("filtered/offsite", 0) >= 1, "offsite links are counted, not followed"
+    assert not web.requests_to("/about/"), "links outside article_pattern are not fetched"
+
+
+def test_second_crawl_downloads_no_article(crawled: tuple[FakeWeb, Path, Path]) -> None:
+    web, config, db = crawled
+    web.log.clear()
+    result = run_cli("crawl", "--config", str(config), "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    fetched = [p for _, p in web.log]
+    for path in ARTICLE_PATHS + ["/2024/05/19/missing", "/2024/05/21/report.pdf"]:
+        assert not any(p.startswith(path) for p in fetched), f"{path} fetched again: {fetched}"
+    assert _rows(db, "SELECT count(*) FROM articles") == [(5,)]
+    statuses = dict(_rows(db, "SELECT url, last_status FROM http_state"))
+    assert statuses[f"{web.base}/feed.xml"] == 304, "an unchanged feed costs one 304"
+    runs = _rows(db, "SELECT status, articles_new FROM crawl_runs ORDER BY started_at")
+    assert runs[-1] == ("ok", 0)
+
+
+def test_scrapy_crawl_command_works_too(fake_outlet: FakeWeb, tmp_path: Path) -> None:
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(fake_outlet.base))
+    db = tmp_path / "archive.duckdb"
+    scrapy = Path(sys.executable).parent / "scrapy"
+    result = subprocess.run(
+        [str(scrapy), "crawl", "outlet", "-a", "outlet=courrier", "-s", f"MEDIAWATCH_CONFIG={config}",
+         "-s", f"MEDIAWATCH_DB={db}"],
+        cwd=REPO, capture_output=True, text=True, timeout=180, env={**os.environ},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _rows(db, "SELECT count(*) FROM articles") == [(5,)]
