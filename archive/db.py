@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,11 +72,11 @@ def connect_read(path: str | os.PathLike[str], *, retries: int = 60) -> duckdb.D
     return _retry(lambda: duckdb.connect(str(p), read_only=True), p, retries)
 
 
-def _retry(opener, path: Path, retries: int) -> duckdb.DuckDBPyConnection:  # type: ignore[no-untyped-def]
+def _retry(opener: Callable[[], duckdb.DuckDBPyConnection], path: Path, retries: int) -> duckdb.DuckDBPyConnection:
     delay = 0.02
     for attempt in range(retries + 1):
         try:
-            return opener()  # type: ignore[no-any-return]
+            return opener()
         except duckdb.IOException as exc:
             if _is_lock_error(exc) and attempt < retries:
                 time.sleep(delay * (0.5 + random.random()))

@@ -3,6 +3,7 @@ every command's help shows an example."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -200,7 +201,5 @@ def _register_optional() -> None:
 
 
 if os.environ.get("MEDIAWATCH_CLI_MINIMAL") != "1":
-    try:
+    with contextlib.suppress(ImportError):
         _register_optional()
-    except ImportError:
-        pass

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         crawlers.append(crawler)
         process.crawl(crawler, outlet=name)
     process.start()
-    failed = [c for c in crawlers if (c.stats and c.stats.get_value("finish_reason")) not in ("finished", None)]
+    failed = [c for c in crawlers if c.stats is not None and c.stats.get_value("finish_reason") != "finished"]
     return 1 if failed else 0
 
 

@@ -56,3 +56,4 @@ MEDIAWATCH_INGEST_ON_CLOSE = True
 MEDIAWATCH_RUN_ID = ""
 # Longest Retry-After we wait for; beyond it the URL is recorded as rate-limited.
 MEDIAWATCH_MAX_RETRY_AFTER = 120
+MEDIAWATCH_WORKERS = "auto"  # cleaning worker processes: "auto" = one per core, 0 = in-process

@@ -109,7 +109,7 @@ def test_second_crawl_downloads_no_article(crawled: tuple[FakeWeb, Path, Path]) 
     result = run_cli("crawl", "--config", str(config), "--db", str(db))
     assert result.returncode == 0, result.stderr
     fetched = [p for _, p in web.log]
-    for path in ARTICLE_PATHS + ["/2024/05/19/missing", "/2024/05/21/report.pdf"]:
+    for path in [*ARTICLE_PATHS, "/2024/05/19/missing", "/2024/05/21/report.pdf"]:
         assert not any(p.startswith(path) for p in fetched), f"{path} fetched again: {fetched}"
     assert _rows(db, "SELECT count(*) FROM articles") == [(5,)]
     statuses = dict(_rows(db, "SELECT url, last_status FROM http_state"))

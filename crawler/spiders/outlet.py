@@ -51,7 +51,7 @@ def parse_date(value: str | None) -> datetime | None:
         parsed = feedparser._parse_date(value)  # RFC 822 and friends, as struct_time in UTC
         if not parsed:
             return None
-        dt = datetime(*parsed[:6], tzinfo=UTC)
+        dt = datetime(parsed[0], parsed[1], parsed[2], parsed[3], parsed[4], parsed[5], tzinfo=UTC)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt
@@ -64,6 +64,7 @@ class OutletSpider(scrapy.Spider):
     config: Config
     crawl_state: CrawlState
     run_id: str
+    allowed_domains: list[str]
 
     def __init__(self, outlet: str | None = None, config: str | None = None, db: str | None = None,
                  run_id: str | None = None, **kwargs: Any) -> None:
@@ -74,6 +75,10 @@ class OutletSpider(scrapy.Spider):
         self._config_path = config
         self._db_path = db
         self._run_id = run_id
+        self.db_path = db or ""
+        self._requested: set[str] = set()  # canonical URLs requested in this run
+        self._article_budget = 0
+        self._sitemaps_seen: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutletSpider:
@@ -96,9 +101,7 @@ class OutletSpider(scrapy.Spider):
             settings.set("USER_AGENT", user_agent, priority="spider")
         spider.allowed_domains = list(o.domains)
         spider.crawl_state = load_crawl_state(spider.db_path, o.name)
-        spider._requested: set[str] = set()
         spider._article_budget = o.max_articles
-        spider._sitemaps_seen: set[str] = set()
         return spider
 
     # -- helpers -----------------------------------------------------------------------------
@@ -173,8 +176,8 @@ class OutletSpider(scrapy.Spider):
         source_url = response.meta["source_url"]
         yield {
             "type": "http_state", "outlet": self.outlet.name, "url": source_url,
-            "status": response.status, "etag": response.headers.get("ETag", b"").decode("latin-1") or None,
-            "last_modified": response.headers.get("Last-Modified", b"").decode("latin-1") or None,
+            "status": response.status, "etag": _header(response, "ETag"),
+            "last_modified": _header(response, "Last-Modified"),
             "changed": response.status == 200,
         }
 
@@ -316,20 +319,22 @@ class OutletSpider(scrapy.Spider):
         }
 
     def parse_article(self, response: Response) -> Iterator[dict[str, Any]]:
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1").lower()
+        content_type = (_header(response, "Content-Type") or "").lower()
+        request = response.request
+        assert request is not None
         base = {"final_url": response.url, "status": response.status,
                 "content_type": content_type or None, "size_bytes": len(response.body)}
         if response.status >= 400:
             self._count(f"skipped/http_{response.status}")
-            yield self._page(response.request, **base, skip_reason=f"http_{response.status}")
+            yield self._page(request, **base, skip_reason=f"http_{response.status}")
             return
         if not isinstance(response, TextResponse) or (
             content_type and not content_type.startswith(HTML_TYPES)
         ):
             self._count("skipped/not_html")
-            yield self._page(response.request, **base, skip_reason="not_html")
+            yield self._page(request, **base, skip_reason="not_html")
             return
-        yield self._page(response.request, **base, html=response.text, skip_reason=None)
+        yield self._page(request, **base, html=response.text, skip_reason=None)
 
     def article_failed(self, failure: Failure) -> Iterator[dict[str, Any]]:
         request: Request = failure.request  # type: ignore[attr-defined]
@@ -350,6 +355,11 @@ class OutletSpider(scrapy.Spider):
         self.logger.info("article %s not fetched (%s): %s", request.url, reason, message)
         yield self._page(request, final_url=None, status=None, content_type=None,
                          skip_reason=reason, detail=f"{name}: {message}"[:500])
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
 
 
 def _iso(value: Any) -> str | None:

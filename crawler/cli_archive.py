@@ -1,0 +1,233 @@
+"""`mediawatch query`, `search`, `export`, `reindex`: the archive's reader commands.
+
+Each opens the archive read-only (retrying while the ingest writes) and closes it as soon
+as its output is written. Errors are one line on stderr with exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import IO, TYPE_CHECKING, NoReturn
+
+import click
+
+from archive.db import ArchiveError
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from archive.search import Hit
+
+DEFAULT_DB = "data/archive.duckdb"
+
+db_option = click.option(
+    "--db", "db_path", envvar="MEDIAWATCH_DB", default=DEFAULT_DB, show_default=True,
+    type=click.Path(dir_okay=False), help="Archive file (DuckDB). Env: MEDIAWATCH_DB.",
+)  # fmt: skip
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command("query")
+@click.argument("sql", required=False)
+@click.option("--file", "-f", "sql_file", type=click.File("r", encoding="utf-8"),
+              help="Read the SQL from this file ('-' for stdin).")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Named parameter, used as $NAME in the SQL (repeatable). Values are text: cast in SQL.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "parquet"]),
+              default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@db_option
+def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...], fmt: str,
+              output: str | None, db_path: str) -> None:
+    """Run one read-only SQL statement over the archive.
+
+    SQL comes from the argument, from --file, or from stdin when the argument is '-'.
+    Writes (COPY, ATTACH, SET, PRAGMA, INSTALL...) are refused. Views: article_latest,
+    article_history, articles_per_outlet_day, syndication, syndication_copies,
+    removed_promotions, outlet_activity.
+
+    \b
+    Examples:
+      mediawatch query "SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1"
+      mediawatch query "SELECT title FROM articles WHERE outlet = \\$o LIMIT \\$n::INT" -p o=lemonde -p n=5
+      mediawatch query --file report.sql --format parquet --output report.parquet
+      echo "SELECT * FROM outlet_activity" | mediawatch query - --format json
+    """
+    from archive.query import QueryError, parse_params, run_query
+
+    if sql_file is not None and sql is not None:
+        _fail("give the SQL as an argument or with --file, not both")
+    if sql_file is not None:
+        text = sql_file.read()
+    elif sql == "-":
+        text = click.get_text_stream("stdin").read()
+    elif sql is not None:
+        text = sql
+    else:
+        _fail("no SQL given (an argument, --file FILE, or '-' for stdin)")
+    try:
+        run_query(db_path, text, parse_params(params), fmt=fmt, output=output,
+                  stream=click.get_text_stream("stdout"))
+    except (QueryError, ArchiveError) as exc:
+        _fail(str(exc))
+
+
+@click.command("search")
+@click.argument("terms", nargs=-1, required=True)
+@click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
+@click.option("--lang", "languages", multiple=True, help="Only articles in this language, ISO 639-1 (repeatable).")
+@click.option("--since", help="Published at or after (YYYY-MM-DD or ISO date-time, UTC if naive).")
+@click.option("--until", help="Published before (a bare date includes that day).")
+@click.option("--limit", "-n", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]),
+              default="table", show_default=True)
+@db_option
+def search_cmd(terms: tuple[str, ...], outlets: tuple[str, ...], languages: tuple[str, ...],
+               since: str | None, until: str | None, limit: int, fmt: str, db_path: str) -> None:
+    """Full-text search, best match first (BM25 over title and text).
+
+    Words are stemmed in each article's language, so "élections" also finds "élection"
+    and "voters" finds "voter". Snippets mark matched words as **word**.
+
+    \b
+    Examples:
+      mediawatch search "élections municipales" --outlet lemonde --since 2026-11-01
+      mediawatch search inflation --lang en --limit 5 --format json
+    """
+    from archive.export import parse_when
+    from archive.query import QueryError, open_archive, write_rows
+    from archive.search import search
+
+    try:
+        since_dt, until_dt = parse_when(since), parse_when(until, end=True)
+        con = open_archive(db_path, sandbox=True, timezone="UTC")
+        try:
+            hits = search(con, " ".join(terms), outlets=outlets, languages=languages,
+                          since=since_dt, until=until_dt, limit=limit)
+        finally:
+            con.close()
+    except (QueryError, ArchiveError) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # a DuckDB error: condense it
+        from archive.query import condense_error
+
+        _fail(condense_error(exc))
+    stream = click.get_text_stream("stdout")
+    columns = ["id", "url", "outlet", "title", "published_at", "language", "score", "snippet"]
+    if fmt == "json":
+        from archive.query import jsonable
+
+        stream.write(json.dumps([jsonable(h.as_dict()) for h in hits], ensure_ascii=False, indent=2) + "\n")
+    elif fmt in ("jsonl", "csv"):
+        rows = [tuple(getattr(h, c) for c in columns) for h in hits]
+        write_rows(columns, [rows], fmt, stream)
+    else:
+        _print_hits(hits, stream)
+
+
+def _print_hits(hits: list[Hit], stream: IO[str]) -> None:
+    """Hits as a table; matched words in bold on a terminal, **word** in a pipe."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    console = Console(file=stream, width=None if tty else 200, highlight=False)
+    table = Table(header_style="bold", show_lines=True)
+    for name in ("score", "published", "outlet", "title / snippet"):
+        table.add_column(name, overflow="fold")
+    for h in hits:
+        cell = Text(h.title or "(no title)", style="bold")
+        cell.append("\n")
+        cell.append_text(_marked(h.snippet, tty))
+        cell.append(f"\n{h.url}", style="dim")
+        published = h.published_at.strftime("%Y-%m-%d %H:%M") if h.published_at else ""
+        table.add_row(f"{h.score:.3f}", published, h.outlet, cell)
+    console.print(table)
+    console.print(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}", style="dim")
+
+
+def _marked(snippet: str, tty: bool) -> Text:
+    from rich.text import Text
+
+    if not tty:
+        return Text(snippet)
+    text = Text()
+    for i, part in enumerate(re.split(r"\*\*", snippet)):
+        text.append(part, style="bold yellow" if i % 2 else "")
+    return text
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl", "warc"]), required=True)
+@click.option("--output", "-o", required=True, type=click.Path(),
+              help="Directory for parquet (partitioned outlet=/day=), else a file (.warc.gz is gzipped).")
+@click.option("--since", help="From this date (YYYY-MM-DD or ISO date-time, UTC if naive).")
+@click.option("--until", help="Before this date (a bare date includes that day).")
+@click.option("--date-field", type=click.Choice(["published", "first_seen"]), default="published",
+              show_default=True, help="Which date --since/--until apply to.")
+@click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@db_option
+def export_cmd(fmt: str, output: str, since: str | None, until: str | None, date_field: str,
+               outlets: tuple[str, ...], overwrite: bool, db_path: str) -> None:
+    """Export articles (or, as WARC, their raw pages) for a time range and/or outlets.
+
+    \b
+    Examples:
+      mediawatch export --format parquet --output out/ --since 2026-11-01 --until 2026-11-30
+      mediawatch export --format warc --output lemonde.warc.gz --outlet lemonde --since 2026-11-29
+      mediawatch export --format jsonl --output new.jsonl --date-field first_seen --since 2026-12-01
+    """
+    from archive.export import Selection, export, parse_when
+    from archive.query import QueryError
+
+    try:
+        sel = Selection(since=parse_when(since), until=parse_when(until, end=True),
+                        outlets=outlets, date_field=date_field)
+        n = export(db_path, output, fmt, sel, overwrite=overwrite)
+    except (QueryError, ArchiveError) as exc:
+        _fail(str(exc))
+    what = "pages" if fmt == "warc" else "articles"
+    click.echo(f"{n} {what} written to {output}", err=True)
+
+
+@click.command("reindex")
+@click.option("--full", is_flag=True, help="Rebuild the whole search index (also compacts it).")
+@db_option
+def reindex_cmd(full: bool, db_path: str) -> None:
+    """Bring the search index up to date (articles missing or at an older version).
+
+    The ingest keeps the index current by itself; this is for archives made before the
+    index existed, or to compact it with --full. Takes the write lock.
+
+    \b
+    Example:
+      mediawatch reindex --db data/archive.duckdb
+    """
+    import time
+
+    from archive.db import writer
+    from archive.search import index_pending, rebuild_index
+
+    t0 = time.perf_counter()
+    try:
+        with writer(db_path) as con:
+            con.execute("BEGIN")
+            n = rebuild_index(con) if full else index_pending(con)
+            con.execute("COMMIT")
+    except ArchiveError as exc:
+        _fail(str(exc))
+    click.echo(f"{n} articles indexed in {time.perf_counter() - t0:.1f} s", err=True)
+
+
+def register(group: click.Group) -> None:
+    """Add the archive reader commands to the main `mediawatch` group."""
+    for cmd in (query_cmd, search_cmd, export_cmd, reindex_cmd):
+        group.add_command(cmd)
