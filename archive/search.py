@@ -54,8 +54,10 @@ def fts_extension_path() -> Path:
 
 def load_fts(con: duckdb.DuckDBPyConnection) -> None:
     """Load the fts extension (for `stem`); cheap when already loaded."""
+    # duckdb_functions(), not duckdb_extensions(): the latter lists the extension directory,
+    # which a sandboxed connection may not read.
     loaded = con.execute(
-        "SELECT count(*) FROM duckdb_extensions() WHERE extension_name = 'fts' AND loaded"
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'stem'"
     ).fetchone()
     if loaded and loaded[0]:
         return

@@ -66,14 +66,14 @@ def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...]
     if sql_file is not None:
         text = sql_file.read()
     elif sql == "-":
-        text = click.get_text_stream("stdin").read()
+        text = sys.stdin.read()
     elif sql is not None:
         text = sql
     else:
         _fail("no SQL given (an argument, --file FILE, or '-' for stdin)")
     try:
         run_query(db_path, text, parse_params(params), fmt=fmt, output=output,
-                  stream=click.get_text_stream("stdout"))
+                  stream=sys.stdout)
     except (QueryError, ArchiveError) as exc:
         _fail(str(exc))
 
@@ -118,7 +118,7 @@ def search_cmd(terms: tuple[str, ...], outlets: tuple[str, ...], languages: tupl
         from archive.query import condense_error
 
         _fail(condense_error(exc))
-    stream = click.get_text_stream("stdout")
+    stream = sys.stdout
     columns = ["id", "url", "outlet", "title", "published_at", "language", "score", "snippet"]
     if fmt == "json":
         from archive.query import jsonable

@@ -1,0 +1,198 @@
+"""Export a slice of the archive (time range and/or outlets) to Parquet, CSV, JSONL or WARC.
+
+Parquet, CSV and JSONL are written by DuckDB's COPY (streaming, typed, no pyarrow); WARC
+by warcio from the raw pages kept in `pages.html_gz`, so another tool can replay or
+re-extract exactly what was fetched. The archive is opened read-only and sandboxed to the
+output path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from archive.db import ArchiveError
+from archive.query import QueryError, _literal, condense_error, open_archive
+
+FORMATS = ("parquet", "csv", "jsonl", "warc")
+DATE_FIELDS = {"published": "published_at", "first_seen": "first_seen_at"}
+
+# The columns users get; text is the cleaned, promo-stripped text.
+_COLUMNS = """
+    a.id, a.outlet, a.url, a.canonical_url, a.title, a.authors, a.published_at, a.modified_at,
+    a.date_source, a.language, a.section, a.tags, a.description, a.summary, a.image_url,
+    a.site_name, a.text, a.word_count, a.paywalled, a.promo_flagged, a.content_hash,
+    a.feed_title, a.feed_published_at, a.discovered_via, a.cross_site_canonical, a.cluster_id,
+    a.version, a.extractor_version, a.first_seen_at, a.last_seen_at
+"""
+
+
+@dataclass
+class Selection:
+    """Which articles: a half-open time range on one date field, and/or some outlets."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    outlets: Sequence[str] = ()
+    date_field: str = "published"
+    params: dict[str, Any] = field(default_factory=dict, init=False)
+
+    def where(self) -> str:
+        column = DATE_FIELDS.get(self.date_field)
+        if column is None:
+            raise QueryError(f"unknown date field {self.date_field!r} (one of {', '.join(DATE_FIELDS)})")
+        clauses = ["TRUE"]
+        self.params = {}
+        if self.since is not None:
+            clauses.append(f"a.{column} >= $since")
+            self.params["since"] = self.since
+        if self.until is not None:
+            clauses.append(f"a.{column} < $until")
+            self.params["until"] = self.until
+        if self.outlets:
+            clauses.append("list_contains($outlets, a.outlet)")
+            self.params["outlets"] = list(self.outlets)
+        return " AND ".join(clauses)
+
+
+def parse_when(text: str | None, *, end: bool = False) -> datetime | None:
+    """ISO date or datetime; naive means UTC. A bare date as an end means the end of that day."""
+    if text is None or text == "":
+        return None
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            start = datetime(d.year, d.month, d.day, tzinfo=UTC)
+            return start + timedelta(days=1) if end else start
+        dt = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise QueryError(f"bad date {text!r}: use YYYY-MM-DD or an ISO 8601 date-time") from exc
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def export(
+    db: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    fmt: str,
+    selection: Selection | None = None,
+    *,
+    overwrite: bool = False,
+) -> int:
+    """Write the selected articles (or, for WARC, their pages) to `output`; return the count.
+
+    Parquet goes to a directory, partitioned `outlet=<outlet>/day=<UTC day>/` (day of
+    publication, or of first sighting when undated); the other formats to one file.
+    """
+    if fmt not in FORMATS:
+        raise QueryError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    sel = selection or Selection()
+    where = sel.where()
+    out = Path(output).resolve()
+    if fmt == "parquet":
+        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
+            raise QueryError(f"{out}: exists and is not an empty directory (use --overwrite)")
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        if out.is_dir():
+            raise QueryError(f"{out}: is a directory; --format {fmt} writes one file")
+        if out.exists() and not overwrite:
+            raise QueryError(f"{out}: exists (use --overwrite)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = open_archive(
+            db, sandbox=True, timezone="UTC",
+            allowed_paths=[out] if fmt != "warc" else [],
+            allowed_directories=[out] if fmt == "parquet" else [],
+        )  # fmt: skip
+    except ArchiveError as exc:
+        raise QueryError(str(exc)) from exc
+    try:
+        if fmt == "warc":
+            return _export_warc(con, out, where, sel.params)
+        select = f"SELECT {_COLUMNS} FROM articles a WHERE {where}"
+        if fmt == "parquet":
+            sql = (
+                f"COPY (SELECT *, CAST(timezone('UTC', coalesce(published_at, first_seen_at)) AS DATE) AS day "
+                f"FROM ({select}) ORDER BY outlet, day, id) TO {_literal(str(out))} "
+                f"(FORMAT parquet, PARTITION_BY (outlet, day), {'OVERWRITE' if overwrite else 'OVERWRITE_OR_IGNORE'} true)"
+            )
+        elif fmt == "csv":
+            sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(out))} (FORMAT csv, HEADER true)"
+        else:
+            sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(out))} (FORMAT json)"
+        row = con.execute(sql, sel.params or None).fetchone()
+        return int(row[0]) if row else 0
+    except duckdb.Error as exc:
+        raise QueryError(condense_error(exc)) from exc
+    finally:
+        con.close()
+
+
+def _status_line(status: int | None) -> str:
+    code = status or 200
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
+def _export_warc(
+    con: duckdb.DuckDBPyConnection, out: Path, where: str, params: dict[str, Any]
+) -> int:
+    """One response record per archived page of the selected articles, after a warcinfo."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    cur = con.execute(
+        f"""
+        SELECT p.id, coalesce(p.final_url, p.url) AS url, p.status, p.content_type,
+               p.fetched_at, p.html_gz, p.outlet, p.article_id
+        FROM pages p
+        WHERE p.html_gz IS NOT NULL
+          AND p.article_id IN (SELECT a.id FROM articles a WHERE {where})
+        ORDER BY p.fetched_at, p.id
+        """,
+        params or None,
+    )
+    count = 0
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    with open(tmp, "wb") as f:
+        writer = WARCWriter(f, gzip=out.name.endswith(".gz"))
+        info = {
+            "software": "mediawatch",
+            "format": "WARC File Format 1.1",
+            "description": "raw pages of archived articles; HTTP headers reduced to Content-Type",
+        }
+        writer.write_record(writer.create_warcinfo_record(out.name, info))
+        while rows := cur.fetchmany(500):
+            for page_id, url, status, ctype, fetched_at, html_gz, outlet, article_id in rows:
+                body = gzip.decompress(html_gz)
+                # We keep no original headers: only the content type and the length.
+                http_headers = StatusAndHeaders(
+                    _status_line(status),
+                    [("Content-Type", ctype or "text/html"), ("Content-Length", str(len(body)))],
+                    protocol="HTTP/1.1",
+                )
+                when = fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                record = writer.create_warc_record(
+                    url, "response", payload=io.BytesIO(body), http_headers=http_headers,
+                    warc_headers_dict={
+                        "WARC-Date": when,
+                        "X-Mediawatch-Outlet": outlet,
+                        "X-Mediawatch-Page-Id": str(page_id),
+                        "X-Mediawatch-Article-Id": str(article_id),
+                    },
+                )  # fmt: skip
+                writer.write_record(record)
+                count += 1
+    os.replace(tmp, out)
+    return count
