@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -48,10 +50,10 @@ def parse_date(value: str | None) -> datetime | None:
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        parsed = feedparser._parse_date(value)  # RFC 822 and friends, as struct_time in UTC
-        if not parsed:
+        try:
+            dt = parsedate_to_datetime(value)  # RFC 822, as feeds write it
+        except (TypeError, ValueError):
             return None
-        dt = datetime(parsed[0], parsed[1], parsed[2], parsed[3], parsed[4], parsed[5], tzinfo=UTC)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt
@@ -212,9 +214,10 @@ class OutletSpider(scrapy.Spider):
                 link = entry.get("link")
                 if not link:
                     continue
-                published = entry.get("published") or entry.get("updated")
+                published = _struct_iso(entry.get("published_parsed") or entry.get("updated_parsed"))
+                updated = _struct_iso(entry.get("updated_parsed")) or published
                 entries.append({"url": link, "title": entry.get("title"), "published_at": published,
-                                "lastmod": entry.get("updated") or published})
+                                "lastmod": updated})
         self._count("sources/feed_entries", len(entries))
         for entry in entries:
             request = self.article_request(entry["url"], {
@@ -360,6 +363,13 @@ class OutletSpider(scrapy.Spider):
 def _header(response: Response, name: str) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
+
+
+def _struct_iso(value: time.struct_time | None) -> str | None:
+    """feedparser's parsed dates are struct_time in UTC."""
+    if not value:
+        return None
+    return datetime(*value[:6], tzinfo=UTC).isoformat()
 
 
 def _iso(value: Any) -> str | None:
