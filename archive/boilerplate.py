@@ -1,0 +1,86 @@
+"""Learned boilerplate: paragraphs an outlet repeats across its own articles.
+
+A paragraph that closes (or opens) many articles of one outlet within a few weeks is the
+outlet's promo or footer, whatever its words, so the promo stripper removes it even when no
+phrase rule knows that wording. The archive only stores counts by paragraph hash; the hash
+function lives with the stripper (`pipelines.promo.paragraph_hash`) and the caller passes
+hashes already computed, because the archive never imports the pipelines.
+
+Which paragraphs are recorded is the caller's choice (`pipelines.clean.boundary_blocks`):
+the first 2 and last 3 blocks of each *newly archived* article's extracted text (before
+stripping, so a learned promo keeps being counted), each at most 600 characters. Outlets put
+their repeated blocks there, and long or middle paragraphs would only grow the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+SAMPLE_CHARS = 300
+
+
+def record_paragraphs(
+    con: duckdb.DuckDBPyConnection,
+    outlet: str,
+    para_hashes_with_samples: Iterable[tuple[str, str]],
+    seen_at: datetime,
+    *,
+    window_days: int = 30,
+) -> int:
+    """Count one more article for each paragraph hash; return how many hashes were recorded.
+
+    Call once per new article (not for re-fetches), inside the ingest transaction. A hash
+    repeated within one article counts once. A hash not seen for more than `window_days`
+    starts again from 1: an old campaign does not make a new paragraph look repeated.
+    """
+    unique: dict[str, str] = {}
+    for para_hash, sample in para_hashes_with_samples:
+        if para_hash and para_hash not in unique:
+            unique[para_hash] = (sample or "")[:SAMPLE_CHARS]
+    if not unique:
+        return 0
+    if seen_at.tzinfo is None:
+        seen_at = seen_at.replace(tzinfo=UTC)
+    window = timedelta(days=window_days)
+    con.executemany(
+        """
+        INSERT INTO paragraph_stats (outlet, para_hash, articles, first_seen_at, last_seen_at, sample)
+        VALUES (?, ?, 1, ?, ?, ?)
+        ON CONFLICT (outlet, para_hash) DO UPDATE SET
+            articles = CASE WHEN excluded.last_seen_at - paragraph_stats.last_seen_at > ?::INTERVAL
+                            THEN 1 ELSE paragraph_stats.articles + 1 END,
+            first_seen_at = CASE WHEN excluded.last_seen_at - paragraph_stats.last_seen_at > ?::INTERVAL
+                                 THEN excluded.first_seen_at
+                                 ELSE least(paragraph_stats.first_seen_at, excluded.first_seen_at) END,
+            last_seen_at = greatest(paragraph_stats.last_seen_at, excluded.last_seen_at),
+            sample = coalesce(paragraph_stats.sample, excluded.sample)
+        """,
+        [[outlet, h, seen_at, seen_at, s, window, window] for h, s in unique.items()],
+    )
+    return len(unique)
+
+
+def load_boilerplate(
+    con: duckdb.DuckDBPyConnection,
+    outlet: str,
+    *,
+    min_articles: int = 4,
+    window_days: int = 30,
+    now: datetime | None = None,
+) -> frozenset[str]:
+    """Hashes of paragraphs seen in at least `min_articles` articles of `outlet` and still in
+    use (last seen within `window_days` of `now`, default the current time)."""
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    rows = con.execute(
+        """
+        SELECT para_hash FROM paragraph_stats
+        WHERE outlet = ? AND articles >= ? AND last_seen_at >= ?
+        """,
+        [outlet, min_articles, now - timedelta(days=window_days)],
+    ).fetchall()
+    return frozenset(str(r[0]) for r in rows)
