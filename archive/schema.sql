@@ -156,19 +156,12 @@ CREATE TABLE paragraph_stats (
 -- migration: 0002_search
 -- Full-text index kept current article by article (archive/search.py): the fts extension's
 -- create_fts_index rebuilds everything, so the inverted index lives in plain tables.
--- Uniqueness is kept by the single writer (archive/search.py), not by indexes: no ART
--- upkeep on the hot path of the ingest.
-CREATE SEQUENCE IF NOT EXISTS search_term_id_seq START 1;
+-- A term is keyed by 64 bits of md5(stemmer || ':' || stemmed, accent-stripped word):
+-- no vocabulary table to look up or grow on the ingest's hot path (md5 is stable across
+-- DuckDB versions, unlike hash()). The single writer keeps the tables consistent.
 
--- One row per distinct (stemmer, stemmed, accent-stripped term).
-CREATE TABLE search_terms (
-    term_id INTEGER NOT NULL,
-    stemmer VARCHAR NOT NULL,          -- Snowball stemmer of the articles' language, or 'none'
-    term VARCHAR NOT NULL
-);
-
--- One row per indexed article: its stemmer, length in tokens (title words count double)
--- and the article version indexed (index_pending re-indexes stale ones).
+-- One row per indexed article: its stemmer ('french'..., or 'none'), length in tokens
+-- (title words count double) and the article version indexed (stale ones are re-indexed).
 CREATE TABLE search_docs (
     article_id BIGINT NOT NULL,
     stemmer VARCHAR NOT NULL,
@@ -178,7 +171,7 @@ CREATE TABLE search_docs (
 
 -- One row per (term, article): weighted term frequency; doc_len repeated to spare a join.
 CREATE TABLE search_postings (
-    term_id INTEGER NOT NULL,
+    term_key UBIGINT NOT NULL,
     article_id BIGINT NOT NULL,
     tf INTEGER NOT NULL,
     doc_len INTEGER NOT NULL
@@ -315,3 +308,91 @@ FROM outlets o
 LEFT JOIN runs r ON r.outlet = o.outlet
 LEFT JOIN arts a ON a.outlet = o.outlet
 LEFT JOIN pg ON pg.outlet = o.outlet;
+
+-- migration: 0004_daemon
+-- Scheduler state of each outlet, kept by the daemon (crawler/daemon.py): a restart resumes
+-- the adapted interval and the back-off instead of hammering an outlet that keeps failing.
+CREATE TABLE outlet_state (
+    outlet VARCHAR PRIMARY KEY,
+    next_run_at TIMESTAMPTZ,
+    interval_seconds DOUBLE NOT NULL,  -- adapted poll interval, within the outlet's bounds
+    delay_seconds DOUBLE,              -- delay applied before next_run_at (back-off included)
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    healthy BOOLEAN NOT NULL DEFAULT TRUE,
+    health_reason VARCHAR,             -- why it is unhealthy, in words
+    last_run_id VARCHAR,
+    last_status VARCHAR,
+    last_run_at TIMESTAMPTZ,
+    last_new_at TIMESTAMPTZ,           -- last run that brought new articles
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+-- What the daemon did that a user may need to know: starts, stops, config reloads and
+-- rejected configs, outlets turning unhealthy or recovering.
+CREATE TABLE daemon_events (
+    event_at TIMESTAMPTZ NOT NULL,
+    pid INTEGER,
+    kind VARCHAR NOT NULL,             -- start | stop | config_reloaded | config_invalid | unhealthy | recovered
+    outlet VARCHAR,
+    message VARCHAR
+);
+
+-- One row per outlet: last run and its figures, next run, 24-hour rates, health.
+-- A run fails when it did not end ok, or when it had errors and brought nothing
+-- (every source down looks like that).
+CREATE VIEW outlet_status AS
+WITH names AS (
+    SELECT outlet FROM outlet_state UNION SELECT outlet FROM crawl_runs UNION SELECT outlet FROM articles
+),
+last_run AS (
+    SELECT * FROM crawl_runs
+    QUALIFY row_number() OVER (PARTITION BY outlet ORDER BY started_at DESC) = 1
+),
+runs AS (
+    SELECT outlet,
+           count(*) AS runs_24h,
+           count(*) FILTER (WHERE status IN ('failed', 'crashed', 'timeout')
+                            OR (status = 'ok' AND errors > 0 AND articles_new = 0
+                                AND articles_updated = 0)) AS failed_runs_24h
+    FROM crawl_runs
+    WHERE started_at >= now() - INTERVAL 24 HOUR AND status <> 'running'
+    GROUP BY outlet
+),
+arts AS (
+    SELECT outlet,
+           count(*) FILTER (WHERE first_seen_at >= now() - INTERVAL 24 HOUR) AS articles_24h,
+           count(*) AS articles_total,
+           max(first_seen_at) AS last_article_at
+    FROM articles GROUP BY outlet
+),
+pg AS (
+    SELECT outlet,
+           count(*) AS pages_24h,
+           count(*) FILTER (WHERE status >= 400 OR skip_reason = 'download_error'
+                            OR starts_with(skip_reason, 'http_')) AS errors_24h,
+           count(*) FILTER (WHERE skip_reason = 'empty_extraction') AS empty_24h
+    FROM pages WHERE fetched_at >= now() - INTERVAL 24 HOUR GROUP BY outlet
+)
+SELECT n.outlet,
+       lr.run_id AS last_run_id, lr.started_at AS last_run_at, lr.finished_at AS last_run_finished_at,
+       lr.status AS last_run_status, lr.requests AS last_run_requests,
+       lr.articles_new AS last_run_new, lr.articles_updated AS last_run_updated,
+       lr.errors AS last_run_errors,
+       round(epoch(lr.finished_at - lr.started_at), 2) AS last_run_seconds,
+       s.next_run_at, s.interval_seconds, s.delay_seconds,
+       coalesce(s.consecutive_failures, 0) AS consecutive_failures,
+       s.healthy, s.health_reason,
+       coalesce(r.runs_24h, 0) AS runs_24h, coalesce(r.failed_runs_24h, 0) AS failed_runs_24h,
+       round(r.failed_runs_24h / nullif(r.runs_24h, 0), 4) AS run_failure_rate_24h,
+       coalesce(a.articles_24h, 0) AS articles_24h, coalesce(a.articles_total, 0) AS articles_total,
+       coalesce(pg.pages_24h, 0) AS pages_24h,
+       round(pg.errors_24h / nullif(pg.pages_24h, 0), 4) AS error_rate_24h,
+       round(pg.empty_24h / nullif(pg.pages_24h - pg.errors_24h, 0), 4) AS empty_extraction_rate_24h,
+       a.last_article_at,
+       round(epoch(now() - a.last_article_at) / 86400, 3) AS days_since_new_article
+FROM names n
+LEFT JOIN last_run lr ON lr.outlet = n.outlet
+LEFT JOIN outlet_state s ON s.outlet = n.outlet
+LEFT JOIN runs r ON r.outlet = n.outlet
+LEFT JOIN arts a ON a.outlet = n.outlet
+LEFT JOIN pg ON pg.outlet = n.outlet;
