@@ -13,11 +13,12 @@ import json
 import logging
 import re
 import time as _time
+import warnings
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from lxml import etree
@@ -188,7 +189,9 @@ def parse_date(value: Any, now: datetime | None = None) -> str | None:
             try:
                 from dateutil import parser as du_parser  # installed with htmldate
 
-                dt = du_parser.parse(s)
+                with warnings.catch_warnings():  # unknown zone names ("IST"): taken as UTC
+                    warnings.simplefilter("ignore")
+                    dt = du_parser.parse(s)
             except (ValueError, OverflowError, TypeError):
                 dt = None
     if dt is None:
@@ -726,18 +729,35 @@ def _looks_binary(data: bytes | str) -> bool:
     return bad / len(text) > 0.1
 
 
-def _page_stats(tree: HtmlElement) -> tuple[str, int, int, str]:
-    """(visible body text, its char count, chars inside links, <title> text)."""
+_SPACES = re.compile(r"\s+")
+_LISTING_SEGMENT = re.compile(r"^[a-z][a-z_]*(?:-[a-z_]+){0,2}$|^page$|^\d{1,3}$", re.I)
+
+
+def _page_stats(tree: HtmlElement) -> tuple[str, int, int, int, str]:
+    """(visible body text, its chars, chars inside links, number of links, <title> text)."""
     body = tree.find(".//body")
     root = body if body is not None else tree
     texts = root.xpath(
         ".//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::template)]"
     )
-    visible = _norm(" ".join(str(t) for t in texts))
-    link_text = sum(len(_norm(a.text_content())) for a in root.iter("a"))
+    visible = _SPACES.sub(" ", " ".join(texts)).strip()
+    anchors = root.xpath(".//a[@href]")
+    link_text = sum(len(_SPACES.sub(" ", a.text_content()).strip()) for a in anchors)
     t = tree.find(".//title")
     title = _clean(t.text_content()) if t is not None else ""
-    return visible, len(visible), link_text, title or ""
+    return visible, len(visible), link_text, len(anchors), title or ""
+
+
+def _listing_url(url: str) -> bool:
+    """Home, section or pagination URL: short word-only path segments, no id, no date."""
+    try:
+        path = urlsplit(url or "").path
+    except ValueError:
+        return False
+    segments = [s for s in path.split("/") if s]
+    if not segments:
+        return True
+    return len(segments) <= 3 and all(_LISTING_SEGMENT.match(s) for s in segments)
 
 
 def classify_page(
@@ -745,9 +765,16 @@ def classify_page(
     tree: HtmlElement | None = None,
     blocks: list[dict[str, Any]] | None = None,
     md: dict[str, Any] | None = None,
+    url: str = "",
+    _stats: tuple[str, int, int, int, str] | None = None,
 ) -> str:
-    """article | listing | empty | challenge | not_html, from the raw page and (optionally)
-    the extracted blocks and metadata: why a fetched page might not be an article."""
+    """article | listing | empty | challenge | not_html: why a fetched page might not be
+    an article, from the raw page and (when given) the extracted blocks and metadata.
+
+    Listing needs no article markup (JSON-LD article, og:type article, published_time)
+    and either link-dominated extracted text, listing markup, or a link-heavy page with
+    little text on a section-like URL: a short article on a busy portal stays an article.
+    """
     if not html or not html.strip():
         return "empty"
     if _looks_binary(html) or not _HTMLISH.search(html[:20000]):
@@ -759,8 +786,8 @@ def classify_page(
             tree = None
         if tree is None:
             return "not_html"
-    visible, n_chars, n_link_chars, title = _page_stats(tree)
-    if _is_challenge(html, visible, title):
+    visible, n_chars, n_link_chars, n_anchors, title = _stats or _page_stats(tree)
+    if _is_challenge(html, visible, title, blocks):
         return "challenge"
     if blocks is None:
         return "article" if n_chars else "empty"
@@ -771,26 +798,41 @@ def classify_page(
     if not md.get("_article_markup"):
         body_chars = sum(len(b["text"]) for b in blocks)
         body_links = sum(b["link_chars"] for b in blocks)
-        n_anchors = len(tree.xpath("//body//a[@href]"))
+        link_heavy = n_anchors >= 30 and n_chars > 0 and n_link_chars / n_chars > 0.4
         if (
             (body_chars and body_links / body_chars > 0.5)
-            or (n_anchors >= 30 and n_chars and n_link_chars / n_chars > 0.4 and words < 500)
             or (md.get("_listing_markup") and words < 500)
+            or (link_heavy and words < 60)
+            or (link_heavy and words < 500 and _listing_url(url))
             or (md.get("_og_type") == "website" and n_anchors >= 30 and words < 300)
         ):
             return "listing"
     return "article"
 
 
-def _is_challenge(html: str, visible: str, title: str) -> bool:
+def _is_challenge(
+    html: str, visible: str, title: str, blocks: list[dict[str, Any]] | None, weak: bool = True
+) -> bool:
+    """Bot challenge, JavaScript or cookie wall: a short page with a vendor fingerprint or
+    a challenge title; with ``weak``, also challenge wording, unless the extracted text is
+    a real (short) article that merely carries a cookie banner."""
+    if len(visible) > 4000:
+        return False
     words = len(_WORD.findall(visible))
     if words > 250:
         return False
     if _CHALLENGE_TITLE.search(title):
         return True
-    if _CHALLENGE_STRONG.search(html[:200000]) and words < 120:
+    if words >= 120:
+        return False
+    if _CHALLENGE_STRONG.search(html[:200000]):
         return True
-    return bool(_CHALLENGE_TEXT.search(visible) or _CHALLENGE_TEXT.search(title)) and words < 120
+    if not weak or not (_CHALLENGE_TEXT.search(visible) or _CHALLENGE_TEXT.search(title)):
+        return False
+    if blocks is None:
+        return True
+    text = " ".join(b["text"] for b in blocks)
+    return len(_WORD.findall(text)) < 40 or bool(_CHALLENGE_TEXT.search(text))
 
 
 # --------------------------------------------------------------------------- entry point
@@ -829,7 +871,13 @@ def _extract(
     tree = load_html(html)
     if tree is None:
         return _with_hint_fields(_empty_article("not_html"), hints, language_hint)
-    kind = classify_page(html, tree)
+    stats = _page_stats(tree)
+    if _is_challenge(html, stats[0], stats[4], None, weak=False):
+        kind = "challenge"  # sure already: skip the body extraction
+    elif not stats[1]:
+        kind = "empty"
+    else:
+        kind = "article"
 
     md = _metadata(tree, url)
     art = _empty_article("article")
@@ -842,6 +890,8 @@ def _extract(
 
     if kind in ("challenge", "empty"):
         art["page_kind"] = kind
+        if kind == "challenge" and stats[4]:
+            art["title"] = stats[4]  # "Just a moment...": the interstitial's own title
         art["published_at"], art["modified_at"], art["date_source"] = _pick_dates(
             md, None, url, hints
         )
@@ -868,7 +918,7 @@ def _extract(
     art["blocks"] = blocks
     art["text"] = "\n\n".join(b["text"] for b in blocks)
     art["word_count"] = len(_WORD.findall(art["text"]))
-    art["page_kind"] = classify_page(html, tree, blocks, md)
+    art["page_kind"] = classify_page(html, tree, blocks, md, url=url, _stats=stats)
     art["published_at"], art["modified_at"], art["date_source"] = _pick_dates(
         md, tree if art["page_kind"] == "article" else None, url, hints
     )
