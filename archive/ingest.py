@@ -62,7 +62,13 @@ def ingest_spool(db_path: str | os.PathLike[str], *, time_budget: float = 2.0,
     with writer(db_path) as con:
         for segment in segments:
             records = list(read_segment(segment))
-            ingest_records(con, records, result)
+            try:
+                ingest_records(con, records, result)
+            except (duckdb.IOException, duckdb.OutOfMemoryException):
+                raise  # disk full, file gone: the segment stays and is retried, nothing is lost
+            except Exception as exc:
+                logger.error("segment %s failed as a whole (%s); ingesting record by record", segment.name, exc)
+                _ingest_one_by_one(con, records, result, segment)
             if segment.name.endswith(PART):
                 _mark_crashed(con, segment.name.rsplit("-", 1)[0])
             discard_segment(segment)
@@ -70,6 +76,25 @@ def ingest_spool(db_path: str | os.PathLike[str], *, time_budget: float = 2.0,
             if time.monotonic() > deadline:
                 break
     return result
+
+
+def _ingest_one_by_one(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]],
+                      result: IngestResult, segment: Path) -> None:
+    """Keep every good record of a segment; a record that fails alone is quarantined in a file
+    beside the spool (kept, never dropped) and logged, so one bad record cannot block ingest."""
+    for record in records:
+        try:
+            ingest_records(con, [record], result)
+        except (duckdb.IOException, duckdb.OutOfMemoryException):
+            raise
+        except Exception as exc:
+            quarantine = segment.parent / "quarantine"
+            quarantine.mkdir(exist_ok=True)
+            with open(quarantine / (segment.name.split(".")[0] + ".jsonl"), "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"error": f"{type(exc).__name__}: {exc}", "record": record},
+                                    ensure_ascii=False, default=str) + "\n")
+            logger.error("record %s quarantined: %s", record.get("record_id"), exc)
+            result.outcomes["quarantined"] += 1
 
 
 def drain_spool(db_path: str | os.PathLike[str], *, pause: float = 0.05) -> IngestResult:

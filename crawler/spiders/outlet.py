@@ -78,7 +78,7 @@ class OutletSpider(scrapy.Spider):
         self._db_path = db
         self._run_id = run_id
         self.db_path = db or ""
-        self._requested: set[str] = set()  # canonical URLs requested in this run
+        self._requested: dict[str, dict[str, Any]] = {}  # canonical URL -> hints, this run
         self._article_budget = 0
         self._sitemaps_seen: set[str] = set()
 
@@ -135,6 +135,11 @@ class OutletSpider(scrapy.Spider):
             return None
         key = canonical_url(url)
         if key in self._requested:
+            # Found again: a feed or sitemap says more than a section link. The request's meta
+            # holds this same dict, so hints improve while the page is still in flight.
+            known = self._requested[key]
+            if known.get("source") == "section" and hints.get("source") != "section":
+                known.update({k: v for k, v in hints.items() if v is not None})
             return None
         if not self._on_domain(url):
             self._count("filtered/offsite")
@@ -158,7 +163,7 @@ class OutletSpider(scrapy.Spider):
             self._count("filtered/budget")
             return None
         self._article_budget -= 1
-        self._requested.add(key)
+        self._requested[key] = hints
         return Request(url, callback=self.parse_article, errback=self.article_failed,
                        meta={"hints": hints, "handle_httpstatus_list": ERROR_STATUSES})
 
@@ -288,7 +293,7 @@ class OutletSpider(scrapy.Spider):
         yield from self._source_state(response)
         if not self._source_usable(response) or not isinstance(response, TextResponse):
             return
-        extractor = LinkExtractor(allow_domains=list(self.outlet.domains), unique=True)
+        extractor = LinkExtractor(unique=True)  # domains are checked (and counted) by article_request
         for link in extractor.extract_links(response):
             request = self.article_request(link.url, {
                 "title": (link.text or "").strip() or None, "source": "section",

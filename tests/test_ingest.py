@@ -1,0 +1,78 @@
+"""The single writer: idempotent by record_id, versions on changed text only, exact copies
+under another URL attach to the same article, every article keeps its page."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from archive.db import writer
+from archive.ingest import ingest_records
+from pipelines.clean import clean_page
+from tests.fakeweb import FIXTURES
+
+
+def page_record(url: str, html: str, outlet: str = "o", **extra) -> dict:
+    item = {"type": "page", "record_id": uuid.uuid4().hex, "run_id": "run", "outlet": outlet, "url": url,
+            "final_url": url, "redirect_urls": [], "status": 200, "content_type": "text/html",
+            "fetched_at": "2024-05-20T10:00:00+00:00", "hints": {}, "size_bytes": len(html), **extra}
+    return clean_page(item, html)
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / "site" / name).read_text(encoding="utf-8").replace("{host}", "news.example")
+
+
+def test_replayed_records_change_nothing(tmp_path: Path) -> None:
+    records = [page_record("http://news.example/2024/05/17/elections-municipales", fixture("elections.html")),
+               page_record("http://news.example/2024/05/18/climate-summit", fixture("climate.html"))]
+    with writer(tmp_path / "a.duckdb") as con:
+        first = ingest_records(con, records)
+        again = ingest_records(con, records)
+        assert first.outcomes["new"] == 2
+        assert again.outcomes["already_ingested"] == 2
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (2,)
+        assert con.execute("SELECT count(*) FROM pages").fetchone() == (2,)
+
+
+def test_versions_only_when_the_text_changes(tmp_path: Path) -> None:
+    url = "http://news.example/2024/05/18/climate-summit"
+    html = fixture("climate.html")
+    edited = html.replace("by a third", "by forty per cent")
+    with writer(tmp_path / "a.duckdb") as con:
+        ingest_records(con, [page_record(url, html)])
+        unchanged = ingest_records(con, [page_record(url, html)])
+        assert unchanged.outcomes["unchanged"] == 1
+        assert con.execute("SELECT count(*) FROM article_versions").fetchone() == (0,)
+        ingest_records(con, [page_record(url + "?utm_source=x", edited)])
+        (version, text) = con.execute("SELECT version, text FROM articles").fetchone()
+        assert version == 2 and "forty per cent" in text
+        (old_version, old_text) = con.execute("SELECT version, text FROM article_versions").fetchone()
+        assert old_version == 1 and "by a third" in old_text
+        assert con.execute("SELECT level FROM duplicate_links").fetchall() == [("version",)]
+        assert con.execute("SELECT count(*) FROM pages WHERE article_id IS NOT NULL").fetchone() == (3,)
+
+
+def test_same_text_under_another_url_of_the_outlet_is_the_same_article(tmp_path: Path) -> None:
+    html = fixture("wirtschaft.html")
+    with writer(tmp_path / "a.duckdb") as con:
+        ingest_records(con, [page_record("http://news.example/2024/05/22/exporte", html)])
+        result = ingest_records(con, [page_record("http://news.example/wirtschaft/exporte-steigen", html)])
+        assert result.outcomes["exact_duplicate"] == 1
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (1,)
+        urls = {r[0] for r in con.execute("SELECT url FROM article_urls").fetchall()}
+        assert "https://news.example/wirtschaft/exporte-steigen" in urls, "keys are scheme-folded identities"
+
+
+def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    good = page_record("http://news.example/2024/05/17/elections-municipales", fixture("elections.html"))
+    bad = dict(good, record_id=uuid.uuid4().hex, outlet=None)  # NOT NULL violation mid-batch
+    with writer(tmp_path / "a.duckdb") as con:
+        try:
+            ingest_records(con, [good, bad])
+        except Exception:
+            pass
+        else:
+            raise AssertionError("a broken record must fail its transaction")
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM pages").fetchone() == (0,)
