@@ -77,17 +77,22 @@ def load_pages(data: Path, limit: int | None) -> list[tuple[str, str, str, str]]
     return out
 
 
-def run(
-    name: str, fn: Callable[[str, str], str], pages: list[tuple[str, str, str, str]]
-) -> tuple[list[str], float]:
-    """Texts predicted by fn and mean ms/page (one warm-up call first)."""
-    fn(pages[0][2], pages[0][1])
-    preds = []
-    start = time.perf_counter()
+def run_interleaved(
+    systems: dict[str, Callable[[str, str], str]], pages: list[tuple[str, str, str, str]]
+) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """Predicted texts and mean ms/page per system. Systems take turns on each page, so
+    a load spike on a shared machine hits all of them alike (one warm-up call each)."""
+    for fn in systems.values():
+        fn(pages[0][2], pages[0][1])
+    preds: dict[str, list[str]] = {name: [] for name in systems}
+    spent = dict.fromkeys(systems, 0.0)
     for _pid, url, html, _truth in pages:
-        preds.append(fn(html, url) or "")
-    ms = (time.perf_counter() - start) * 1000 / len(pages)
-    return preds, ms
+        for name, fn in systems.items():
+            start = time.perf_counter()
+            text = fn(html, url) or ""
+            spent[name] += time.perf_counter() - start
+            preds[name].append(text)
+    return preds, {name: spent[name] * 1000 / len(pages) for name in systems}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,14 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
         f"ours ({EXTRACTOR_VERSION})": lambda html, url: extract_article(html, url)["text"],
     }
-    results = {}
     print(f"Zyte bench: {len(pages)} pages from {args.data}")
+    results, ms = run_interleaved(systems, pages)
     print(f"{'system':<48} {'F1':>6} {'P':>6} {'R':>6} {'ms/page':>8}")
-    for name, fn in systems.items():
-        preds, ms = run(name, fn, pages)
-        f1, p, r = corpus_scores(zip(preds, truths, strict=True))
-        results[name] = preds
-        print(f"{name:<48} {f1:6.3f} {p:6.3f} {r:6.3f} {ms:8.1f}")
+    for name in systems:
+        f1, p, r = corpus_scores(zip(results[name], truths, strict=True))
+        print(f"{name:<48} {f1:6.3f} {p:6.3f} {r:6.3f} {ms[name]:8.1f}")
 
     if args.worst:
         plain, ours = results[next(iter(systems))], results[list(systems)[-1]]
