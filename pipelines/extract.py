@@ -88,9 +88,14 @@ _CHALLENGE_TEXT = re.compile(
     re.I,
 )
 _CHALLENGE_TITLE = re.compile(
-    r"^\s*(?:just a moment|attention required|access denied|security check|captcha"
+    # the whole title (or the part before a " | Site" suffix) ...
+    r"^\s*(?:(?:just a moment|attention required|access denied|security check|captcha"
     r"|one moment, please|please wait|ddos-guard|are you a robot|pardon our interruption"
-    r"|un instant|un moment|bitte warten|verifying)",
+    r"|un instant|un moment|bitte warten|verifying|we value your privacy|consent)"
+    r"[\s.…!?,]*(?:$|[|–—:-])"
+    # ... or an interstitial's typical opening words
+    r"|before you continue|avant de continuer|bevor sie fortfahren|antes de continuar"
+    r"|please wait while|un moment,? s)",
     re.I,
 )
 
@@ -423,14 +428,10 @@ def _metadata(tree: HtmlElement, url: str) -> dict[str, Any]:
     if ld.get("datePublished"):
         pub_candidates.append(("jsonld", ld.get("datePublished")))
     pub_candidates += [("meta", v) for k in _META_PUBLISHED for v in meta.get(k, ())]
-    times = (
-        tree.xpath(
-            '//time[@datetime][@itemprop="datePublished" or @pubdate or contains(@class,"publish")]/@datetime'
-            '|//*[@itemprop="datePublished"][not(self::meta)]/@datetime'
-        )
-        or tree.xpath("//article//time[@datetime]/@datetime")
-        or tree.xpath("//time[@datetime]/@datetime")
-    )
+    times = tree.xpath(
+        '//time[@datetime][@itemprop="datePublished" or @pubdate or contains(@class,"publish")]/@datetime'
+        '|//*[@itemprop="datePublished"][not(self::meta)]/@datetime'
+    ) or tree.xpath("//article//time[@datetime]/@datetime")
     pub_candidates += [("meta", v) for v in times[:3]]
     mod_candidates: list[Any] = []
     if ld.get("dateModified"):
@@ -755,6 +756,17 @@ def _page_stats(tree: HtmlElement) -> tuple[str, int, int, int, str]:
     return visible, n_chars, link_text, n_anchors, title or ""
 
 
+_TEASERS = etree.XPath(
+    "count(//h2[.//a[@href]]|//h3[.//a[@href]]|//h4[.//a[@href]]"
+    "|//a[@href][.//h2 or .//h3 or .//h4])"
+)
+
+
+def _teasers(tree: HtmlElement) -> int:
+    """Headlines that are links: a river of teasers is what makes a section page."""
+    return int(_TEASERS(tree))
+
+
 def _listing_url(url: str) -> bool:
     """Home, section or pagination URL: short word-only path segments, no id, no date."""
     try:
@@ -780,7 +792,8 @@ def classify_page(
 
     Listing needs no article markup (JSON-LD article, og:type article, published_time)
     and either link-dominated extracted text, listing markup, or a link-heavy page with
-    little text on a section-like URL: a short article on a busy portal stays an article.
+    little text and a river of linked headlines (fewer needed on a section-like URL):
+    a short article on a busy portal or blog stays an article.
     """
     if not html or not html.strip():
         return "empty"
@@ -809,8 +822,8 @@ def classify_page(
         if (
             (body_chars and body_links / body_chars > 0.5)
             or (md.get("_listing_markup") and words < 500)
-            or (link_heavy and words < 60)
-            or (link_heavy and words < 500 and _listing_url(url))
+            or (link_heavy and words < 500 and _listing_url(url) and _teasers(tree) >= 8)
+            or (link_heavy and words < 150 and _teasers(tree) >= 15)
             or (md.get("_og_type") == "website" and n_anchors >= 30 and words < 300)
         ):
             return "listing"
@@ -823,13 +836,11 @@ def _is_challenge(
     """Bot challenge, JavaScript or cookie wall: a short page with a vendor fingerprint or
     a challenge title; with ``weak``, also challenge wording, unless the extracted text is
     a real (short) article that merely carries a cookie banner."""
-    if len(visible) > 4000 or (not visible and not _CHALLENGE_TITLE.search(title)):
-        return False  # long pages arrive here with visible == "" (see _page_stats)
-    words = len(_WORD.findall(visible))
-    if words > 250:
-        return False
     if _CHALLENGE_TITLE.search(title):
-        return True
+        return True  # callers only ask for pages under 8000 visible characters
+    if not visible or len(visible) > 4000:
+        return False  # longer pages arrive here with visible == "" (see _page_stats)
+    words = len(_WORD.findall(visible))
     if words >= 120:
         return False
     if _CHALLENGE_STRONG.search(html[:200000]):

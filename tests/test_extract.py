@@ -223,6 +223,21 @@ def test_short_article_with_cookie_banner_is_an_article() -> None:
     assert "approved the 2025 budget" in art["text"]
 
 
+def test_short_blog_post_on_a_link_heavy_page_is_not_a_listing() -> None:
+    nav = "".join(f"<li><a href='/tag/{i}/'>Tag number {i}</a></li>" for i in range(60))
+    body = (
+        "<p>Our new cannon fires smoke rings across the garden, and the children spent the "
+        "whole afternoon trying to knock paper cups off the fence with it.</p>"
+        "<p>The rings travel about ten metres before they fall apart in the wind.</p>"
+        "<p>Next week we will try coloured smoke and a bigger barrel made from a bin.</p>"
+    )
+    html = (
+        f"<html lang='en'><head><title>About bugs</title></head><body><ul>{nav}</ul>"
+        f"<div class='post'><h1>About bugs</h1>{body}</div></body></html>"
+    )
+    assert extract_article(html, "https://blog.example/about-bugs/")["page_kind"] == "article"
+
+
 def test_cookie_wall_is_a_challenge() -> None:
     html = (
         "<html><head><title>Before you continue</title></head><body><div>"
@@ -230,6 +245,15 @@ def test_cookie_wall_is_a_challenge() -> None:
         "<button>Accept all</button><button>Reject all</button></div></body></html>"
     )
     assert extract_article(html, "https://consent.example/?continue=x")["page_kind"] == "challenge"
+
+
+def test_long_consent_page_is_a_challenge_by_its_title() -> None:
+    policy = "<p>We and our partners store and access information on your device. </p>" * 40
+    html = (
+        f"<html><head><title>Before you continue to News</title></head><body>{policy}"
+        "<button>Accept all</button></body></html>"
+    )
+    assert extract_article(html, "https://consent.example/")["page_kind"] == "challenge"
 
 
 GARBAGE: list[Any] = [
