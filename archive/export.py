@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -98,8 +99,14 @@ def export(
     where = sel.where()
     out = Path(output).resolve()
     if fmt == "parquet":
-        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
-            raise QueryError(f"{out}: exists and is not an empty directory (use --overwrite)")
+        if out.exists() and not out.is_dir():
+            raise QueryError(f"{out}: exists and is not a directory")
+        if out.exists() and any(out.iterdir()):
+            if not overwrite:
+                raise QueryError(f"{out}: exists and is not an empty directory (use --overwrite)")
+            for child in out.iterdir():  # only what an earlier export wrote
+                if child.is_dir() and child.name.startswith("outlet="):
+                    shutil.rmtree(child)
         out.mkdir(parents=True, exist_ok=True)
     else:
         if out.is_dir():
@@ -123,7 +130,7 @@ def export(
             sql = (
                 f"COPY (SELECT *, CAST(timezone('UTC', coalesce(published_at, first_seen_at)) AS DATE) AS day "
                 f"FROM ({select}) ORDER BY outlet, day, id) TO {_literal(str(out))} "
-                f"(FORMAT parquet, PARTITION_BY (outlet, day), {'OVERWRITE' if overwrite else 'OVERWRITE_OR_IGNORE'} true)"
+                "(FORMAT parquet, PARTITION_BY (outlet, day), OVERWRITE_OR_IGNORE true)"
             )
         elif fmt == "csv":
             sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(out))} (FORMAT csv, HEADER true)"

@@ -11,6 +11,7 @@ French "die" never meets a German one; BM25 statistics are per stemmer.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -52,16 +53,19 @@ def fts_extension_path() -> Path:
     return path
 
 
+_LOADED: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+
+
 def load_fts(con: duckdb.DuckDBPyConnection) -> None:
-    """Load the fts extension (for `stem`); cheap when already loaded."""
-    # duckdb_functions(), not duckdb_extensions(): the latter lists the extension directory,
-    # which a sandboxed connection may not read.
-    loaded = con.execute(
-        "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'stem'"
-    ).fetchone()
-    if loaded and loaded[0]:
+    """Load the fts extension (for `stem`) once per connection.
+
+    Remembered on our side: asking DuckDB (duckdb_functions()) costs ~60 ms a call, and
+    duckdb_extensions() lists a directory a sandboxed connection may not read.
+    """
+    if con in _LOADED:
         return
     con.execute(f"LOAD '{_sql_str(str(fts_extension_path()))}'")
+    _LOADED.add(con)
 
 
 def _sql_str(text: str) -> str:
@@ -69,19 +73,42 @@ def _sql_str(text: str) -> str:
     return text.replace("'", "''")
 
 
+def _sql_list(items: Iterable[str]) -> str:
+    """Our own constant identifiers as an SQL list literal. Inlined, not bound: DuckDB's
+    Python binding of list parameters costs ~0.5 ms per element."""
+    values = list(items)
+    for v in values:
+        if not re.fullmatch(r"[a-z_]+", v):
+            raise ValueError(f"not an identifier: {v!r}")
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
 def _stemmer_expr(column: str) -> str:
-    """SQL for the stemmer of a language column; languages are passed as $langs/$stemmers."""
+    """SQL for the stemmer of a language column ('fr', 'fr-FR', 'pt_BR'...)."""
     return (
-        f"coalesce(list_extract($stemmers, list_position($langs, "
+        f"coalesce(list_extract({_sql_list(STEMMERS.values())}, list_position({_sql_list(STEMMERS)}, "
         f"lower(split_part(split_part({column}, '-', 1), '_', 1)))), '{FALLBACK_STEMMER}')"
     )
 
 
-def _stem_params() -> dict[str, Any]:
-    return {"langs": list(STEMMERS), "stemmers": list(STEMMERS.values())}
+def _split_param(values: Iterable[str]) -> str:
+    """Many strings as ONE parameter, split in SQL with string_split($x, chr(31))."""
+    out = list(values)
+    if any("\x1f" in v for v in out):
+        raise ValueError("unit separator in a token")
+    return "\x1f".join(out)
 
 
-# Tokens of the selected articles, stemmed once per distinct (stemmer, token), counted.
+def _in_list(ids: Iterable[int]) -> str:
+    """Integers inlined as an IN list: DuckDB then prunes row groups by min/max, which it
+    does not do for a list parameter or a subquery. int() makes the inlining safe."""
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
+
+
+# 64 bits of md5, keyed by stemmer: the term's identity without a vocabulary table.
+_TERM_KEY = "CAST(md5_number({stemmer} || ':' || strip_accents(stem({word}, {stemmer}))) >> 64 AS UBIGINT)"
+
+# The selected articles, their tokens stemmed once per distinct (stemmer, token), counted.
 _TOKENS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _mw_search_tok AS
 WITH src AS (
@@ -91,65 +118,53 @@ WITH src AS (
     WHERE __WHERE__
 ),
 toks AS (
-    SELECT article_id, stemmer, unnest(regexp_split_to_array(title, '{_SPLIT_SQL}')) AS tok,
-           {TITLE_WEIGHT} AS w
+    SELECT article_id, version, stemmer,
+           unnest(regexp_split_to_array(title, '{_SPLIT_SQL}')) AS tok, {TITLE_WEIGHT} AS w
     FROM src
     UNION ALL
-    SELECT article_id, stemmer, unnest(regexp_split_to_array(body, '{_SPLIT_SQL}')) AS tok, 1 AS w
+    SELECT article_id, version, stemmer,
+           unnest(regexp_split_to_array(body, '{_SPLIT_SQL}')) AS tok, 1 AS w
     FROM src
+    UNION ALL  -- keeps articles without any word in the index (len 0): not re-tried forever
+    SELECT article_id, version, stemmer, NULL, 0 FROM src
 ),
 kept AS (
-    SELECT * FROM toks WHERE length(tok) BETWEEN {_MIN_LEN} AND {_MAX_LEN}
+    SELECT * FROM toks WHERE tok IS NULL OR length(tok) BETWEEN {_MIN_LEN} AND {_MAX_LEN}
 ),
 vocab AS (
-    SELECT stemmer, tok, strip_accents(stem(tok, stemmer)) AS term
-    FROM (SELECT DISTINCT stemmer, tok FROM kept)
+    SELECT stemmer, tok, {_TERM_KEY.format(stemmer="stemmer", word="tok")} AS term_key
+    FROM (SELECT DISTINCT stemmer, tok FROM kept WHERE tok IS NOT NULL)
+),
+counted AS (
+    SELECT k.article_id, k.version, k.stemmer, v.term_key, sum(k.w)::INTEGER AS tf
+    FROM kept k LEFT JOIN vocab v USING (stemmer, tok)
+    GROUP BY ALL
 )
-SELECT k.article_id, k.stemmer, v.term, sum(k.w)::INTEGER AS tf
-FROM kept k JOIN vocab v USING (stemmer, tok)
-GROUP BY ALL
+SELECT *, (sum(tf) OVER (PARTITION BY article_id))::INTEGER AS doc_len FROM counted
 """
 
 
-def _index(con: duckdb.DuckDBPyConnection, where: str, params: dict[str, Any], *, ordered: bool) -> int:
+def _index(con: duckdb.DuckDBPyConnection, where: str, *, ordered: bool) -> int:
     """Tokenise the articles matching `where` and append them to the index tables."""
-    con.execute(_TOKENS_SQL.replace("__WHERE__", where), {**params, **_stem_params()})
-    con.execute(
-        """
-        INSERT INTO search_terms (term_id, stemmer, term)
-        SELECT nextval('search_term_id_seq'), n.stemmer, n.term
-        FROM (SELECT DISTINCT stemmer, term FROM _mw_search_tok) n
-        ANTI JOIN search_terms t ON t.stemmer = n.stemmer AND t.term = n.term
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _mw_search_len AS
-        SELECT article_id, any_value(stemmer) AS stemmer, sum(tf)::INTEGER AS len
-        FROM _mw_search_tok GROUP BY article_id
-        """
-    )
+    con.execute(_TOKENS_SQL.replace("__WHERE__", where))
     con.execute(
         """
         INSERT INTO search_docs (article_id, stemmer, len, version)
-        SELECT l.article_id, l.stemmer, l.len, a.version
-        FROM _mw_search_len l JOIN articles a ON a.id = l.article_id
+        SELECT article_id, any_value(stemmer), any_value(doc_len), any_value(version)
+        FROM _mw_search_tok GROUP BY article_id
         """
     )
-    order = "ORDER BY t.term_id, k.article_id" if ordered else ""
+    order = "ORDER BY term_key, article_id" if ordered else ""
     con.execute(
         f"""
-        INSERT INTO search_postings (term_id, article_id, tf, doc_len)
-        SELECT t.term_id, k.article_id, k.tf, l.len
-        FROM _mw_search_tok k
-        JOIN search_terms t ON t.stemmer = k.stemmer AND t.term = k.term
-        JOIN _mw_search_len l ON l.article_id = k.article_id
+        INSERT INTO search_postings (term_key, article_id, tf, doc_len)
+        SELECT term_key, article_id, tf, doc_len FROM _mw_search_tok
+        WHERE term_key IS NOT NULL
         {order}
         """
     )
-    row = con.execute("SELECT count(*) FROM _mw_search_len").fetchone()
+    row = con.execute("SELECT count(DISTINCT article_id) FROM _mw_search_tok").fetchone()
     con.execute("DROP TABLE IF EXISTS _mw_search_tok")
-    con.execute("DROP TABLE IF EXISTS _mw_search_len")
     return int(row[0]) if row else 0
 
 
@@ -165,14 +180,13 @@ def remove_articles(con: duckdb.DuckDBPyConnection, article_ids: Iterable[int]) 
     known = [
         r[0]
         for r in con.execute(
-            "SELECT article_id FROM search_docs WHERE article_id IN (SELECT unnest($ids))",
-            {"ids": ids},
+            f"SELECT article_id FROM search_docs WHERE article_id IN ({_in_list(ids)})"
         ).fetchall()
     ]
     if not known:  # a brand-new article: no scan of the postings
         return
-    con.execute("DELETE FROM search_postings WHERE article_id IN (SELECT unnest($ids))", {"ids": known})
-    con.execute("DELETE FROM search_docs WHERE article_id IN (SELECT unnest($ids))", {"ids": known})
+    con.execute(f"DELETE FROM search_postings WHERE article_id IN ({_in_list(known)})")
+    con.execute(f"DELETE FROM search_docs WHERE article_id IN ({_in_list(known)})")
 
 
 def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Iterable[int]) -> int:
@@ -186,8 +200,12 @@ def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Iterable[int]) -
     if not ids:
         return 0
     load_fts(con)
-    remove_articles(con, ids)
-    return _index(con, "a.id IN (SELECT unnest($ids))", {"ids": ids}, ordered=False)
+    done = 0
+    for k in range(0, len(ids), 20000):
+        chunk = ids[k : k + 20000]
+        remove_articles(con, chunk)
+        done += _index(con, f"a.id IN ({_in_list(chunk)})", ordered=False)
+    return done
 
 
 def index_pending(con: duckdb.DuckDBPyConnection) -> int:
@@ -214,8 +232,7 @@ def rebuild_index(con: duckdb.DuckDBPyConnection) -> int:
     load_fts(con)
     con.execute("DELETE FROM search_postings")
     con.execute("DELETE FROM search_docs")
-    con.execute("DELETE FROM search_terms")
-    return _index(con, "TRUE", {}, ordered=True)
+    return _index(con, "TRUE", ordered=True)
 
 
 @dataclass
@@ -240,20 +257,17 @@ def tokens(text: str) -> list[str]:
 
 def _query_terms(
     con: duckdb.DuckDBPyConnection, words: list[str], stemmers: list[str]
-) -> list[tuple[int, str, str]]:
-    """(term_id, stemmer, query word) for every stemmer's form of every query word in the index."""
+) -> list[tuple[int, str]]:
+    """(term key, stemmer) for every stemmer's form of every query word."""
     rows = con.execute(
-        """
-        WITH q AS (
-            SELECT w.word, s.stemmer, strip_accents(stem(w.word, s.stemmer)) AS term
-            FROM unnest($words) w(word) CROSS JOIN unnest($stemmers) s(stemmer)
-        )
-        SELECT t.term_id, q.stemmer, q.word FROM q
-        JOIN search_terms t ON t.stemmer = q.stemmer AND t.term = q.term
+        f"""
+        SELECT DISTINCT {_TERM_KEY.format(stemmer="s.stemmer", word="w.word")}, s.stemmer
+        FROM unnest(string_split($words, chr(31))) w(word)
+        CROSS JOIN unnest({_sql_list(stemmers)}) s(stemmer)
         """,
-        {"words": words, "stemmers": stemmers},
+        {"words": _split_param(words)},
     ).fetchall()
-    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 def search(
@@ -281,14 +295,9 @@ def search(
     else:
         stemmers = sorted({*STEMMERS.values(), FALLBACK_STEMMER})
     qterms = _query_terms(con, words, stemmers)
-    if not qterms:
-        return []
-    term_ids = sorted({t[0] for t in qterms})
-    # Inlined integer literals (from our own table, int()-checked) let DuckDB prune row
-    # groups of the postings by their min/max term_id; a list parameter would not.
-    in_list = ", ".join(str(int(t)) for t in term_ids)
     filters: list[str] = ["TRUE"]
-    params: dict[str, Any] = {"limit": int(limit), "k1": K1, "b": B}
+    params: dict[str, Any] = {
+"limit": int(limit), "k1": K1, "b": B}
     if outlets:
         filters.append("list_contains($outlets, a.outlet)")
         params["outlets"] = list(outlets)
@@ -301,45 +310,102 @@ def search(
     if until is not None:
         filters.append("a.published_at < $until")
         params["until"] = until
-    rows = con.execute(
+    # Rank first on ids and scores only; fetch titles and texts for the top ones after, so
+    # a common word does not drag every matching article's text through the sort.
+    join = "JOIN articles a ON a.id = s.article_id" if len(filters) > 1 else ""
+    _sql_list(st for _, st in qterms)  # validates the stemmer names inlined below
+    qt_values = ", ".join(f"({int(k)}::UBIGINT, '{st}')" for k, st in qterms)
+    top = con.execute(
         f"""
-        WITH p AS (
-            SELECT term_id, article_id, tf, doc_len FROM search_postings
-            WHERE term_id IN ({in_list})
+        WITH p AS MATERIALIZED (
+            SELECT term_key, article_id, tf, doc_len FROM search_postings
+            WHERE term_key IN ({_in_list(k for k, _ in qterms)})
         ),
-        qt AS (
-            SELECT DISTINCT term_id, stemmer FROM search_terms WHERE term_id IN ({in_list})
-        ),
-        df AS (SELECT term_id, count(*) AS df FROM p GROUP BY term_id),
+        qt(term_key, stemmer) AS (VALUES {qt_values}),
+        df AS (SELECT term_key, count(*) AS df FROM p GROUP BY term_key),
         st AS (
             SELECT stemmer, count(*) AS n, avg(len) AS avgdl FROM search_docs
-            WHERE stemmer IN (SELECT stemmer FROM qt) GROUP BY stemmer
+            WHERE stemmer IN (SELECT stemmer FROM qt JOIN df USING (term_key)) GROUP BY stemmer
         ),
         scored AS (
             SELECT p.article_id,
                    sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5))
                        * p.tf * ($k1 + 1)
                        / (p.tf + $k1 * (1 - $b + $b * p.doc_len / st.avgdl))) AS score
-            FROM p JOIN df USING (term_id) JOIN qt USING (term_id) JOIN st USING (stemmer)
+            FROM p JOIN df USING (term_key) JOIN qt USING (term_key) JOIN st USING (stemmer)
             GROUP BY p.article_id
         )
-        SELECT a.id, a.url, a.outlet, a.title, a.published_at, a.language, s.score, a.text,
-               {_stemmer_expr("a.language")} AS stemmer
-        FROM scored s JOIN articles a ON a.id = s.article_id
+        SELECT s.article_id, s.score FROM scored s {join}
         WHERE {" AND ".join(filters)}
-        ORDER BY s.score DESC, a.published_at DESC NULLS LAST, a.id
+        ORDER BY s.score DESC, s.article_id DESC
         LIMIT $limit
         """,
-        {**params, **_stem_params()},
+        params,
     ).fetchall()
+    if not top:
+        return []
+    scores = {int(r[0]): float(r[1]) for r in top}
+    details = {
+        int(r[0]): r
+        for r in con.execute(
+            f"""
+            SELECT a.id, a.url, a.outlet, a.title, a.published_at, a.language, a.text,
+                   {_stemmer_expr("a.language")} AS stemmer
+            FROM articles a WHERE a.id IN ({_in_list(scores)})
+            """
+        ).fetchall()
+    }
+    rows = [(*details[i][:6], scores[i], *details[i][6:]) for i in scores if i in details]
+    texts = [(r[8], r[7] or "") for r in rows]
+    matched = _matching_tokens(con, texts, words)
     return [
         Hit(
             id=int(r[0]), url=r[1], outlet=r[2], title=r[3], published_at=r[4], language=r[5],
             score=round(float(r[6]), 4),
-            snippet=snippet(con, r[7] or "", words, r[8], size=snippet_words, mark=mark),
+            snippet=_snippet(r[7] or "", matched.get(r[8], set()), snippet_words, mark),
         )
         for r in rows
     ]  # fmt: skip
+
+
+def _spans(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), m.group().lower()) for m in _TOKEN_PY.finditer(text)]
+
+
+def _matching_tokens(
+    con: duckdb.DuckDBPyConnection, texts: Sequence[tuple[str, str]], words: Sequence[str]
+) -> dict[str, set[str]]:
+    """Per stemmer, the tokens of `texts` ((stemmer, text) pairs) that stem like a query word.
+
+    One query for all hits, with the index's own stemming: "élections" marks "élection".
+    """
+    pairs = sorted({(st, t[2]) for st, text in texts for t in _spans(text) if _MIN_LEN <= len(t[2]) <= _MAX_LEN})
+    if not pairs:
+        return {}
+    rows = con.execute(
+        """
+        WITH t AS MATERIALIZED (
+            SELECT stemmer, tok, strip_accents(stem(tok, stemmer)) AS term
+            FROM (SELECT unnest(string_split($st, chr(31))) AS stemmer,
+                         unnest(string_split($tok, chr(31))) AS tok)
+        ),
+        q AS (
+            SELECT DISTINCT s.stemmer, strip_accents(stem(w.word, s.stemmer)) AS term
+            FROM unnest(string_split($words, chr(31))) w(word)
+            CROSS JOIN (SELECT DISTINCT stemmer FROM t) s
+        )
+        SELECT DISTINCT t.stemmer, t.tok FROM t JOIN q USING (stemmer, term)
+        """,
+        {
+            "st": _split_param(p[0] for p in pairs),
+            "tok": _split_param(p[1] for p in pairs),
+            "words": _split_param(words),
+        },
+    ).fetchall()
+    out: dict[str, set[str]] = {}
+    for stemmer, tok in rows:
+        out.setdefault(stemmer, set()).add(tok)
+    return out
 
 
 def snippet(
@@ -351,28 +417,20 @@ def snippet(
     size: int = 30,
     mark: tuple[str, str] = ("**", "**"),
 ) -> str:
-    """The window of `size` words with most query words, matched words wrapped in `mark`.
+    """The window of `size` words of `text` with most query words, matches wrapped in `mark`."""
+    matched = _matching_tokens(con, [(stemmer, text)], words).get(stemmer, set())
+    return _snippet(text, matched, size, mark)
 
-    Matching uses the same stems as the index, so "élections" highlights "élection".
-    """
-    spans = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN_PY.finditer(text)]
-    if not spans:
+
+def _snippet(text: str, hit_words: set[str], size: int, mark: tuple[str, str]) -> str:
+    spans = _spans(text)
+    if not spans or size <= 0:
         return ""
-    distinct = sorted({s[2] for s in spans if _MIN_LEN <= len(s[2]) <= _MAX_LEN})
-    rows = con.execute(
-        """
-        WITH q AS (SELECT DISTINCT strip_accents(stem(w, $stemmer)) AS term FROM unnest($words) t(w))
-        SELECT tok FROM unnest($toks) t(tok)
-        WHERE strip_accents(stem(tok, $stemmer)) IN (SELECT term FROM q)
-        """,
-        {"stemmer": stemmer, "words": list(words), "toks": distinct},
-    ).fetchall()
-    hit_words = {r[0] for r in rows}
     hits = [i for i, s in enumerate(spans) if s[2] in hit_words]
     start = 0
     if hits:
         best, best_count = hits[0], 0
-        for h in hits:  # window starting a few words before each hit
+        for h in hits:  # a window starting a few words before each hit
             lo = max(0, h - 3)
             count = len({spans[i][2] for i in hits if lo <= i < lo + size})
             if count > best_count:

@@ -1,0 +1,194 @@
+"""Full-text search: stemming per language, BM25 ranking, filters, incremental index."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from archive import search as S
+from archive.db import writer
+from archive.query import open_archive
+from tests.test_query import build_archive, run_cli
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_archive(tmp_path_factory.mktemp("s") / "archive.duckdb")
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Path:
+    """An archive of its own, for tests that write."""
+    return build_archive(tmp_path / "archive.duckdb")
+
+
+def find(db: Path, q: str, **kw: Any) -> list[S.Hit]:
+    con = open_archive(db)
+    try:
+        return S.search(con, q, **kw)
+    finally:
+        con.close()
+
+
+def ids(hits: list[S.Hit]) -> list[int]:
+    return [h.id for h in hits]
+
+
+def add_article(con: duckdb.DuckDBPyConnection, id_: int, title: str, text: str, lang: str = "fr",
+                outlet: str = "lemonde") -> None:  # fmt: skip
+    now = datetime.now(UTC)
+    con.execute(
+        "INSERT INTO articles (id, outlet, url, canonical_url, title, published_at, language, text, "
+        "first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [id_, outlet, f"https://x.example/{id_}", f"https://x.example/{id_}", title, now, lang, text, now, now],
+    )
+
+
+def test_french_inflections_meet(db: Path) -> None:
+    """Singular finds plural and back; 'électeurs' is not 'élection' (Snowball keeps them apart)."""
+    assert set(ids(find(db, "élection", languages=["fr"]))) == {1, 2, 3}
+    assert set(ids(find(db, "élections", languages=["fr"]))) == {1, 2, 3}
+    assert set(ids(find(db, "municipale", languages=["fr"]))) == {1, 3}
+    assert ids(find(db, "voter", languages=["fr"])) == [1]  # voteront
+
+
+def test_accents_optional(db: Path) -> None:
+    assert set(ids(find(db, "election", languages=["fr"]))) == {1, 2, 3}
+
+
+def test_each_article_in_its_language(db: Path) -> None:
+    assert ids(find(db, "voters", languages=["en"])) == [4]  # english stemmer: voters ~ voter
+    assert ids(find(db, "Frankreich")) == [5]
+    assert ids(find(db, "wahl")) == [5]  # german: Wahlen -> wahl
+    assert ids(find(db, "rain")) == [6]  # no language: exact words still found
+
+
+def test_better_match_ranks_first(db: Path) -> None:
+    hits = find(db, "municipales gauche")
+    assert ids(hits)[:2] == [1, 3]  # both words (title and text) beat one word in a title
+    assert hits[0].score > hits[1].score > 0
+    # The title counts: the article *about* elections beats a passing mention.
+    assert ids(find(db, "élections", languages=["fr"]))[0] == 1
+
+
+def test_snippet_marks_matched_words(db: Path) -> None:
+    hits = find(db, "élection municipales", outlets=["lemonde"])
+    assert hits[0].snippet.startswith("Les **élections** **municipales** approchent.")
+    second = next(h for h in hits if h.id == 2)
+    assert "Une **élection** professionnelle" in second.snippet and second.snippet.startswith("… ")
+
+
+def test_filters(db: Path) -> None:
+    assert ids(find(db, "élection", outlets=["liberation"])) == [3]
+    assert set(ids(find(db, "élection", outlets=["liberation", "lemonde"]))) == {1, 2, 3}
+    assert ids(find(db, "elections", languages=["en"])) == [4]
+    assert set(ids(find(db, "élection", since=datetime(2026, 11, 29, tzinfo=UTC)))) == {2, 3}
+    assert ids(find(db, "élection", until=datetime(2026, 11, 29, tzinfo=UTC))) == [1]
+    assert len(find(db, "élection", limit=2)) == 2
+    assert find(db, "") == [] and find(db, "zzzzunknown") == []
+
+
+def test_index_updates_without_rebuild(fresh: Path) -> None:
+    with writer(fresh) as con:
+        before = con.execute("SELECT article_id, len FROM search_docs ORDER BY 1").fetchall()
+        postings_before = con.execute("SELECT count(*) FROM search_postings").fetchone()
+        con.execute("BEGIN")
+        add_article(con, 50, "Réforme des retraites", "Le gouvernement présente la réforme des retraites.")
+        assert S.index_articles(con, [50]) == 1
+        con.execute("COMMIT")
+        after = con.execute("SELECT article_id, len FROM search_docs ORDER BY 1").fetchall()
+        added = con.execute("SELECT count(*) FROM search_postings WHERE article_id = 50").fetchone()
+        total = con.execute("SELECT count(*) FROM search_postings").fetchone()
+    assert after == sorted([*before, (50, after[-1][1])])  # the others untouched
+    assert postings_before and added and total and total[0] == postings_before[0] + added[0]
+    assert ids(find(fresh, "retraite")) == [50]
+    assert ids(find(fresh, "gouvernements")) == [50]
+
+
+def test_reindex_after_update_and_remove(fresh: Path) -> None:
+    with writer(fresh) as con:
+        con.execute("BEGIN")
+        con.execute("UPDATE articles SET text = 'Le pain est cher.', version = 2 WHERE id = 2")
+        S.index_articles(con, [2])
+        con.execute("COMMIT")
+    assert 2 not in ids(find(fresh, "élection"))
+    assert ids(find(fresh, "pain")) == [2]
+    with writer(fresh) as con:
+        assert con.execute("SELECT version FROM search_docs WHERE article_id = 2").fetchall() == [(2,)]
+        con.execute("BEGIN")
+        S.remove_articles(con, [2])
+        con.execute("COMMIT")
+    assert find(fresh, "pain") == []
+
+
+def test_rollback_takes_the_index_along(fresh: Path) -> None:
+    with writer(fresh) as con:
+        con.execute("BEGIN")
+        add_article(con, 60, "Grève", "Une grève nationale.")
+        S.index_articles(con, [60])
+        con.execute("ROLLBACK")
+    assert find(fresh, "grève") == []
+
+
+def test_incremental_equals_rebuild(fresh: Path) -> None:
+    with writer(fresh) as con:
+        con.execute("BEGIN")
+        add_article(con, 70, "Élections en Belgique", "Les élections législatives belges.", outlet="rtbf")
+        S.index_articles(con, [70])
+        con.execute("COMMIT")
+    incremental = [(h.id, h.score) for h in find(fresh, "élections belges")]
+    with writer(fresh) as con:
+        con.execute("BEGIN")
+        assert S.rebuild_index(con) == 7
+        con.execute("COMMIT")
+    assert [(h.id, h.score) for h in find(fresh, "élections belges")] == incremental
+    assert incremental[0][0] == 70
+
+
+def test_index_pending_catches_up(fresh: Path) -> None:
+    with writer(fresh) as con:
+        con.execute("BEGIN")
+        add_article(con, 80, "Sans index", "Un article arrivé sans passer par l'index.")
+        con.execute("UPDATE articles SET version = 3, text = 'Texte révisé sur la météo.' WHERE id = 6")
+        con.execute("COMMIT")
+        con.execute("BEGIN")
+        assert S.index_pending(con) == 2
+        con.execute("COMMIT")
+        con.execute("BEGIN")
+        assert S.index_pending(con) == 0
+        con.execute("COMMIT")
+    assert ids(find(fresh, "arrivé")) == [80]
+    assert ids(find(fresh, "météo")) == [6]
+
+
+def test_empty_article_is_indexed_once(fresh: Path) -> None:
+    with writer(fresh) as con:
+        con.execute("BEGIN")
+        add_article(con, 90, "", "")
+        assert S.index_articles(con, [90]) == 1
+        assert S.index_pending(con) == 0
+        con.execute("COMMIT")
+
+
+def test_cli_search(db: Path) -> None:
+    r = run_cli("search", "élections", "municipales", "--format", "json", "--db", str(db))
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)
+    assert hits[0]["id"] == 1
+    assert set(hits[0]) == {"id", "url", "outlet", "title", "published_at", "language", "score", "snippet"}
+    assert hits[0]["published_at"] == "2026-11-28T07:30:00+00:00"
+    assert hits == sorted(hits, key=lambda h: -h["score"])
+    r = run_cli("search", "élection", "--outlet", "liberation", "--since", "2026-11-29", "--format", "jsonl",
+                "--db", str(db))  # fmt: skip
+    assert [json.loads(line)["id"] for line in r.stdout.splitlines()] == [3]
+    r = run_cli("search", "élection", "--format", "csv", "--lang", "fr", "--db", str(db))
+    assert r.stdout.splitlines()[0] == "id,url,outlet,title,published_at,language,score,snippet"
+    r = run_cli("search", "élection", "--db", str(db))
+    assert r.exit_code == 0 and "**élections**" in r.stdout and "3 hits" in r.stdout
+    r = run_cli("search", "x", "--since", "yesterday", "--db", str(db))
+    assert r.exit_code == 1 and r.stderr.startswith("error: bad date")
