@@ -57,6 +57,10 @@ _WS = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 _WORD = re.compile(r"\w+")
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](0[1-9]|1[0-2])[/-](0[1-9]|[12]\d|3[01])(?:[/_.-]|$)")
 _URL_DATE_COMPACT = re.compile(r"/((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])/")
+_URL_DATE_MONTH = re.compile(
+    r"/((?:19|20)\d{2})/(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*/(\d{1,2})/", re.I
+)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _HTMLISH = re.compile(
     r"<\s*(?:!doctype|html|head|body|meta|title|div|p|article|span|a|table|script)\b", re.I
 )
@@ -213,14 +217,19 @@ def parse_date(value: Any, now: datetime | None = None) -> str | None:
 
 
 def url_date(url: str) -> str | None:
-    """Publication day from a URL path like /2024/05/17/ (midnight UTC), or None."""
+    """Publication day from a URL path like /2024/05/17/, /20240517/ or /2019/nov/18/
+    (midnight UTC), or None."""
     m = _URL_DATE.search(url or "") or _URL_DATE_COMPACT.search(url or "")
-    if not m:
-        return None
     try:
-        return parse_date(datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC))
+        if m:
+            return parse_date(datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC))
+        m = _URL_DATE_MONTH.search(url or "")
+        if m:
+            month = _MONTHS.index(m[2].lower()[:3]) + 1
+            return parse_date(datetime(int(m[1]), month, int(m[3]), tzinfo=UTC))
     except ValueError:
         return None
+    return None
 
 
 def _language(value: str | None) -> str | None:

@@ -310,6 +310,7 @@ def test_parse_date_rules() -> None:
     assert url_date("https://x.example/2024/05/17/slug") == "2024-05-17T00:00:00+00:00"
     assert url_date("https://x.example/2024/13/45/slug") is None
     assert url_date("https://x.example/news/slug-20240517") is None
+    assert url_date("https://x.example/statements/2019/nov/18/who/") == "2019-11-18T00:00:00+00:00"
 
 
 def test_sitemap_hint_and_lastmod() -> None:
