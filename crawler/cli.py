@@ -3,9 +3,7 @@ every command's help shows an example."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -188,18 +186,68 @@ def extract_cmd(page: Any, url: str, language: str | None, include_blocks: bool)
     click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
 
 
-def _register_optional() -> None:
+@main.command("reprocess")
+@config_option
+@db_option
+@click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
+@click.option("--since", default=None, help="Only articles published (or first seen) on or after this date.")
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def reprocess_cmd(config_path: str, db_path: str, outlets: tuple[str, ...], since: str | None, dry_run: bool,
+                  fmt: str) -> None:
+    """Clean the stored raw pages again with the current code and rules, in place.
+
+    Text, metadata, removed promotions, fingerprints and the search index of every changed
+    article (and of its older versions) are updated; each article records the extractor and
+    rules version that made it. Articles the new rules would skip are kept and listed.
+
+    \b
+    Example:
+      mediawatch reprocess --outlet lemonde --since 2024-05-01 --dry-run
+      mediawatch reprocess --outlet lemonde
+    """
+    from datetime import UTC, datetime
+
+    from crawler.reprocess import reprocess
+
+    config = _load(config_path) if Path(config_path).exists() else None
+    since_dt = None
+    if since:
+        try:
+            since_dt = datetime.fromisoformat(since)
+        except ValueError:
+            fail(f"--since: not a date: {since!r} (use YYYY-MM-DD)", 2)
+        assert since_dt is not None
+        if since_dt.tzinfo is None:
+            since_dt = since_dt.replace(tzinfo=UTC)
+    try:
+        result = reprocess(db_path, config, outlets=list(outlets) or None, since=since_dt, dry_run=dry_run)
+    except ArchiveError as exc:
+        fail(str(exc))
+    verb = "would change" if dry_run else "changed"
+    if fmt == "json":
+        from dataclasses import asdict
+
+        click.echo(json.dumps({"examined": result.examined, "dry_run": dry_run,
+                               "changed": [asdict(c) for c in result.changed],
+                               "kept": [asdict(c) for c in result.kept]}, indent=2))
+        return
+    for c in result.changed:
+        which = "current" if c.current else f"version {c.version}"
+        click.echo(f"{verb} article {c.article_id} ({which}) {c.url}: words {c.words_before} -> {c.words_after}, "
+                   f"removed blocks {c.removed_before} -> {c.removed_after}")
+    for c in result.kept:
+        click.echo(f"kept article {c.article_id} {c.url}: the current rules would skip it ({c.skip_reason})")
+    click.echo(f"{result.examined} pages examined, {len(result.changed)} {verb}, {len(result.kept)} kept as they are",
+               err=True)
+
+
+def _register() -> None:
     """Commands that live in their own modules."""
-    from crawler import cli_archive
+    from crawler import cli_archive, daemon
 
     cli_archive.register(main)
-    try:
-        from crawler import daemon
-    except ImportError:
-        return
     daemon.register(main)
 
 
-if os.environ.get("MEDIAWATCH_CLI_MINIMAL") != "1":
-    with contextlib.suppress(ImportError):
-        _register_optional()
+_register()

@@ -1,0 +1,124 @@
+"""Archive side of `mediawatch reprocess`: which stored pages to clean again, and writing the
+new result over the old one in place (text, metadata, removed blocks, fingerprints, search).
+
+The cleaning itself happens in the crawler layer (archive never imports the pipelines);
+this module only reads pages and writes results, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from archive import dedup, search
+
+_FIELDS = ("title", "authors", "published_at", "modified_at", "date_source", "language", "section", "tags",
+           "description", "summary", "image_url", "site_name", "text", "word_count", "paywalled")
+
+
+@dataclass
+class StoredPage:
+    article_id: int
+    version: int  # the article's current version, or the version an article_versions row holds
+    current: bool
+    outlet: str
+    url: str
+    html: str
+    hints: dict[str, Any]
+    content_hash: str | None
+    extractor_version: str | None
+    removed: list[tuple[int, str, str, str]]  # (position, kind, rule, text)
+
+
+def candidates(con: duckdb.DuckDBPyConnection, *, outlets: list[str] | None = None,
+               since: datetime | None = None) -> list[int]:
+    """Ids of the articles to clean again, oldest first."""
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if outlets:
+        where.append("outlet IN (SELECT unnest(?))")
+        params.append(outlets)
+    if since is not None:
+        where.append("coalesce(published_at, first_seen_at) >= ?")
+        params.append(since)
+    sql = f"SELECT id FROM articles WHERE {' AND '.join(where)} ORDER BY id"
+    return [r[0] for r in con.execute(sql, params).fetchall()]
+
+
+def stored_pages(con: duckdb.DuckDBPyConnection, article_ids: list[int]) -> list[StoredPage]:
+    """The raw pages behind these articles' current text and their older versions."""
+    rows = con.execute(
+        """
+        SELECT a.id, a.version, TRUE, a.outlet, coalesce(p.final_url, p.url), p.html_gz, a.feed_title,
+               a.feed_published_at, a.discovered_via, a.content_hash, a.extractor_version
+        FROM articles a JOIN pages p ON p.id = a.page_id
+        WHERE a.id IN (SELECT unnest(?)) AND p.html_gz IS NOT NULL
+        UNION ALL
+        SELECT a.id, v.version, FALSE, a.outlet, coalesce(p.final_url, p.url), p.html_gz, a.feed_title,
+               a.feed_published_at, a.discovered_via, v.content_hash, NULL
+        FROM article_versions v JOIN articles a ON a.id = v.article_id JOIN pages p ON p.id = v.page_id
+        WHERE a.id IN (SELECT unnest(?)) AND p.html_gz IS NOT NULL
+        ORDER BY 1, 2
+        """,
+        [article_ids, article_ids],
+    ).fetchall()
+    removed: dict[tuple[int, int], list[tuple[int, str, str, str]]] = {}
+    for article_id, version, position, kind, rule, text in con.execute(
+        "SELECT article_id, version, position, kind, rule, text FROM removed_blocks "
+        "WHERE article_id IN (SELECT unnest(?)) ORDER BY article_id, version, position",
+        [article_ids],
+    ).fetchall():
+        removed.setdefault((article_id, version), []).append((position, kind, rule, text))
+    pages = []
+    for (article_id, version, current, outlet, url, html_gz, feed_title, feed_published, via, chash,
+         extractor) in rows:
+        html = gzip.decompress(html_gz).decode("utf-8", "replace")
+        hints = {"title": feed_title, "published_at": feed_published.isoformat() if feed_published else None,
+                 "source": via}
+        pages.append(StoredPage(article_id, version, current, outlet, url, html, hints, chash, extractor,
+                                removed.get((article_id, version), [])))
+    return pages
+
+
+def apply(con: duckdb.DuckDBPyConnection, page: StoredPage, article: dict[str, Any],
+          removed: list[dict[str, Any]], content_hash: str, bands: list[int], extractor_version: str,
+          now: datetime) -> None:
+    """Write a re-cleaned result over the stored one, in the caller's transaction."""
+    con.execute("DELETE FROM removed_blocks WHERE article_id = ? AND version = ?", [page.article_id, page.version])
+    if removed:
+        con.executemany(
+            "INSERT INTO removed_blocks (article_id, version, position, kind, rule, text) VALUES (?, ?, ?, ?, ?, ?)",
+            [[page.article_id, page.version, b["position"], b["kind"], b["rule"], b["text"]] for b in removed],
+        )
+    if not page.current:
+        con.execute(
+            "UPDATE article_versions SET title = ?, text = ?, content_hash = ? WHERE article_id = ? AND version = ?",
+            [article.get("title"), article["text"], content_hash, page.article_id, page.version],
+        )
+        return
+    values = []
+    for field in _FIELDS:
+        value = article.get(field)
+        if field in ("authors", "tags"):
+            value = list(value or [])
+        elif field == "paywalled":
+            value = bool(value)
+        values.append(value)
+    assignments = ", ".join(f"{f} = ?" for f in _FIELDS)
+    con.execute(
+        f"UPDATE articles SET {assignments}, content_hash = ?, promo_flagged = ?, extractor_version = ? WHERE id = ?",
+        [*values, content_hash, bool(article.get("promo_flagged")), extractor_version, page.article_id],
+    )
+    dedup.refresh_bands(con, page.article_id, bands)
+    search.index_articles(con, [page.article_id])
+
+
+def mark_version(con: duckdb.DuckDBPyConnection, article_ids: list[int], extractor_version: str) -> None:
+    """Articles whose result did not change were still made again by this version."""
+    if article_ids:
+        con.execute("UPDATE articles SET extractor_version = ? WHERE id IN (SELECT unnest(?))",
+                    [extractor_version, article_ids])

@@ -1,0 +1,106 @@
+"""`mediawatch reprocess`: clean stored raw pages again with the current code and rules.
+
+Reads in batches with a read-only connection, cleans outside any lock, then writes each
+batch's changes in one short transaction, so a running daemon only waits a moment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from archive import reclean
+from archive.boilerplate import load_boilerplate
+from archive.db import reader, writer
+from crawler.outlets import Config
+from pipelines.clean import PIPELINE_VERSION, clean_article
+from pipelines.fingerprint import content_hash, minhash_bands
+from pipelines.promo import compile_outlet_rules
+
+BATCH = 100
+
+
+@dataclass
+class Change:
+    article_id: int
+    version: int
+    current: bool
+    url: str
+    words_before: int
+    words_after: int
+    removed_before: int
+    removed_after: int
+    skip_reason: str | None = None
+
+
+@dataclass
+class ReprocessResult:
+    examined: int = 0
+    changed: list[Change] = field(default_factory=list)
+    kept: list[Change] = field(default_factory=list)  # would now be skipped: kept as they are, reported
+
+
+def reprocess(db: str | Path, config: Config | None, *, outlets: list[str] | None = None,
+              since: datetime | None = None, dry_run: bool = False) -> ReprocessResult:
+    result = ReprocessResult()
+    with reader(db) as con:
+        ids = reclean.candidates(con, outlets=outlets, since=since)
+    rules: dict[str, Any] = {}
+    boilerplate: dict[str, frozenset[str]] = {}
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start:start + BATCH]
+        with reader(db) as con:
+            pages = reclean.stored_pages(con, batch)
+            for outlet in {p.outlet for p in pages} - set(boilerplate):
+                boilerplate[outlet] = load_boilerplate(con, outlet)
+                rules[outlet] = _outlet_rules(config, outlet)
+            words = dict(con.execute(
+                "SELECT id, word_count FROM articles WHERE id IN (SELECT unnest(?))", [batch]
+            ).fetchall())
+        writes = []
+        unchanged: list[int] = []
+        for page in pages:
+            result.examined += 1
+            cleaned = clean_article(page.html, page.url, page.hints, outlet_rules=rules[page.outlet],
+                                    boilerplate=boilerplate[page.outlet])
+            article = cleaned.article
+            new_hash = content_hash(article.get("text") or "")
+            new_removed = [(b["position"], b["kind"], b["rule"], b["text"]) for b in cleaned.removed]
+            change = Change(page.article_id, page.version, page.current, page.url,
+                            words.get(page.article_id, 0) if page.current else 0, article.get("word_count", 0),
+                            len(page.removed), len(new_removed), cleaned.skip_reason)
+            if cleaned.skip_reason:
+                result.kept.append(change)  # never delete an archived article on a re-clean
+                continue
+            if new_hash == page.content_hash and new_removed == page.removed:
+                if page.current:
+                    unchanged.append(page.article_id)
+                continue
+            result.changed.append(change)
+            writes.append((page, article, cleaned.removed, new_hash, minhash_bands(article["text"])))
+        if dry_run or not (writes or unchanged):
+            continue
+        now = datetime.now(UTC)
+        with writer(db) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for page, article, removed, new_hash, bands in writes:
+                    reclean.apply(con, page, article, removed, new_hash, bands, PIPELINE_VERSION, now)
+                reclean.mark_version(con, unchanged, PIPELINE_VERSION)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+    return result
+
+
+def _outlet_rules(config: Config | None, outlet_name: str) -> Any:
+    """The outlet's own strip overrides, when the outlet is still in the config."""
+    if config is None:
+        return None
+    for outlet in config.outlets:
+        if outlet.name == outlet_name:
+            return compile_outlet_rules(list(outlet.strip_selectors), list(outlet.strip_patterns))
+    return None
