@@ -1,0 +1,1 @@
+"""Labelled dedup evaluation set, generated deterministically at run time (see corpus.py)."""
