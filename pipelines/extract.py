@@ -569,30 +569,46 @@ def _text_of(el: HtmlElement) -> str:
     return _norm(el.text_content())
 
 
-def _find_summary(tree: HtmlElement) -> tuple[str, HtmlElement] | None:
-    """An editorial key-points box near the top of the body: (points text, element).
+def _find_summary(tree: HtmlElement) -> tuple[str, list[HtmlElement]] | None:
+    """An editorial key-points box near the top of the body: (points text, elements to
+    take out of the body).
 
     Recognised by a class/id name or a visible label ("Les essentiels", "Key points"...),
-    it must hold a list of at least two points and come before most of the article text,
-    so a standfirst or a "summary" class on a teaser list is not taken for it.
+    it must hold a list of at least two sentence-like points and come before most of the
+    article text, so a standfirst, a sidebar or a teaser list is not taken for it. A label
+    that sits directly in the article container takes only itself and the list after it,
+    never the container (that would remove the article).
     """
     body = tree.find(".//body")
     if body is None:
         return None
-    candidates: list[HtmlElement] = []
+    candidates: list[tuple[HtmlElement, list[HtmlElement]]] = []
     for el in body.iter("div", "section", "aside", "ul", "ol", "details", "figure"):
         name = f"{el.get('class') or ''} {el.get('id') or ''}"
         if name.strip() and _SUMMARY_CLASS.search(name):
-            candidates.append(el)
+            candidates.append((el, [el]))
     for el in body.iter("h2", "h3", "h4", "h5", "strong", "b", "p", "summary", "span"):
         own = el.text  # the label's own text: cheap, and a label is never deeply nested
-        if own and len(own) < 80 and _SUMMARY_LABEL.match(own):
-            parent = el.getparent()
-            while parent is not None and parent.tag in ("p", "strong", "b", "span"):
-                parent = parent.getparent()
-            if parent is not None and parent is not body:
-                candidates.append(parent)
-    for box in candidates:
+        if not (own and len(own) < 80 and _SUMMARY_LABEL.match(own)):
+            continue
+        label = el
+        while label.getparent() is not None and label.getparent().tag in (
+            "p",
+            "strong",
+            "b",
+            "span",
+        ):
+            label = label.getparent()
+        parent = label.getparent()
+        if parent is None or parent is body:
+            continue
+        if _has_prose(parent):
+            nxt = label.getnext()
+            if nxt is not None and nxt.tag in ("ul", "ol"):
+                candidates.append((nxt, [label, nxt]))
+        else:
+            candidates.append((parent, [parent]))
+    for box, remove in candidates:
         items = [t for t in (_text_of(li) for li in box.iter("li")) if t]
         if len(items) < 2:
             continue
@@ -600,7 +616,7 @@ def _find_summary(tree: HtmlElement) -> tuple[str, HtmlElement] | None:
         # key points are sentences, not a list of teaser links or a sidebar widget
         if len(text) > 2000 or len(box.xpath(".//a")) > len(items) or len(text) / len(items) < 40:
             continue
-        if box.xpath(_CHROME_ANCESTOR):
+        if box.xpath(_CHROME_ANCESTOR) or _has_prose(box):
             continue
         # "at the top": at most two long paragraphs before the box
         before = 0
@@ -613,13 +629,21 @@ def _find_summary(tree: HtmlElement) -> tuple[str, HtmlElement] | None:
             parent = parent.getparent()
         if before > 2:
             continue
-        return text, box
+        return text, remove
     return None
 
 
-_CHROME_ANCESTOR = (
+def _has_prose(el: HtmlElement) -> bool:
+    """Holds article paragraphs (long <p> outside lists): an article container, not a box."""
+    return any(
+        len(p.text_content()) > 200 and not any(a.tag == "li" for a in p.iterancestors())
+        for p in el.iter("p")
+    )
+
+
+_CHROME_ANCESTOR = (  # page chrome around (or being) the box; a box may itself be an <aside>
     "ancestor::nav|ancestor::footer|ancestor::header|ancestor::aside"
-    "|ancestor::*[contains(@class,'sidebar') or contains(@class,'widget')"
+    "|ancestor-or-self::*[contains(@class,'sidebar') or contains(@class,'widget')"
     " or contains(@class,'related') or contains(@class,'trending') or contains(@id,'sidebar')]"
 )
 
@@ -926,8 +950,9 @@ def _extract(
 
     summary = _find_summary(tree)
     if summary:
-        art["summary"], box = summary
-        _remove(box)
+        art["summary"], boxes = summary
+        for box in boxes:
+            _remove(box)
 
     blocks = _body_blocks(tree, url, TRAFILATURA_OPTIONS)
     if sum(len(b["text"]) for b in blocks) < RETRY_BELOW_CHARS:

@@ -119,6 +119,45 @@ def test_seed_key_points_become_the_summary(seed: dict[str, Any]) -> None:
     assert seed["text"].startswith("Alors que l’opinion occidentale")
 
 
+def test_key_points_label_inside_the_article_takes_only_the_list() -> None:
+    paras = "".join(
+        f"<p>Paragraph {i} of the report explains in detail how the regional rail network "
+        "will be reorganised, which lines close, which open and what passengers should "
+        "expect from the new timetable that comes into force in the spring.</p>"
+        for i in range(5)
+    )
+    html = (
+        "<html lang='en'><head><title>Rail shake-up</title></head><body><article>"
+        "<h1>Rail shake-up</h1><h2>Key points</h2><ul>"
+        "<li>Three rural lines close at the end of March, replaced by buses.</li>"
+        "<li>Two new express services link the airport with the city centre.</li></ul>"
+        f"{paras}</article></body></html>"
+    )
+    art = extract_article(html, "https://x.example/news/rail-shake-up-2025")
+    assert art["summary"] == (
+        "Three rural lines close at the end of March, replaced by buses.\n"
+        "Two new express services link the airport with the city centre."
+    )
+    assert "Key points" not in art["text"]
+    assert all(f"Paragraph {i} of the report" in art["text"] for i in range(5))
+
+
+def test_teaser_list_in_a_sidebar_is_not_a_summary() -> None:
+    body = "".join(
+        f"<p>Sentence {i} of an ordinary article about the harbour, long enough to be prose "
+        "and to be kept by the extractor as the main text of the page.</p>"
+        for i in range(4)
+    )
+    html = (
+        "<html lang='en'><head><title>Harbour</title></head><body>"
+        "<aside class='sidebar'><h3>Highlights</h3><ul>"
+        "<li>A completely different story about the football club's new stadium plans</li>"
+        "<li>Another unrelated story about a bakery that won a national bread prize</li>"
+        f"</ul></aside><article>{body}</article></body></html>"
+    )
+    assert extract_article(html, "https://x.example/news/harbour-2025")["summary"] is None
+
+
 def test_seed_metadata(seed: dict[str, Any]) -> None:
     assert seed["title"] == "Trump et Poutine : l'appel qui bouscule l'ordre mondial"
     assert seed["language"] == "fr"
