@@ -234,7 +234,7 @@ def url_date(url: str) -> str | None:
 
 def _language(value: str | None) -> str | None:
     """ISO 639-1 primary subtag from 'fr-FR', 'fr_FR', 'fra', 'French' is not guessed."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     primary = re.split(r"[-_,;\s]", value.strip().lower(), maxsplit=1)[0]
     if len(primary) == 2 and primary.isalpha():
@@ -900,9 +900,7 @@ def extract_article(
         return _extract(html, url, hints, language_hint)
     except Exception:  # a broken page must not stop a crawl; it is reported, not raised
         LOG.exception("extraction failed for %s", url)
-        art = _empty_article("empty")
-        art["language"] = _language(language_hint)
-        return art
+        return _bare("empty", language_hint)
 
 
 def _extract(
@@ -911,17 +909,17 @@ def _extract(
     hints = hints if isinstance(hints, dict) else {}
     if isinstance(html, (bytes, bytearray)):
         if _looks_binary(bytes(html)):
-            return _with_hint_fields(_empty_article("not_html"), hints, language_hint)
+            return _bare("not_html", language_hint)
         html = decode_file(bytes(html))
     if not isinstance(html, str):
-        return _with_hint_fields(_empty_article("not_html"), hints, language_hint)
+        return _bare("not_html", language_hint)
     if not html.strip():
-        return _with_hint_fields(_empty_article("empty"), hints, language_hint)
+        return _bare("empty", language_hint)
     if _looks_binary(html) or not _HTMLISH.search(html[:20000]):
-        return _with_hint_fields(_empty_article("not_html"), hints, language_hint)
+        return _bare("not_html", language_hint)
     tree = load_html(html)
     if tree is None:
-        return _with_hint_fields(_empty_article("not_html"), hints, language_hint)
+        return _bare("not_html", language_hint)
     stats = _page_stats(tree)
     if stats[1] < 8000 and _is_challenge(html, stats[0], stats[4], None, weak=False):
         kind = "challenge"  # sure already: skip the body extraction
@@ -987,8 +985,8 @@ def _same(a: str, b: str) -> bool:
     return _WORD.findall(a.casefold()) == _WORD.findall(b.casefold())
 
 
-def _with_hint_fields(
-    art: dict[str, Any], hints: dict[str, Any], language_hint: str | None
-) -> dict[str, Any]:
+def _bare(page_kind: str, language_hint: str | None) -> dict[str, Any]:
+    """Article for a page with nothing to extract: only its kind and the outlet language."""
+    art = _empty_article(page_kind)
     art["language"] = _language(language_hint)
     return art

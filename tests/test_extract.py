@@ -327,6 +327,13 @@ def test_garbage_never_raises(junk: Any) -> None:
     assert art["published_at"] is None
 
 
+def test_odd_arguments_never_raise() -> None:
+    html = "<html><body><p>Some text here for the page.</p></body></html>"
+    for hints, lang in [("not a dict", 123), ({"published_at": 5, "source": "feed"}, ["fr"])]:
+        art = extract_article(html, None, hints, lang)  # type: ignore[arg-type]
+        assert set(art) == ARTICLE_KEYS
+
+
 def test_classify_page_without_extraction() -> None:
     assert classify_page("") == "empty"
     assert classify_page("just words") == "not_html"
