@@ -264,6 +264,7 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> str:
                 article_id = _insert_article(con, r, page_id, fetched_at)
                 outcome = "new"
         url_rows = [(key, "canonical")] + [(u, "alias") for u in aliases]
+        url_rows += [(u, "seen") for u in r.get("seen_urls") or []]
         _add_urls(con, article_id, url_rows, fetched_at)
     html = _html_bytes(r)
     con.execute(

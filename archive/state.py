@@ -45,7 +45,7 @@ class CrawlState:
         known = self.known.get(url)
         if known is None:
             return False
-        if lastmod is not None and lastmod > known.last_fetched_at + timedelta(minutes=1):
+        if lastmod is not None and lastmod > known.last_fetched_at:
             return True
         return (
             known.fetches < REVISIT_MAX_FETCHES

@@ -64,13 +64,15 @@ def clean_page(item: dict[str, Any], html: str, *, outlet_rules: Any = None,
         record.update(skip_reason=skip, detail=article.get("detail"))
         return record
     key, cross_site = article_key(url, article.get("canonical_url"), article.get("og_url"))
-    aliases = [canonical_url(u) for u in [record["url"], *record.get("redirect_urls", []), url] if u]
+    seen = [record["url"], *record.get("redirect_urls", []), url, *(record.get("hints") or {}).get("seen_as", [])]
+    aliases = [canonical_url(u) for u in seen if u]
     record.update(
         article=article,
         removed_blocks=removed,
         key=key,
         cross_site_canonical=cross_site,
         url_aliases=sorted(set(aliases) - {key}),
+        seen_urls=sorted({u for u in seen if u} - set(aliases) - {key}),  # raw spellings, as found
         content_hash=content_hash(article["text"]),
         bands=minhash_bands(article["text"]),
         para_hashes=[(paragraph_hash(b["text"]), b["text"][:300]) for b in boundary_blocks(cleaned.extracted)],

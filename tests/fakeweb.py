@@ -27,7 +27,7 @@ Handler = Callable[[BaseHTTPRequestHandler], None]
 
 
 class FakeWeb:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route | Handler] = {}
         self.log: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -68,9 +68,9 @@ class FakeWeb:
                 if status != 304:
                     self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = ThreadingHTTPServer((host, 0), _Handler)
         self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.host = f"{host}:{self.server.server_address[1]}"
         self.base = f"http://{self.host}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

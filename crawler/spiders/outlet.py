@@ -138,8 +138,9 @@ class OutletSpider(scrapy.Spider):
             # Found again: a feed or sitemap says more than a section link. The request's meta
             # holds this same dict, so hints improve while the page is still in flight.
             known = self._requested[key]
+            known.setdefault("seen_as", []).append(url)  # every URL it was seen under is kept
             if known.get("source") == "section" and hints.get("source") != "section":
-                known.update({k: v for k, v in hints.items() if v is not None})
+                known.update({k: v for k, v in hints.items() if v is not None and k != "seen_as"})
             return None
         if not self._on_domain(url):
             self._count("filtered/offsite")
@@ -163,6 +164,7 @@ class OutletSpider(scrapy.Spider):
             self._count("filtered/budget")
             return None
         self._article_budget -= 1
+        hints = {**hints, "seen_as": [url]}
         self._requested[key] = hints
         return Request(url, callback=self.parse_article, errback=self.article_failed,
                        meta={"hints": hints, "handle_httpstatus_list": ERROR_STATUSES})
