@@ -242,6 +242,31 @@ def _language(value: str | None) -> str | None:
     return _ISO3.get(primary)
 
 
+_STOPWORDS = {
+    "en": {"the", "and", "of", "to", "in", "is", "that", "for", "with", "was", "on", "it"},
+    "fr": {"le", "la", "les", "et", "des", "est", "une", "du", "de", "dans", "pour", "pas"},
+    "de": {"der", "die", "und", "das", "ist", "nicht", "mit", "ein", "den", "auf", "sich", "von"},
+    "es": {"el", "los", "las", "y", "que", "del", "de", "por", "una", "con", "para", "se"},
+    "it": {"il", "di", "che", "e", "gli", "della", "per", "una", "non", "sono", "del", "nel"},
+    "pt": {"o", "os", "de", "do", "da", "em", "um", "uma", "para", "com", "não", "dos"},
+    "nl": {"de", "het", "een", "en", "van", "is", "dat", "niet", "op", "zijn", "voor", "met"},
+}  # fmt: skip
+
+
+def guess_language(text: str) -> str | None:
+    """Last-resort language from stopword counts (7 languages), when neither the page
+    nor the outlet says: full-text search needs a language to pick its stemmer."""
+    words = [w.lower() for w in _WORD.findall(text[:5000])]
+    if len(words) < 30:
+        return None
+    scores = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
+    best = max(scores, key=lambda k: scores[k])
+    ranked = sorted(scores.values(), reverse=True)
+    if ranked[0] < 0.1 * len(words) or ranked[0] < 1.3 * ranked[1]:
+        return None  # too few function words, or two languages too close to call
+    return best
+
+
 # --------------------------------------------------------------------------- metadata
 
 
@@ -434,8 +459,11 @@ def _metadata(tree: HtmlElement, url: str) -> dict[str, Any]:
         ]  # fmt: skip
 
     pub_candidates: list[tuple[str, Any]] = []
-    if ld.get("datePublished"):
-        pub_candidates.append(("jsonld", ld.get("datePublished")))
+    pub_candidates += [
+        ("jsonld", obj["datePublished"])
+        for obj in [ld, *ld_all]  # the article first, then e.g. a WebPage carrying the date
+        if isinstance(obj.get("datePublished"), str) and _types(obj) & (ARTICLE_TYPES | {"webpage"})
+    ]
     pub_candidates += [("meta", v) for k in _META_PUBLISHED for v in meta.get(k, ())]
     times = tree.xpath(
         '//time[@datetime][@itemprop="datePublished" or @pubdate or contains(@class,"publish")]/@datetime'
@@ -443,8 +471,11 @@ def _metadata(tree: HtmlElement, url: str) -> dict[str, Any]:
     ) or tree.xpath("//article//time[@datetime]/@datetime")
     pub_candidates += [("meta", v) for v in times[:3]]
     mod_candidates: list[Any] = []
-    if ld.get("dateModified"):
-        mod_candidates.append(ld.get("dateModified"))
+    mod_candidates += [
+        obj["dateModified"]
+        for obj in [ld, *ld_all]
+        if isinstance(obj.get("dateModified"), str) and _types(obj) & (ARTICLE_TYPES | {"webpage"})
+    ]
     mod_candidates += [v for k in _META_MODIFIED for v in meta.get(k, ())]
 
     html_el = tree if tree.tag == "html" else tree.find(".//html")
@@ -968,6 +999,8 @@ def _extract(
     art["blocks"] = blocks
     art["text"] = "\n\n".join(b["text"] for b in blocks)
     art["word_count"] = len(_WORD.findall(art["text"]))
+    if not art["language"]:
+        art["language"] = guess_language(art["text"])
     art["page_kind"] = classify_page(html, tree, blocks, md, url=url, _stats=stats)
     art["published_at"], art["modified_at"], art["date_source"] = _pick_dates(
         md, tree if art["page_kind"] == "article" else None, url, hints

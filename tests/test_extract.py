@@ -22,6 +22,7 @@ from pipelines.extract import (
     EXTRACTOR_VERSION,
     classify_page,
     extract_article,
+    guess_language,
     parse_date,
     url_date,
 )
@@ -213,6 +214,29 @@ def test_languages_from_markup_and_hint() -> None:
     # no usable markup: the outlet's language hint
     html = "<html><head><title>x</title></head><body><p>Texto breve.</p></body></html>"
     assert extract_article(html, "https://x.example/a", language_hint="es-ES")["language"] == "es"
+
+
+def test_language_guessed_from_text_as_last_resort() -> None:
+    para = (
+        "<p>Der Bürgermeister hat am Montag angekündigt, dass die Stadt die Gebühren für "
+        "die Kindergärten nicht erhöhen wird, obwohl die Kosten für das Personal und die "
+        "Energie im vergangenen Jahr deutlich gestiegen sind und sich die Lage nicht "
+        "entspannt hat.</p>"
+    )
+    html = f"<html><head><title>Gebühren</title></head><body><article>{para * 2}</article></body></html>"
+    assert extract_article(html, "https://x.example/a/gebuehren")["language"] == "de"
+    # the page or the outlet say it: no guess overrides them
+    assert (
+        extract_article(html, "https://x.example/a/gebuehren", language_hint="fr")["language"]
+        == "fr"
+    )
+    for case, lang in [
+        ("meta_date_es", "es"),
+        ("url_date_it", "it"),
+        ("microdata_paywall_nl", "nl"),
+    ]:
+        assert guess_language(_run(case)["text"]) == lang
+    assert guess_language("too short to tell") is None
 
 
 def test_paywall_flags() -> None:
