@@ -350,6 +350,7 @@ def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: dict[str
          bool(article.get("promo_flagged")), r.get("extractor_version"), article_id],
     )
     _insert_removed(con, article_id, version + 1, r.get("removed_blocks") or [])
+    dedup.refresh_bands(con, article_id, r.get("bands") or [])
     con.execute(
         "INSERT INTO duplicate_links (article_id, matched_article_id, level, score, reason, decided_at) "
         "VALUES (?, ?, 'version', NULL, ?, ?)",

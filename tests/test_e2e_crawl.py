@@ -130,3 +130,27 @@ def test_scrapy_crawl_command_works_too(fake_outlet: FakeWeb, tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert _rows(db, "SELECT count(*) FROM articles") == [(5,)]
+
+
+def test_seed_article_is_archived_without_its_magazine_pitch(crawled: tuple[FakeWeb, Path, Path]) -> None:
+    from tests.conftest import SHARED
+
+    _, _, db = crawled
+    lines = [ln.strip() for ln in (SHARED / "seed" / "article.txt").read_text(encoding="utf-8").splitlines()]
+    pitch = lines[-3:]
+    assert pitch[0] == "IMPORTANT - À lire"
+    (article_id, text, summary) = _rows(
+        db, "SELECT id, text, coalesce(summary, '') FROM articles WHERE title LIKE 'Trump et Poutine%'")[0]
+    for line in lines[:-3]:
+        if line.startswith("🔥"):
+            continue  # the key-points box's label; its points are the summary
+        if line.startswith("- "):
+            assert line[2:] in summary, f"key point lost: {line}"
+        else:
+            assert line in text, f"article paragraph lost: {line[:60]}"
+    assert "IMPORTANT - À lire" not in text and "Abonnez-vous" not in text and "revue papier" not in text
+    removed = _rows(db, "SELECT kind, rule, text FROM removed_blocks WHERE article_id = ? ORDER BY position",
+                    [article_id])
+    assert removed, "the removal is auditable"
+    assert any("Abonnez-vous" in r[2] for r in removed)
+    assert all(r[0] and r[1] for r in removed)
