@@ -9,6 +9,7 @@ extraction and does not say *where* a date came from (we store date provenance).
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import logging
 import re
@@ -153,6 +154,8 @@ def _clean(value: Any) -> str | None:
         value = next((v for v in value if isinstance(v, str) and v.strip()), None)
     if not isinstance(value, str):
         return None
+    if "&" in value:
+        value = html_lib.unescape(value)  # JSON-LD and CMS meta often carry escaped entities
     text = _WS.sub(" ", value.replace("\n", " ")).strip()
     return text or None
 
@@ -393,8 +396,11 @@ def _authors(raw: list[str]) -> list[str]:
         if a.startswith(("http://", "https://")):
             continue
         a = _BYLINE_PREFIX.sub("", a).strip(" ,;")
-        out.extend(x.strip() for x in re.split(r"\s*(?:,|;|\band\b|\bet\b|\bund\b|\by\b|&)\s*", a))
-    return _dedupe(x for x in out if 1 < len(x) <= 80)
+        out.extend(
+            x.strip() for x in re.split(r"\s*(?:,|;|\||\band\b|\bet\b|\bund\b|\by\b|&)\s*", a)
+        )
+    # a fragment with digits is a date or time glued to the byline ("Nov 18, 2019 at 9:24")
+    return _dedupe(x for x in out if 1 < len(x) <= 80 and not any(c.isdigit() for c in x))
 
 
 def _metadata(tree: HtmlElement, url: str) -> dict[str, Any]:
@@ -537,7 +543,7 @@ def _metadata(tree: HtmlElement, url: str) -> dict[str, Any]:
         )
         or _clean(ld.get("description")),
         "section": section,
-        "tags": tags[:50],
+        "tags": [t for t in tags if not t.startswith("@") and len(t) <= 100][:50],
         "image_url": absolute(image),
         "canonical_url": absolute(canonical),
         "og_url": absolute(og_url),

@@ -205,6 +205,20 @@ def test_date_sources_and_priority() -> None:
     assert (en["published_at"], en["date_source"]) == ("2024-05-17T08:30:00+01:00", "feed")
 
 
+def test_bylines_and_tags_are_cleaned() -> None:
+    html = (
+        "<html lang='en'><head><title>T</title>"
+        "<meta name='author' content='By Jane Doe and John Roe | Nov 18, 2019'>"
+        "<meta name='keywords' content='harbour, &quot;ferries&quot;, @post-id:42'>"
+        "</head><body><article><p>"
+        + "The ferry resumes service on Monday after repairs to the landing stage. " * 4
+        + "</p></article></body></html>"
+    )
+    art = extract_article(html, "https://x.example/news/ferry")
+    assert art["authors"] == ["Jane Doe", "John Roe"]
+    assert art["tags"] == ["harbour", '"ferries"']
+
+
 def test_languages_from_markup_and_hint() -> None:
     assert _run("jsonld_date_de")["language"] == "de"
     assert _run("meta_date_es")["language"] == "es"  # from og:locale es_ES
