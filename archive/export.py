@@ -116,7 +116,7 @@ def export(
         out.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = open_archive(
-            db, sandbox=True, timezone="UTC",
+            db, sandbox=True, timezone="UTC", fts=False,
             allowed_paths=[out] if fmt != "warc" else [],
             allowed_directories=[out] if fmt == "parquet" else [],
         )  # fmt: skip

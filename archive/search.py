@@ -99,10 +99,20 @@ def _split_param(values: Iterable[str]) -> str:
     return "\x1f".join(out)
 
 
-def _in_list(ids: Iterable[int]) -> str:
-    """Integers inlined as an IN list: DuckDB then prunes row groups by min/max, which it
-    does not do for a list parameter or a subquery. int() makes the inlining safe."""
-    return ", ".join(str(int(i)) for i in ids) or "NULL"
+def _match(column: str, values: Iterable[int]) -> str:
+    """An SQL filter `column` in `values` (integers, inlined) that DuckDB pushes into the scan.
+
+    DuckDB turns an IN list of 5+ constants into a hash join, which reads the whole column;
+    an OR of equalities stays a scan filter and skips row groups by their min/max. Long
+    lists get a BETWEEN for the pruning. int() makes the inlining safe.
+    """
+    vals = sorted({int(v) for v in values})
+    if not vals:
+        return "FALSE"
+    if len(vals) <= 40:
+        return "(" + " OR ".join(f"{column} = {v}" for v in vals) + ")"
+    listed = ", ".join(str(v) for v in vals)
+    return f"({column} BETWEEN {vals[0]} AND {vals[-1]} AND {column} IN ({listed}))"
 
 
 # 64 bits of md5, keyed by stemmer: the term's identity without a vocabulary table.
@@ -180,13 +190,13 @@ def remove_articles(con: duckdb.DuckDBPyConnection, article_ids: Iterable[int]) 
     known = [
         r[0]
         for r in con.execute(
-            f"SELECT article_id FROM search_docs WHERE article_id IN ({_in_list(ids)})"
+            f"SELECT article_id FROM search_docs WHERE {_match('article_id', ids)}"
         ).fetchall()
     ]
     if not known:  # a brand-new article: no scan of the postings
         return
-    con.execute(f"DELETE FROM search_postings WHERE article_id IN ({_in_list(known)})")
-    con.execute(f"DELETE FROM search_docs WHERE article_id IN ({_in_list(known)})")
+    con.execute(f"DELETE FROM search_postings WHERE {_match('article_id', known)}")
+    con.execute(f"DELETE FROM search_docs WHERE {_match('article_id', known)}")
 
 
 def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Iterable[int]) -> int:
@@ -204,7 +214,7 @@ def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Iterable[int]) -
     for k in range(0, len(ids), 20000):
         chunk = ids[k : k + 20000]
         remove_articles(con, chunk)
-        done += _index(con, f"a.id IN ({_in_list(chunk)})", ordered=False)
+        done += _index(con, _match("a.id", chunk), ordered=False)
     return done
 
 
@@ -290,10 +300,12 @@ def search(
     words = sorted(set(tokens(query)))
     if not words or limit <= 0:
         return []
+    present = {r[0] for r in con.execute("SELECT DISTINCT stemmer FROM search_docs").fetchall()}
     if languages:
-        stemmers = sorted({STEMMERS.get(lang.lower(), FALLBACK_STEMMER) for lang in languages})
-    else:
-        stemmers = sorted({*STEMMERS.values(), FALLBACK_STEMMER})
+        present &= {STEMMERS.get(lang.lower(), FALLBACK_STEMMER) for lang in languages}
+    stemmers = sorted(present & {*STEMMERS.values(), FALLBACK_STEMMER})
+    if not stemmers:
+        return []
     qterms = _query_terms(con, words, stemmers)
     filters: list[str] = ["TRUE"]
     params: dict[str, Any] = {
@@ -319,7 +331,7 @@ def search(
         f"""
         WITH p AS MATERIALIZED (
             SELECT term_key, article_id, tf, doc_len FROM search_postings
-            WHERE term_key IN ({_in_list(k for k, _ in qterms)})
+            WHERE {_match("term_key", (k for k, _ in qterms))}
         ),
         qt(term_key, stemmer) AS (VALUES {qt_values}),
         df AS (SELECT term_key, count(*) AS df FROM p GROUP BY term_key),
@@ -351,7 +363,7 @@ def search(
             f"""
             SELECT a.id, a.url, a.outlet, a.title, a.published_at, a.language, a.text,
                    {_stemmer_expr("a.language")} AS stemmer
-            FROM articles a WHERE a.id IN ({_in_list(scores)})
+            FROM articles a WHERE {_match("a.id", scores)}
             """
         ).fetchall()
     }

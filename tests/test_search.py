@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,24 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_archive(tmp_path_factory.mktemp("s") / "archive.duckdb")
 
 
+@pytest.fixture(scope="module")
+def rcon(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One reader for the read-only tests, as a notebook would keep it."""
+    con = open_archive(db)
+    yield con
+    con.close()
+
+
 @pytest.fixture
 def fresh(tmp_path: Path) -> Path:
     """An archive of its own, for tests that write."""
     return build_archive(tmp_path / "archive.duckdb")
 
 
-def find(db: Path, q: str, **kw: Any) -> list[S.Hit]:
-    con = open_archive(db)
+def find(target: Path | duckdb.DuckDBPyConnection, q: str, **kw: Any) -> list[S.Hit]:
+    if not isinstance(target, Path):
+        return S.search(target, q, **kw)
+    con = open_archive(target)
     try:
         return S.search(con, q, **kw)
     finally:
@@ -49,48 +60,48 @@ def add_article(con: duckdb.DuckDBPyConnection, id_: int, title: str, text: str,
     )
 
 
-def test_french_inflections_meet(db: Path) -> None:
+def test_french_inflections_meet(rcon: duckdb.DuckDBPyConnection) -> None:
     """Singular finds plural and back; 'électeurs' is not 'élection' (Snowball keeps them apart)."""
-    assert set(ids(find(db, "élection", languages=["fr"]))) == {1, 2, 3}
-    assert set(ids(find(db, "élections", languages=["fr"]))) == {1, 2, 3}
-    assert set(ids(find(db, "municipale", languages=["fr"]))) == {1, 3}
-    assert ids(find(db, "voter", languages=["fr"])) == [1]  # voteront
+    assert set(ids(find(rcon, "élection", languages=["fr"]))) == {1, 2, 3}
+    assert set(ids(find(rcon, "élections", languages=["fr"]))) == {1, 2, 3}
+    assert set(ids(find(rcon, "municipale", languages=["fr"]))) == {1, 3}
+    assert ids(find(rcon, "voter", languages=["fr"])) == [1]  # voteront
 
 
-def test_accents_optional(db: Path) -> None:
-    assert set(ids(find(db, "election", languages=["fr"]))) == {1, 2, 3}
+def test_accents_optional(rcon: duckdb.DuckDBPyConnection) -> None:
+    assert set(ids(find(rcon, "election", languages=["fr"]))) == {1, 2, 3}
 
 
-def test_each_article_in_its_language(db: Path) -> None:
-    assert ids(find(db, "voters", languages=["en"])) == [4]  # english stemmer: voters ~ voter
-    assert ids(find(db, "Frankreich")) == [5]
-    assert ids(find(db, "wahl")) == [5]  # german: Wahlen -> wahl
-    assert ids(find(db, "rain")) == [6]  # no language: exact words still found
+def test_each_article_in_its_language(rcon: duckdb.DuckDBPyConnection) -> None:
+    assert ids(find(rcon, "voters", languages=["en"])) == [4]  # english stemmer: voters ~ voter
+    assert ids(find(rcon, "Frankreich")) == [5]
+    assert ids(find(rcon, "wahl")) == [5]  # german: Wahlen -> wahl
+    assert ids(find(rcon, "rain")) == [6]  # no language: exact words still found
 
 
-def test_better_match_ranks_first(db: Path) -> None:
-    hits = find(db, "municipales gauche")
+def test_better_match_ranks_first(rcon: duckdb.DuckDBPyConnection) -> None:
+    hits = find(rcon, "municipales gauche")
     assert ids(hits)[:2] == [1, 3]  # both words (title and text) beat one word in a title
     assert hits[0].score > hits[1].score > 0
     # The title counts: the article *about* elections beats a passing mention.
-    assert ids(find(db, "élections", languages=["fr"]))[0] == 1
+    assert ids(find(rcon, "élections", languages=["fr"]))[0] == 1
 
 
-def test_snippet_marks_matched_words(db: Path) -> None:
-    hits = find(db, "élection municipales", outlets=["lemonde"])
+def test_snippet_marks_matched_words(rcon: duckdb.DuckDBPyConnection) -> None:
+    hits = find(rcon, "élection municipales", outlets=["lemonde"])
     assert hits[0].snippet.startswith("Les **élections** **municipales** approchent.")
     second = next(h for h in hits if h.id == 2)
     assert "Une **élection** professionnelle" in second.snippet and second.snippet.startswith("… ")
 
 
-def test_filters(db: Path) -> None:
-    assert ids(find(db, "élection", outlets=["liberation"])) == [3]
-    assert set(ids(find(db, "élection", outlets=["liberation", "lemonde"]))) == {1, 2, 3}
-    assert ids(find(db, "elections", languages=["en"])) == [4]
-    assert set(ids(find(db, "élection", since=datetime(2026, 11, 29, tzinfo=UTC)))) == {2, 3}
-    assert ids(find(db, "élection", until=datetime(2026, 11, 29, tzinfo=UTC))) == [1]
-    assert len(find(db, "élection", limit=2)) == 2
-    assert find(db, "") == [] and find(db, "zzzzunknown") == []
+def test_filters(rcon: duckdb.DuckDBPyConnection) -> None:
+    assert ids(find(rcon, "élection", outlets=["liberation"])) == [3]
+    assert set(ids(find(rcon, "élection", outlets=["liberation", "lemonde"]))) == {1, 2, 3}
+    assert ids(find(rcon, "elections", languages=["en"])) == [4]
+    assert set(ids(find(rcon, "élection", since=datetime(2026, 11, 29, tzinfo=UTC)))) == {2, 3}
+    assert ids(find(rcon, "élection", until=datetime(2026, 11, 29, tzinfo=UTC))) == [1]
+    assert len(find(rcon, "élection", limit=2)) == 2
+    assert find(rcon, "") == [] and find(rcon, "zzzzunknown") == []
 
 
 def test_index_updates_without_rebuild(fresh: Path) -> None:
@@ -175,7 +186,10 @@ def test_empty_article_is_indexed_once(fresh: Path) -> None:
         con.execute("COMMIT")
 
 
-def test_cli_search(db: Path) -> None:
+def test_cli_search(fresh: Path) -> None:
+    # Not `db`: the module's open reader would share its DuckDB instance with the command's
+    # sandboxed one, and the sandbox locks the instance's settings.
+    db = fresh
     r = run_cli("search", "élections", "municipales", "--format", "json", "--db", str(db))
     assert r.exit_code == 0, r.output
     hits = json.loads(r.stdout)
