@@ -81,9 +81,7 @@ def run_interleaved(
     systems: dict[str, Callable[[str, str], str]], pages: list[tuple[str, str, str, str]]
 ) -> tuple[dict[str, list[str]], dict[str, float]]:
     """Predicted texts and mean ms/page per system. Systems take turns on each page, so
-    a load spike on a shared machine hits all of them alike (one warm-up call each)."""
-    for fn in systems.values():
-        fn(pages[0][2], pages[0][1])
+    a load spike on a shared machine hits all of them alike (warm them up first)."""
     preds: dict[str, list[str]] = {name: [] for name in systems}
     spent = dict.fromkeys(systems, 0.0)
     for _pid, url, html, _truth in pages:
@@ -109,19 +107,35 @@ def main(argv: list[str] | None = None) -> int:
 
     pages = load_pages(args.data, args.limit)
     truths = [p[3] for p in pages]
+    kinds: Counter[str] = Counter()
+    date_sources: Counter[str] = Counter()
+
+    def ours(html: str, url: str) -> str:
+        article = extract_article(html, url)
+        kinds[article["page_kind"]] += 1
+        date_sources[str(article["date_source"])] += 1
+        return str(article["text"])
+
     systems: dict[str, Callable[[str, str], str]] = {
         "plain trafilatura.extract (defaults)": lambda html, url: trafilatura.extract(html) or "",
         "plain, include_comments=False": lambda html, url: (
             trafilatura.extract(html, include_comments=False) or ""
         ),
-        f"ours ({EXTRACTOR_VERSION})": lambda html, url: extract_article(html, url)["text"],
+        f"ours ({EXTRACTOR_VERSION})": ours,
     }
     print(f"Zyte bench: {len(pages)} pages from {args.data}")
+    for fn in systems.values():  # warm-up: imports, trafilatura's caches
+        fn(pages[0][2], pages[0][1])
+    kinds.clear()
+    date_sources.clear()
     results, ms = run_interleaved(systems, pages)
     print(f"{'system':<48} {'F1':>6} {'P':>6} {'R':>6} {'ms/page':>8}")
     for name in systems:
         f1, p, r = corpus_scores(zip(results[name], truths, strict=True))
         print(f"{name:<48} {f1:6.3f} {p:6.3f} {r:6.3f} {ms[name]:8.1f}")
+    # every Zyte page is an article: any other kind here is a misclassification
+    print("ours page_kind:", dict(kinds.most_common()))
+    print("ours date_source:", dict(date_sources.most_common()))
 
     if args.worst:
         plain, ours = results[next(iter(systems))], results[list(systems)[-1]]
