@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from archive.boilerplate import load_boilerplate
 from archive.db import connect_read
 from archive.spool import pending_urls, spool_dir_for
 
@@ -90,12 +91,7 @@ def load_crawl_state(db_path: str | os.PathLike[str], outlet: str) -> CrawlState
         ).fetchall()
         for url, article_id, fetches, last_fetched, first_seen in rows:
             state.known[url] = KnownArticle(article_id, int(fetches), last_fetched or first_seen, first_seen)
-        try:
-            from archive.boilerplate import load_boilerplate
-
-            state.boilerplate = load_boilerplate(con, outlet)
-        except ImportError:
-            pass
+        state.boilerplate = load_boilerplate(con, outlet)
     finally:
         con.close()
     return state

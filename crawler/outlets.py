@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
+
+from pipelines.promo import compile_outlet_rules
 
 NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -46,7 +48,6 @@ class Outlet:
     min_interval_seconds: float | None = None
     max_interval_seconds: float | None = None
     timeout_seconds: float = 900.0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -141,7 +142,9 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     for index, entry in enumerate(entries, start=1):
         name = entry.get("name")
         label = f"outlet {name!r}" if isinstance(name, str) else f"outlet #{index}"
-        merged = {**defaults, **entry}
+        own = {k: v for k, v in defaults.items()
+               if not ({k, "every", "cron"} == {"every", "cron"} and ({"every", "cron"} & set(entry)))}
+        merged = {**own, **entry}  # an outlet's own every/cron replaces the default schedule
         try:
             outlet = _parse_outlet(merged)
         except _KeyError as exc:
@@ -210,9 +213,6 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
         raise _KeyError("language", f"must be an ISO 639 code like 'fr', got {language!r}")
     every: float | None = None
     cron = entry.get("cron")
-    if cron is not None and "every" in entry and entry is not None:
-        # [defaults] may set one and the outlet the other: the outlet's own key wins.
-        pass
     if cron is not None:
         if not isinstance(cron, str):
             raise _KeyError("cron", "must be a string like '*/30 * * * *'")
@@ -280,20 +280,7 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
 def _check_promo_overrides(selectors: tuple[str, ...], patterns: tuple[str, ...]) -> None:
     """Compile the per-outlet promo overrides now, so a bad one fails at load, not mid-crawl."""
     try:
-        from pipelines.promo import compile_outlet_rules
-    except ImportError:  # promo stage not installed: validate the regexes at least
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise _KeyError("strip_patterns", f"bad regular expression {pattern!r}: {exc}") from None
-        return
-    try:
         compile_outlet_rules(list(selectors), list(patterns))
     except ValueError as exc:
         key = "strip_selectors" if "selector" in str(exc).lower() else "strip_patterns"
         raise _KeyError(key, str(exc)) from None
-
-
-def with_overrides(outlet: Outlet, **changes: Any) -> Outlet:
-    return replace(outlet, **changes)

@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import REPO, outlet_config, run_cli
+from tests.conftest import REPO, SHARED, build_outlet, outlet_config, run_cli
 from tests.fakeweb import FakeWeb
 
 ARTICLE_PATHS = [
@@ -33,18 +34,33 @@ def _rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
-@pytest.fixture
-def crawled(fake_outlet: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
+def _crawl_once(web: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
     config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(fake_outlet.base))
+    config.write_text(outlet_config(web.base))
     db = tmp_path / "data" / "archive.duckdb"
     result = run_cli("crawl", "--config", str(config), "--db", str(db))
     assert result.returncode == 0, result.stderr
-    return fake_outlet, config, db
+    return web, config, db
 
 
-def test_crawl_archives_each_article_once_with_its_metadata(crawled: tuple[FakeWeb, Path, Path]) -> None:
-    web, _, db = crawled
+@pytest.fixture(scope="module")
+def archived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeWeb, Path, Path]]:
+    """One crawl shared by the tests that only read its archive."""
+    web = FakeWeb()
+    build_outlet(web)
+    web.start()
+    yield _crawl_once(web, tmp_path_factory.mktemp("crawl"))
+    web.stop()
+
+
+@pytest.fixture
+def crawled(fake_outlet: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
+    """A crawl of its own, for tests that crawl again."""
+    return _crawl_once(fake_outlet, tmp_path)
+
+
+def test_crawl_archives_each_article_once_with_its_metadata(archived: tuple[FakeWeb, Path, Path]) -> None:
+    web, _, db = archived
     base = web.base.replace("http://", "https://")  # canonical_url is a scheme-folded identity key
     rows = _rows(db, "SELECT canonical_url, title, published_at, date_source, language, authors, feed_title, "
                      "discovered_via, word_count FROM articles ORDER BY canonical_url")
@@ -81,8 +97,8 @@ def test_crawl_archives_each_article_once_with_its_metadata(crawled: tuple[FakeW
     assert all(r[8] > 40 for r in rows)
 
 
-def test_crawl_records_skips_and_the_run(crawled: tuple[FakeWeb, Path, Path]) -> None:
-    web, _, db = crawled
+def test_crawl_records_skips_and_the_run(archived: tuple[FakeWeb, Path, Path]) -> None:
+    web, _, db = archived
     skips = dict(_rows(db, "SELECT url, skip_reason FROM pages WHERE skip_reason IS NOT NULL"))
     base = web.base
     assert skips[f"{base}/2024/05/19/missing"] == "http_404"
@@ -132,10 +148,8 @@ def test_scrapy_crawl_command_works_too(fake_outlet: FakeWeb, tmp_path: Path) ->
     assert _rows(db, "SELECT count(*) FROM articles") == [(5,)]
 
 
-def test_seed_article_is_archived_without_its_magazine_pitch(crawled: tuple[FakeWeb, Path, Path]) -> None:
-    from tests.conftest import SHARED
-
-    _, _, db = crawled
+def test_seed_article_is_archived_without_its_magazine_pitch(archived: tuple[FakeWeb, Path, Path]) -> None:
+    _, _, db = archived
     lines = [ln.strip() for ln in (SHARED / "seed" / "article.txt").read_text(encoding="utf-8").splitlines()]
     pitch = lines[-3:]
     assert pitch[0] == "IMPORTANT - À lire"

@@ -93,3 +93,20 @@ def test_cli_lists_outlets_as_json(tmp_path: Path) -> None:
     result = run_cli("outlets", "--config", str(write(tmp_path, GOOD)), "--format", "json")
     assert result.returncode == 0, result.stderr
     assert '"name": "lemonde"' in result.stdout and '"name": "bbc"' in result.stdout
+
+
+def test_outlet_schedule_replaces_the_default_schedule(tmp_path: Path) -> None:
+    text = ('[defaults]\ncron = "0 * * * *"\n\n[[outlet]]\nname = "a"\nfeeds = ["https://a.example/f"]\n'
+            'every = "5m"\n\n[[outlet]]\nname = "b"\nfeeds = ["https://b.example/f"]\n')
+    a, b = load_config(write(tmp_path, text)).outlets
+    assert (a.cron, a.every_seconds) == (None, 300)
+    assert (b.cron, b.every_seconds) == ("0 * * * *", None)
+
+
+def test_bad_promo_override_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[outlet]]\nname = "x"\nfeeds = ["https://a.example/f"]\nstrip_patterns = ["(oops"]\n')
+    with pytest.raises(ConfigError, match=r"outlet 'x': key 'strip_patterns'"):
+        load_config(path)
+    path = write(tmp_path, '[[outlet]]\nname = "x"\nfeeds = ["https://a.example/f"]\nstrip_selectors = ["div[["]\n')
+    with pytest.raises(ConfigError, match=r"outlet 'x': key 'strip_selectors'"):
+        load_config(path)
