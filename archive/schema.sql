@@ -396,3 +396,9 @@ LEFT JOIN outlet_state s ON s.outlet = n.outlet
 LEFT JOIN runs r ON r.outlet = n.outlet
 LEFT JOIN arts a ON a.outlet = n.outlet
 LEFT JOIN pg ON pg.outlet = n.outlet;
+
+-- migration: 0005_dedup_indexes
+-- Band lookups (the band number is hashed into hash) and same-outlet exact copies: without
+-- these, every new article would scan the archive.
+CREATE INDEX IF NOT EXISTS lsh_bands_hash_idx ON lsh_bands (hash);
+CREATE INDEX IF NOT EXISTS articles_content_hash_idx ON articles (content_hash);
