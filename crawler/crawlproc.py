@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import signal
 import sys
+from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 from scrapy.utils.project import get_project_settings
@@ -28,6 +30,22 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
     except OSError:
         pass
+
+
+def _apply_settings_override(settings: Any, raw: str | None) -> None:
+    """MEDIAWATCH_SCRAPY_SETTINGS='{"DOWNLOAD_TIMEOUT": 3}': Scrapy settings for this run, as a
+    JSON object (tests and operators shorten timeouts without editing settings.py). They win
+    over the project settings; the outlet's own politeness is still applied by the spider."""
+    if not raw:
+        return
+    try:
+        values = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(values, dict):
+        raise ValueError("expected a JSON object of setting names to values")
+    for name, value in values.items():
+        settings.set(str(name), value, priority="cmdline")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     settings.set("MEDIAWATCH_RUN_ID", args.run_id, priority="cmdline")
     settings.set("MEDIAWATCH_INGEST_ON_CLOSE", args.ingest_on_close, priority="cmdline")
     settings.set("LOG_LEVEL", args.log_level, priority="cmdline")
+    try:
+        _apply_settings_override(settings, os.environ.get("MEDIAWATCH_SCRAPY_SETTINGS"))
+    except ValueError as exc:
+        print(f"error: MEDIAWATCH_SCRAPY_SETTINGS: {exc}", file=sys.stderr)
+        return 2
     process = CrawlerProcess(settings, install_root_handler=True)
     crawlers = []
     for name in args.outlets:

@@ -80,6 +80,40 @@ class RetryAfterMiddleware:
         return retry
 
 
+class OffsiteRequest(IgnoreRequest):
+    """A request to a host outside the outlet's domains: refused before any byte is sent."""
+
+
+def on_domains(url: str, domains: list[str] | tuple[str, ...]) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+class OffsiteGuardMiddleware:
+    """The last word on where requests go: runs before robots.txt and Scrapy's own offsite
+    filter (which lets dont_filter requests through, and drops redirects without telling the
+    errback). A meta refresh, a sitemap child or anything else aimed outside the outlet's
+    domains is refused here, with a reason the spider records."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> OffsiteGuardMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        domains = getattr(self.crawler.spider, "allowed_domains", None)
+        if not domains or on_domains(request.url, domains):
+            return
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value("mediawatch/offsite_refused")
+        if request.meta.get("redirect_urls"):
+            raise OffsiteRedirect(f"redirect to {request.url} leaves the outlet's domains")
+        raise OffsiteRequest(f"request to {request.url} refused: outside the outlet's domains")
+
+
 class OffsiteRedirectMiddleware:
     """Stop a redirect that leaves the outlet's domains, so it is recorded with a reason
     instead of being dropped silently by the offsite filter."""

@@ -8,12 +8,16 @@ Known article URLs are filtered before the request, from the archive's URL set.
 
 from __future__ import annotations
 
+import codecs
+import gzip
+import io
 import json
 import re
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -21,11 +25,12 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import scrapy
 from lxml import etree
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
-from scrapy.utils.gz import gunzip
 from twisted.python.failure import Failure
+from w3lib.encoding import html_body_declared_encoding
 
 from archive.state import CrawlState, load_crawl_state
 from crawler.outlets import Config, Outlet, load_config
@@ -35,6 +40,10 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 ERROR_STATUSES = [s for s in range(400, 600)]
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024
 MAX_CHILD_SITEMAPS = 20
+# Feed and sitemap dates outside these bounds are typos or placeholders: trusting a date in
+# 2100 would make an article "modified" (and refetched) on every run.
+MIN_PLAUSIBLE_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=2)
 _SITEMAP_NS = re.compile(r"^\{[^}]*\}")
 
 
@@ -104,7 +113,13 @@ class OutletSpider(scrapy.Spider):
         spider.allowed_domains = list(o.domains)
         spider.crawl_state = load_crawl_state(spider.db_path, o.name)
         spider._article_budget = o.max_articles
+        crawler.signals.connect(spider._bytes_received, signal=signals.bytes_received)
         return spider
+
+    def _bytes_received(self, data: bytes, request: Request, spider: Any = None) -> None:
+        """Count body bytes per request: Scrapy cancels a body over DOWNLOAD_MAXSIZE without
+        saying why when it has no Content-Length (chunked, endless), and we must tell."""
+        request.meta["mediawatch_bytes"] = request.meta.get("mediawatch_bytes", 0) + len(data)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -166,7 +181,10 @@ class OutletSpider(scrapy.Spider):
         self._article_budget -= 1
         hints = {**hints, "seen_as": [url]}
         self._requested[key] = hints
-        return Request(url, callback=self.parse_article, errback=self.article_failed,
+        # dont_filter: this run's duplicates are already caught above by canonical URL; Scrapy's
+        # dupefilter would silently drop a redirect back to a URL seen before (a 301 loop), so
+        # the page would vanish without a record. Loops now end at REDIRECT_MAX_TIMES, recorded.
+        return Request(url, callback=self.parse_article, errback=self.article_failed, dont_filter=True,
                        meta={"hints": hints, "handle_httpstatus_list": ERROR_STATUSES})
 
     # -- discovery ---------------------------------------------------------------------------
@@ -176,7 +194,8 @@ class OutletSpider(scrapy.Spider):
             yield self._source_request(url, self.parse_feed, source_kind="feed")
         for url in self.outlet.sitemaps:
             self._sitemaps_seen.add(url)
-            yield self._source_request(url, self.parse_sitemap, source_kind="sitemap")
+            yield self._source_request(url, self.parse_sitemap, source_kind="sitemap",
+                                       download_maxsize=MAX_SITEMAP_BYTES)
         for url in self.outlet.start_urls:
             yield self._source_request(url, self.parse_section, source_kind="section")
 
@@ -256,23 +275,24 @@ class OutletSpider(scrapy.Spider):
         if not self._source_usable(response):
             return
         body = response.body
-        if body[:2] == b"\x1f\x8b":
-            try:
-                body = gunzip(body, max_size=MAX_SITEMAP_BYTES)
-            except Exception as exc:  # corrupt or too large: recorded, not fatal
-                self._count("sources/malformed")
-                self._count("errors")
-                self.logger.warning("sitemap %s: cannot gunzip: %s", response.url, exc)
-                return
+        # Streamed: a gzipped sitemap is inflated as it is parsed, never as a whole, and only up
+        # to MAX_SITEMAP_BYTES (the protocol's limit): a million-URL sitemap costs flat memory
+        # and gives its first entries instead of nothing.
+        source = _CappedReader(gzip.GzipFile(fileobj=io.BytesIO(body)) if body[:2] == b"\x1f\x8b"
+                               else io.BytesIO(body), MAX_SITEMAP_BYTES)
         count = 0
         try:
-            for kind, entry in iter_sitemap(body):
+            for kind, entry in iter_sitemap(source):
                 if kind == "sitemap":
                     loc = urljoin(response.url, entry["loc"])
                     if loc in self._sitemaps_seen or len(self._sitemaps_seen) >= MAX_CHILD_SITEMAPS:
                         continue
+                    if not self._on_domain(loc):
+                        self._count("filtered/offsite")
+                        continue
                     self._sitemaps_seen.add(loc)
-                    yield self._source_request(loc, self.parse_sitemap, source_kind="sitemap")
+                    yield self._source_request(loc, self.parse_sitemap, source_kind="sitemap",
+                                               download_maxsize=MAX_SITEMAP_BYTES)
                     continue
                 count += 1
                 published = entry.get("publication_date")
@@ -285,10 +305,15 @@ class OutletSpider(scrapy.Spider):
                     yield request
                 if self._article_budget <= 0:
                     break
-        except etree.XMLSyntaxError as exc:
-            self._count("sources/malformed")
-            self._count("errors")
-            self.logger.warning("sitemap %s malformed: %s", response.url, exc)
+        except (etree.XMLSyntaxError, OSError, EOFError, zlib.error) as exc:
+            if source.truncated:
+                self._count("sources/truncated")
+                self.logger.warning("sitemap %s: over %d bytes, read its first %d entries only",
+                                    response.url, MAX_SITEMAP_BYTES, count)
+            else:
+                self._count("sources/malformed")
+                self._count("errors")
+                self.logger.warning("sitemap %s malformed: %s", response.url, exc)
         self._count("sources/sitemap_entries", count)
 
     def parse_section(self, response: Response) -> Iterator[Any]:
@@ -344,18 +369,26 @@ class OutletSpider(scrapy.Spider):
             self._count("skipped/not_html")
             yield self._page(request, **base, skip_reason="not_html")
             return
-        yield self._page(request, **base, html=response.text, skip_reason=None)
+        html, note = decode_html(response)
+        if note:
+            self._count("charset_corrected")
+        yield self._page(request, **base, html=html, skip_reason=None, detail=note)
 
     def article_failed(self, failure: Failure) -> Iterator[dict[str, Any]]:
         request: Request = failure.request  # type: ignore[attr-defined]
         message = failure.getErrorMessage()
         name = type(failure.value).__name__
-        if name == "OffsiteRedirect":
+        maxsize = request.meta.get("download_maxsize") or self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+        received = request.meta.get("mediawatch_bytes", 0)
+        if name in ("OffsiteRedirect", "OffsiteRequest"):
             reason = "offsite_redirect"
         elif "robots.txt" in message:
             reason = "robots_forbidden"
         elif "max size" in message or "maxsize" in message.lower() or "larger than download" in message:
             reason = "too_large"
+        elif maxsize and received > maxsize:
+            reason = "too_large"  # a body without Content-Length (chunked, endless) cut at the limit
+            message = f"body larger than download max size ({maxsize}): cut after {received} bytes"
         elif name == "RateLimited":
             reason = "rate_limited"
         else:
@@ -380,22 +413,83 @@ def _struct_iso(value: time.struct_time | None) -> str | None:
 
 
 def _iso(value: Any) -> str | None:
+    """A feed or sitemap date as ISO 8601, or None when unreadable or implausible."""
     if isinstance(value, str):
         dt = parse_date(value)
-        return dt.isoformat() if dt else None
+        if dt is None or dt < MIN_PLAUSIBLE_DATE or dt > datetime.now(UTC) + FUTURE_SLACK:
+            return None
+        return dt.isoformat()
     return None
 
 
-def iter_sitemap(body: bytes) -> Iterator[tuple[str, dict[str, str]]]:
+_LATIN = {"cp1252", "iso8859-1", "iso8859-15", "ascii"}
+
+
+def decode_html(response: TextResponse) -> tuple[str, str | None]:
+    """The page's text, and a note when its declared charset was wrong.
+
+    Scrapy decodes with the declared charset and replaces what does not fit, so a
+    windows-1252 page declared as UTF-8 loses every accent, and a UTF-8 page declared as
+    latin-1 turns into mojibake. Bytes that are not valid UTF-8 are not UTF-8; non-ASCII
+    bytes that are valid UTF-8 are almost never latin-1. A BOM is trusted as it is."""
+    body = response.body
+    if body.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return response.text, None
+    try:
+        declared = codecs.lookup(response.encoding).name
+    except LookupError:
+        return response.text, None
+    if declared == "utf-8":
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            fallback = "cp1252"
+            in_page = html_body_declared_encoding(body)
+            if in_page:
+                try:
+                    if codecs.lookup(in_page).name != "utf-8":
+                        fallback = codecs.lookup(in_page).name
+                except LookupError:
+                    pass
+            return (body.decode(fallback, "replace"),
+                    f"charset: declared utf-8 but the bytes are not UTF-8; decoded as {fallback}")
+    elif declared in _LATIN and not body.isascii():
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return response.text, None
+        return text, f"charset: declared {response.encoding} but the bytes are UTF-8; decoded as utf-8"
+    return response.text, None
+
+
+class _CappedReader:
+    """A file-like view of at most `limit` bytes of another; remembers when it cut."""
+
+    def __init__(self, raw: Any, limit: int) -> None:
+        self.raw = raw
+        self.left = limit
+        self.truncated = False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            if self.raw.read(1):
+                self.truncated = True
+            return b""
+        want = self.left if size is None or size < 0 else min(size, self.left)
+        data: bytes = self.raw.read(want)
+        self.left -= len(data)
+        return data
+
+
+def iter_sitemap(body: bytes | Any) -> Iterator[tuple[str, dict[str, str]]]:
     """Stream a sitemap or sitemap index: ("url", {...}) or ("sitemap", {...}) per entry.
 
     Streaming keeps memory flat on a million-URL sitemap; the parser resolves no entity
     and reaches no network (billion laughs and XXE stay inert)."""
     parser_kwargs = {"resolve_entities": False, "no_network": True, "huge_tree": False,
                      "load_dtd": False, "recover": False}
-    import io
-
-    context = etree.iterparse(io.BytesIO(body), events=("end",), **parser_kwargs)
+    source = io.BytesIO(body) if isinstance(body, bytes | bytearray) else body
+    context = etree.iterparse(source, events=("end",), **parser_kwargs)
     for _event, element in context:
         tag = _local(element.tag)
         if tag not in ("url", "sitemap"):
