@@ -36,6 +36,9 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 LOG_LEVEL = "INFO"
 
 DOWNLOADER_MIDDLEWARES = {
+    # First of all (before robots.txt and Scrapy's offsite filter, which lets dont_filter
+    # requests and meta refreshes through): nothing leaves the outlet's domains.
+    "crawler.middlewares.OffsiteGuardMiddleware": 40,
     # Before RetryMiddleware (550): a 429 waits Retry-After instead of burning retries.
     "crawler.middlewares.RetryAfterMiddleware": 540,
     # Records redirects that leave the outlet's domains instead of following them silently.
