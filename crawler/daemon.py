@@ -55,6 +55,8 @@ MISFIRE_GRACE = 300          # a run late by more than this (machine asleep) is 
 CRON_JITTER = 30             # seconds: outlets sharing a cron line do not all start at once
 LOGS_KEPT_PER_OUTLET = 20
 BACKOFF_CEILING = 86400.0    # back-off never exceeds a day unless max_interval says more
+INGEST_BUDGET = 1.0          # seconds of ingest per write session
+SESSION_GAP = 0.8            # seconds the archive stays free between write sessions, for readers
 
 
 # -- scheduling policy (pure) ------------------------------------------------------------------
@@ -182,6 +184,10 @@ class ArchiveWriter(threading.Thread):
         self._halt = threading.Event()
         self._wake = threading.Event()
         self.busy_since: float | None = None
+        self._last_end = 0.0
+        self.sessions = 0
+        self.held_max = 0.0
+        self.held_total = 0.0
 
     def finish(self, run: RunDone) -> None:
         with self._lock:
@@ -208,28 +214,50 @@ class ArchiveWriter(threading.Thread):
             if not more:
                 self._wake.wait(self.tick)
                 self._wake.clear()
-            else:
-                time.sleep(0.05)  # between bites, so readers get the file
+
+    def _session(self) -> None:
+        """Wait out the gap since the last write session: a reader retrying with backoff
+        (archive.db.connect_read, at most ~0.75 s between tries) always finds the file free."""
+        wait = self._last_end + SESSION_GAP - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+    def _held(self, started: float) -> None:
+        self._last_end = time.monotonic()
+        self.sessions += 1
+        self.held_max = max(self.held_max, self._last_end - started)
+        self.held_total += self._last_end - started
 
     def _turn(self) -> bool:
         """One bite of work; True when more is ready right now."""
-        try:
-            step = ingest_spool(self.db, time_budget=1.0)
-            self.busy_since = None
-        except ArchiveError as exc:
-            if self.busy_since is None:
-                self.busy_since = time.monotonic()
-                log.warning("archive busy, ingest waits: %s", exc)
-            return False
-        except Exception:
-            log.exception("ingest failed; the spool is kept and retried")
-            time.sleep(1.0)
-            return False
+        ingested = 0
+        if ready_segments(self.spool):
+            self._session()
+            started = time.monotonic()
+            try:
+                step = ingest_spool(self.db, time_budget=INGEST_BUDGET)
+                ingested = step.segments
+                if self.busy_since is not None:
+                    log.info("archive free again after %.0fs; ingest resumes", time.monotonic() - self.busy_since)
+                self.busy_since = None
+            except ArchiveError as exc:
+                if self.busy_since is None:
+                    self.busy_since = time.monotonic()
+                    log.warning("archive busy, ingest waits: %s", exc)
+                return False
+            except Exception:
+                log.exception("ingest failed; the spool is kept and retried")
+                time.sleep(1.0)
+                return False
+            finally:
+                self._held(started)
         with self._lock:
             events, self._events = self._events, []
             runs = [r for r in self._runs if not self._pending_segments(r)]
             self._runs = [r for r in self._runs if r not in runs]
         if events or runs:
+            self._session()
+            started = time.monotonic()
             try:
                 self._bookkeeping(events, runs)
             except Exception:
@@ -238,7 +266,9 @@ class ArchiveWriter(threading.Thread):
                     self._events[:0] = events
                     self._runs[:0] = runs
                 return False
-        return bool(step.segments) and bool(ready_segments(self.spool))
+            finally:
+                self._held(started)
+        return bool(ingested) and bool(ready_segments(self.spool))
 
     def _pending_segments(self, run: RunDone) -> bool:
         prefix = f"{run.run_id}.{run.outlet}"
@@ -432,6 +462,8 @@ class Daemon:
             "FROM crawl_runs WHERE run_id = ? AND outlet = ?", [run.run_id, run.outlet]
         ).fetchone()
         status = row[0] if row is not None and row[0] != "running" else run.status
+        if run.status in ("stopped", "timeout"):
+            status = run.status  # we stopped it (then maybe killed it): not the outlet's fault
         if status != "ok" or run.foreign:
             # An orphan of a dead daemon was stopped by SIGTERM half-way, whatever its record
             # says (the spool pipeline records the run before Scrapy sets finish_reason).
@@ -439,10 +471,10 @@ class Daemon:
         if run.foreign:
             return
         if row is None:
-            figures = RunFigures(run.run_id, run.status, seconds=run.seconds)
+            figures = RunFigures(run.run_id, status, seconds=run.seconds)
         else:
             skipped = json.loads(row[4]) if row[4] else {}
-            figures = RunFigures(run.run_id, row[0] if row[0] != "running" else run.status, row[1] or 0,
+            figures = RunFigures(run.run_id, status, row[1] or 0,
                                  row[2] or 0, row[3] or 0,
                                  sum(v for k, v in skipped.items() if not k.startswith("filtered/")),
                                  row[5] or 0, run.seconds, row[6])
@@ -535,6 +567,10 @@ class Daemon:
             log.debug("not rescheduled %s: %s", name, exc)
             return None
 
+    def _on_submitted(self, event: Any) -> None:
+        with contextlib.suppress(Exception):
+            self.scheduler.pause_job(event.job_id)
+
     def _crawl_job(self, name: str) -> None:
         """One run of one outlet, in a pool thread. The job is paused while it runs; the
         writer reschedules it once the run is ingested."""
@@ -598,6 +634,11 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
             timezone=UTC,
         )
+        from apscheduler.events import EVENT_JOB_SUBMITTED
+
+        # Paused from submission (not from when a pool thread picks it up), so a job waiting
+        # for a free thread is not fired again and again ("maximum number of instances").
+        self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self.writer.start()
         self.writer.event("start", None, f"{len(self.config.outlets)} outlets, config {self.config_path}")
         for outlet in self.config.outlets:
@@ -632,6 +673,10 @@ class Daemon:
         self.writer.stop()
         self.writer.join(timeout=10)
         left = len(ready_segments(spool_dir_for(self.db)))
+        w = self.writer
+        if w.sessions:
+            log.info("archive writer: %d write sessions, %.2fs mean, %.2fs longest", w.sessions,
+                     w.held_total / w.sessions, w.held_max)
         log.info("stopped in %.1fs%s", time.monotonic() - started,
                  f"; {left} spool segments left for the next start" if left else "")
         return 0

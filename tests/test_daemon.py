@@ -174,7 +174,8 @@ def slow_articles(web: FakeWeb, seconds: float) -> None:
 
         def serve(handler: Any, route: Route = route) -> None:
             time.sleep(seconds)
-            handler._send(route.status, route.body, dict(route.headers))
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the crawl was killed
+                handler._send(route.status, route.body, dict(route.headers))
 
         web.add_handler(path, serve)
 
