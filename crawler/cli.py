@@ -111,6 +111,13 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
         log_file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail(f"{log_file.parent}: cannot create the log directory: {exc.strerror}")
+    from archive.db import writer
+
+    try:
+        with writer(db_path):
+            pass  # created, migrated and writable; else one line saying why, before any fetch
+    except ArchiveError as exc:
+        fail(str(exc))
     limit = timeout or max(o.timeout_seconds for o in outlets)
     progress = sys.stderr.isatty()
 
