@@ -402,3 +402,14 @@ LEFT JOIN pg ON pg.outlet = n.outlet;
 -- these, every new article would scan the archive.
 CREATE INDEX IF NOT EXISTS lsh_bands_hash_idx ON lsh_bands (hash);
 CREATE INDEX IF NOT EXISTS articles_content_hash_idx ON articles (content_hash);
+
+-- migration: 0006_search_stats
+-- BM25 needs the number of documents and their mean length per stemmer: kept here by
+-- archive/search.py with the index, so a search does not aggregate search_docs.
+CREATE TABLE search_stats (
+    stemmer VARCHAR PRIMARY KEY,
+    docs BIGINT NOT NULL,
+    total_len BIGINT NOT NULL
+);
+INSERT INTO search_stats
+SELECT stemmer, count(*), sum(len) FROM search_docs GROUP BY stemmer;

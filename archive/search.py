@@ -100,19 +100,28 @@ def _split_param(values: Iterable[str]) -> str:
 
 
 def _match(column: str, values: Iterable[int]) -> str:
-    """An SQL filter `column` in `values` (integers, inlined) that DuckDB pushes into the scan.
+    """An SQL filter `column` in `values` (integers, inlined; int() makes that safe).
 
-    DuckDB turns an IN list of 5+ constants into a hash join, which reads the whole column;
-    an OR of equalities stays a scan filter and skips row groups by their min/max. Long
-    lists get a BETWEEN for the pruning. int() makes the inlining safe.
+    DuckDB prunes row groups of a scan for an IN list or an OR only by the overall min and
+    max of the values, so a BETWEEN is as good and is kept for tight ranges (new article
+    ids). For scattered values, use `_each` instead.
     """
     vals = sorted({int(v) for v in values})
     if not vals:
         return "FALSE"
-    if len(vals) <= 40:
-        return "(" + " OR ".join(f"{column} = {v}" for v in vals) + ")"
+    if len(vals) == 1:
+        return f"{column} = {vals[0]}"
     listed = ", ".join(str(v) for v in vals)
     return f"({column} BETWEEN {vals[0]} AND {vals[-1]} AND {column} IN ({listed}))"
+
+
+def _each(select: str, column: str, values: Iterable[int]) -> str:
+    """`select` once per value with `column = value`, UNION ALL: each branch reads only the
+    row groups whose min/max hold its value. For scattered keys (terms, top hits)."""
+    vals = sorted({int(v) for v in values})
+    if not vals:
+        return f"{select} WHERE FALSE"
+    return "\nUNION ALL ".join(f"{select} WHERE {column} = {v}" for v in vals)
 
 
 # 64 bits of md5, keyed by stemmer: the term's identity without a vocabulary table.
@@ -164,6 +173,13 @@ def _index(con: duckdb.DuckDBPyConnection, where: str, *, ordered: bool) -> int:
         FROM _mw_search_tok GROUP BY article_id
         """
     )
+    _add_stats(
+        con,
+        """SELECT stemmer, count(*) AS docs, sum(len) AS total_len FROM (
+               SELECT article_id, any_value(stemmer) AS stemmer, any_value(doc_len) AS len
+               FROM _mw_search_tok GROUP BY article_id) GROUP BY stemmer""",
+        sign=1,
+    )
     order = "ORDER BY term_key, article_id" if ordered else ""
     con.execute(
         f"""
@@ -176,6 +192,19 @@ def _index(con: duckdb.DuckDBPyConnection, where: str, *, ordered: bool) -> int:
     row = con.execute("SELECT count(DISTINCT article_id) FROM _mw_search_tok").fetchone()
     con.execute("DROP TABLE IF EXISTS _mw_search_tok")
     return int(row[0]) if row else 0
+
+
+def _add_stats(con: duckdb.DuckDBPyConnection, delta_sql: str, *, sign: int) -> None:
+    """Add (sign=1) or subtract (-1) per-stemmer document counts and lengths."""
+    con.execute(
+        f"""
+        INSERT INTO search_stats (stemmer, docs, total_len)
+        SELECT stemmer, {sign} * docs, {sign} * total_len FROM ({delta_sql})
+        ON CONFLICT (stemmer) DO UPDATE
+        SET docs = search_stats.docs + excluded.docs,
+            total_len = search_stats.total_len + excluded.total_len
+        """
+    )
 
 
 def _ids(article_ids: Iterable[int]) -> list[int]:
@@ -196,6 +225,12 @@ def remove_articles(con: duckdb.DuckDBPyConnection, article_ids: Iterable[int]) 
     if not known:  # a brand-new article: no scan of the postings
         return
     con.execute(f"DELETE FROM search_postings WHERE {_match('article_id', known)}")
+    _add_stats(
+        con,
+        f"""SELECT stemmer, count(*) AS docs, sum(len) AS total_len FROM search_docs
+            WHERE {_match('article_id', known)} GROUP BY stemmer""",
+        sign=-1,
+    )
     con.execute(f"DELETE FROM search_docs WHERE {_match('article_id', known)}")
 
 
@@ -242,6 +277,7 @@ def rebuild_index(con: duckdb.DuckDBPyConnection) -> int:
     load_fts(con)
     con.execute("DELETE FROM search_postings")
     con.execute("DELETE FROM search_docs")
+    con.execute("DELETE FROM search_stats")
     return _index(con, "TRUE", ordered=True)
 
 
@@ -300,7 +336,13 @@ def search(
     words = sorted(set(tokens(query)))
     if not words or limit <= 0:
         return []
-    present = {r[0] for r in con.execute("SELECT DISTINCT stemmer FROM search_docs").fetchall()}
+    stats = {
+        str(r[0]): (int(r[1]), float(r[2]) / int(r[1]))
+        for r in con.execute(
+            "SELECT stemmer, docs, total_len FROM search_stats WHERE docs > 0"
+        ).fetchall()
+    }
+    present = set(stats)
     if languages:
         present &= {STEMMERS.get(lang.lower(), FALLBACK_STEMMER) for lang in languages}
     stemmers = sorted(present & {*STEMMERS.values(), FALLBACK_STEMMER})
@@ -327,18 +369,16 @@ def search(
     join = "JOIN articles a ON a.id = s.article_id" if len(filters) > 1 else ""
     _sql_list(st for _, st in qterms)  # validates the stemmer names inlined below
     qt_values = ", ".join(f"({int(k)}::UBIGINT, '{st}')" for k, st in qterms)
+    st_values = ", ".join(f"('{st}', {stats[st][0]}, {stats[st][1]!r})" for st in stemmers)
     top = con.execute(
         f"""
         WITH p AS MATERIALIZED (
-            SELECT term_key, article_id, tf, doc_len FROM search_postings
-            WHERE {_match("term_key", (k for k, _ in qterms))}
+            {_each("SELECT term_key, article_id, tf, doc_len FROM search_postings", "term_key",
+                   (k for k, _ in qterms))}
         ),
         qt(term_key, stemmer) AS (VALUES {qt_values}),
         df AS (SELECT term_key, count(*) AS df FROM p GROUP BY term_key),
-        st AS (
-            SELECT stemmer, count(*) AS n, avg(len) AS avgdl FROM search_docs
-            WHERE stemmer IN (SELECT stemmer FROM qt JOIN df USING (term_key)) GROUP BY stemmer
-        ),
+        st(stemmer, n, avgdl) AS (VALUES {st_values}),
         scored AS (
             SELECT p.article_id,
                    sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5))
@@ -361,9 +401,9 @@ def search(
         int(r[0]): r
         for r in con.execute(
             f"""
-            SELECT a.id, a.url, a.outlet, a.title, a.published_at, a.language, a.text,
-                   {_stemmer_expr("a.language")} AS stemmer
-            FROM articles a WHERE {_match("a.id", scores)}
+            SELECT id, url, outlet, title, published_at, language, text,
+                   {_stemmer_expr("language")} AS stemmer
+            FROM articles WHERE {_match("id", scores)}
             """
         ).fetchall()
     }
