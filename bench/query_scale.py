@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -126,6 +127,9 @@ def main() -> None:
     if args.rebuild or not db.exists():
         db.unlink(missing_ok=True)
         build(db, args.size, args.words)
+    connect_write(db).close()  # apply any newer migration to a kept archive
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          "(a shared machine: compare the ratios, measured side by side, more than the times)")
 
     con = open_archive(db)
     words = pick_words(con)
@@ -250,6 +254,7 @@ def main() -> None:
     assert hits_after and hits_after[0].outlet == "outlet1", "new articles must be searchable at once"
     print(f"  search finds the new articles at once ({t_after * 1000:.1f} ms)")
     con.close()
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
