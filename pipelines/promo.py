@@ -13,6 +13,7 @@ the article, nothing is removed and the article is flagged instead (auditable, n
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import re
@@ -194,6 +195,7 @@ class PromoRules:
     boxes: tuple[_Box, ...]
     keep: tuple[tuple[str, ...], ...]
     rules: tuple[_Rule, ...] = field(default=())
+    box_index: Mapping[str, list[tuple[tuple[str, ...], _Box | None]]] = field(default_factory=dict)
 
     def scan(
         self, text: str, lang: str | None, cues: Iterable[str] = CUES
@@ -355,7 +357,8 @@ def _load(path: Path) -> PromoRules:
     for r in rules:
         index.add(r)
     languages = frozenset(r.lang for r in rules if r.lang != "*")
-    return PromoRules(_version(files), languages, index, tuple(boxes), tuple(keep), tuple(rules))
+    rules_ = PromoRules(_version(files), languages, index, tuple(boxes), tuple(keep), tuple(rules))
+    return dataclasses.replace(rules_, box_index=_box_index(rules_))
 
 
 @functools.lru_cache(maxsize=8)
@@ -426,16 +429,6 @@ def _token_lists(value: str) -> list[list[str]]:
     return out
 
 
-def _has_name(lists: list[list[str]], names: Iterable[tuple[str, ...]]) -> str | None:
-    for toks in lists:
-        for name in names:
-            n = len(name)
-            for i in range(len(toks) - n + 1):
-                if tuple(toks[i : i + n]) == name:
-                    return "-".join(name)
-    return None
-
-
 def _element_names(el: Any) -> list[list[str]]:
     lists: list[list[str]] = []
     for attr, value in el.attrib.items():
@@ -472,27 +465,52 @@ class _FoundBox:
     rule: str
 
 
+def _box_index(rules: PromoRules) -> dict[str, list[tuple[tuple[str, ...], _Box | None]]]:
+    """First token -> (name, box); box None = a "keep" name (editorial box)."""
+    index: dict[str, list[tuple[tuple[str, ...], _Box | None]]] = {}
+    for name in rules.keep:
+        index.setdefault(name[0], []).append((name, None))
+    for box in rules.boxes:
+        for name in box.names:
+            index.setdefault(name[0], []).append((name, box))
+    return index
+
+
+def _match_box(
+    lists: list[list[str]], index: Mapping[str, list[tuple[tuple[str, ...], _Box | None]]]
+) -> tuple[_Box, str] | None:
+    found: tuple[_Box, str] | None = None
+    for toks in lists:
+        for i, tok in enumerate(toks):
+            for name, box in index.get(tok, ()):
+                if tuple(toks[i : i + len(name)]) != name:
+                    continue
+                if box is None:
+                    return None  # an editorial (keep) name wins over any promo name
+                if found is None:
+                    found = (box, "-".join(name))
+    return found
+
+
+_SKIP_TAGS = frozenset({"html", "body", "head", "script", "style", "noscript", "template", "svg"})
+
+
 def _find_boxes(root: Any, rules: PromoRules, article_chars: int) -> list[_FoundBox]:
     """Elements whose names say promotion, small enough not to be the article itself."""
+    index = rules.box_index
     found = []
     for el in root.iter():
-        if not isinstance(el.tag, str) or el.tag in ("html", "body", "head", "script", "style"):
-            continue
-        if not el.attrib:
+        if not isinstance(el.tag, str) or el.tag in _SKIP_TAGS or not el.attrib:
             continue
         lists = _element_names(el)
-        if not lists or _has_name(lists, rules.keep):
+        hit = _match_box(lists, index) if lists else None
+        if hit is None:
             continue
-        for box in rules.boxes:
-            name = _has_name(lists, box.names)
-            if name is None:
-                continue
-            text = _squash(el.text_content())
-            # A wrapper named "paywall" around the whole story is the article, not a promo.
-            if not text or len(text) > 0.5 * article_chars:
-                break
+        box, name = hit
+        text = _squash(el.text_content())
+        # A wrapper named "paywall" around the whole story is the article, not a promo.
+        if text and len(text) <= 0.5 * article_chars:
             found.append(_FoundBox(text, box.kind, f"{box.id}:{name}"))
-            break
     return found
 
 
@@ -515,7 +533,7 @@ class _Info:
     strong: list[tuple[str, str]]
     lead: list[tuple[str, str]]
     lead_after: str
-    weak: set[str]
+    weak: set[tuple[str, str]]  # (kind, matched words); every price counts as one "price"
     topic: set[str]
     label: bool
     words: int
@@ -540,7 +558,7 @@ def _analyse(block: Mapping[str, Any], rules: PromoRules, lang: str | None) -> _
         strong=[(h[0], h[1]) for h in found.get("strong", [])],
         lead=lead,
         lead_after=after,
-        weak={h[2] for h in found.get("weak", [])},
+        weak={(h[1], "price" if h[0] == "common.price" else h[2]) for h in found.get("weak", [])},
         topic={h[1] for h in found.get("topic", [])},
         label=bool(found.get("label")),
         words=words,
@@ -620,16 +638,23 @@ def _text_rules(
             if not near:
                 continue
             kind = near[0][0]
-            if kind in about:
-                continue
-            if len(info.weak) >= 2 and not info.strong and info.words <= 90:
+            # In an article about this kind, a neighbour that talks about the topic is the
+            # article's own text; only promo vocabulary without the topic words joins the run.
+            on_topic = kind in about and kind in info.topic
+            # Two distinct promo words, one of them from this kind's own vocabulary: a price
+            # and an "offer" are not a newsletter pitch.
+            words = {w for _, w in info.weak}
+            own = any(k == kind and w != "price" for k, w in info.weak)
+            if len(words) >= 2 and own and not info.strong and info.words <= 90 and not on_topic:
                 verdict[i] = (kind, "run.weak")
             elif kind == "read_also" and info.density >= 0.5 and info.words <= 40:
                 verdict[i] = ("read_also", "run.links")
-            elif (i + 1) in verdict and _is_label(info, text):
-                to_end = all(j in verdict for j in range(i + 1, n))
-                if info.label or to_end:
-                    verdict[i] = (verdict[i + 1][0], "run.label")
+            elif (
+                (i + 1) in verdict
+                and _is_label(info, text)
+                and (info.label or all(j in verdict for j in range(i + 1, n)))
+            ):
+                verdict[i] = (verdict[i + 1][0], "run.label")
             else:
                 continue
             changed = True
@@ -687,15 +712,19 @@ def strip_promotions(
             if i not in verdict and (box := _contained(squashed[i], custom)):
                 verdict[i] = ("custom", box.rule)
 
+    # Learned boilerplate. A short repeated line ("Key points", "IMPORTANT") only goes when it
+    # heads removed blocks or ends the article: alone it is structure, not a promotion.
+    short_repeats: list[int] = []
     if boilerplate:
         for i, b in enumerate(blocks):
-            if (
-                i not in verdict
-                and b.get("kind") != "quote"
-                and squashed[i]
-                and paragraph_hash(str(b.get("text") or "")) in boilerplate
-            ):
-                verdict[i] = ("boilerplate", "boilerplate.outlet")
+            text = str(b.get("text") or "")
+            if i in verdict or b.get("kind") == "quote" or not squashed[i]:
+                continue
+            if paragraph_hash(text) in boilerplate:
+                if len(text.split()) >= 6:
+                    verdict[i] = ("boilerplate", "boilerplate.outlet")
+                else:
+                    short_repeats.append(i)
 
     lang = (article.get("language") or "").lower()[:2] or None
     if root is not None and rules.boxes and n:
@@ -714,6 +743,9 @@ def strip_promotions(
 
     if n:
         _text_rules(blocks, verdict, rules, lang, article.get("title"))
+    for i in reversed(short_repeats):
+        if i not in verdict and (i + 1 in verdict or i == n - 1):
+            verdict[i] = ("boilerplate", "boilerplate.outlet")
 
     removed_chars = sum(len(squashed[i]) for i in verdict)
     if verdict and removed_chars > MAX_SHARE * total:
