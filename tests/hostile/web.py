@@ -280,3 +280,67 @@ def billion_laughs(root: str, inner: str) -> str:
         f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">\n' for i in range(1, 10)
     )
     return f'<?xml version="1.0"?>\n<!DOCTYPE {root} [\n{entities}]>\n{inner}'
+
+
+# -- a growing outlet (bench/chaos.py, test_crashes.py) -------------------------------------------------------------------------------
+
+
+PAGE_DELAY = 0.08  # seconds per article page: a crawl lasts long enough to be cut anywhere
+
+
+class GrowingOutlet:
+    """Articles published (and edited) over time, served with a small delay."""
+
+    def __init__(self, web: HostileWeb) -> None:
+        self.web = web
+        self.slugs: list[str] = []
+        self.edits: dict[str, int] = {}
+        self.lastmod: dict[str, str] = {}
+        self._lock = threading.Lock()
+        web.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+        web.add_handler("/sitemap.xml", self._sitemap)
+
+    def publish(self, n: int) -> None:
+        with self._lock:
+            for _ in range(n):
+                i = len(self.slugs)
+                slug = f"/2024/09/{i % 28 + 1:02d}/chaos-story-{i:04d}"
+                self.slugs.append(slug)
+                self.edits[slug] = 0
+                self.lastmod[slug] = "2024-09-01T00:00:00Z"
+                self.web.add_handler(slug, self._page(slug, i))
+
+    def edit(self, rng: random.Random) -> str:
+        with self._lock:
+            slug = rng.choice(self.slugs)
+            self.edits[slug] += 1
+            # ahead of now: a revisit needs a lastmod over a minute past our last fetch
+            self.lastmod[slug] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 120))
+            return slug
+
+    def _page(self, slug: str, i: int) -> Any:
+        def handler(h: BaseHTTPRequestHandler) -> None:
+            if self.web.wait(PAGE_DELAY):
+                return
+            body = article_html(f"Chaos story number {i}", 5000 + i,
+                                extra_body=f"<p>Edition {self.edits[slug]} of this story: "
+                                           + " ".join(["corrected"] * 30) * (1 if self.edits[slug] else 0) + "</p>")
+            data = body.encode()
+            h.send_response(200)
+            h.send_header("Content-Type", "text/html; charset=utf-8")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+        return handler
+
+    def _sitemap(self, h: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            entries = "".join(f"<url><loc>{self.web.base}{s}</loc><lastmod>{self.lastmod[s]}</lastmod></url>"
+                              for s in self.slugs)
+        data = ('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/'
+                f'sitemap/0.9">{entries}</urlset>').encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/xml")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
