@@ -413,3 +413,14 @@ CREATE TABLE search_stats (
 );
 INSERT INTO search_stats
 SELECT stemmer, count(*), sum(len) FROM search_docs GROUP BY stemmer;
+
+-- migration: 0007_search_doc_ids
+-- Each indexing of an article gets its own doc_id: re-indexing an edited article drops its
+-- search_docs row only, and postings of the old text (found by no live doc) wait for
+-- archive.search.compact_index instead of costing a scan of every posting.
+CREATE SEQUENCE IF NOT EXISTS search_doc_id_seq START 1;
+ALTER TABLE search_docs ADD COLUMN doc_id BIGINT;
+ALTER TABLE search_postings ADD COLUMN doc_id BIGINT;
+UPDATE search_docs SET doc_id = nextval('search_doc_id_seq');
+UPDATE search_postings SET doc_id = d.doc_id FROM search_docs d
+WHERE d.article_id = search_postings.article_id;

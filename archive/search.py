@@ -164,33 +164,46 @@ SELECT *, (sum(tf) OVER (PARTITION BY article_id))::INTEGER AS doc_len FROM coun
 
 
 def _index(con: duckdb.DuckDBPyConnection, where: str, *, ordered: bool) -> int:
-    """Tokenise the articles matching `where` and append them to the index tables."""
+    """Tokenise the articles matching `where` and append them to the index tables.
+
+    Each indexing of an article gets a new doc_id: postings of an older text need not be
+    found and deleted (a scan of every posting), they just stop matching a live doc.
+    """
     con.execute(_TOKENS_SQL.replace("__WHERE__", where))
     con.execute(
         """
-        INSERT INTO search_docs (article_id, stemmer, len, version)
-        SELECT article_id, any_value(stemmer), any_value(doc_len), any_value(version)
-        FROM _mw_search_tok GROUP BY article_id
+        CREATE OR REPLACE TEMP TABLE _mw_search_new AS
+        SELECT nextval('search_doc_id_seq') AS doc_id, *
+        FROM (SELECT article_id, any_value(stemmer) AS stemmer, any_value(doc_len) AS len,
+                     any_value(version) AS version
+              FROM _mw_search_tok GROUP BY article_id)
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO search_docs (article_id, stemmer, len, version, doc_id)
+        SELECT article_id, stemmer, len, version, doc_id FROM _mw_search_new
         """
     )
     _add_stats(
         con,
-        """SELECT stemmer, count(*) AS docs, sum(len) AS total_len FROM (
-               SELECT article_id, any_value(stemmer) AS stemmer, any_value(doc_len) AS len
-               FROM _mw_search_tok GROUP BY article_id) GROUP BY stemmer""",
+        """SELECT stemmer, count(*) AS docs, sum(len) AS total_len FROM _mw_search_new
+           GROUP BY stemmer""",
         sign=1,
     )
-    order = "ORDER BY term_key, article_id" if ordered else ""
+    order = "ORDER BY t.term_key, n.doc_id" if ordered else ""
     con.execute(
         f"""
-        INSERT INTO search_postings (term_key, article_id, tf, doc_len)
-        SELECT term_key, article_id, tf, doc_len FROM _mw_search_tok
-        WHERE term_key IS NOT NULL
+        INSERT INTO search_postings (term_key, article_id, tf, doc_len, doc_id)
+        SELECT t.term_key, t.article_id, t.tf, t.doc_len, n.doc_id
+        FROM _mw_search_tok t JOIN _mw_search_new n USING (article_id)
+        WHERE t.term_key IS NOT NULL
         {order}
         """
     )
-    row = con.execute("SELECT count(DISTINCT article_id) FROM _mw_search_tok").fetchone()
+    row = con.execute("SELECT count(*) FROM _mw_search_new").fetchone()
     con.execute("DROP TABLE IF EXISTS _mw_search_tok")
+    con.execute("DROP TABLE IF EXISTS _mw_search_new")
     return int(row[0]) if row else 0
 
 
@@ -212,26 +225,30 @@ def _ids(article_ids: Iterable[int]) -> list[int]:
 
 
 def remove_articles(con: duckdb.DuckDBPyConnection, article_ids: Iterable[int]) -> None:
-    """Drop articles from the index (deleted articles, or before re-indexing a new version)."""
+    """Drop articles from the index (deleted articles, or before re-indexing a new version).
+
+    Only their search_docs rows go; their postings become garbage that no search counts,
+    swept by `compact_index`. Cost: a lookup in search_docs, not a scan of the postings.
+    """
     ids = _ids(article_ids)
     if not ids:
         return
-    known = [
-        r[0]
-        for r in con.execute(
-            f"SELECT article_id FROM search_docs WHERE {_match('article_id', ids)}"
-        ).fetchall()
-    ]
-    if not known:  # a brand-new article: no scan of the postings
-        return
-    con.execute(f"DELETE FROM search_postings WHERE {_match('article_id', known)}")
+    where = _match("article_id", ids)
     _add_stats(
         con,
         f"""SELECT stemmer, count(*) AS docs, sum(len) AS total_len FROM search_docs
-            WHERE {_match('article_id', known)} GROUP BY stemmer""",
+            WHERE {where} GROUP BY stemmer""",
         sign=-1,
     )
-    con.execute(f"DELETE FROM search_docs WHERE {_match('article_id', known)}")
+    con.execute(f"DELETE FROM search_docs WHERE {where}")
+
+
+def compact_index(con: duckdb.DuckDBPyConnection) -> int:
+    """Delete postings of removed or superseded texts; return how many. Occasional upkeep."""
+    row = con.execute(
+        "DELETE FROM search_postings WHERE doc_id NOT IN (SELECT doc_id FROM search_docs)"
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Iterable[int]) -> int:
@@ -367,16 +384,18 @@ def search(
     # Rank first on ids and scores only; fetch titles and texts for the top ones after, so
     # a common word does not drag every matching article's text through the sort.
     join = "JOIN articles a ON a.id = s.article_id" if len(filters) > 1 else ""
-    _sql_list(st for _, st in qterms)  # validates the stemmer names inlined below
-    qt_values = ", ".join(f"({int(k)}::UBIGINT, '{st}')" for k, st in qterms)
+    _sql_list(stemmers)  # validates the stemmer names inlined below
     st_values = ", ".join(f"('{st}', {stats[st][0]}, {stats[st][1]!r})" for st in stemmers)
     top = con.execute(
         f"""
-        WITH p AS MATERIALIZED (
-            {_each("SELECT term_key, article_id, tf, doc_len FROM search_postings", "term_key",
+        WITH raw AS MATERIALIZED (
+            {_each("SELECT term_key, doc_id, tf, doc_len FROM search_postings", "term_key",
                    (k for k, _ in qterms))}
         ),
-        qt(term_key, stemmer) AS (VALUES {qt_values}),
+        p AS MATERIALIZED (  -- live texts only: postings of superseded ones match no doc
+            SELECT raw.term_key, d.article_id, d.stemmer, raw.tf, raw.doc_len
+            FROM raw JOIN search_docs d USING (doc_id)
+        ),
         df AS (SELECT term_key, count(*) AS df FROM p GROUP BY term_key),
         st(stemmer, n, avgdl) AS (VALUES {st_values}),
         scored AS (
@@ -384,7 +403,7 @@ def search(
                    sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5))
                        * p.tf * ($k1 + 1)
                        / (p.tf + $k1 * (1 - $b + $b * p.doc_len / st.avgdl))) AS score
-            FROM p JOIN df USING (term_key) JOIN qt USING (term_key) JOIN st USING (stemmer)
+            FROM p JOIN df USING (term_key) JOIN st USING (stemmer)
             GROUP BY p.article_id
         )
         SELECT s.article_id, s.score FROM scored s {join}

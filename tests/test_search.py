@@ -129,6 +129,12 @@ def test_reindex_after_update_and_remove(fresh: Path) -> None:
         con.execute("COMMIT")
     assert 2 not in ids(find(fresh, "élection"))
     assert ids(find(fresh, "pain")) == [2]
+    with writer(fresh) as con:  # the old text's postings: ignored, then swept
+        con.execute("BEGIN")
+        assert S.compact_index(con) > 0
+        assert S.compact_index(con) == 0
+        con.execute("COMMIT")
+    assert ids(find(fresh, "pain")) == [2] and 2 not in ids(find(fresh, "élection"))
     with writer(fresh) as con:
         assert con.execute("SELECT version FROM search_docs WHERE article_id = 2").fetchall() == [(2,)]
         con.execute("BEGIN")
