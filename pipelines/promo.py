@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("subscription", "newsletter", "read_also", "donation", "app", "social", "event", "shop")
-CUES = ("strong", "lead", "weak", "topic", "label")
+CUES = ("strong", "lead", "weak", "topic", "label", "speech")
 # When a block names several kinds, the more specific one wins.
 _PRIORITY = (
     "newsletter",
@@ -450,10 +450,16 @@ def _element_names(el: Any) -> list[list[str]]:
 
 
 def _parse(html: str) -> Any:
+    """Parse for markup checks; None when the page cannot be parsed (text rules still run)."""
     import lxml.html
 
     try:
         return lxml.html.document_fromstring(html)
+    except ValueError:  # a str with an XML encoding declaration: lxml wants bytes
+        try:
+            return lxml.html.document_fromstring(html.encode("utf-8", "replace"))
+        except Exception:
+            return None
     except Exception:
         return None
 
@@ -536,6 +542,7 @@ class _Info:
     weak: set[tuple[str, str]]  # (kind, matched words); every price counts as one "price"
     topic: set[str]
     label: bool
+    speech: bool
     words: int
     density: float
 
@@ -546,7 +553,7 @@ def _analyse(block: Mapping[str, Any], rules: PromoRules, lang: str | None) -> _
     words = len(raw.split())
     density = min(1.0, int(block.get("link_chars") or 0) / max(1, len(raw.strip())))
     if block.get("kind") == "quote":
-        return _Info([], [], "", set(), set(), False, words, density)
+        return _Info([], [], "", set(), set(), False, False, words, density)
     found = rules.scan(text, lang)
     lead: list[tuple[str, str]] = []
     after = ""
@@ -561,6 +568,7 @@ def _analyse(block: Mapping[str, Any], rules: PromoRules, lang: str | None) -> _
         weak={(h[1], "price" if h[0] == "common.price" else h[2]) for h in found.get("weak", [])},
         topic={h[1] for h in found.get("topic", [])},
         label=bool(found.get("label")),
+        speech=bool(found.get("speech")),
         words=words,
         density=density,
     )
@@ -604,7 +612,7 @@ def _text_rules(
         if i in verdict or blocks[i].get("kind") == "quote":
             continue
         text = str(blocks[i].get("text") or "")
-        if info.strong:
+        if info.strong and not info.speech:
             kind, rid = _pick_kind(info.strong)
             edge = i in head or i in tail
             if kind in about and not edge:
@@ -635,7 +643,7 @@ def _text_rules(
             near = [
                 verdict[j] for j in (i - 1, i + 1) if j in verdict and verdict[j][0] != "custom"
             ]
-            if not near:
+            if not near or info.speech:
                 continue
             kind = near[0][0]
             # In an article about this kind, a neighbour that talks about the topic is the

@@ -283,6 +283,13 @@ def test_quotes_with_promo_words_stay() -> None:
     assert removed == []
 
 
+def test_reported_speech_with_promo_words_stays() -> None:
+    said = "We built the feature in our app because readers asked for it, the chief executive said on Monday."
+    paras = [*FILLER[:4], said, *FILLER[4:]]
+    out, removed = strip_promotions(_article(paras))
+    assert removed == []
+
+
 def test_share_guard_keeps_article_whole_and_flags_it() -> None:
     pitch = [
         "Subscribe now for unlimited digital access to all our journalism.",
@@ -471,3 +478,17 @@ def test_eval_sample_meets_targets_on_the_full_path() -> None:
     assert total.lost_by_strip == 0, total.losses
     assert total.precision is not None and total.precision >= 0.98
     assert total.pages_strip_over_20 == 0
+
+
+def test_empty_article_and_odd_html_are_harmless() -> None:
+    out, removed = strip_promotions(
+        {"blocks": [], "text": "", "page_kind": "empty"}, "<html></html>"
+    )
+    assert removed == [] and out["promo_flagged"] is False and out["text"] == ""
+    xml_decl = '<?xml version="1.0" encoding="utf-8"?>' + _html(
+        _p(FILLER) + f'<div class="paywall"><p>{PITCH}</p></div>'
+    )
+    _, removed = strip_promotions(_article([*FILLER, PITCH]), xml_decl)
+    assert [r["kind"] for r in removed] == ["subscription"]
+    _, removed = strip_promotions(_article([*FILLER, PITCH]), "\x00not html at all")
+    assert removed == []
