@@ -286,7 +286,7 @@ def test_quotes_with_promo_words_stay() -> None:
 def test_reported_speech_with_promo_words_stays() -> None:
     said = "We built the feature in our app because readers asked for it, the chief executive said on Monday."
     paras = [*FILLER[:4], said, *FILLER[4:]]
-    out, removed = strip_promotions(_article(paras))
+    _, removed = strip_promotions(_article(paras))
     assert removed == []
 
 
