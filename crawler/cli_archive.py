@@ -200,31 +200,38 @@ def export_cmd(fmt: str, output: str, since: str | None, until: str | None, date
 
 @click.command("reindex")
 @click.option("--full", is_flag=True, help="Rebuild the whole search index (also compacts it).")
+@click.option("--compact", is_flag=True, help="Also delete postings of superseded texts.")
 @db_option
-def reindex_cmd(full: bool, db_path: str) -> None:
+def reindex_cmd(full: bool, compact: bool, db_path: str) -> None:
     """Bring the search index up to date (articles missing or at an older version).
 
     The ingest keeps the index current by itself; this is for archives made before the
-    index existed, or to compact it with --full. Takes the write lock.
+    index existed, and for upkeep: --compact sweeps postings of edited or removed texts,
+    --full rebuilds everything sorted by term. Takes the write lock.
 
     \b
-    Example:
-      mediawatch reindex --db data/archive.duckdb
+    Examples:
+      mediawatch reindex --compact
+      mediawatch reindex --full --db data/archive.duckdb
     """
     import time
 
     from archive.db import writer
-    from archive.search import index_pending, rebuild_index
+    from archive.search import compact_index, index_pending, rebuild_index
 
     t0 = time.perf_counter()
+    swept = 0
     try:
         with writer(db_path) as con:
             con.execute("BEGIN")
             n = rebuild_index(con) if full else index_pending(con)
+            if compact and not full:
+                swept = compact_index(con)
             con.execute("COMMIT")
     except ArchiveError as exc:
         _fail(str(exc))
-    click.echo(f"{n} articles indexed in {time.perf_counter() - t0:.1f} s", err=True)
+    extra = f", {swept} stale postings deleted" if compact and not full else ""
+    click.echo(f"{n} articles indexed{extra} in {time.perf_counter() - t0:.1f} s", err=True)
 
 
 def register(group: click.Group) -> None:
