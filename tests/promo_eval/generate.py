@@ -229,10 +229,18 @@ def _inject(raw: str, paras: list[str], snippet: str, where: str) -> str | None:
 
 
 def build_pages(split: str = "tune", seed: int = 7) -> list[Page]:
-    """All evaluation pages of one split ("tune" or "heldout"), in a fixed order."""
+    """All evaluation pages of one split, in a fixed order: "tune" (rules developed on it),
+    "heldout" (first held-out wording, later used as a development set) or "heldout2"
+    (written before the rule changes heldout inspired; never tuned on)."""
     rng = random.Random(f"{seed}-{split}")
     arts = _load("articles.toml")
-    promos = _load("promos.toml" if split == "tune" else "promos_heldout.toml")["promo"]
+    promo_file = {
+        "tune": "promos.toml",
+        "heldout": "promos_heldout.toml",
+        "heldout2": "promos_heldout2.toml",
+    }
+    promos = _load(promo_file[split])["promo"]
+    about_split = "tune" if split == "tune" else "heldout"
     pages: list[Page] = []
     n = 0
 
@@ -291,7 +299,7 @@ def build_pages(split: str = "tune", seed: int = 7) -> list[Page]:
                 )
         # articles about subscriptions / newsletters / apps / donations stay whole
         for topic, about in sorted(data.get("about", {}).items()):
-            if about.get("split", "tune") != split:
+            if about.get("split", "tune") != about_split:
                 continue
             filler = rng.sample(story, 2) if story else []
             body = [
