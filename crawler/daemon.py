@@ -21,6 +21,7 @@ Shape, and why:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import logging
@@ -223,6 +224,7 @@ class ArchiveWriter(threading.Thread):
             time.sleep(wait)
 
     def _held(self, started: float) -> None:
+        _trim_heap()
         self._last_end = time.monotonic()
         self.sessions += 1
         self.held_max = max(self.held_max, self._last_end - started)
@@ -422,7 +424,7 @@ class Daemon:
             total += step.records
             if not step.segments:
                 break
-            time.sleep(0.05)
+            time.sleep(SESSION_GAP / 4)
         if total:
             log.info("ingested %d records left in the spool (%.1fs)", total, time.monotonic() - started)
         with writer(self.db) as con:
@@ -682,6 +684,23 @@ class Daemon:
         return 0
 
 
+_LIBC: Any = None
+
+
+def _trim_heap() -> None:
+    """Give freed heap back to the system after a write session: each session builds and
+    drops a DuckDB instance and the records of a segment, and glibc would otherwise keep the
+    high-water mark of every thread's arena for the daemon's whole life."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6")
+        except OSError:
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
 def _forget_validators(con: Any, outlet: str) -> None:
     """A run that did not finish may have stored a feed's ETag without fetching the articles
     the feed listed; the next run must GET the feed in full, or those articles hide behind 304s."""
@@ -771,15 +790,28 @@ def read_status(db: Path, configured: list[str] | None = None) -> list[dict[str,
             raise ArchiveError(f"{db}: this archive has no daemon state yet; start `mediawatch run` once") from None
     finally:
         con.close()
-    out = [dict(zip(STATUS_COLUMNS, row, strict=True)) for row in rows]
+    running = daemon_pid(db)
+    out = [dict(zip(STATUS_COLUMNS, row, strict=True)) | {"daemon_running": running is not None} for row in rows]
     known = {r["outlet"] for r in out}
     for name in configured or []:
         if name not in known:
-            out.append({c: None for c in STATUS_COLUMNS} | {"outlet": name, "runs_24h": 0, "articles_24h": 0})
+            out.append({c: None for c in STATUS_COLUMNS}
+                       | {"outlet": name, "runs_24h": 0, "articles_24h": 0, "daemon_running": running is not None})
     if configured is not None:
         for r in out:
             r["configured"] = r["outlet"] in configured
     return sorted(out, key=lambda r: r["outlet"])
+
+
+def daemon_pid(db: Path) -> int | None:
+    """The running daemon's pid, from its lock file and /proc, without touching the lock
+    (a probe flock could make a starting daemon think another one runs)."""
+    try:
+        pid = int(db.with_name(db.name + ".daemon.lock").read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if b"mediawatch" in cmdline and b"run" in cmdline else None
 
 
 def _ago(value: datetime | None, now: datetime) -> str:
@@ -816,6 +848,9 @@ def _print_status_table(rows: list[dict[str, Any]], db: Path) -> None:
                       _rate(r["empty_extraction_rate_24h"]), "-" if days is None else f"{days:.1f}")
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
+    pid = daemon_pid(db)
+    console.print(f"daemon: running (pid {pid})" if pid else
+                  "daemon: not running (next runs are what it had planned)", markup=False)
     for r in rows:
         if r["healthy"] is False and r["health_reason"]:
             console.print(f"{r['outlet']}: {r['health_reason']}", markup=False)
@@ -873,10 +908,19 @@ def register(group: click.Group) -> None:
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, lambda *_: daemon.hup.set())
-        try:
-            daemon.prepare_archive()
-        except ArchiveError as exc:
-            fail(str(exc))
+        waited = False
+        while True:
+            try:
+                daemon.prepare_archive()
+                break
+            except ArchiveError as exc:
+                if "locked by another process" not in str(exc):
+                    fail(str(exc))
+                if not waited:  # a user's long query: wait for it rather than refuse to start
+                    log.warning("archive busy at start, waiting: %s", exc)
+                    waited = True
+                if daemon.stopping.wait(2.0):
+                    sys.exit(0)
         sys.exit(daemon.serve())
 
     del run_cmd
