@@ -4,8 +4,9 @@ Takes fingerprints already computed by the crawl (``content_hash``, LSH ``bands`
 cleaned text; runs inside the ingest's open transaction (never BEGIN/COMMIT here).
 
 Level 3 (near duplicates): the article's band hashes are stored in ``lsh_bands``; articles
-sharing at least one band hash are candidates (index lookups, never a scan of the archive);
-each candidate is then checked *exactly* on word 5-shingles of its stored text:
+sharing at least one band hash are candidates, found in an in-process band index (below),
+never by a scan of the archive; each candidate is then checked *exactly* on word 5-shingles
+of its stored text (fetched by primary key):
 
 * Jaccard >= ``JACCARD_MIN`` (0.5): the same text, lightly edited (headline, a paragraph
   added or cut, typos fixed); or
@@ -31,20 +32,33 @@ Every article has a cluster (its own when it matches nothing); ``clusters`` keep
 earliest member (by published_at, unknown dates last, then first_seen_at, then id).
 
 Every positive decision is a row in ``duplicate_links`` with its level, score and reason.
+
+Why the band index lives in memory and not in a DuckDB ART index (measured, bench/
+dedup_scale.py and the report): band hashes are random 64-bit keys, so the 42 keys of every
+new article land in 42 different index blocks, and DuckDB rewrites every touched block at
+each checkpoint, which the ingest triggers each time it closes the writer. At 100k
+articles (4.2M keys) one 50-article transaction took 2-4 s to insert and 6-14 s to
+checkpoint, against 0.1 s without the index. ``lsh_bands`` stays the durable store; this
+process keeps a sorted numpy copy (12 bytes a band row: ~500 MB at 1M articles), loaded
+once per process and database file (~10 s at 1M) and kept current by reading only rows
+with ``article_id`` above what it has (pruned by zone maps, as ids grow).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 
 __all__ = [
     "CONTAINMENT_MIN",
@@ -56,6 +70,7 @@ __all__ = [
     "place_article",
     "record_decision",
     "refresh_bands",
+    "reset_band_indexes",
     "similarity",
 ]
 
@@ -87,11 +102,11 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")  # 3.1, 1,200, 14:30 are one figure each
 
 INDEXES = (
-    # Band lookups: the band number is hashed into ``hash``, so one column is enough.
-    "CREATE INDEX IF NOT EXISTS lsh_bands_hash_idx ON lsh_bands (hash)",
-    # find_exact: without it every new article scans the content_hash column.
+    # find_exact: without it every new article scans the content_hash column. (No index on
+    # lsh_bands: see the module docstring.)
     "CREATE INDEX IF NOT EXISTS articles_content_hash_idx ON articles (content_hash)",
 )
+HOT_BAND = 5000  # a band hash shared by more articles is template or boilerplate: skipped
 
 
 @dataclass(frozen=True)
@@ -188,11 +203,11 @@ def find_exact(con: duckdb.DuckDBPyConnection, outlet: str, content_hash: str) -
     """
     if not content_hash:
         return None
-    row = con.execute(
-        "SELECT min(id) FROM articles WHERE content_hash = ? AND outlet = ?",
-        [content_hash, outlet],
-    ).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+    # The outlet is filtered here, not in SQL: with a second predicate DuckDB drops the
+    # index scan on content_hash for a scan of the table.
+    rows = con.execute("SELECT id, outlet FROM articles WHERE content_hash = ?", [content_hash]).fetchall()
+    ids = [int(i) for i, o in rows if o == outlet]
+    return min(ids) if ids else None
 
 
 def add_url(
@@ -245,37 +260,142 @@ def refresh_bands(con: duckdb.DuckDBPyConnection, article_id: int, bands: Sequen
     """
     if not bands:
         return
+    index = _band_index(con)
+    q = np.asarray([int(b) for b in bands], dtype=np.uint64)
+    lo = np.searchsorted(index.keys, q, side="left")
+    hi = np.searchsorted(index.keys, q, side="right")
     have = {
-        int(r[0])
-        for r in con.execute(
-            "SELECT hash FROM lsh_bands WHERE hash IN "
-            "(SELECT unnest(string_split(?, ',')::UBIGINT[])) AND article_id = ?",
-            [_csv(bands), article_id],
-        ).fetchall()
+        int(h) for h, a, b in zip(q.tolist(), lo.tolist(), hi.tolist(), strict=True)
+        if article_id in index.ids[a:b].tolist() or article_id in index.delta.get(int(h), [])
     }
-    missing = [(i, h) for i, h in enumerate(bands) if int(h) not in have]
+    missing = [(i, int(h)) for i, h in enumerate(bands) if int(h) not in have]
     if missing:
         con.execute(
             "INSERT INTO lsh_bands (band, hash, article_id) "
             "SELECT unnest(string_split(?, ',')::SMALLINT[]), unnest(string_split(?, ',')::UBIGINT[]), ?",
             [_csv([i for i, _ in missing]), _csv([h for _, h in missing]), article_id],
         )
+        index.added(article_id, [h for _, h in missing])
 
 
-_CANDIDATES = """
-WITH c AS (
-    SELECT article_id, count(*) AS n
-    FROM lsh_bands
-    WHERE hash IN (SELECT unnest(string_split($1, ',')::UBIGINT[])) AND article_id <> $2
-    GROUP BY article_id
-    ORDER BY n DESC, article_id
-    LIMIT $3
-)
-SELECT a.id, a.outlet, a.text, a.cluster_id, c.n
-FROM articles a JOIN c ON a.id = c.article_id
-WHERE a.id IN (SELECT article_id FROM c)
-ORDER BY c.n DESC, a.id
+_CANDIDATE_ROWS = """
+SELECT id, outlet, text, cluster_id
+FROM articles
+WHERE id = ANY(string_split(?, ',')::BIGINT[])
 """
+
+
+class BandIndex:
+    """Sorted in-memory copy of lsh_bands (hash -> article ids) for one database file.
+
+    A main sorted run plus a small dict of recent rows, merged when the dict reaches an
+    eighth of the run: a stable sort of two sorted runs is a linear merge, so the merge
+    cost per article stays flat as the archive grows.
+    """
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=np.uint64)
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.delta: dict[int, list[int]] = {}
+        self.delta_rows = 0
+        self.rows = 0  # rows known, to detect a file replaced behind our back
+        self.watermark = -1  # highest article_id whose rows were read from the table
+        self.con_id: int | None = None
+
+    def _add(self, hashes: Sequence[int] | np.ndarray, ids: Sequence[int] | np.ndarray) -> None:
+        for h, a in zip(hashes, ids, strict=True):
+            self.delta.setdefault(int(h), []).append(int(a))
+        self.delta_rows += len(hashes)
+        self.rows += len(hashes)
+        if self.delta_rows > max(50_000, len(self.keys) // 8):
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self.delta:
+            return
+        dk = np.fromiter((h for h, v in self.delta.items() for _ in v), dtype=np.uint64, count=self.delta_rows)
+        di = np.fromiter((a for v in self.delta.values() for a in v), dtype=np.int64, count=self.delta_rows)
+        order = np.argsort(dk, kind="stable")
+        keys = np.concatenate([self.keys, dk[order]])
+        ids = np.concatenate([self.ids, di[order]])
+        order = np.argsort(keys, kind="stable")  # two sorted runs: timsort merges them linearly
+        self.keys, self.ids = keys[order], ids[order]
+        self.delta, self.delta_rows = {}, 0
+
+    def _load_since(self, con: duckdb.DuckDBPyConnection, after: int) -> None:
+        if after < 0:
+            con.execute("SET enable_progress_bar = false")  # the first load can take seconds
+        res = con.execute(
+            "SELECT hash, article_id FROM lsh_bands WHERE article_id > ? ORDER BY hash", [after]
+        ).fetchnumpy()
+        hashes, ids = res["hash"], res["article_id"]
+        if len(hashes):
+            self.watermark = max(self.watermark, int(ids.max()))
+            if after < 0 and not len(self.keys):
+                self.keys, self.ids = np.asarray(hashes, np.uint64), np.asarray(ids, np.int64)
+                self.rows = len(hashes)
+            else:
+                self._add(hashes, ids)
+
+    def sync(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Read band rows added since the last call (by this or another process)."""
+        if self.con_id != id(con):
+            # A new connection (the writer reopens every cycle): check the file is the one we
+            # hold; a rebuilt or restored archive is loaded again from scratch.
+            self.con_id = id(con)
+            row = con.execute("SELECT count(*), coalesce(max(article_id), -1) FROM lsh_bands").fetchone()
+            assert row is not None
+            if int(row[0]) < self.rows or int(row[1]) < self.watermark:
+                self.__init__()  # type: ignore[misc]
+                self.con_id = id(con)
+        self._load_since(con, self.watermark)
+
+    def added(self, article_id: int, bands: Sequence[int]) -> None:
+        """Rows this process just inserted (inside the caller's transaction)."""
+        self._add(list(bands), [article_id] * len(bands))
+        self.watermark = max(self.watermark, article_id)
+
+    def lookup(self, bands: Sequence[int], exclude: int) -> Counter[int]:
+        """Article id -> number of bands shared with these band hashes."""
+        found: Counter[int] = Counter()
+        q = np.asarray([int(b) for b in bands], dtype=np.uint64)
+        lo = np.searchsorted(self.keys, q, side="left")
+        hi = np.searchsorted(self.keys, q, side="right")
+        for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+            extra = self.delta.get(int(q[i]), [])
+            if b - a + len(extra) > HOT_BAND:
+                continue
+            if b > a:
+                found.update(self.ids[a:b].tolist())
+            found.update(extra)
+        found.pop(exclude, None)
+        return found
+
+
+_INDEXES: dict[tuple[str, int, int] | int, BandIndex] = {}
+
+
+def _band_index(con: duckdb.DuckDBPyConnection) -> BandIndex:
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    path = row[0] if row else None
+    key: tuple[str, int, int] | int
+    if path and os.path.exists(path):
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_dev, st.st_ino)
+    else:
+        key = id(con)  # in-memory database: one per connection
+    index = _INDEXES.get(key)
+    if index is None:
+        index = _INDEXES[key] = BandIndex()
+    index.sync(con)
+    return index
+
+
+def reset_band_indexes() -> None:
+    """Forget every in-memory band index (tests, or after restoring an archive in place)."""
+    _INDEXES.clear()
 
 
 def _earlier(a: tuple[Any, Any, int], b: tuple[Any, Any, int]) -> bool:
@@ -346,14 +466,17 @@ def place_article(
     """
     matches: list[tuple[Similarity, int, str, int | None, int]] = []
     if bands:
-        rows = con.execute(_CANDIDATES, [_csv(bands), article_id, MAX_CANDIDATES]).fetchall()
-        if rows:
+        index = _band_index(con)
+        shared = dict(index.lookup(bands, article_id).most_common(MAX_CANDIDATES))
+        if shared:
             me = _Text(text)
-            for cand_id, cand_outlet, cand_text, cand_cluster, n_bands in rows:
+            rows = con.execute(_CANDIDATE_ROWS, [_csv(list(shared))]).fetchall()
+            for cand_id, cand_outlet, cand_text, cand_cluster in rows:
                 sim = _compare(me, _Text(cand_text or ""))
                 if sim.duplicate:
-                    matches.append((sim, int(cand_id), cand_outlet, cand_cluster, int(n_bands)))
+                    matches.append((sim, int(cand_id), cand_outlet, cand_cluster, int(shared[cand_id])))
         _store_bands(con, article_id, bands)
+        index.added(article_id, bands)
     if not matches:
         con.execute(
             "INSERT INTO clusters (cluster_id, first_article_id, first_published_at, size) "

@@ -213,12 +213,37 @@ def test_article_without_text_gets_own_cluster(con: duckdb.DuckDBPyConnection) -
     assert decisions == [] and _cluster(con, aid) == aid
 
 
-def test_candidate_lookup_uses_the_index(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("INSERT INTO lsh_bands SELECT (range % 42)::SMALLINT, hash(range)::UBIGINT, range // 42 "
-                "FROM range(200000)")
-    plan = con.execute("EXPLAIN ANALYZE " + dedup._CANDIDATES,
-                       [dedup._csv(minhash_bands(STORY)), -1, dedup.MAX_CANDIDATES]).fetchall()[0][1]
-    assert "Index Scan" in plan
+def test_lookups_use_indexes_not_scans(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("INSERT INTO articles (outlet, url, canonical_url, text, content_hash, first_seen_at, "
+                "last_seen_at) SELECT 'o', 'u' || range, 'u' || range, 't', md5(range::VARCHAR), now(), now() "
+                "FROM range(20000)")
+    checks = [
+        (dedup._CANDIDATE_ROWS, [dedup._csv([3, 50, 700])]),
+        ("SELECT id, outlet FROM articles WHERE content_hash = ?", [content_hash("x")]),
+    ]
+    for sql, params in checks:
+        plan = con.execute("EXPLAIN ANALYZE " + sql, params).fetchall()[0][1]
+        assert "Index Scan" in plan and "Sequential Scan" not in plan, sql
+
+
+def test_band_index_follows_other_writers_and_replaced_files(tmp_path: Path) -> None:
+    path = tmp_path / "b.duckdb"
+    with writer(path) as c1:
+        a, _ = _place(c1, "a", STORY, T0)
+    with writer(path) as c2:  # another connection (another cycle, or another process)
+        aid = _insert(c2, "b", STORY, T0)
+        c2.execute("INSERT INTO lsh_bands SELECT range::SMALLINT, unnest(?::UBIGINT[]), ? FROM range(1)",
+                   [minhash_bands(OTHER)[:1], aid])
+    with writer(path) as c3:
+        _, decisions = _place(c3, "c", OTHER, T0)
+        assert [d.matched_article_id for d in decisions] == []  # b's row seen, text differs
+        _, decisions = _place(c3, "d", STORY, T0)
+        assert a in [d.matched_article_id for d in decisions]
+    path.unlink()
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
+    with writer(path) as c4:  # a new archive at the same path must not inherit the old index
+        x, decisions = _place(c4, "e", STORY, T0)
+        assert decisions == [] and _cluster(c4, x) == x
 
 
 # -- the labelled set ----------------------------------------------------------------------

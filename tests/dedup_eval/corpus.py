@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"  # beside the repo
 ZYTE = SHARED / "bench" / "zyte" / "ground-truth.json"
@@ -336,12 +338,17 @@ def build(seed: int = SEED) -> EvalSet:
     return ev
 
 
+def _with_path(url: str, change: Callable[[str], str]) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=change(parts.path)))
+
+
 _VARIANTS = [
     lambda u, r: u + ("&" if "?" in u else "?") + f"utm_source=twitter&utm_medium=social&utm_campaign=c{r.randint(1, 99)}",
     lambda u, r: u + ("&" if "?" in u else "?") + f"fbclid=IwAR{r.randint(10**6, 10**7)}",
     lambda u, r: u + ("&" if "?" in u else "?") + "gclid=abc&xtor=RSS-3&ref=homepage",
     lambda u, r: u + "#comments",
-    lambda u, r: u.rstrip("/") + "/amp/",
+    lambda u, r: _with_path(u, lambda path: path.rstrip("/") + "/amp/"),
     lambda u, r: u + ("&" if "?" in u else "?") + "amp=1",
     lambda u, r: u.replace("://www.", "://m.", 1) if "://www." in u else u.replace("://", "://m.", 1),
     lambda u, r: u.replace("://www.", "://amp.", 1) if "://www." in u else u.replace("://", "://amp.", 1),

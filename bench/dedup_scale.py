@@ -1,0 +1,327 @@
+"""Ingest cost per article as the archive grows: 10k, 100k, 1M articles.
+
+    .venv/bin/python bench/dedup_scale.py [--sizes 10k,100k,1M] [--batch 500] [--txn 50]
+                                          [--mode dedup|ingest|both] [--explain]
+
+For each size an archive is built under /tmp with set-based SQL (articles, article_urls,
+pages, clusters and 42 band rows per article; 2,000 of the articles are real generated
+texts with real MinHash bands, the rest filler with random band hashes), indexes created
+(archive.dedup.ensure_indexes), then a batch of new articles (40 % edited copies of the real
+ones, 5 % exact same-outlet duplicates, the rest new stories) is placed in transactions of
+``--txn``, and articles per second are printed with their ratio to the smallest size.
+
+Modes: ``dedup`` times what this module owns, as the ingest calls it: find_exact, the article
+INSERT, place_article and add_url. ``ingest`` times the lead's archive.ingest.ingest_records
+on synthetic spool records (pages, full-text indexing, boilerplate stats too; the search
+tables are not bulk-filled, so their growth is not measured here).
+
+Rates are per CPU-second of this process (all DuckDB threads included), not wall time: the
+bench machine is shared, and CPU time is what one article costs whatever else runs.
+Timing includes a CHECKPOINT every ``--checkpoint-every`` transactions, as the ingest's
+writer closes (and checkpoints) every cycle. The in-memory band index is loaded before the
+timing starts and its load time printed apart.
+
+Target: 1M >= 0.6 x the 10k rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import duckdb
+
+from archive import dedup
+from archive.db import writer
+from pipelines.fingerprint import BANDS, content_hash, minhash_bands
+
+SEEDS = 2000
+OUTLETS = 200
+VOCAB = [f"w{n}" for n in range(20000)]
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _parse_size(s: str) -> int:
+    s = s.strip().lower()
+    mult = {"k": 1_000, "m": 1_000_000}.get(s[-1], 1)
+    return int(float(s[:-1] if s[-1] in "km" else s) * mult)
+
+
+def _text(rng: random.Random, words: int) -> str:
+    """Zipf-ish random words in paragraphs: unrelated texts share almost no 5-shingle."""
+    toks = [VOCAB[min(int(rng.paretovariate(1.1)) - 1, len(VOCAB) - 1) if rng.random() < 0.5
+                  else rng.randrange(len(VOCAB))] for _ in range(words)]
+    paras = [" ".join(toks[i : i + 60]) for i in range(0, len(toks), 60)]
+    return "\n\n".join(paras)
+
+
+def _edit(rng: random.Random, text: str) -> str:
+    paras = text.split("\n\n")
+    choice = rng.randrange(3)
+    if choice == 0:  # cut to half
+        return "\n\n".join(paras[: max(1, len(paras) // 2)])
+    if choice == 1:  # new headline
+        return "headline " + " ".join(rng.sample(VOCAB, 8)) + "\n\n" + text
+    paras.insert(1, " ".join(rng.sample(VOCAB, 40)))  # a local paragraph
+    return "\n\n".join(paras)
+
+
+def make_workload(batch: int, seed: int = 11) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The same real seed articles and the same new batch for every archive size."""
+    rng = random.Random(seed)
+    seeds: list[dict[str, Any]] = []
+    for n in range(SEEDS):
+        text = _text(rng, rng.randint(150, 500))
+        seeds.append({"outlet": f"outlet-{n % OUTLETS}", "url": f"https://seed.example/{n}", "text": text,
+                      "published_at": T0 + timedelta(minutes=n)})
+    new: list[dict[str, Any]] = []
+    for n in range(batch):
+        r = rng.random()
+        if r < 0.05:
+            s = seeds[rng.randrange(SEEDS)]
+            text, outlet = str(s["text"]), str(s["outlet"])
+        elif r < 0.45:
+            text, outlet = _edit(rng, str(seeds[rng.randrange(SEEDS)]["text"])), f"outlet-{rng.randrange(OUTLETS)}"
+        else:
+            text, outlet = _text(rng, rng.randint(150, 500)), f"outlet-{rng.randrange(OUTLETS)}"
+        new.append({"outlet": outlet, "url": f"https://new.example/{n}", "text": text,
+                    "published_at": T0 + timedelta(days=400, minutes=n)})
+    for d in seeds + new:
+        d["content_hash"] = content_hash(str(d["text"]))
+        d["bands"] = minhash_bands(str(d["text"]))
+    return seeds, new
+
+
+def build_archive(path: Path, size: int, seeds: list[dict[str, Any]], words: int) -> float:
+    """Bulk-fill an archive of `size` articles with set-based SQL; returns seconds spent."""
+    t = time.perf_counter()
+    tmp = path.parent
+    with open(tmp / "seeds.jsonl", "w", encoding="utf-8") as fh:
+        for d in seeds:
+            fh.write(json.dumps({"outlet": d["outlet"], "url": d["url"], "text": d["text"],
+                                 "hash": d["content_hash"], "published": d["published_at"].isoformat()}) + "\n")
+    with open(tmp / "seed_bands.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        for n, d in enumerate(seeds):
+            for b, h in enumerate(d["bands"]):
+                w.writerow([b, h, n])
+    with writer(path) as con:
+        con.execute("BEGIN")
+        con.execute(
+            "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, word_count, "
+            "first_seen_at, last_seen_at) "
+            "SELECT outlet, url, url, text, hash, published::TIMESTAMPTZ, 0, ?, ? "
+            "FROM read_json(?, format = 'newline_delimited', columns = {'outlet': 'VARCHAR', "
+            "'url': 'VARCHAR', 'text': 'VARCHAR', 'hash': 'VARCHAR', 'published': 'VARCHAR'})",
+            [T0, T0, str(tmp / "seeds.jsonl")],
+        )
+        # Filler: pseudo-random words, `words` per article, distinct hashes and URLs.
+        con.execute(
+            """
+            INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, word_count,
+                                  first_seen_at, last_seen_at)
+            SELECT 'outlet-' || (i % ?), 'https://bulk.example/' || i, 'https://bulk.example/' || i,
+                   array_to_string(list_transform(range(?), x -> 'w' || (hash(i * 7919 + x) % 20000)), ' '),
+                   md5(i::VARCHAR), ?::TIMESTAMPTZ - to_seconds(i), ?, ?, ?
+            FROM range(?) t(i)
+            """,
+            [OUTLETS, words, T0, words, T0, T0, max(size - len(seeds), 0)],
+        )
+        con.execute("UPDATE articles SET cluster_id = id")
+        con.execute("INSERT INTO clusters SELECT id, id, published_at, 1 FROM articles")
+        con.execute("INSERT INTO article_urls SELECT canonical_url, id, 'canonical', first_seen_at FROM articles")
+        con.execute(
+            "INSERT INTO pages (record_id, outlet, url, final_url, status, fetched_at, article_id) "
+            "SELECT md5(id::VARCHAR), outlet, url, url, 200, first_seen_at, id FROM articles"
+        )
+        # Seed bands are real; the first SEEDS ids are the seeds, in CSV order.
+        con.execute(
+            "INSERT INTO lsh_bands SELECT band, hash, n + (SELECT min(id) FROM articles) "
+            "FROM read_csv(?, header = false, delim = ',', "
+            "columns = {'band': 'SMALLINT', 'hash': 'UBIGINT', 'n': 'BIGINT'})",
+            [str(tmp / "seed_bands.csv")],
+        )
+        con.execute(
+            "INSERT INTO lsh_bands SELECT b::SMALLINT, hash(a.id * 64 + b)::UBIGINT, a.id "
+            "FROM articles a, range(?) r(b) WHERE a.url LIKE 'https://bulk.example/%'",
+            [BANDS],
+        )
+        con.execute("COMMIT")
+        dedup.ensure_indexes(con)
+        con.execute("CHECKPOINT")
+    return time.perf_counter() - t
+
+
+def _time_dedup(con: duckdb.DuckDBPyConnection, new: list[dict[str, Any]], txn: int,
+                ckpt: int) -> tuple[float, dict[str, int]]:
+    outcomes = {"exact": 0, "near": 0, "new": 0}
+    now = T0 + timedelta(days=500)
+    t = time.process_time()
+    for k in range(0, len(new), txn):
+        con.execute("BEGIN")
+        for d in new[k : k + txn]:
+            exact = dedup.find_exact(con, d["outlet"], d["content_hash"])
+            if exact is not None:
+                dedup.add_url(con, d["url"], exact, "alias", now)
+                dedup.record_decision(con, dedup.Decision(exact, exact, "exact", 1.0, f"same text under {d['url']}"), now)
+                outcomes["exact"] += 1
+                continue
+            row = con.execute(
+                "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, "
+                "first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [d["outlet"], d["url"], d["url"], d["text"], d["content_hash"], d["published_at"], now, now],
+            ).fetchone()
+            assert row is not None
+            decisions = dedup.place_article(con, int(row[0]), outlet=d["outlet"], text=d["text"], bands=d["bands"],
+                                            published_at=d["published_at"], now=now)
+            dedup.add_url(con, d["url"], int(row[0]), "canonical", now)
+            outcomes["near" if decisions else "new"] += 1
+        con.execute("COMMIT")
+        if ckpt and (k // txn) % ckpt == ckpt - 1:
+            con.execute("CHECKPOINT")  # the ingest closes its writer every cycle: a checkpoint
+    return time.process_time() - t, outcomes
+
+
+def _records(new: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
+    out = []
+    for n, d in enumerate(new):
+        out.append({
+            "type": "page", "record_id": f"{tag}-{n}", "run_id": "bench", "outlet": d["outlet"], "url": d["url"],
+            "final_url": d["url"], "redirect_urls": [], "status": 200, "content_type": "text/html",
+            "fetched_at": (T0 + timedelta(days=500)).isoformat(), "html_gz_b64": None, "size_bytes": 0,
+            "hints": {}, "skip_reason": None, "detail": None,
+            "article": {"title": d["text"][:40], "text": d["text"], "published_at": d["published_at"].isoformat(),
+                        "language": "en", "word_count": len(d["text"].split()), "blocks": []},
+            "removed_blocks": [], "content_hash": d["content_hash"], "bands": d["bands"], "key": d["url"],
+            "url_aliases": [], "cross_site_canonical": None, "para_hashes": [], "extractor_version": "bench",
+        })
+    return out
+
+
+def _time_ingest(con: duckdb.DuckDBPyConnection, new: list[dict[str, Any]], txn: int,
+                 tag: str, ckpt: int) -> tuple[float, dict[str, int]]:
+    from archive.ingest import ingest_records
+
+    records = _records(new, tag)
+    outcomes: dict[str, int] = {}
+    t = time.process_time()
+    for k in range(0, len(records), txn):
+        res = ingest_records(con, records[k : k + txn])
+        for key, v in res.outcomes.items():
+            outcomes[key] = outcomes.get(key, 0) + v
+        if ckpt and (k // txn) % ckpt == ckpt - 1:
+            con.execute("CHECKPOINT")
+    return time.process_time() - t, outcomes
+
+
+def _explain(con: duckdb.DuckDBPyConnection, d: dict[str, Any]) -> None:
+    import re
+
+    some = [r[0] for r in con.execute("SELECT id FROM articles USING SAMPLE 10 ROWS").fetchall()]
+    plans = [
+        ("band rows since", "SELECT hash, article_id FROM lsh_bands WHERE article_id > ? ORDER BY hash",
+         [con.execute("SELECT max(article_id) - 1 FROM lsh_bands").fetchone()[0]]),  # type: ignore[index]
+        ("candidate rows", dedup._CANDIDATE_ROWS, [dedup._csv(some)]),
+        ("find_exact", "SELECT id, outlet FROM articles WHERE content_hash = ?", [d["content_hash"]]),
+        ("ingest key lookup", "SELECT article_id FROM article_urls WHERE url IN (?, ?) LIMIT 1",
+         [d["url"], d["url"] + "/x"]),
+    ]
+    for name, sql, params in plans:
+        plan = con.execute("EXPLAIN ANALYZE " + sql, params).fetchall()[0][1]
+        scans = re.findall(r"Type: (Index Scan|Sequential Scan)", plan)
+        scanned = re.findall(r"(\d[\d,]*) [Rr]ows", plan)
+        scans.append(f"rows at scan {scanned[-1] if scanned else '?'}")
+        total = re.search(r"Total Time: ([0-9.]+s)", plan)
+        print(f"    {name}: {', '.join(scans)}; {total.group(1) if total else '?'}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10k,100k,1M")
+    ap.add_argument("--batch", type=int, default=500, help="new articles timed per size")
+    ap.add_argument("--txn", type=int, default=50, help="articles per transaction")
+    ap.add_argument("--words", type=int, default=120, help="words per filler article")
+    ap.add_argument("--mode", choices=["dedup", "ingest", "both"], default="both")
+    ap.add_argument("--checkpoint-every", type=int, default=4,
+                    help="CHECKPOINT after this many transactions, inside the timing (0: never)")
+    ap.add_argument("--repeat", type=int, default=2, help="timed runs per size (best is kept)")
+    ap.add_argument("--dir", default="/tmp/mediawatch-dedup-scale")
+    ap.add_argument("--keep", action="store_true", help="keep the archives")
+    ap.add_argument("--explain", action="store_true", help="print index use of the hot queries")
+    args = ap.parse_args()
+    sizes = [_parse_size(s) for s in args.sizes.split(",")]
+    modes = ["dedup", "ingest"] if args.mode == "both" else [args.mode]
+    if "ingest" in modes:
+        try:
+            from archive.ingest import ingest_records  # noqa: F401
+        except ImportError:
+            print("archive.ingest.ingest_records not available: timing dedup only")
+            modes = ["dedup"]
+    base = Path(args.dir)
+    base.mkdir(parents=True, exist_ok=True)
+    seeds, new = make_workload(args.batch * args.repeat * len(modes))
+    print(f"workload: {SEEDS} real seed texts, {len(new)} new articles, {args.txn} per transaction, "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    rates: dict[str, dict[int, float]] = {m: {} for m in modes}
+    for size in sizes:
+        work = base / f"{size}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        path = work / "archive.duckdb"
+        built = build_archive(path, size, seeds, args.words)
+        mb = path.stat().st_size / 1e6
+        print(f"{size:>9,} articles: built in {built:.0f} s, {mb:,.0f} MB on disk "
+              f"({mb * 1e6 / size / 1e3:.1f} kB/article, filler {args.words} words)")
+        chunk = 0
+        with writer(path) as con:
+            t = time.perf_counter()
+            dedup._band_index(con)  # once per process and archive: load lsh_bands into memory
+            n_rows = con.execute("SELECT count(*) FROM lsh_bands").fetchone()
+            print(f"    band index loaded in {time.perf_counter() - t:.1f} s ({n_rows[0] if n_rows else 0:,} rows)")
+            if args.explain:
+                _explain(con, new[0])
+            for mode in modes:
+                runs = []
+                for rep in range(args.repeat):
+                    part = new[chunk * args.batch : (chunk + 1) * args.batch]
+                    chunk += 1
+                    if mode == "dedup":
+                        secs, outcomes = _time_dedup(con, part, args.txn, args.checkpoint_every)
+                    else:
+                        secs, outcomes = _time_ingest(con, part, args.txn, f"{size}-{rep}",
+                                                      args.checkpoint_every)
+                    runs.append(len(part) / max(secs, 1e-9))
+                rate = max(runs)
+                rates[mode][size] = rate
+                first = rates[mode][sizes[0]]
+                print(f"    {mode:<6} {rate:7.1f} articles per CPU-second ({1000 / rate:5.1f} ms/article; runs "
+                      f"{', '.join(f'{r:.1f}' for r in runs)}; median {statistics.median(runs):.1f}) "
+                      f"= {rate / first:.2f}x the {sizes[0]:,} rate; last batch {outcomes}")
+        mb_after = path.stat().st_size / 1e6
+        print(f"    archive after the batches: {mb_after:,.0f} MB")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    ok = True
+    for mode in modes:
+        r = rates[mode]
+        if len(r) > 1:
+            ratio = r[sizes[-1]] / r[sizes[0]]
+            ok = ok and ratio >= 0.6
+            print(f"{mode}: {sizes[-1]:,} vs {sizes[0]:,}: {ratio:.2f}x (target >= 0.6)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
