@@ -51,6 +51,7 @@ log = logging.getLogger("mediawatch.daemon")
 
 UNHEALTHY_AFTER = 3          # consecutive failed runs before an outlet is reported unhealthy
 STOP_GRACE = 8.0             # seconds a crawl gets after SIGINT before it is killed
+STOP_BUDGET = 18.0           # seconds from SIGTERM to exit, crawls and the last ingest included
 CONFIG_CHECK_EVERY = 2.0     # seconds between config mtime checks
 MISFIRE_GRACE = 300          # a run late by more than this (machine asleep) is skipped, not queued
 CRON_JITTER = 30             # seconds: outlets sharing a cron line do not all start at once
@@ -431,10 +432,16 @@ class Daemon:
             spool = spool_dir_for(self.db)
             # A crawl of an earlier daemon may still be finishing, or have left segments that a
             # reader kept us from ingesting: judge those runs once their last record is in.
-            unfinished = _live_writers(spool) | {p.name.rsplit("-", 1)[0] for p in ready_segments(spool)}
+            # A crawl still running may not even have its run_start in the archive yet: the
+            # spool (its lock, its segments) is what tells.
+            unfinished = _live_writers(spool) | {
+                p.name.rsplit("-", 1)[0] for p in (spool.iterdir() if spool.is_dir() else [])
+                if p.name.endswith((PART, READY))}
+            for prefix in sorted(unfinished):
+                run_id, _, outlet = prefix.partition(".")
+                self.writer.finish(RunDone(outlet, run_id, "running", 0, 0.0, foreign=True))
             for run_id, outlet in con.execute("SELECT run_id, outlet FROM crawl_runs WHERE status = 'running'").fetchall():
                 if f"{run_id}.{outlet}" in unfinished:
-                    self.writer.finish(RunDone(outlet, run_id, "running", 0, 0.0, foreign=True))
                     continue
                 con.execute("UPDATE crawl_runs SET status = 'crashed', finished_at = coalesce(finished_at, now()), "
                             "message = coalesce(message, 'crawl ended without recording its end') "
@@ -450,8 +457,7 @@ class Daemon:
                 "last_status, last_run_at, last_new_at, delay_seconds, next_run_at FROM outlet_state"
             ).fetchall()
         for row in rows:
-            outlet = self.outlet(row[0])
-            if outlet is None:
+            if self.outlet(row[0]) is None:
                 continue
             self.states[row[0]] = OutletState(row[0], float(row[1]), int(row[2]), bool(row[3]), row[4], row[5],
                                               row[6], row[7], row[8], row[9], row[10])
@@ -673,7 +679,11 @@ class Daemon:
         self.scheduler.shutdown(wait=True)  # job threads stop their crawls (SIGINT, then kill)
         self.writer.event("stop", None, None)
         self.writer.stop()
-        self.writer.join(timeout=10)
+        # Bounded: what the writer has not ingested by then stays in the spool, durable, and
+        # is ingested at the next start (an interrupted transaction is rolled back by DuckDB).
+        self.writer.join(timeout=max(1.0, STOP_BUDGET - (time.monotonic() - started)))
+        if self.writer.is_alive():
+            log.warning("archive writer still busy at the stop deadline; the spool keeps the rest")
         left = len(ready_segments(spool_dir_for(self.db)))
         w = self.writer
         if w.sessions:

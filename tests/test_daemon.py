@@ -52,6 +52,15 @@ while not stop.exists():
 print(json.dumps({"n": len(lat), "max": max(lat, default=0), "failures": failures}))
 """
 
+HOLD = r"""
+import sys, time
+from archive.db import connect_read
+con = connect_read(sys.argv[1])
+con.execute("SELECT count(*) FROM pages").fetchall()
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -268,9 +277,12 @@ timeout = "2s"
         wait_for("the archive", db.exists, 30, daemon)
         reader = subprocess.Popen([sys.executable, "-c", READER, str(db), str(stop_reader)], cwd=REPO,
                                   stdout=subprocess.PIPE, text=True)
+        # A user holding a long query only delays ingest: the articles all arrive below.
+        hold = subprocess.Popen([sys.executable, "-c", HOLD, str(db), "5"], cwd=REPO)
 
         # The courrier is crawled, then polled again and again; the failing outlet backs off.
         wait_for("5 articles", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] >= ARTICLES, 60, daemon)
+        assert hold.wait(timeout=60) == 0
         query = run_cli("query", "--db", str(db), "SELECT count(*) AS n FROM articles", timeout=30)
         assert query.returncode == 0, query.stderr
         wait_for("3 courrier runs", lambda: rows(
