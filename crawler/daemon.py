@@ -624,6 +624,11 @@ class Daemon:
                     log.warning("%s run %s did not stop in %.0fs: killing it", name, run_id, STOP_GRACE)
                     _kill_group(proc)
                     stop_sent = float("inf")
+        except Exception:  # never leave the job paused for good: the writer reschedules it
+            log.exception("%s run %s: supervising the crawl failed; killing it", name, run_id)
+            _kill_group(proc)
+            returncode = proc.wait()
+            status = status or "failed"
         finally:
             self.running.pop(name, None)
         if status is None:
