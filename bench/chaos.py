@@ -44,11 +44,20 @@ MEDIAWATCH = Path(sys.executable).parent / "mediawatch"
 
 
 def children(pid: int) -> list[int]:
+    """Children of every thread of pid: the daemon starts its crawls from worker threads,
+    and /proc/PID/task/PID/children lists only the main thread's."""
+    out: list[int] = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return [int(p) for p in fh.read().split()]
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return []
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(p) for p in fh.read().split())
+        except OSError:
+            continue
+    return out
 
 
 def descendants(pid: int) -> list[int]:
@@ -203,7 +212,7 @@ concurrency = 4
             kill9(crawl[0])
         if victim != "crawl subprocess" or not crawl:
             kill9(proc.pid)
-        self._kill(victim if crawl else "cli (before the subprocess)")
+        self._kill(victim if crawl else "cli (no crawl subprocess running)")
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
