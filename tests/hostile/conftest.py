@@ -226,6 +226,8 @@ def build_feeds(web: HostileWeb, offsite: HostileWeb, secret_file: Path) -> None
     xml = "application/xml"
     web.add("/feeds/malformed.xml", "<?xml version='1.0'?><rss><channel><item><title>Unclosed <b>"
             "<link>nowhere</item></rss", content_type=xml)
+    web.add_handler("/feeds/hangs.xml", web.silent(60))
+    web.add("/sitemaps/gone.xml", "<html><body>gone</body></html>", status=404)
     web.add("/feeds/not-a-feed.xml", b"\x00\x01\x02 garbage \xff\xfe", content_type=xml)
     bomb_item = f"<item><title>Bomb &lol9;</title><link>{base}/2024/08/01/after-the-bomb</link></item>"
     web.add("/feeds/bomb.xml", billion_laughs("rss", f'<rss version="2.0"><channel><title>&lol9;</title>'
@@ -287,8 +289,8 @@ def hostile_config(h: dict[str, HostileWeb], pages: list[str], server: list[str]
         return f'\n[[outlet]]\nname = "{name}"\n{feeds}\narticle_pattern = "/20\\\\d\\\\d/"\nevery = "1h"\n{extra}\n'
 
     fw = h["feeds"]
-    feed_list = ", ".join(f'"{fw.base}/feeds/{n}.xml"' for n in ("malformed", "not-a-feed", "bomb", "xxe", "dates"))
-    sm_list = ", ".join(f'"{fw.base}/sitemaps/{n}.xml"' for n in ("index", "bomb", "xxe", "malformed"))
+    feed_list = ", ".join(f'"{fw.base}/feeds/{n}.xml"' for n in ("malformed", "not-a-feed", "bomb", "xxe", "dates", "hangs"))
+    sm_list = ", ".join(f'"{fw.base}/sitemaps/{n}.xml"' for n in ("index", "bomb", "xxe", "malformed", "gone"))
     return (
         "[defaults]\ndelay = 0\nconcurrency = 8\n"
         + outlet("pages", h["pages"], pages)

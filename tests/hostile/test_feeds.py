@@ -20,6 +20,15 @@ def test_feed_run_survives_every_broken_source(hostile: Hostile) -> None:
         assert states.get(f"{base}/{name}") == 200, f"{name} not recorded: {states}"
 
 
+def test_a_source_that_hangs_or_is_gone_does_not_stop_the_others(hostile: Hostile) -> None:
+    base = hostile.base("feeds")
+    states = dict(rows(hostile.db, "SELECT url, last_status FROM http_state WHERE outlet = 'feeds'"))
+    assert states[f"{base}/sitemaps/gone.xml"] == 404
+    assert f"{base}/feeds/hangs.xml" not in states  # no answer, no validators to keep: counted in errors
+    assert hostile.webs["feeds"].count("/feeds/hangs.xml") == 2, "retried once, then given up"
+    assert hostile.run("feeds")["new"] >= 6
+
+
 def test_entity_bombs_are_inert(hostile: Hostile) -> None:
     """Billion laughs in a feed: the item behind it is archived, nothing expanded."""
     assert hostile.page("feeds", "/2024/08/01/after-the-bomb")[0] is None
