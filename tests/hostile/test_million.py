@@ -46,6 +46,7 @@ concurrency = 8
 def test_a_million_url_sitemap_gives_its_first_entries_in_flat_memory(million: tuple) -> None:
     web, db, rc, stderr, maxrss = million
     assert rc == 0, stderr[-2000:]
+    print(f"million-URL sitemaps: peak RSS {maxrss // 1024} MB")
     assert maxrss < RSS_LIMIT_KB, f"peak RSS {maxrss // 1024} MB for a million-URL sitemap"
     (new,) = rows(db, "SELECT articles_new FROM crawl_runs")[0]
     assert new == MILLION_BUDGET, "the budget of articles, from the first entries"
