@@ -50,8 +50,8 @@ from crawler.outlets import Config, ConfigError, Outlet, parse_config
 log = logging.getLogger("mediawatch.daemon")
 
 UNHEALTHY_AFTER = 3          # consecutive failed runs before an outlet is reported unhealthy
-STOP_GRACE = 8.0             # seconds a crawl gets after SIGINT before it is killed
-STOP_BUDGET = 18.0           # seconds from SIGTERM to exit, crawls and the last ingest included
+STOP_GRACE = 6.0             # seconds a crawl gets after SIGINT before it is killed
+STOP_BUDGET = 16.0           # seconds from SIGTERM to exit, crawls and the last ingest included
 CONFIG_CHECK_EVERY = 2.0     # seconds between config mtime checks
 MISFIRE_GRACE = 300          # a run late by more than this (machine asleep) is skipped, not queued
 CRON_JITTER = 30             # seconds: outlets sharing a cron line do not all start at once
