@@ -398,9 +398,9 @@ LEFT JOIN arts a ON a.outlet = n.outlet
 LEFT JOIN pg ON pg.outlet = n.outlet;
 
 -- migration: 0005_dedup_indexes
--- Band lookups (the band number is hashed into hash) and same-outlet exact copies: without
--- these, every new article would scan the archive.
-CREATE INDEX IF NOT EXISTS lsh_bands_hash_idx ON lsh_bands (hash);
+-- Same-outlet exact copies: without it every new article scans content_hash. lsh_bands has
+-- no index on purpose: random band hashes made each ART insert and checkpoint cost seconds
+-- at 100k articles; archive/dedup.py keeps a sorted in-memory copy instead.
 CREATE INDEX IF NOT EXISTS articles_content_hash_idx ON articles (content_hash);
 
 -- migration: 0006_search_stats
