@@ -283,11 +283,11 @@ class ArchiveWriter(threading.Thread):
         return any(p.name.startswith(prefix) and p.name.endswith((PART, READY)) for p in self.spool.iterdir())
 
     def _bookkeeping(self, events: list[tuple[datetime, str, str | None, str | None]], runs: list[RunDone]) -> None:
-        from crawler.runner import _record_abnormal_end
+        from crawler.runner import record_abnormal_end
 
         for run in runs:
             if run.status != "ok" and not run.foreign:
-                _record_abnormal_end(self.db, run.run_id, [run.outlet], run.status, run.returncode)
+                record_abnormal_end(self.db, run.run_id, [run.outlet], run.status, run.returncode)
         with writer(self.db) as con:
             if events:
                 con.executemany(

@@ -91,11 +91,11 @@ def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout
     if status is None:
         status = "ok" if returncode == 0 else ("crashed" if returncode < 0 else "failed")
     if status != "ok":
-        _record_abnormal_end(db, run_id, outlets, status, returncode)
+        record_abnormal_end(db, run_id, outlets, status, returncode)
     return CrawlResult(run_id, list(outlets), returncode, status, time.monotonic() - started, result)
 
 
-def _record_abnormal_end(db: str | Path, run_id: str, outlets: list[str], status: str, returncode: int) -> None:
+def record_abnormal_end(db: str | Path, run_id: str, outlets: list[str], status: str, returncode: int) -> None:
     """A crawl that was killed or timed out still gets its crawl_runs row, with why."""
     message = {"timeout": "crawl timed out and was stopped", "stopped": "stopped by the operator",
                "crashed": f"crawl process died (signal {-returncode})",
