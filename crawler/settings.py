@@ -1,5 +1,8 @@
-"""Scrapy settings for mediawatch: constants only. Per-outlet values (delay, concurrency,
-user agent) are applied by the spider's from_crawler from the outlet config."""
+"""Scrapy settings for mediawatch: constants, and one knob from the environment. Per-outlet
+values (delay, concurrency, user agent) are applied by the spider's from_crawler from the
+outlet config."""
+
+import os
 
 BOT_NAME = "mediawatch"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -60,4 +63,9 @@ MEDIAWATCH_INGEST_ON_CLOSE = True
 MEDIAWATCH_RUN_ID = ""
 # Longest Retry-After we wait for; beyond it the URL is recorded as rate-limited.
 MEDIAWATCH_MAX_RETRY_AFTER = 120
-MEDIAWATCH_WORKERS = "auto"  # cleaning worker processes: "auto" = one per core, 0 = in-process
+# Cleaning worker processes: "auto" = one per core, N, or 0 = in-process. The environment
+# variable reaches crawls started by the CLI and the daemon; -s MEDIAWATCH_WORKERS=N wins over it.
+MEDIAWATCH_WORKERS = os.environ.get("MEDIAWATCH_WORKERS", "auto")
+# Seconds one page may take in a cleaning worker; past it the worker is killed and the page
+# recorded as extraction_error (a pathological page must not stall the crawl).
+MEDIAWATCH_CLEAN_TIMEOUT = 120

@@ -9,32 +9,77 @@ in open_spider and closed in close_spider.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
-import functools
 import logging
 import multiprocessing
 import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.crawler import Crawler
 
 from archive.spool import SpoolWriter, spool_dir_for
-from pipelines.clean import clean_page
 
 logger = logging.getLogger(__name__)
 
+# What the pool's forkserver imports once, so each worker starts as a cheap fork of a
+# process that has trafilatura, lxml and the promo rules loaded (spawn would import them
+# again in every worker, a few CPU-seconds per crawl run on a busy machine).
+_PRELOAD = ["pipelines.clean"]
 
-def _worker_init() -> None:
+
+def _worker_init(parent: int) -> None:
     """Pool workers die with their crawl process, even when it is killed -9."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: when our parent (the forkserver) dies
     except OSError:
         pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    # The forkserver hands each worker the crawl's "alive" pipe and exits only when every
+    # holder closed it: a worker keeping it would keep the forkserver, hence itself, alive
+    # after the crawl is killed -9.
+    from multiprocessing import forkserver
+
+    alive = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if alive is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive)
+        forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl handles Ctrl-C, not its workers
+    from pipelines.promo import load_rules
+
+    load_rules()  # compile the phrase rules now, not on the first page
+
+
+def _clean_in_worker(item: dict[str, Any], html: str, selectors: tuple[str, ...], patterns: tuple[str, ...],
+                     boilerplate: frozenset[str]) -> tuple[dict[str, Any], int]:
+    """Runs in a worker: the outlet rules travel as strings (compiled once per worker)."""
+    from pipelines.clean import clean_page
+
+    return clean_page(item, html, outlet_rules=_outlet_rules(selectors, patterns),
+                      boilerplate=boilerplate), os.getpid()
+
+
+_RULES_CACHE: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _outlet_rules(selectors: tuple[str, ...], patterns: tuple[str, ...]) -> Any:
+    key = (selectors, patterns)
+    if key not in _RULES_CACHE:
+        from pipelines.promo import compile_outlet_rules
+
+        _RULES_CACHE[key] = compile_outlet_rules(list(selectors), list(patterns))
+    return _RULES_CACHE[key]
+
+
+def _warm() -> int:
+    return os.getpid()
 
 
 def default_workers() -> int:
@@ -42,43 +87,148 @@ def default_workers() -> int:
     return max(1, (os.cpu_count() or 1))
 
 
+def parse_workers(setting: Any) -> int:
+    """MEDIAWATCH_WORKERS: "auto" (one per core), or a count; 0 cleans in-process."""
+    if setting in (None, "", "auto"):
+        return default_workers()
+    workers = int(setting)
+    if workers < 0:
+        raise ValueError(f"MEDIAWATCH_WORKERS must be 'auto' or >= 0, not {setting!r}")
+    return workers
+
+
+class _SharedPool:
+    """One pool per crawl process, shared by the crawlers of all its outlets (a pool per
+    outlet would start outlets x cores workers); shut down when the last crawler closes."""
+
+    def __init__(self) -> None:
+        self.executor: ProcessPoolExecutor | None = None
+        self.size = 0
+        self.users = 0
+        self._slots: asyncio.Semaphore | None = None
+
+    def acquire(self, workers: int) -> ProcessPoolExecutor:
+        self.users += 1
+        if self.executor is None:
+            self._start(max(workers, self.size))
+        assert self.executor is not None
+        return self.executor
+
+    def _start(self, workers: int) -> None:
+        # forkserver, not fork: a forked Twisted reactor and its sockets must not live on in
+        # workers; the forkserver is a fresh interpreter that only imports _PRELOAD.
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        self.size = workers
+        self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                            initargs=(_forkserver_pid(ctx),))
+        for _ in range(workers):  # start every worker now, while discovery runs
+            self.executor.submit(_warm)
+
+    def replace(self, broken: ProcessPoolExecutor, *, kill: bool = False) -> ProcessPoolExecutor:
+        """A fresh pool after a worker died (a page that crashes lxml, the OOM killer) or, with
+        kill, after a page overran its time: its workers are killed, the other pages in
+        flight fail with BrokenProcessPool and are retried in the new pool."""
+        if self.executor is broken:
+            if kill:
+                for process in list(getattr(broken, "_processes", {}).values()):
+                    process.kill()
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._start(self.size)
+        assert self.executor is not None
+        return self.executor
+
+    def slots(self) -> asyncio.Semaphore:
+        """Pages handed to the pool at once, over all outlets: two per worker keeps every
+        worker busy; the rest wait in Scrapy's scraper slot (created on the running loop)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(2 * max(1, self.size))
+        return self._slots
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0 and self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+            self.users = 0
+
+
+def _forkserver_pid(ctx: Any) -> int:
+    """Start the forkserver now and return its pid: the workers' parent."""
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    return int(pid) if pid else os.getpid()
+
+
+_POOL = _SharedPool()
+
+
 class CleanPipeline:
     """Cleaning costs tens of milliseconds a page; it runs in a pool of worker processes so
     the reactor thread keeps downloading and every core works. MEDIAWATCH_WORKERS=0 cleans
-    in-process. In-flight pages are bounded by Scrapy's CONCURRENT_ITEMS and the scraper's
-    memory limit (SCRAPER_SLOT_MAX_ACTIVE_SIZE), which pause downloads when cleaning lags."""
+    in-process. Back-pressure: at most 2 pages per worker are handed to the pool; the others
+    wait here with their responses counted in Scrapy's scraper slot, whose memory limit
+    (SCRAPER_SLOT_MAX_ACTIVE_SIZE) stops the engine from starting more downloads."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.outlet_rules: Any = None
+        self.rule_strings: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         self.boilerplate: frozenset[str] = frozenset()
-        setting = crawler.settings.get("MEDIAWATCH_WORKERS")
-        self.workers = default_workers() if setting in (None, "", "auto") else int(setting)
+        self.workers = parse_workers(crawler.settings.get("MEDIAWATCH_WORKERS"))
+        self.timeout = crawler.settings.getfloat("MEDIAWATCH_CLEAN_TIMEOUT", 120.0)
         self.pool: ProcessPoolExecutor | None = None
+        self.worker_pids: set[int] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CleanPipeline:
         return cls(crawler)
 
     def open_spider(self) -> None:
-        from pipelines.promo import compile_outlet_rules
-
         spider: Any = self.crawler.spider
         outlet = spider.outlet
-        self.outlet_rules = compile_outlet_rules(list(outlet.strip_selectors), list(outlet.strip_patterns))
+        self.rule_strings = (tuple(outlet.strip_selectors), tuple(outlet.strip_patterns))
         self.boilerplate = spider.crawl_state.boilerplate
+        if self.workers > 0:
+            self.pool = _POOL.acquire(self.workers)
+            logger.info("cleaning pages in %d worker processes", _POOL.size)
+        else:
+            from pipelines.promo import compile_outlet_rules
+
+            self.outlet_rules = compile_outlet_rules(*map(list, self.rule_strings))
+            logger.info("cleaning pages in-process (MEDIAWATCH_WORKERS=0)")
 
     def close_spider(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=False)
+            logger.info("cleaned pages in %d worker processes", len(self.worker_pids))
             self.pool = None
+            _POOL.release()
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self.pool is None:
-            # spawn, not fork: a forked Twisted reactor and its sockets must not live on in workers.
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_worker_init)
-        return self.pool
+    async def _in_pool(self, item: dict[str, Any], html: str) -> dict[str, Any]:
+        detail = "cleaning worker died twice on this page"
+        async with _POOL.slots():
+            for attempt in (1, 2):
+                assert self.pool is not None
+                pool = self.pool
+                try:
+                    future = pool.submit(_clean_in_worker, item, html, *self.rule_strings, self.boilerplate)
+                    record, pid = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+                    self.worker_pids.add(pid)
+                    return record
+                except BrokenProcessPool:
+                    logger.warning("cleaning worker died on %s (attempt %d)", item.get("url"), attempt)
+                    self.pool = _POOL.replace(pool)
+                except TimeoutError:
+                    # A page the cleaner cannot finish must not stall the crawl forever.
+                    logger.error("cleaning %s took over %gs: worker killed", item.get("url"), self.timeout)
+                    self.pool = _POOL.replace(pool, kill=True)
+                    detail = f"cleaning took over {self.timeout:g}s"
+                    break
+        record = dict(item)
+        record.update(skip_reason="extraction_error", detail=detail)
+        return record
 
     async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         if item.get("type") != "page":
@@ -88,12 +238,12 @@ class CleanPipeline:
             return item
         stats = self.crawler.stats
         assert stats is not None
-        kwargs = {"outlet_rules": self.outlet_rules, "boilerplate": self.boilerplate}
-        if self.workers > 0:
-            loop = asyncio.get_running_loop()
-            record = await loop.run_in_executor(self._pool(), functools.partial(clean_page, item, html, **kwargs))
+        if self.pool is not None:
+            record = await self._in_pool(item, html)
         else:
-            record = clean_page(item, html, **kwargs)
+            from pipelines.clean import clean_page
+
+            record = clean_page(item, html, outlet_rules=self.outlet_rules, boilerplate=self.boilerplate)
         if record.get("skip_reason"):
             stats.inc_value(f"mediawatch/skipped/{record['skip_reason']}")
             logger.info("page %s skipped: %s", record["url"], record["skip_reason"])
@@ -146,10 +296,10 @@ class SpoolPipeline:
         self.writer.close()
         if self.ingest_on_close:
             from archive.db import ArchiveError
-            from archive.ingest import ingest_spool
+            from archive.ingest import drain_spool
 
-            try:
-                result = ingest_spool(self.db_path)
+            try:  # all of it: one ingest_spool call stops after its time budget (a loaded machine)
+                result = drain_spool(self.db_path)
                 logger.info("ingested %s", result)
             except ArchiveError as exc:  # the daemon (or a reader) holds the archive: it ingests later
                 logger.warning("spool left for the archive writer: %s", exc)

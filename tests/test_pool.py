@@ -1,0 +1,167 @@
+"""Cleaning in worker processes gives exactly what cleaning in-process gives, really uses the
+workers, and a crawl killed -9 leaves none of them behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import REPO, build_outlet, outlet_config, run_cli
+from tests.fakeweb import FakeWeb
+
+# Not `url`: which tracking variant of a URL is fetched first (feed or section link) depends
+# on which discovery response arrives first, in both modes alike.
+ARTICLE_COLUMNS = ("canonical_url, title, authors, published_at, modified_at, date_source, language, "
+                   "section, tags, description, summary, image_url, site_name, text, word_count, paywalled, "
+                   "promo_flagged, content_hash, feed_title, feed_published_at, discovered_via, "
+                   "cross_site_canonical, extractor_version")
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _crawl(tmp_path: Path, workers: str) -> tuple[Path, str]:
+    """Crawl a fresh fake outlet with MEDIAWATCH_WORKERS=workers; (archive, crawl log)."""
+    web = FakeWeb()
+    build_outlet(web)
+    web.start()
+    try:
+        work = tmp_path / f"w{workers}"
+        work.mkdir()
+        config = work / "outlets.toml"
+        config.write_text(outlet_config(web.base))
+        db = work / "archive.duckdb"
+        log = work / "crawl.log"
+        result = run_cli("crawl", "--config", str(config), "--db", str(db), "--log", str(log),
+                         env={"MEDIAWATCH_WORKERS": workers})
+        assert result.returncode == 0, result.stderr
+        return db, log.read_text()
+    finally:
+        web.stop()
+
+
+def _archived(db: Path) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    articles = _rows(db, f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY canonical_url")
+    removed = _rows(db, "SELECT a.canonical_url, r.version, r.position, r.kind, r.rule, r.text "
+                        "FROM removed_blocks r JOIN articles a ON a.id = r.article_id ORDER BY ALL")
+    pages = _rows(db, "SELECT split_part(url, '?', 1) AS u, split_part(final_url, '?', 1), status, skip_reason, "
+                     "detail FROM pages ORDER BY ALL")
+    return articles, removed, pages
+
+
+_PORT = re.compile(r"127\.0\.0\.1:\d+")
+
+
+def _portless(rows: list[tuple]) -> list[tuple]:
+    """Each run serves on its own port: fold 127.0.0.1:PORT so the runs compare."""
+    return [tuple(_PORT.sub("HOST", v) if isinstance(v, str) else v for v in row) for row in rows]
+
+
+def test_worker_pool_archives_exactly_what_in_process_cleaning_does(tmp_path: Path) -> None:
+    db0, log0 = _crawl(tmp_path, "0")
+    db2, log2 = _crawl(tmp_path, "2")
+    assert "cleaning pages in-process" in log0
+    assert "cleaning pages in 2 worker processes" in log2
+    used = [line for line in log2.splitlines() if "cleaned pages in" in line]
+    assert used and "in 0 worker" not in used[-1], f"no page went through a worker: {used}"
+
+    articles0, removed0, pages0 = (_portless(x) for x in _archived(db0))
+    articles2, removed2, pages2 = (_portless(x) for x in _archived(db2))
+    assert len(articles0) == 5 and removed0, "the fake outlet has 5 articles, the seed a promo"
+    names = [c.strip() for c in ARTICLE_COLUMNS.split(",")]
+    diffs = [(a0[0], name, v0, v2) for a0, a2 in zip(articles0, articles2, strict=True)
+             for name, v0, v2 in zip(names, a0, a2, strict=True) if v0 != v2]
+    assert not diffs, diffs
+    assert removed2 == removed0
+    assert pages2 == pages0
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            children.setdefault(int(stat[stat.rfind(b")") + 2:].split()[1]), []).append(int(entry))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] != b"Z"  # a zombie has exited
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_a_crawl_killed_minus_9_leaves_no_worker(fake_outlet: FakeWeb, tmp_path: Path) -> None:
+    def slow(handler) -> None:  # keeps the crawl running while we look at its processes
+        time.sleep(30)
+        handler.send_response(200)
+        handler.end_headers()
+
+    fake_outlet.add_handler("/feed.xml", slow)
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(fake_outlet.base))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler.crawlproc", "--config", str(config), "--db", str(tmp_path / "a.duckdb"),
+         "--run-id", "r1", "courrier"],
+        cwd=REPO, env={**os.environ, "MEDIAWATCH_WORKERS": "2"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        tree: set[int] = set()
+        while time.monotonic() < deadline:  # forkserver + 2 workers (+ resource tracker)
+            tree = _descendants(proc.pid)
+            if len(tree) >= 3:
+                break
+            time.sleep(0.2)
+        assert len(tree) >= 3, f"the pool did not start: {tree}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(p) for p in tree):
+            time.sleep(0.2)
+        assert not [p for p in tree if _alive(p)], "workers outlived their crawl"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_page_the_cleaner_cannot_finish_does_not_stall_the_crawl(fake_outlet: FakeWeb, tmp_path: Path) -> None:
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(fake_outlet.base))
+    db = tmp_path / "archive.duckdb"
+    scrapy = Path(sys.executable).parent / "scrapy"
+    result = subprocess.run(
+        [str(scrapy), "crawl", "outlet", "-a", "outlet=courrier", "-s", f"MEDIAWATCH_CONFIG={config}",
+         "-s", f"MEDIAWATCH_DB={db}", "-s", "MEDIAWATCH_WORKERS=1", "-s", "MEDIAWATCH_CLEAN_TIMEOUT=0.001"],
+        cwd=REPO, capture_output=True, text=True, timeout=180, env={**os.environ},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "worker killed" in result.stderr
+    skipped = _rows(db, "SELECT skip_reason, detail FROM pages WHERE skip_reason = 'extraction_error'")
+    assert skipped and all(d == "cleaning took over 0.001s" for _, d in skipped)
