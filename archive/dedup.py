@@ -39,7 +39,7 @@ new article land in 42 different index blocks, and DuckDB rewrites every touched
 each checkpoint, which the ingest triggers each time it closes the writer. At 100k
 articles (4.2M keys) one 50-article transaction took 2-4 s to insert and 6-14 s to
 checkpoint, against 0.1 s without the index. ``lsh_bands`` stays the durable store; this
-process keeps a sorted numpy copy (12 bytes a band row: ~500 MB at 1M articles), loaded
+process keeps a sorted numpy copy (16 bytes a band row: ~670 MB at 1M articles), loaded
 once per process and database file (~10 s at 1M) and kept current by reading only rows
 with ``article_id`` above what it has (pruned by zone maps, as ids grow).
 """
