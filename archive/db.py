@@ -6,8 +6,10 @@ holds its connection only for a short transaction and readers retry on the lock 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +18,18 @@ from pathlib import Path
 import duckdb
 
 from archive.migrations import migrate
+
+
+def _fail_fast_on_missing_pandas() -> None:
+    """duckdb's Python client tries ``import pandas`` for every bound parameter; when pandas
+    is not installed each failed import walks sys.path (~0.2 ms a parameter, 5x the cost of
+    a small statement). Marking the absent module as absent makes the failure instant. Does
+    nothing when pandas is installed. Every archive connection is opened through here."""
+    if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
+        sys.modules["pandas"] = None  # type: ignore[assignment]
+
+
+_fail_fast_on_missing_pandas()
 
 
 class ArchiveError(Exception):

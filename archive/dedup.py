@@ -46,10 +46,8 @@ with ``article_id`` above what it has (pruned by zone maps, as ids grow).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -83,18 +81,6 @@ MAX_CANDIDATES = 40  # verified per article, by shared band count: bounds the wo
 SHINGLE = 5
 
 
-
-def _fail_fast_on_missing_pandas() -> None:
-    """duckdb's Python client tries ``import pandas`` for every bound parameter; when pandas
-    is not installed each failed import walks sys.path (~0.2 ms a parameter, 5x the cost of
-    a small statement). Marking the absent module as absent makes the failure instant. Does
-    nothing when pandas is installed. Belongs in archive/db.py; kept here until moved.
-    """
-    if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
-        sys.modules["pandas"] = None  # type: ignore[assignment]
-
-
-_fail_fast_on_missing_pandas()
 
 # Same tokenisation as pipelines.fingerprint.words (archive must not import pipelines;
 # tests/test_dedup.py checks the two agree).
