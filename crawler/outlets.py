@@ -6,6 +6,7 @@ editing a config of fifty outlets needs to know exactly where to look.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pipelines.promo import compile_outlet_rules
 NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 class ConfigError(Exception):
@@ -83,14 +85,14 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like '30m'")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError("must be positive")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"must be a positive, finite number of seconds, got {value!r}")
         return float(value)
     if isinstance(value, str):
         m = _DURATION_RE.match(value)
         if m:
             seconds = float(m.group(1)) * _UNITS[m.group(2)]
-            if seconds > 0:
+            if 0 < seconds < math.inf:
                 return seconds
     raise ValueError(f"expected a duration like '2s', '15m', '1h' or '1d', got {value!r}")
 
@@ -176,8 +178,8 @@ def _number(entry: dict[str, Any], key: str, default: float, *, minimum: float, 
     value = entry.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
         raise _KeyError(key, f"must be {'an integer' if integer else 'a number'}, got {value!r}")
-    if value < minimum:
-        raise _KeyError(key, f"must be >= {minimum}, got {value!r}")
+    if not math.isfinite(value) or value < minimum:
+        raise _KeyError(key, f"must be a finite number >= {minimum}, got {value!r}")
     return value
 
 
@@ -234,7 +236,13 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
                 raise _KeyError(key, str(exc)) from None
         else:
             intervals[key] = None
-    domains = _str_list(entry, "domains")
+    if (intervals["min_interval"] and intervals["max_interval"]
+            and intervals["min_interval"] > intervals["max_interval"]):
+        raise _KeyError("min_interval", "must not be longer than max_interval")
+    domains = tuple(d.lower() for d in _str_list(entry, "domains"))
+    for domain in domains:
+        if not _HOST_RE.match(domain):
+            raise _KeyError("domains", f"expected host names like 'example.org', got {domain!r}")
     if not domains:
         hosts = []
         for url in sources["feeds"] + sources["sitemaps"] + sources["start_urls"]:

@@ -781,17 +781,13 @@ def _looks_binary(data: bytes | str) -> bool:
     if isinstance(sample, bytes):
         if sample.startswith(_BINARY_MAGIC):
             return True
-        if b"\x00" in sample:
-            return True
         try:
             text = sample.decode("utf-8")
         except UnicodeDecodeError:
             text = sample.decode("latin-1")
     else:
         text = sample
-        if "\x00" in text:
-            return True
-    if not text:
+    if not text:  # a stray NUL is no proof of binary: the share of control characters decides
         return False
     bad = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\t\n\r\f") or ch == "\ufffd")
     return bad / len(text) > 0.1
@@ -950,6 +946,8 @@ def _extract(
         html = decode_file(bytes(html))
     if not isinstance(html, str):
         return _bare("not_html", language_hint)
+    if "\x00" in html:
+        html = html.replace("\x00", "")  # lxml refuses NUL characters; they carry no text
     if not html.strip():
         return _bare("empty", language_hint)
     if _looks_binary(html) or not _HTMLISH.search(html[:20000]):

@@ -84,9 +84,7 @@ def test_bad_sources_are_refused(tmp_path: Path, text: str, key: str) -> None:
         load_config(write(tmp_path, f'[[outlet]]\nname = "x"\n{text}\n'))
 
 
-# Accepted today, and each makes an outlet silently useless or a scheduler misbehave.
-# Bugs in crawler/outlets.py, described in the hostile report.
-@pytest.mark.xfail(strict=True, reason="crawler/outlets.py accepts values that cannot work")
+# Each would make an outlet silently useless or a scheduler misbehave.
 @pytest.mark.parametrize(("snippet", "key"), [
     ("delay = inf", "delay"),               # a crawl that never ends
     ("delay = nan", "delay"),               # nan compares false with every bound

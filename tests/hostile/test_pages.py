@@ -43,8 +43,6 @@ def test_broken_html_is_still_an_article(hostile: Hostile) -> None:
     assert title == "Broken markup still carries a story" and len(text.split()) > 200
 
 
-@pytest.mark.xfail(strict=True, reason="bug in pipelines/extract.py _looks_binary: one NUL byte in the "
-                                       "first 4 KB makes any page not_html (see the hostile report)")
 def test_one_stray_nul_byte_does_not_make_an_article_binary(hostile: Hostile) -> None:
     assert hostile.page("pages", "/2024/05/01/nul-byte")[0] is None
 
