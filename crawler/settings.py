@@ -42,8 +42,9 @@ DOWNLOADER_MIDDLEWARES = {
     # First of all (before robots.txt and Scrapy's offsite filter, which lets dont_filter
     # requests and meta refreshes through): nothing leaves the outlet's domains.
     "crawler.middlewares.OffsiteGuardMiddleware": 40,
-    # Before RetryMiddleware (550): a 429 waits Retry-After instead of burning retries.
-    "crawler.middlewares.RetryAfterMiddleware": 540,
+    # Above RetryMiddleware (550): responses travel from high numbers to low, so a 429 or a
+    # 503 with Retry-After reaches us first and waits instead of burning immediate retries.
+    "crawler.middlewares.RetryAfterMiddleware": 560,
     # Records redirects that leave the outlet's domains instead of following them silently.
     "crawler.middlewares.OffsiteRedirectMiddleware": 650,
 }
