@@ -126,12 +126,22 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
     """Ingest records in one transaction; all or nothing."""
     result = result if result is not None else IngestResult()
     counters: dict[tuple[str, str], Counter[str]] = {}
+    to_index: list[int] = []
     con.execute("BEGIN TRANSACTION")
     try:
+        # Which records are already in, and the page ids: one statement each per transaction
+        # instead of two per page (a statement costs a few ms of CPU, more than its rows).
+        pages = [r for r in records if r.get("type") == "page"]
+        done = _ingested(con, [r["record_id"] for r in pages])
+        page_ids = _page_ids(con, sum(1 for r in pages if r["record_id"] not in done))
         for record in records:
             kind = record.get("type")
             if kind == "page":
-                outcome = _ingest_page(con, record)
+                if record["record_id"] in done:
+                    outcome = "already_ingested"
+                else:
+                    done.add(record["record_id"])  # the same record twice in one segment
+                    outcome = _ingest_page(con, record, to_index, page_ids.pop())
                 counters.setdefault((record.get("run_id") or "", record["outlet"]), Counter())[outcome] += 1
             elif kind == "http_state":
                 _ingest_http_state(con, record)
@@ -150,6 +160,9 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
                 outcome = "unknown_record"
             result.records += 1
             result.outcomes[outcome] += 1
+        # One indexing pass for the whole transaction: per article it was six statements,
+        # a third of the ingest's time.
+        search.index_articles(con, to_index)
         for (run_id, outlet), counter in counters.items():
             con.execute(
                 "UPDATE crawl_runs SET articles_new = articles_new + ?, articles_updated = articles_updated + ? "
@@ -216,11 +229,12 @@ def _find_article(con: duckdb.DuckDBPyConnection, urls: list[str]) -> int | None
 
 
 def _add_urls(con: duckdb.DuckDBPyConnection, article_id: int, urls: list[tuple[str, str]], now: datetime) -> None:
-    for url, kind in urls:
+    """One statement for all of an article's URLs (a statement costs more than its rows)."""
+    if urls:
         con.execute(
-            "INSERT INTO article_urls (url, article_id, kind, first_seen_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            [url, article_id, kind, now],
+            "INSERT INTO article_urls (url, article_id, kind, first_seen_at) "
+            "SELECT unnest($1::VARCHAR[]), $2, unnest($3::VARCHAR[]), $4 ON CONFLICT DO NOTHING",
+            [[u for u, _ in urls], article_id, [k for _, k in urls], now],
         )
 
 
@@ -233,11 +247,25 @@ def _insert_removed(con: duckdb.DuckDBPyConnection, article_id: int, version: in
         )
 
 
-def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> str:
-    if con.execute("SELECT 1 FROM pages WHERE record_id = ?", [r["record_id"]]).fetchone():
-        return "already_ingested"
+def _ingested(con: duckdb.DuckDBPyConnection, record_ids: list[str]) -> set[str]:
+    """The record ids already in pages (ingest is idempotent by record_id)."""
+    if not record_ids:
+        return set()
+    rows = con.execute("SELECT record_id FROM pages WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
+                       [record_ids]).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def _page_ids(con: duckdb.DuckDBPyConnection, n: int) -> list[int]:
+    """n fresh page ids, in the order pop() hands them out (ascending)."""
+    if n <= 0:
+        return []
+    rows = con.execute("SELECT nextval('page_id_seq') FROM range(?)", [n]).fetchall()
+    return sorted((int(r[0]) for r in rows), reverse=True)
+
+
+def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], to_index: list[int], page_id: int) -> str:
     fetched_at = _ts(r.get("fetched_at")) or datetime.now(UTC)
-    page_id = int(con.execute("SELECT nextval('page_id_seq')").fetchone()[0])  # type: ignore[index]
     article = r.get("article")
     skip = r.get("skip_reason")
     detail = r.get("detail")
@@ -250,7 +278,7 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> str:
         existing = _find_article(con, [key, *aliases])
         if existing is not None:
             article_id = existing
-            outcome = _update_article(con, existing, r, page_id, fetched_at)
+            outcome = _update_article(con, existing, r, page_id, fetched_at, to_index)
             if outcome == "unchanged":
                 detail = "revisit: text unchanged"
         else:
@@ -261,7 +289,7 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> str:
                 detail = f"same text as article {exact}"
                 con.execute("UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, exact])
             else:
-                article_id = _insert_article(con, r, page_id, fetched_at)
+                article_id = _insert_article(con, r, page_id, fetched_at, to_index)
                 outcome = "new"
         url_rows = [(key, "canonical")] + [(u, "alias") for u in aliases]
         url_rows += [(u, "seen") for u in r.get("seen_urls") or []]
@@ -297,7 +325,8 @@ def _article_values(article: dict[str, Any]) -> list[Any]:
     return values
 
 
-def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: int, now: datetime) -> int:
+def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: int, now: datetime,
+                    to_index: list[int]) -> int:
     article = r["article"]
     hints = r.get("hints") or {}
     columns = ", ".join(_ARTICLE_COLUMNS)
@@ -319,14 +348,14 @@ def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: 
     _insert_removed(con, article_id, 1, r.get("removed_blocks") or [])
     dedup.place_article(con, article_id, outlet=r["outlet"], text=article["text"], bands=r.get("bands") or [],
                         published_at=_ts(article.get("published_at")), now=now)
-    search.index_articles(con, [article_id])
+    to_index.append(article_id)
     if r.get("para_hashes"):
         boilerplate.record_paragraphs(con, r["outlet"], [tuple(p) for p in r["para_hashes"]], now)
     return article_id
 
 
 def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: dict[str, Any], page_id: int,
-                    fetched_at: datetime) -> str:
+                    fetched_at: datetime, to_index: list[int]) -> str:
     """A known article fetched again: a new version when its cleaned text changed."""
     current = con.execute(
         "SELECT content_hash, version, title, text, page_id, last_seen_at FROM articles WHERE id = ?", [article_id]
@@ -356,5 +385,5 @@ def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: dict[str
         "VALUES (?, ?, 'version', NULL, ?, ?)",
         [article_id, article_id, f"text changed: version {version} -> {version + 1}", fetched_at],
     )
-    search.index_articles(con, [article_id])
+    to_index.append(article_id)
     return "updated"
