@@ -109,8 +109,9 @@ def record_abnormal_end(db: str | Path, run_id: str, outlets: list[str], status:
                     INSERT INTO crawl_runs (run_id, outlet, started_at, finished_at, status, message)
                     VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (run_id, outlet) DO UPDATE SET
-                        status = CASE WHEN crawl_runs.status IN ('running', 'ok', 'stopped') THEN excluded.status
-                                      ELSE crawl_runs.status END,
+                        status = CASE WHEN crawl_runs.status IN ('running', 'ok')
+                                        OR (crawl_runs.status = 'stopped' AND excluded.status = 'timeout')
+                                      THEN excluded.status ELSE crawl_runs.status END,
                         finished_at = coalesce(crawl_runs.finished_at, excluded.finished_at),
                         message = excluded.message
                     """,

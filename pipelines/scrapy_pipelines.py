@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 
 from archive.spool import SpoolWriter, spool_dir_for
@@ -253,14 +254,26 @@ class CleanPipeline:
         return record
 
 
+# Article failures that may pass next time: while one is pending, the feed's validators must
+# not be kept, or the next run's 304 would hide the article for good.
+TRANSIENT_SKIPS = ("download_error", "rate_limited", "extraction_error")
+
+
 class SpoolPipeline:
-    """Writes records to the spool; on close, records the run and ingests if nobody else does."""
+    """Writes records to the spool; when the spider has closed, records the run (with the real
+    finish reason) and ingests if nobody else does.
+
+    Conditional-GET validators (http_state records) are held back until then and handed over
+    only for a run that finished with no transient article failure: a run killed or stopped
+    after reading a feed must not leave an ETag behind that hides the feed's articles."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.ingest_on_close = crawler.settings.getbool("MEDIAWATCH_INGEST_ON_CLOSE", True)
         self.writer: SpoolWriter | None = None
         self.started_at = datetime.now(UTC)
+        self.source_states: list[dict[str, Any]] = []
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SpoolPipeline:
@@ -277,16 +290,24 @@ class SpoolPipeline:
 
     def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         assert self.writer is not None
-        self.writer.write(item)
+        if item.get("type") == "http_state":
+            self.source_states.append(item)
+        else:
+            self.writer.write(item)
         return item
 
-    def close_spider(self) -> None:
-        spider: Any = self.crawler.spider
+    def spider_closed(self, spider: Any, reason: str) -> None:
         assert self.writer is not None
         stats = self.crawler.stats
         assert stats is not None
         values = stats.get_stats()
-        reason = values.get("finish_reason") or "finished"
+        keep_validators = reason == "finished" and not any(
+            values.get(f"mediawatch/skipped/{r}") for r in TRANSIENT_SKIPS
+        ) and not any(k.startswith("mediawatch/skipped/http_5") for k in values)
+        for state in self.source_states:
+            if not keep_validators:
+                state = {**state, "etag": None, "last_modified": None}
+            self.writer.write(state)
         self.writer.write({
             "type": "run", "run_id": spider.run_id, "outlet": spider.outlet.name,
             "started_at": self.started_at.isoformat(), "finished_at": datetime.now(UTC).isoformat(),

@@ -197,6 +197,9 @@ def requests_of(web: FakeWeb, path: str) -> int:
 def courrier() -> Iterator[FakeWeb]:
     web = FakeWeb()
     build_outlet(web)
+    # A permanent 410 instead of the stored outlet's 500: a transient article failure would
+    # (rightly) keep the feed's validators back, and this outlet is the 304 case.
+    web.add("/2024/05/20/broken", "<html><body>gone</body></html>", status=410)
     web.start()
     yield web
     web.stop()

@@ -119,19 +119,61 @@ def test_crawl_records_skips_and_the_run(archived: tuple[FakeWeb, Path, Path]) -
     assert not web.requests_to("/about/"), "links outside article_pattern are not fetched"
 
 
-def test_second_crawl_downloads_no_article(crawled: tuple[FakeWeb, Path, Path]) -> None:
+def test_next_crawls_download_no_known_article_and_retry_the_failed_one(
+        crawled: tuple[FakeWeb, Path, Path]) -> None:
     web, config, db = crawled
+    # The article that answered 500 is back. The first run kept no feed validators (an article
+    # failed transiently), so the feed is read again and that article is fetched and archived.
+    web.add("/2024/05/20/broken", web.fixture("moved.html").replace("cycling lanes", "tram lines"))
     web.log.clear()
     result = run_cli("crawl", "--config", str(config), "--db", str(db))
     assert result.returncode == 0, result.stderr
     fetched = [p for _, p in web.log]
     for path in [*ARTICLE_PATHS, "/2024/05/19/missing", "/2024/05/21/report.pdf"]:
         assert not any(p.startswith(path) for p in fetched), f"{path} fetched again: {fetched}"
-    assert _rows(db, "SELECT count(*) FROM articles") == [(5,)]
+    assert "/2024/05/20/broken" in fetched
+    assert _rows(db, "SELECT count(*) FROM articles") == [(6,)]
+
+    # Nothing failed this time: the third run costs a 304 for the feed and no article at all.
+    web.log.clear()
+    result = run_cli("crawl", "--config", str(config), "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    assert not any(p.startswith("/20") for _, p in web.log), web.log
     statuses = dict(_rows(db, "SELECT url, last_status FROM http_state"))
     assert statuses[f"{web.base}/feed.xml"] == 304, "an unchanged feed costs one 304"
     runs = _rows(db, "SELECT status, articles_new FROM crawl_runs ORDER BY started_at")
-    assert runs[-1] == ("ok", 0)
+    assert [r[1] for r in runs] == [5, 1, 0] and all(r[0] == "ok" for r in runs)
+
+
+def test_a_stopped_run_keeps_no_feed_validators(fake_outlet: FakeWeb, tmp_path: Path) -> None:
+    """A crawl stopped after reading the feed must not leave an ETag that hides its articles."""
+    import signal
+    import time
+
+    def slow(handler) -> None:  # the article pages hang long enough for us to stop the crawl
+        time.sleep(20)
+        handler._send(200, b"<html></html>", {"Content-Type": "text/html"})
+
+    for path in ("/2024/05/17/elections-municipales", "/2024/05/18/climate-summit"):
+        fake_outlet.add_handler(path, slow)
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(fake_outlet.base))
+    db = tmp_path / "archive.duckdb"
+    from tests.conftest import MEDIAWATCH
+
+    proc = subprocess.Popen([str(MEDIAWATCH), "crawl", "--config", str(config), "--db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not fake_outlet.requests_to("/2024/05/17/") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    for child in children:  # the crawl subprocess: SIGINT is Scrapy's graceful stop
+        os.kill(int(child), signal.SIGINT)
+    proc.communicate(timeout=60)
+    (etag,) = _rows(db, f"SELECT etag FROM http_state WHERE url = '{fake_outlet.base}/feed.xml'")[0]
+    assert etag is None
+    (status,) = _rows(db, "SELECT status FROM crawl_runs")[0]
+    assert status == "stopped", "a run stopped by a signal is not recorded as ok"
 
 
 def test_scrapy_crawl_command_works_too(fake_outlet: FakeWeb, tmp_path: Path) -> None:
