@@ -36,6 +36,10 @@ class ArchiveError(Exception):
     """A problem with the archive file a user can act on (one line)."""
 
 
+class ArchiveLocked(ArchiveError):
+    """Another process held the archive through all our retries: try again later."""
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return "Could not set lock" in text or "Conflicting lock" in text
@@ -97,7 +101,7 @@ def _retry(opener: Callable[[], duckdb.DuckDBPyConnection], path: Path, retries:
                 delay = min(delay * 1.6, 0.5)
                 continue
             if _is_lock_error(exc):
-                raise ArchiveError(f"{path}: archive is locked by another process (gave up after {retries} retries)") from exc
+                raise ArchiveLocked(f"{path}: archive is locked by another process (gave up after {retries} retries)") from exc
             raise ArchiveError(f"{path}: cannot open the archive: {exc}") from exc
         except duckdb.Error as exc:
             raise ArchiveError(f"{path}: cannot open the archive: {exc}") from exc
@@ -121,3 +125,4 @@ def reader(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
     finally:
         con.close()
+

@@ -21,8 +21,9 @@ from typing import Any
 import duckdb
 
 from archive import boilerplate, dedup, search
-from archive.db import writer
+from archive.db import ArchiveError, writer
 from archive.spool import PART, discard_segment, read_segment, ready_segments, spool_dir_for
+from archive.tx import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +60,41 @@ def ingest_spool(db_path: str | os.PathLike[str], *, time_budget: float = 2.0,
     if not segments:
         return result
     deadline = time.monotonic() + time_budget
+    try:
+        _ingest_segments(db_path, segments, result, deadline)
+    except Exception as exc:
+        if isinstance(exc, ArchiveError) or not environmental(exc):
+            raise
+        # Disk full, file gone, read-only: the segments stay in the spool, nothing is lost.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArchiveError(f"{db_path}: cannot write the archive ({first_line}); "
+                           "the spool is kept and ingested once it can be") from exc
+    return result
+
+
+def environmental(exc: BaseException) -> bool:
+    """A failure of the machine, not of a record: retry the segment later, never quarantine.
+    DuckDB reports a full disk at commit as a TransactionException, so the text counts too."""
+    if isinstance(exc, (duckdb.IOException, duckdb.OutOfMemoryException, OSError)):
+        return True
+    text = str(exc)
+    return any(words in text for words in _ENVIRONMENTAL_WORDS)
+
+
+_ENVIRONMENTAL_WORDS = ("No space left", "Could not write file", "Failed to commit", "Read-only file system",
+                        "Disk quota exceeded", "Input/output error")
+
+
+def _ingest_segments(db_path: str | os.PathLike[str], segments: list[Path], result: IngestResult,
+                     deadline: float) -> None:
     with writer(db_path) as con:
         for segment in segments:
             records = list(read_segment(segment))
             try:
                 ingest_records(con, records, result)
-            except (duckdb.IOException, duckdb.OutOfMemoryException):
-                raise  # disk full, file gone: the segment stays and is retried, nothing is lost
             except Exception as exc:
+                if environmental(exc):
+                    raise
                 logger.error("segment %s failed as a whole (%s); ingesting record by record", segment.name, exc)
                 _ingest_one_by_one(con, records, result, segment)
             if segment.name.endswith(PART):
@@ -75,7 +103,6 @@ def ingest_spool(db_path: str | os.PathLike[str], *, time_budget: float = 2.0,
             result.segments += 1
             if time.monotonic() > deadline:
                 break
-    return result
 
 
 def _ingest_one_by_one(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]],
@@ -85,9 +112,9 @@ def _ingest_one_by_one(con: duckdb.DuckDBPyConnection, records: list[dict[str, A
     for record in records:
         try:
             ingest_records(con, [record], result)
-        except (duckdb.IOException, duckdb.OutOfMemoryException):
-            raise
         except Exception as exc:
+            if environmental(exc):
+                raise
             quarantine = segment.parent / "quarantine"
             quarantine.mkdir(exist_ok=True)
             with open(quarantine / (segment.name.split(".")[0] + ".jsonl"), "a", encoding="utf-8") as fh:
@@ -127,8 +154,7 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
     result = result if result is not None else IngestResult()
     counters: dict[tuple[str, str], Counter[str]] = {}
     to_index: list[int] = []
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         # Which records are already in, and the page ids: one statement each per transaction
         # instead of two per page (a statement costs a few ms of CPU, more than its rows).
         pages = [r for r in records if r.get("type") == "page"]
@@ -169,10 +195,6 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
                 "WHERE run_id = ? AND outlet = ?",
                 [counter["new"], counter["updated"], run_id, outlet],
             )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return result
 
 

@@ -7,6 +7,8 @@ from importlib import resources
 
 import duckdb
 
+from archive.tx import transaction
+
 _MARKER = re.compile(r"^-- migration: (\S+)\s*$", re.MULTILINE)
 
 
@@ -37,13 +39,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     for name, sql in load_migrations():
         if name in done:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(sql)
             con.execute("INSERT INTO schema_migrations (name) VALUES (?)", [name])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         applied.append(name)
     return applied

@@ -14,6 +14,7 @@ from typing import Any
 from archive import reclean
 from archive.boilerplate import load_boilerplate
 from archive.db import reader, writer
+from archive.tx import transaction
 from crawler.outlets import Config
 from pipelines.clean import PIPELINE_VERSION, clean_article
 from pipelines.fingerprint import content_hash, minhash_bands
@@ -83,16 +84,10 @@ def reprocess(db: str | Path, config: Config | None, *, outlets: list[str] | Non
         if dry_run or not (writes or unchanged):
             continue
         now = datetime.now(UTC)
-        with writer(db) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for page, article, removed, new_hash, bands in writes:
-                    reclean.apply(con, page, article, removed, new_hash, bands, PIPELINE_VERSION, now)
-                reclean.mark_version(con, unchanged, PIPELINE_VERSION)
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        with writer(db) as con, transaction(con):
+            for page, article, removed, new_hash, bands in writes:
+                reclean.apply(con, page, article, removed, new_hash, bands, PIPELINE_VERSION, now)
+            reclean.mark_version(con, unchanged, PIPELINE_VERSION)
     return result
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from archive.db import ArchiveError, writer
+from archive.db import ArchiveError, ArchiveLocked, writer
 from archive.ingest import IngestResult, ingest_spool
 
 
@@ -48,14 +48,19 @@ def start_crawl(config: str | Path, db: str | Path, outlets: list[str], run_id: 
             log.close()  # type: ignore[union-attr]
 
 
-def _ingest_quietly(db: str | Path, result: IngestResult) -> None:
+def _ingest_quietly(db: str | Path, result: IngestResult) -> ArchiveError | None:
+    """Ingest what is ready; a problem is returned, not raised, so the crawl goes on (its
+    records wait in the spool) and the caller decides what to report at the end."""
     try:
         step = ingest_spool(db)
-    except ArchiveError:
-        return  # a long reader holds the file: we ingest on the next turn, nothing is lost
+    except ArchiveLocked:
+        return None  # a long reader holds the file: we ingest on the next turn, nothing is lost
+    except ArchiveError as exc:
+        return exc  # disk full, unwritable: the spool keeps everything
     result.segments += step.segments
     result.records += step.records
     result.outcomes.update(step.outcomes)
+    return None
 
 
 def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout: float = 900.0,
@@ -85,7 +90,9 @@ def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout
     # Everything the crawl handed over, including a killed crawl's partial segments.
     while True:
         before = result.segments
-        _ingest_quietly(db, result)
+        problem = _ingest_quietly(db, result)
+        if problem is not None:
+            raise problem  # e.g. a full disk: one line for the user; the spool is kept
         if result.segments == before:
             break
     if status is None:

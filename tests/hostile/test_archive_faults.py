@@ -117,8 +117,6 @@ def test_a_full_disk_loses_nothing_once_there_is_room(full_disk: tuple[Path, lis
     assert rows(db, "SELECT count(*) - count(DISTINCT record_id) FROM pages") == [(0,)]
 
 
-@pytest.mark.xfail(strict=True, reason="crawler/runner.py + archive/ingest.py: a full disk ends the CLI with a "
-                                       "traceback (OSError ENOSPC) or a run called ok, not one line (see the report)")
 def test_a_full_disk_is_one_line(full_disk: tuple[Path, list]) -> None:
     _, (first, _) = full_disk
     assert "No space left on device" in one_line_error(first)
