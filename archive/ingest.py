@@ -310,6 +310,8 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], to_index: li
                 skip, outcome = "exact_duplicate", "exact_duplicate"
                 detail = f"same text as article {exact}"
                 con.execute("UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, exact])
+                dedup.record_decision(con, dedup.Decision(exact, exact, "exact", 1.0,
+                                                          f"same text under {key}"), fetched_at)
             else:
                 article_id = _insert_article(con, r, page_id, fetched_at, to_index)
                 outcome = "new"

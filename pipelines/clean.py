@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from pipelines.extract import EXTRACTOR_VERSION, extract_article
 from pipelines.fingerprint import content_hash, minhash_bands
 from pipelines.promo import RULES_VERSION, paragraph_hash, strip_promotions
-from pipelines.urls import article_key, canonical_url
+from pipelines.urls import article_key, canonical_url, same_site
 
 PIPELINE_VERSION = f"{EXTRACTOR_VERSION}+promo-{RULES_VERSION}"
 
@@ -65,14 +65,15 @@ def clean_page(item: dict[str, Any], html: str, *, outlet_rules: Any = None,
         return record
     key, cross_site = article_key(url, article.get("canonical_url"), article.get("og_url"))
     seen = [record["url"], *record.get("redirect_urls", []), url, *(record.get("hints") or {}).get("seen_as", [])]
-    aliases = [canonical_url(u) for u in seen if u]
+    seen = [u for u in seen if u and same_site(u, url)]  # a feed proxy's URL names no article of ours
+    aliases = [canonical_url(u) for u in seen]
     record.update(
         article=article,
         removed_blocks=removed,
         key=key,
         cross_site_canonical=cross_site,
         url_aliases=sorted(set(aliases) - {key}),
-        seen_urls=sorted({u for u in seen if u} - set(aliases) - {key}),  # raw spellings, as found
+        seen_urls=sorted(set(seen) - set(aliases) - {key}),  # raw spellings, as found
         content_hash=content_hash(article["text"]),
         bands=minhash_bands(article["text"]),
         para_hashes=[(paragraph_hash(b["text"]), b["text"][:300]) for b in boundary_blocks(cleaned.extracted)],

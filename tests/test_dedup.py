@@ -22,7 +22,7 @@ from pipelines.fingerprint import (
     shingles,
     words,
 )
-from tests.dedup_eval.corpus import ZYTE, build
+from tests.dedup_eval.corpus import build
 from tests.dedup_eval.harness import Report, evaluate_clusters, evaluate_pairs, evaluate_urls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,10 +248,6 @@ def test_band_index_follows_other_writers_and_replaced_files(tmp_path: Path) -> 
 
 # -- the labelled set ----------------------------------------------------------------------
 
-needs_zyte = pytest.mark.skipif(not ZYTE.exists(), reason="shared Zyte ground truth not present")
-
-
-@needs_zyte
 def test_labelled_set_is_big_enough() -> None:
     ev = build()
     assert len(ev.text_pairs) + len(ev.url_pairs) >= 300
@@ -259,7 +255,6 @@ def test_labelled_set_is_big_enough() -> None:
     assert build().docs[5].text == ev.docs[5].text  # deterministic
 
 
-@needs_zyte
 def test_url_rules_make_no_false_merge() -> None:
     rep = Report()
     evaluate_urls(build(), rep)
@@ -267,7 +262,6 @@ def test_url_rules_make_no_false_merge() -> None:
     assert rep.url.recall >= 0.99
 
 
-@needs_zyte
 def test_near_duplicate_pairs_meet_targets() -> None:
     ev = build()
     rep = Report()
@@ -278,7 +272,6 @@ def test_near_duplicate_pairs_meet_targets() -> None:
         assert rep.pairs_by_cat[cat].fp == 0, cat
 
 
-@needs_zyte
 def test_archive_clusters_on_a_slice(tmp_path: Path) -> None:
     ev = build()
     stories = {"wire-1", "wire-2", "wire-3", "wire-4", "indep-1", "indep-2"}

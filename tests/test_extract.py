@@ -95,8 +95,7 @@ def test_golden_case(case: str) -> None:
 
 @pytest.fixture(scope="module")
 def seed() -> dict[str, Any]:
-    if not SEED.exists():
-        pytest.skip(f"seed page not found at {SEED}")
+    assert SEED.exists(), f"seed page not found at {SEED}: shared/ must sit beside the repo"
     return extract_article(SEED.read_text(encoding="utf-8"), SEED_URL)
 
 
