@@ -119,10 +119,30 @@ class Server:
 
 # ---------------------------------------------------------------- measuring a process tree
 
-def _tree_rss(root: int) -> tuple[int, int]:
+_TICK = os.sysconf("SC_CLK_TCK")
+_NAMES: dict[int, str] = {}
+
+
+def _role(cmdline: str) -> str:
+    """Which part of a crawl a process is, for the CPU breakdown."""
+    if "forkserver" in cmdline or "spawn_main" in cmdline:
+        return "cleaning workers"
+    if "resource_tracker" in cmdline:
+        return "resource tracker"
+    if "crawler.crawlproc" in cmdline:
+        return "crawl process (reactor, spool)"
+    if "mediawatch crawl" in cmdline or cmdline.rstrip().endswith("crawl"):
+        return "CLI (archive ingest)"
+    return Path(cmdline.split(" ", 1)[0]).name or "?"
+
+
+def _tree_rss(root: int, cpu: dict[int, float]) -> tuple[int, int]:
     """(RSS, PSS) in bytes summed over root and all its descendants, from /proc. RSS counts
-    pages shared by the forkserver and its workers once per process; PSS splits them."""
+    pages shared by the forkserver and its workers once per process; PSS splits them.
+    Records each process's own CPU seconds in cpu: a worker reaped by a forkserver that
+    nobody reaps never reaches the root's rusage."""
     children: dict[int, list[int]] = {}
+    own: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -133,11 +153,19 @@ def _tree_rss(root: int) -> tuple[int, int]:
             continue
         fields = stat[stat.rfind(b")") + 2:].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
+        own[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
     rss = pss = 0
     todo = [root]
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, ()))
+        if pid in own:
+            if pid not in cpu:
+                try:
+                    _NAMES[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    _NAMES[pid] = "?"
+            cpu[pid] = max(cpu.get(pid, 0.0), own[pid])
         try:
             with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
                 for line in fh:
@@ -164,17 +192,19 @@ class Run:
 
 def run_tree(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
              timeout: float = 3600) -> Run:
-    """Run cmd, sampling the tree's RSS; CPU is the rusage of the reaped tree."""
+    """Run cmd, sampling the tree's memory and CPU (the larger of the reaped tree's rusage and
+    the sum of the CPU each process of the tree was last seen with)."""
     out = tempfile.TemporaryFile()  # noqa: SIM115 - read back after the run
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     samples: list[tuple[float, int, int]] = []
+    cpu: dict[int, float] = {}
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            samples.append((time.monotonic() - started, *_tree_rss(proc.pid)))
-            stop.wait(0.1)
+            samples.append((time.monotonic() - started, *_tree_rss(proc.pid, cpu)))
+            stop.wait(0.5)  # sampling /proc costs CPU the measured system would use
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -197,8 +227,14 @@ def run_tree(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | N
     peak = max((s[1] for s in samples), default=0)
     peak_pss = max((s[2] for s in samples), default=0)
     first = max((s[1] for s in samples if s[0] <= seconds / 2), default=0)
-    return Run(seconds, usage.ru_utime + usage.ru_stime, peak, proc.returncode, text, peak_pss=peak_pss,
-               peak_first_half=first)
+    cpu_seconds = max(usage.ru_utime + usage.ru_stime, sum(cpu.values()))
+    roles: dict[str, float] = {}
+    for pid, seconds_used in cpu.items():
+        role = _role(_NAMES.get(pid, "?"))
+        roles[role] = roles.get(role, 0.0) + seconds_used
+    run = Run(seconds, cpu_seconds, peak, proc.returncode, text, peak_pss=peak_pss, peak_first_half=first)
+    run.extra["cpu_by_role"] = {k: round(v, 1) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}
+    return run
 
 
 # ---------------------------------------------------------------- the systems
