@@ -226,8 +226,13 @@ def _ingest_run(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
                                 skipped, errors, message)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (run_id, outlet) DO UPDATE SET finished_at = excluded.finished_at,
-            status = excluded.status, requests = excluded.requests, responses = excluded.responses,
-            skipped = excluded.skipped, errors = excluded.errors, message = excluded.message
+            -- the supervisor's verdict (a timeout it enforced) wins over the crawl's own "stopped"
+            status = CASE WHEN crawl_runs.status IN ('timeout', 'crashed') THEN crawl_runs.status
+                          ELSE excluded.status END,
+            requests = excluded.requests, responses = excluded.responses,
+            skipped = excluded.skipped, errors = excluded.errors,
+            message = CASE WHEN crawl_runs.status IN ('timeout', 'crashed') THEN crawl_runs.message
+                           ELSE excluded.message END
         """,
         [r["run_id"], r["outlet"], _ts(r.get("started_at")), _ts(r.get("finished_at")), r.get("status", "ok"),
          stats.get("requests", 0), json.dumps(stats.get("responses", {})), json.dumps(stats.get("skipped", {})),
