@@ -33,7 +33,6 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -45,7 +44,7 @@ import click
 from archive.db import ArchiveError, connect_read, writer
 from archive.ingest import ingest_spool
 from archive.spool import PART, READY, ready_segments, spool_dir_for
-from crawler.outlets import Config, ConfigError, Outlet, parse_config
+from crawler.outlets import Config, ConfigError, Outlet, read_config
 
 log = logging.getLogger("mediawatch.daemon")
 
@@ -304,19 +303,7 @@ class ArchiveWriter(threading.Thread):
 
 def _read_config(path: Path) -> tuple[Config, bytes]:
     """Parse the config from one read of the file, so the snapshot is what was validated."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return parse_config(data, path), raw
+    return read_config(path)
 
 
 def _mtime(path: Path) -> float | None:

@@ -105,6 +105,11 @@ def _check_url(value: str) -> str:
 
 
 def load_config(path: str | Path) -> Config:
+    return read_config(path)[0]
+
+
+def read_config(path: str | Path) -> tuple[Config, bytes]:
+    """The config and the bytes it was parsed from, read once (the daemon snapshots them)."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -118,7 +123,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    return parse_config(data, p)
+    return parse_config(data, p), raw
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:
