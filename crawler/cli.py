@@ -132,6 +132,12 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
         fail(str(exc))
     if progress:
         click.echo("", err=True)
+    from archive.db import checkpoint
+
+    try:
+        checkpoint(db_path)  # the archive at rest is one file, and readers replay no log
+    except ArchiveError as exc:
+        click.echo(f"warning: {exc} (the archive is complete; its log is replayed at the next open)", err=True)
     _print_run_summary(db_path, run_id)
     click.echo(f"run {run_id}: {result.status} in {result.seconds:.1f}s, {result.ingest}; log: {log_file}",
                err=True)

@@ -41,7 +41,7 @@ from typing import Any
 
 import click
 
-from archive.db import ArchiveError, connect_read, writer
+from archive.db import ArchiveError, checkpoint, connect_read, writer
 from archive.ingest import ingest_spool
 from archive.spool import PART, READY, ready_segments, spool_dir_for
 from crawler.outlets import Config, ConfigError, Outlet, read_config
@@ -211,10 +211,22 @@ class ArchiveWriter(threading.Thread):
             with self._lock:
                 idle = not self._runs and not self._events
             if stopping and idle and not more:
+                self._final_checkpoint()
                 return
             if not more:
                 self._wake.wait(self.tick)
                 self._wake.clear()
+
+    def _final_checkpoint(self) -> None:
+        """At stop, fold the log into the file: an archive at rest is one file to copy."""
+        self._session()
+        started = time.monotonic()
+        try:
+            checkpoint(self.db)
+        except ArchiveError as exc:
+            log.warning("final checkpoint skipped (%s); the log is replayed at the next open", exc)
+        finally:
+            self._held(started)
 
     def _session(self) -> None:
         """Wait out the gap since the last write session: a reader retrying with backoff
