@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from archive.db import connect_read
+from archive.db import connect_read, wal_bytes
 from archive.spool import spool_dir_for
 from crawler.daemon import OutletState, RunFigures, advance, bounds
 from crawler.outlets import parse_config
@@ -346,6 +346,7 @@ timeout = "2s"
     assert "courrier run " in daemon.log() and " requests, " in daemon.log()
     assert any(p.name.startswith("courrier.") for p in (db.parent / "logs").iterdir()), "crawl logs in <db dir>/logs"
     assert not list(spool_dir_for(db).glob("*.jsonl")), "pending items were ingested at stop"
+    assert wal_bytes(db) == 0, "at stop the log is folded into the file: the archive at rest is one file"
 
 
 def test_kill_9_of_a_crawl_and_of_the_daemon_loses_nothing(courrier: FakeWeb, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from archive.db import wal_bytes
 from tests.conftest import REPO, SHARED, build_outlet, outlet_config, run_cli
 from tests.fakeweb import FakeWeb
 
@@ -95,6 +97,17 @@ def test_crawl_archives_each_article_once_with_its_metadata(archived: tuple[Fake
                                        "(SELECT id FROM articles WHERE canonical_url = ?)", [moved[0]])}
     assert f"{base}/2024/05/23/old-cycling-url" in aliases, "the redirected-from URL is stored too"
     assert all(r[8] > 40 for r in rows)
+
+
+def test_after_a_crawl_the_archive_file_alone_holds_everything(
+        archived: tuple[FakeWeb, Path, Path], tmp_path: Path) -> None:
+    """Write sessions leave their work in DuckDB's log; `mediawatch crawl` folds it into the
+    file at the end, so copying archive.duckdb (and nothing else) copies the archive."""
+    _, _, db = archived
+    assert wal_bytes(db) == 0
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    assert _rows(copy, "SELECT count(*) FROM articles") == _rows(db, "SELECT count(*) FROM articles") == [(5,)]
 
 
 def test_crawl_records_skips_and_the_run(archived: tuple[FakeWeb, Path, Path]) -> None:

@@ -76,3 +76,40 @@ def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
             raise AssertionError("a broken record must fail its transaction")
         assert con.execute("SELECT count(*) FROM articles").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM pages").fetchone() == (0,)
+
+
+def test_write_sessions_leave_the_log_until_the_spool_runs_empty(tmp_path: Path, monkeypatch) -> None:
+    """A session does not checkpoint when it closes (at 1M articles a checkpoint costs ~0.5 s);
+    readers see its work through the log all the same, and once nothing waits in the spool the
+    log is folded into the file, so a copy of the .duckdb file alone holds everything."""
+    import json
+    import shutil
+
+    import duckdb
+
+    from archive import ingest
+    from archive.db import wal_bytes
+    from archive.spool import ready_segments, spool_dir_for
+
+    db = tmp_path / "a.duckdb"
+    spool = spool_dir_for(db)
+    spool.mkdir()
+    urls = ["http://news.example/2024/05/17/elections-municipales", "http://news.example/2024/05/18/climate-summit"]
+    for n, (url, page) in enumerate(zip(urls, ["elections.html", "climate.html"], strict=True)):
+        (spool / f"run.o-{n:06d}.jsonl").write_text(json.dumps(page_record(url, fixture(page))) + "\n")
+    monkeypatch.setattr(ingest, "IDLE_CHECKPOINT_WAL", 0)  # the fixtures log far less than 1 MB
+
+    first = ingest.ingest_spool(db, time_budget=0)  # one segment, one waits
+    assert (first.segments, first.checkpointed) == (1, False)
+    assert wal_bytes(db) > 0, "the session's work stays in the log"
+    reader = duckdb.connect(str(db), read_only=True)
+    assert reader.execute("SELECT count(*) FROM articles").fetchone() == (1,), "readers replay the log"
+    reader.close()
+
+    last = ingest.ingest_spool(db, time_budget=0)
+    assert (last.segments, last.checkpointed) == (1, True)
+    assert not ready_segments(spool) and wal_bytes(db) == 0
+    shutil.copy(db, tmp_path / "copy.duckdb")
+    copy = duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True)
+    assert copy.execute("SELECT count(*) FROM articles").fetchone() == (2,), "the file alone holds both"
+    copy.close()

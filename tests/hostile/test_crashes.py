@@ -38,9 +38,15 @@ def test_kill_9_loses_and_doubles_nothing(target: str, iterations: int) -> None:
 # -- kill -9 of the single writer in the middle of its transactions -------------------------
 
 DRAIN = "import sys; from archive.ingest import drain_spool; drain_spool(sys.argv[1], pause=0)"
+# One segment per write session: twenty opens, commits and closes per process, so kills land
+# in every phase of a session (open and log replay, transaction, commit, close, the idle
+# checkpoint at the end); "ready" marks the end of the imports.
+DRAIN_BY_SESSION = ("import sys, time; from archive.ingest import ingest_spool; print('ready', flush=True)\n"
+                    "while ingest_spool(sys.argv[1], time_budget=0).segments: time.sleep(0.05)")
 
 
-def test_kill_9_of_the_ingest_mid_transaction_is_replayed_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sessions", ["one drain", "one session a segment"])
+def test_kill_9_of_the_ingest_mid_transaction_is_replayed_exactly_once(tmp_path: Path, sessions: str) -> None:
     """A real crawl's spool, cut into one segment per record (one transaction each), ingested
     by a process killed -9 again and again at random moments: every record lands once."""
     web = HostileWeb().start()
@@ -71,8 +77,14 @@ def test_kill_9_of_the_ingest_mid_transaction_is_replayed_exactly_once(tmp_path:
     for _ in range(15):
         if not ready_segments(spool):
             break
-        proc = subprocess.Popen([sys.executable, "-c", DRAIN, str(db)], cwd=REPO)
-        time.sleep(rng.uniform(0.4, 2.0))  # imports take most of a second: kills land mid-ingest
+        if sessions == "one drain":
+            proc = subprocess.Popen([sys.executable, "-c", DRAIN, str(db)], cwd=REPO)
+            time.sleep(rng.uniform(0.4, 2.0))  # imports take most of a second: kills land mid-ingest
+        else:
+            proc = subprocess.Popen([sys.executable, "-c", DRAIN_BY_SESSION, str(db)], cwd=REPO,
+                                    stdout=subprocess.PIPE, text=True)
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.05, 0.8))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
