@@ -354,6 +354,9 @@ class Daemon:
         self.logs = db.parent / "logs"
         self.snapshot = db.with_name(db.name + ".daemon-config.toml")
         self.max_parallel = max_parallel
+        # Up to max_parallel crawls run at once, each with its own cleaning pool: the cores
+        # are shared between them, not given to each (4 crawls x 2 cores was 8 workers).
+        self.crawl_workers = max(1, (os.cpu_count() or 1) // max_parallel)
         self.stopping = threading.Event()
         self.hup = threading.Event()
         self.states: dict[str, OutletState] = {}
@@ -598,7 +601,8 @@ class Daemon:
         returncode = -1
         try:
             self.logs.mkdir(parents=True, exist_ok=True)
-            proc = start_crawl(self.snapshot, self.db, [name], run_id, log_path=self.logs / f"{name}.{run_id}.log")
+            proc = start_crawl(self.snapshot, self.db, [name], run_id, log_path=self.logs / f"{name}.{run_id}.log",
+                               workers=self.crawl_workers)
         except OSError as exc:
             log.error("%s: cannot start the crawl: %s", name, exc)
             self.writer.finish(RunDone(name, run_id, "failed", 127, 0.0))

@@ -34,8 +34,13 @@ class CrawlResult:
 
 
 def start_crawl(config: str | Path, db: str | Path, outlets: list[str], run_id: str, *,
-                log_path: Path | None = None, die_with_parent: bool = True) -> subprocess.Popen[bytes]:
+                log_path: Path | None = None, die_with_parent: bool = True,
+                workers: int | None = None) -> subprocess.Popen[bytes]:
+    """Start a crawl subprocess. workers: its cleaning pool size, unless the user set
+    MEDIAWATCH_WORKERS (which always wins); None leaves the crawl's default (one per core)."""
     env = dict(os.environ)
+    if workers is not None and not env.get("MEDIAWATCH_WORKERS"):
+        env["MEDIAWATCH_WORKERS"] = str(workers)
     env["MEDIAWATCH_PDEATHSIG"] = "1" if die_with_parent else "0"
     env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     cmd = [sys.executable, "-m", "crawler.crawlproc", "--config", str(config), "--db", str(db),

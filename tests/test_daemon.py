@@ -344,7 +344,14 @@ timeout = "2s"
     assert requests_of(courrier, "/feed.xml") >= feed_runs >= 3
     assert dict(rows(db, "SELECT url, last_status FROM http_state"))[f"{courrier.base}/feed.xml"] == 304
     assert "courrier run " in daemon.log() and " requests, " in daemon.log()
-    assert any(p.name.startswith("courrier.") for p in (db.parent / "logs").iterdir()), "crawl logs in <db dir>/logs"
+    crawl_logs = [p for p in (db.parent / "logs").iterdir() if p.name.startswith("courrier.")]
+    assert crawl_logs, "crawl logs in <db dir>/logs"
+    # Four crawls may run at once (--max-parallel 4): they share the cores instead of each
+    # starting a pool of one worker per core.
+    pool_sizes = {line.split("cleaning pages in ")[1].split()[0] for p in crawl_logs
+                  for line in p.read_text(errors="replace").splitlines() if "cleaning pages in " in line}
+    if not os.environ.get("MEDIAWATCH_WORKERS"):
+        assert pool_sizes == {str(max(1, (os.cpu_count() or 1) // 4))}, pool_sizes
     assert not list(spool_dir_for(db).glob("*.jsonl")), "pending items were ingested at stop"
     assert wal_bytes(db) == 0, "at stop the log is folded into the file: the archive at rest is one file"
 
