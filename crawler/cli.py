@@ -4,6 +4,7 @@ every command's help shows an example."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,10 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
       mediawatch crawl --config outlets.toml --db data/archive.duckdb lemonde bbc
     """
     config = _load(config_path)
+    from crawler.daemon import setup_logging
     from crawler.runner import new_run_id, run_crawl
+
+    setup_logging(None, os.environ.get("MEDIAWATCH_LOG_LEVEL", "WARNING").upper())
 
     names = list(outlet_names) or [o.name for o in config.outlets]
     try:

@@ -766,18 +766,21 @@ def _prune_logs(logs: Path, outlet: str) -> None:
         old.unlink(missing_ok=True)
 
 
-def _setup_logging(logs: Path, level: str) -> None:
+def setup_logging(logs: Path | None, level: str) -> None:
+    """Our loggers (the daemon's, and the archive's: a quarantined record, a failed
+    checkpoint) to stderr and, given a directory, to its rotating daemon.log."""
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    try:
-        logs.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.RotatingFileHandler(logs / "daemon.log", maxBytes=10_000_000,
-                                                             backupCount=3, encoding="utf-8"))
-    except OSError as exc:
-        print(f"warning: no daemon log file in {logs}: {exc.strerror}", file=sys.stderr)
+    if logs is not None:
+        try:
+            logs.mkdir(parents=True, exist_ok=True)
+            handlers.append(logging.handlers.RotatingFileHandler(logs / "daemon.log", maxBytes=10_000_000,
+                                                                 backupCount=3, encoding="utf-8"))
+        except OSError as exc:
+            print(f"warning: no daemon log file in {logs}: {exc.strerror}", file=sys.stderr)
     for handler in handlers:
         handler.setFormatter(fmt)
-    for name, lvl in (("mediawatch", level), ("apscheduler", "WARNING")):
+    for name, lvl in (("mediawatch", level), ("archive", level), ("apscheduler", "WARNING")):
         logger = logging.getLogger(name)
         logger.handlers[:] = handlers
         logger.setLevel(lvl)
@@ -916,7 +919,7 @@ def register(group: click.Group) -> None:
             daemon.write_snapshot(raw)
         except OSError as exc:
             fail(f"{daemon.snapshot}: cannot write the config snapshot: {exc.strerror}")
-        _setup_logging(daemon.logs, log_level.upper())
+        setup_logging(daemon.logs, log_level.upper())
 
         def on_stop(signum: int, _frame: Any) -> None:
             if daemon.stopping.is_set():

@@ -395,3 +395,32 @@ def test_kill_9_of_a_crawl_and_of_the_daemon_loses_nothing(courrier: FakeWeb, tm
                     "HAVING count(*) > 1") == [], "an article page ingested twice"
     assert rows(db, "SELECT count(*) FROM crawl_runs WHERE status = 'running'") == [(0,)]
     assert not [p for p in spool_dir_for(db).iterdir() if p.suffix in (".jsonl", ".part")]
+
+
+def test_archive_errors_reach_the_daemon_log(tmp_path: Path) -> None:
+    """A quarantined record or a failed checkpoint is logged by archive.ingest: it must land in
+    daemon.log with a timestamp, not only on the daemon's stderr."""
+    import logging
+
+    from crawler.daemon import setup_logging
+
+    names = ("mediawatch", "archive", "apscheduler")
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
+             for n in names}
+    try:
+        setup_logging(tmp_path / "logs", "INFO")
+        logging.getLogger("archive.ingest").error("record r1 quarantined: boom")
+        logging.getLogger("mediawatch.daemon").info("lemonde run ok")
+        for n in names:
+            for handler in logging.getLogger(n).handlers:
+                handler.flush()
+        text = (tmp_path / "logs" / "daemon.log").read_text()
+    finally:
+        for n, (handlers, level, propagate) in saved.items():
+            logger = logging.getLogger(n)
+            for handler in logger.handlers:
+                if handler not in handlers:
+                    handler.close()
+            logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+    assert " ERROR record r1 quarantined: boom" in text
+    assert " INFO lemonde run ok" in text
