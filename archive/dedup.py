@@ -340,11 +340,14 @@ class BandIndex:
         if self.con is con:
             return
         # A new connection (the writer reopens every cycle): check the file is the one we
-        # hold; a rebuilt or restored archive is loaded again from scratch.
-        row = con.execute("SELECT count(*), coalesce(max(article_id), -1) FROM lsh_bands").fetchone()
-        assert row is not None
-        if int(row[0]) < self.rows or int(row[1]) < self.watermark:
-            self.__init__()  # type: ignore[misc]
+        # hold (band rows are never deleted, so the newest one we know must still be there);
+        # a rebuilt or restored archive is loaded again from scratch. Filtered on article_id,
+        # which zone maps prune: an unfiltered count(*) scans the table while the log holds
+        # appended rows (0.2-0.3 s a session at 1M articles).
+        if self.watermark >= 0:
+            row = con.execute("SELECT count(*) FROM lsh_bands WHERE article_id >= ?", [self.watermark]).fetchone()
+            if row is None or not int(row[0]):
+                self.__init__()  # type: ignore[misc]
         self._load_since(con, self.watermark)
         self.con = con
 

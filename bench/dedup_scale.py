@@ -166,14 +166,14 @@ def build_archive(path: Path, size: int, seeds: list[dict[str, Any]], words: int
         # Learned-boilerplate counts, as the ingest records them: the first 2 and last 3
         # paragraphs of each article (archive/boilerplate.py), one of them its outlet's footer.
         con.execute(
-            "INSERT INTO paragraph_stats (outlet, para_hash, articles, first_seen_at, last_seen_at, sample) "
-            "SELECT outlet, substr(md5(id::VARCHAR || '-' || k), 1, 16), 1, first_seen_at, first_seen_at, "
-            "'paragraph ' || id || ' ' || k FROM articles, range(4) r(k)"
+            "INSERT INTO paragraph_stats (para_key, outlet, para_hash, articles, first_seen_at, last_seen_at, sample) "
+            "SELECT outlet || ':' || h, outlet, h, 1, first_seen_at, first_seen_at, 'paragraph ' || id || ' ' || k "
+            "FROM (SELECT *, substr(md5(id::VARCHAR || '-' || k), 1, 16) AS h FROM articles, range(4) r(k))"
         )
         con.execute(
-            "INSERT INTO paragraph_stats (outlet, para_hash, articles, first_seen_at, last_seen_at, sample) "
-            "SELECT outlet, substr(md5(outlet), 1, 16), count(*), min(first_seen_at), max(first_seen_at), "
-            "'footer of ' || outlet FROM articles GROUP BY outlet"
+            "INSERT INTO paragraph_stats (para_key, outlet, para_hash, articles, first_seen_at, last_seen_at, sample) "
+            "SELECT outlet || ':' || substr(md5(outlet), 1, 16), outlet, substr(md5(outlet), 1, 16), count(*), "
+            "min(first_seen_at), max(first_seen_at), 'footer of ' || outlet FROM articles GROUP BY outlet"
         )
         con.execute("COMMIT")
         dedup.ensure_indexes(con)
