@@ -46,6 +46,34 @@ class _Pending:
     than its rows): search indexing and the learned-boilerplate counts."""
     to_index: list[int] = field(default_factory=list)
     paragraphs: list[tuple[str, list[tuple[str, str]], datetime]] = field(default_factory=list)
+    # content_hash -> (article id, outlet) of the articles with that text: looked up for the
+    # whole transaction in one indexed IN query (a point lookup cost 3.6 ms at 1M articles),
+    # then kept current as the transaction inserts and re-versions articles.
+    by_hash: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+
+    def load_hashes(self, con: duckdb.DuckDBPyConnection, hashes: list[str]) -> None:
+        wanted = sorted({h for h in hashes if h})
+        for h in wanted:
+            self.by_hash.setdefault(h, [])
+        if wanted:
+            placeholders = ", ".join("?" for _ in wanted)
+            for article_id, outlet, h in con.execute(
+                    f"SELECT id, outlet, content_hash FROM articles WHERE content_hash IN ({placeholders})",
+                    wanted).fetchall():
+                self.by_hash[str(h)].append((int(article_id), str(outlet)))
+
+    def find_exact(self, con: duckdb.DuckDBPyConnection, outlet: str, content_hash: str) -> int | None:
+        """dedup.find_exact, answered from the transaction's lookup."""
+        if content_hash not in self.by_hash:
+            return dedup.find_exact(con, outlet, content_hash)
+        ids = [a for a, o in self.by_hash[content_hash] if o == outlet]
+        return min(ids) if ids else None
+
+    def text_changed(self, article_id: int, outlet: str, old_hash: str | None, new_hash: str | None) -> None:
+        if old_hash in self.by_hash:
+            self.by_hash[old_hash] = [(a, o) for a, o in self.by_hash[old_hash] if a != article_id]
+        if new_hash in self.by_hash:
+            self.by_hash[new_hash].append((article_id, outlet))
 
 
 def _ts(value: Any) -> datetime | None:
@@ -185,6 +213,8 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
         pages = [r for r in records if r.get("type") == "page"]
         done = _ingested(con, [r["record_id"] for r in pages])
         page_ids = _page_ids(con, sum(1 for r in pages if r["record_id"] not in done))
+        pending.load_hashes(con, [str(r.get("content_hash") or "") for r in pages
+                                  if r["record_id"] not in done and r.get("article")])
         for record in records:
             kind = record.get("type")
             if kind == "page":
@@ -343,7 +373,7 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
             if outcome == "unchanged":
                 detail = "revisit: text unchanged"
         else:
-            exact = dedup.find_exact(con, outlet, r["content_hash"])
+            exact = pending.find_exact(con, outlet, r["content_hash"])
             if exact is not None:
                 article_id = exact
                 skip, outcome = "exact_duplicate", "exact_duplicate"
@@ -408,6 +438,7 @@ def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: 
     ).fetchone()
     assert row is not None
     article_id = int(row[0])
+    pending.text_changed(article_id, r["outlet"], None, r["content_hash"])
     _insert_removed(con, article_id, 1, r.get("removed_blocks") or [])
     dedup.place_article(con, article_id, outlet=r["outlet"], text=article["text"], bands=r.get("bands") or [],
                         published_at=_ts(article.get("published_at")), now=now)
@@ -421,10 +452,10 @@ def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: dict[str
                     fetched_at: datetime, pending: _Pending) -> str:
     """A known article fetched again: a new version when its cleaned text changed."""
     current = con.execute(
-        "SELECT content_hash, version, title, text, page_id, last_seen_at FROM articles WHERE id = ?", [article_id]
-    ).fetchone()
+        "SELECT content_hash, version, title, text, page_id, last_seen_at, outlet FROM articles WHERE id = ?",
+        [article_id]).fetchone()
     assert current is not None
-    old_hash, version, old_title, old_text, old_page, last_seen = current
+    old_hash, version, old_title, old_text, old_page, last_seen, outlet = current
     if old_hash == r["content_hash"]:
         con.execute("UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, article_id])
         return "unchanged"
@@ -441,6 +472,7 @@ def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: dict[str
         [*_article_values(article), r["content_hash"], version + 1, page_id, fetched_at,
          bool(article.get("promo_flagged")), r.get("extractor_version"), article_id],
     )
+    pending.text_changed(article_id, str(outlet), old_hash, r["content_hash"])
     _insert_removed(con, article_id, version + 1, r.get("removed_blocks") or [])
     dedup.refresh_bands(con, article_id, r.get("bands") or [])
     con.execute(

@@ -64,6 +64,29 @@ def test_same_text_under_another_url_of_the_outlet_is_the_same_article(tmp_path:
         assert "https://news.example/wirtschaft/exporte-steigen" in urls, "keys are scheme-folded identities"
 
 
+def test_exact_copies_within_one_transaction_and_after_an_edit(tmp_path: Path) -> None:
+    """The exact-text lookup is made once per transaction: copies in the same transaction,
+    and a text an edit moved away from, must still be judged as the table says."""
+    old_html = fixture("wirtschaft.html")  # no canonical link: each URL is its own key
+    new_html = old_html.replace("</article>", "<p>Nachtrag: Die Zahlen wurden am Abend von der Behörde "
+                                "bestätigt und um die Exporte nach Übersee ergänzt.</p></article>")
+    assert new_html != old_html
+    with writer(tmp_path / "a.duckdb") as con:
+        result = ingest_records(con, [page_record("http://news.example/a", old_html),
+                                      page_record("http://news.example/b", old_html)])
+        assert (result.outcomes["new"], result.outcomes["exact_duplicate"]) == (1, 1)
+        # /a is edited; in the same transaction /c carries /a's old text and /d the new one:
+        # /c is a new article (no article has that text any more), /d a copy of /a.
+        result = ingest_records(con, [page_record("http://news.example/a", new_html),
+                                      page_record("http://news.example/c", old_html),
+                                      page_record("http://news.example/d", new_html)])
+        outcomes = (result.outcomes["updated"], result.outcomes["new"], result.outcomes["exact_duplicate"])
+        assert outcomes == (1, 1, 1)
+        assert con.execute("SELECT canonical_url, version FROM articles ORDER BY id").fetchall() == [
+            ("https://news.example/a", 2), ("https://news.example/c", 1)]
+        assert con.execute("SELECT article_id FROM article_urls WHERE url = 'https://news.example/d'").fetchall() == [(1,)]
+
+
 def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
     good = page_record("http://news.example/2024/05/17/elections-municipales", fixture("elections.html"))
     bad = dict(good, record_id=uuid.uuid4().hex, outlet=None)  # NOT NULL violation mid-batch
