@@ -3,18 +3,22 @@
 DuckDB allows one read-write process or many read-only ones, never both, so the writer
 holds its connection only for a short transaction and readers retry on the lock error.
 
-Checkpoints: a write session does not checkpoint when it closes. At a million articles a
-checkpoint costs about half a second of CPU whatever it writes (it rewrites the changed parts
-of every random-key index), so checkpointing the ~50 articles of each short session made
-ingest cost grow with the archive. Committed work lives in the write-ahead log until it holds
-CHECKPOINT_WAL (DuckDB then checkpoints at a commit), and every opener, read-only ones
-included, replays the log. ``checkpoint()`` folds it into the file explicitly: the daemon
-and ``mediawatch crawl`` call it when they finish, so an archive at rest is one file.
+Checkpoints: every opener, read-only ones included, replays what DuckDB's log holds, so a
+small archive is checkpointed at the end of every write session and readers replay nothing.
+At a million articles a checkpoint costs about half a second whatever it writes (it rewrites
+the changed parts of every random-key index), which made ingest cost grow with the archive;
+so above DEFER_CHECKPOINT_ARTICLES articles sessions leave their work in the log until it
+holds CHECKPOINT_WAL (DuckDB then checkpoints at a commit) or the spool runs empty
+(archive.ingest). The size decides, not a timing: a timed checkpoint of a small archive on a
+loaded machine looked slow and switched a daemon to the log for nothing (reader latency x4
+in bench/daemon_soak.py). ``checkpoint()`` folds the log in explicitly: the daemon and
+``mediawatch crawl`` call it when they finish, so an archive at rest is one file.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import random
 import sys
@@ -26,6 +30,8 @@ from pathlib import Path
 import duckdb
 
 from archive.migrations import migrate
+
+logger = logging.getLogger(__name__)
 
 
 def _fail_fast_on_missing_pandas() -> None:
@@ -48,7 +54,8 @@ class ArchiveLocked(ArchiveError):
     """Another process held the archive through all our retries: try again later."""
 
 
-CHECKPOINT_WAL = "16MB"  # WAL size at which a commit checkpoints (bench/dedup_scale.py)
+CHECKPOINT_WAL = "8MB"  # log size at which a commit checkpoints: a reader replays ~0.3 s of it at most
+DEFER_CHECKPOINT_ARTICLES = 200_000  # above this, sessions do not checkpoint as they close
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -127,8 +134,19 @@ def writer(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
     con = connect_write(path)
     try:
         yield con
+        if wal_bytes(path) and not checkpoint_is_deferred(con):
+            try:
+                con.execute("CHECKPOINT")
+            except duckdb.Error as exc:  # the session's work is committed, in the log: nothing lost
+                logger.warning("checkpoint of %s failed, its log is kept: %s", path, exc)
     finally:
         con.close()
+
+
+def checkpoint_is_deferred(con: duckdb.DuckDBPyConnection) -> bool:
+    """Is the archive big enough that sessions leave their work in the log?"""
+    row = con.execute("SELECT coalesce(max(id), 0) FROM articles").fetchone()
+    return bool(row and int(row[0]) > DEFER_CHECKPOINT_ARTICLES)
 
 
 def wal_bytes(path: str | os.PathLike[str]) -> int:
