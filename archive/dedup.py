@@ -285,7 +285,6 @@ class BandIndex:
         self.ids = np.zeros(0, dtype=np.uint32)
         self.delta: dict[int, list[int]] = {}
         self.delta_rows = 0
-        self.rows = 0  # rows known, to detect a file replaced behind our back
         self.watermark = -1  # highest article_id whose rows were read from the table
         self.con: duckdb.DuckDBPyConnection | None = None  # the connection last synced with
 
@@ -297,7 +296,6 @@ class BandIndex:
         for k, a in zip(keys, ids, strict=True):
             self.delta.setdefault(int(k), []).append(int(a))
         self.delta_rows += len(keys)
-        self.rows += len(keys)
         if self.delta_rows > max(50_000, len(self.keys) // 8):
             self._merge()
 
@@ -328,7 +326,6 @@ class BandIndex:
             if after < 0 and not len(self.keys):
                 order = np.argsort(keys)
                 self.keys, self.ids = keys[order], ids[order]
-                self.rows = len(keys)
             else:
                 self._add(keys, ids)
 
