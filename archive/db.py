@@ -170,4 +170,3 @@ def reader(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
     finally:
         con.close()
-

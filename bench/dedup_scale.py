@@ -20,9 +20,10 @@ Rates are per CPU-second of this process (all DuckDB threads included), not wall
 bench machine is shared, and CPU time is what one article costs whatever else runs.
 In ``ingest`` mode every ``--session-txns`` transactions are one real write session (open,
 schema check, transactions, close), as the daemon's writer closes the archive every cycle so
-readers can open it. Checkpoints follow the writer's policy (archive.db): one when the log
-reaches CHECKPOINT_WAL, inside the timing; the idle-time checkpoint of an empty spool is not
-part of a backlog and is not timed. The in-memory band index is loaded before the
+readers can open it. Checkpoints follow the writer's policy (archive.db), inside the timing:
+at the end of every session up to DEFER_CHECKPOINT_ARTICLES articles, above that when the log
+reaches CHECKPOINT_WAL; the idle-time checkpoint of an empty spool is not part of a backlog
+and is not timed. ``dedup`` mode runs each batch in one connection (one session). The in-memory band index is loaded before the
 timing starts and its load time printed apart.
 
 Target: 1M >= 0.6 x the 10k rate.

@@ -101,7 +101,7 @@ def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM pages").fetchone() == (0,)
 
 
-def test_sessions_checkpoint_while_it_is_cheap_and_leave_the_log_once_it_is_not(tmp_path: Path, monkeypatch) -> None:
+def test_sessions_checkpoint_while_the_archive_is_small_and_leave_the_log_once_it_is_big(tmp_path: Path, monkeypatch) -> None:
     """On a small archive a session checkpoints as it closes (readers replay nothing). On a big
     one (a checkpoint costs ~0.5 s at 1M articles) sessions leave their work in the log, readers see it all the same, and the log is folded in when the spool runs empty,
     so a copy of the .duckdb file alone holds everything."""
