@@ -180,14 +180,13 @@ def extract_cmd(page: Any, url: str, language: str | None, include_blocks: bool)
       mediawatch extract page.html --url https://example.org/2024/05/17/story
       curl -s https://example.org/a | mediawatch extract - --url https://example.org/a
     """
-    from w3lib.encoding import html_to_unicode
-
     from pipelines.clean import PIPELINE_VERSION, clean_article
+    from pipelines.decode import decode_html
     from pipelines.fingerprint import content_hash
     from pipelines.urls import article_key
 
     body = page.read()
-    _, html = html_to_unicode(None, body)
+    html, _note = decode_html(body)
     cleaned = clean_article(html, url, language_hint=language)
     article = dict(cleaned.article)
     if not include_blocks:

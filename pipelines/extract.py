@@ -24,7 +24,11 @@ from urllib.parse import urljoin, urlsplit
 import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
-from trafilatura.utils import decode_file, load_html
+from trafilatura.utils import load_html
+
+from archive.text import word_count
+from pipelines.decode import decode_html
+from pipelines.language import decide as decide_language
 
 LOG = logging.getLogger(__name__)
 
@@ -243,31 +247,6 @@ def _language(value: str | None) -> str | None:
     if len(primary) == 2 and primary.isalpha():
         return primary
     return _ISO3.get(primary)
-
-
-_STOPWORDS = {
-    "en": {"the", "and", "of", "to", "in", "is", "that", "for", "with", "was", "on", "it"},
-    "fr": {"le", "la", "les", "et", "des", "est", "une", "du", "de", "dans", "pour", "pas"},
-    "de": {"der", "die", "und", "das", "ist", "nicht", "mit", "ein", "den", "auf", "sich", "von"},
-    "es": {"el", "los", "las", "y", "que", "del", "de", "por", "una", "con", "para", "se"},
-    "it": {"il", "di", "che", "e", "gli", "della", "per", "una", "non", "sono", "del", "nel"},
-    "pt": {"o", "os", "de", "do", "da", "em", "um", "uma", "para", "com", "não", "dos"},
-    "nl": {"de", "het", "een", "en", "van", "is", "dat", "niet", "op", "zijn", "voor", "met"},
-}  # fmt: skip
-
-
-def guess_language(text: str) -> str | None:
-    """Last-resort language from stopword counts (7 languages), when neither the page
-    nor the outlet says: full-text search needs a language to pick its stemmer."""
-    words = [w.lower() for w in _WORD.findall(text[:5000])]
-    if len(words) < 30:
-        return None
-    scores = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
-    best = max(scores, key=lambda k: scores[k])
-    ranked = sorted(scores.values(), reverse=True)
-    if ranked[0] < 0.1 * len(words) or ranked[0] < 1.3 * ranked[1]:
-        return None  # too few function words, or two languages too close to call
-    return best
 
 
 # --------------------------------------------------------------------------- metadata
@@ -877,7 +856,7 @@ def classify_page(
         return "challenge"
     if blocks is None:
         return "article" if n_chars else "empty"
-    words = sum(len(_WORD.findall(b["text"])) for b in blocks)
+    words = sum(word_count(b["text"]) for b in blocks)
     if words == 0:
         return "empty"
     md = md or {}
@@ -906,7 +885,7 @@ def _is_challenge(
         return True  # callers only ask for pages under 8000 visible characters
     if not visible or len(visible) > 4000:
         return False  # longer pages arrive here with visible == "" (see _page_stats)
-    words = len(_WORD.findall(visible))
+    words = word_count(visible)
     if words >= 120:
         return False
     if _CHALLENGE_STRONG.search(html[:200000]):
@@ -916,7 +895,7 @@ def _is_challenge(
     if blocks is None:
         return True
     text = " ".join(b["text"] for b in blocks)
-    return len(_WORD.findall(text)) < 40 or bool(_CHALLENGE_TEXT.search(text))
+    return word_count(text) < 40 or bool(_CHALLENGE_TEXT.search(text))
 
 
 # --------------------------------------------------------------------------- entry point
@@ -943,7 +922,7 @@ def _extract(
     if isinstance(html, (bytes, bytearray)):
         if _looks_binary(bytes(html)):
             return _bare("not_html", language_hint)
-        html = decode_file(bytes(html))
+        html = decode_html(bytes(html))[0]
     if not isinstance(html, str):
         return _bare("not_html", language_hint)
     if "\x00" in html:
@@ -1002,9 +981,8 @@ def _extract(
         blocks = blocks[1:]  # the title is its own field; keeping it would count it twice
     art["blocks"] = blocks
     art["text"] = "\n\n".join(b["text"] for b in blocks)
-    art["word_count"] = len(_WORD.findall(art["text"]))
-    if not art["language"]:
-        art["language"] = guess_language(art["text"])
+    art["word_count"] = word_count(art["text"])
+    art["language"] = decide_language(art["language"], art["text"])
     art["page_kind"] = classify_page(html, tree, blocks, md, url=url, _stats=stats)
     art["published_at"], art["modified_at"], art["date_source"] = _pick_dates(
         md, tree if art["page_kind"] == "article" else None, url, hints

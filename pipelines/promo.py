@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archive.text import word_count
+
 KINDS = ("subscription", "newsletter", "read_also", "donation", "app", "social", "event", "shop")
 CUES = ("strong", "lead", "weak", "topic", "label", "speech")
 # When a block names several kinds, the more specific one wins.
@@ -563,7 +565,7 @@ class _Info:
 def _analyse(block: Mapping[str, Any], rules: PromoRules, lang: str | None) -> _Info:
     raw = str(block.get("text") or "")
     text = _norm(_QUOTE_SPANS.sub(" ", raw))
-    words = len(raw.split())
+    words = word_count(raw)
     density = min(1.0, int(block.get("link_chars") or 0) / max(1, len(raw.strip())))
     if block.get("kind") == "quote":
         return _Info([], [], "", set(), set(), False, False, words, density)
@@ -742,7 +744,7 @@ def strip_promotions(
             if i in verdict or b.get("kind") == "quote" or not squashed[i]:
                 continue
             if paragraph_hash(text) in boilerplate:
-                if len(text.split()) >= 6:
+                if word_count(text) >= 6:
                     verdict[i] = ("boilerplate", "boilerplate.outlet")
                 else:
                     short_repeats.append(i)
@@ -772,7 +774,7 @@ def strip_promotions(
     if verdict and removed_chars > MAX_SHARE * total:
         out["blocks"] = blocks
         out["text"] = "\n\n".join(str(b.get("text") or "") for b in blocks)
-        out["word_count"] = len(out["text"].split())
+        out["word_count"] = word_count(out["text"])
         out["promo_flagged"] = True
         return out, []
 
@@ -788,6 +790,6 @@ def strip_promotions(
     ]
     out["blocks"] = kept
     out["text"] = "\n\n".join(str(b.get("text") or "") for b in kept)
-    out["word_count"] = len(out["text"].split())
+    out["word_count"] = word_count(out["text"])
     out["promo_flagged"] = False
     return out, removed

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,14 +17,15 @@ from typing import Any
 
 import pytest
 
+from archive.text import word_count
 from pipelines.extract import (
     EXTRACTOR_VERSION,
     classify_page,
     extract_article,
-    guess_language,
     parse_date,
     url_date,
 )
+from pipelines.language import detect
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
@@ -180,7 +180,7 @@ def test_all_cases_have_the_contract_keys() -> None:
     for case in CASES:
         art = _run(case)
         assert set(art) == ARTICLE_KEYS, case
-        assert art["word_count"] == len(re.findall(r"\w+", art["text"]))
+        assert art["word_count"] == word_count(art["text"])
 
 
 def test_date_sources_and_priority() -> None:
@@ -238,18 +238,23 @@ def test_language_guessed_from_text_as_last_resort() -> None:
     )
     html = f"<html><head><title>Gebühren</title></head><body><article>{para * 2}</article></body></html>"
     assert extract_article(html, "https://x.example/a/gebuehren")["language"] == "de"
-    # the page or the outlet say it: no guess overrides them
+    # a declaration the text contradicts loses to a confident reading of the text ...
     assert (
         extract_article(html, "https://x.example/a/gebuehren", language_hint="fr")["language"]
-        == "fr"
+        == "de"
     )
+    lying = html.replace("<html>", '<html lang="en">')
+    assert extract_article(lying, "https://x.example/a/gebuehren")["language"] == "de"
+    # ... but a text too short to tell keeps what the page or the outlet says
+    short = "<html lang='fr'><body><article><p>Die Gebühren steigen.</p></article></body></html>"
+    assert extract_article(short, "https://x.example/a/g")["language"] == "fr"
     for case, lang in [
         ("meta_date_es", "es"),
         ("url_date_it", "it"),
         ("microdata_paywall_nl", "nl"),
     ]:
-        assert guess_language(_run(case)["text"]) == lang
-    assert guess_language("too short to tell") is None
+        assert detect(_run(case)["text"])[0] == lang
+    assert detect("too short")[0] is None
 
 
 def test_paywall_flags() -> None:

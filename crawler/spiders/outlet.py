@@ -8,7 +8,6 @@ Known article URLs are filtered before the request, from the archive's URL set.
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import io
 import json
@@ -30,10 +29,10 @@ from scrapy.crawler import Crawler
 from scrapy.http import Request, Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
-from w3lib.encoding import html_body_declared_encoding
 
 from archive.state import CrawlState, load_crawl_state
 from crawler.outlets import Config, Outlet, load_config
+from pipelines.decode import decode_html as decode_page
 from pipelines.urls import canonical_url
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -422,44 +421,11 @@ def _iso(value: Any) -> str | None:
     return None
 
 
-_LATIN = {"cp1252", "iso8859-1", "iso8859-15", "ascii"}
-
-
 def decode_html(response: TextResponse) -> tuple[str, str | None]:
-    """The page's text, and a note when its declared charset was wrong.
-
-    Scrapy decodes with the declared charset and replaces what does not fit, so a
-    windows-1252 page declared as UTF-8 loses every accent, and a UTF-8 page declared as
-    latin-1 turns into mojibake. Bytes that are not valid UTF-8 are not UTF-8; non-ASCII
-    bytes that are valid UTF-8 are almost never latin-1. A BOM is trusted as it is."""
-    body = response.body
-    if body.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return response.text, None
-    try:
-        declared = codecs.lookup(response.encoding).name
-    except LookupError:
-        return response.text, None
-    if declared == "utf-8":
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            fallback = "cp1252"
-            in_page = html_body_declared_encoding(body)
-            if in_page:
-                try:
-                    if codecs.lookup(in_page).name != "utf-8":
-                        fallback = codecs.lookup(in_page).name
-                except LookupError:
-                    pass
-            return (body.decode(fallback, "replace"),
-                    f"charset: declared utf-8 but the bytes are not UTF-8; decoded as {fallback}")
-    elif declared in _LATIN and not body.isascii():
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return response.text, None
-        return text, f"charset: declared {response.encoding} but the bytes are UTF-8; decoded as utf-8"
-    return response.text, None
+    """The page's text, and a note when its declared charset was overruled: the one
+    decoding path shared with `mediawatch extract` (pipelines.decode)."""
+    content_type = response.headers.get(b"Content-Type")
+    return decode_page(response.body, content_type.decode("latin-1") if content_type else None)
 
 
 class _CappedReader:

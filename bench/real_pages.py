@@ -1,0 +1,272 @@
+"""Cleaning quality on real pages of real outlets, next to plain trafilatura, in one run.
+
+The pages are `../shared/bench/realpages/` (140 news pages of 104 publishers, hand-checked
+bodies; README there). Three systems see the same bytes:
+
+- plain ``trafilatura.extract`` with its defaults;
+- the control: ``trafilatura.extract(favor_precision=True, include_comments=False)``, the
+  two options our cleaning builds on;
+- mediawatch: the path of ``mediawatch extract`` (``pipelines.decode`` then
+  ``pipelines.clean.clean_article``); a page counts with its text only where it is archived.
+
+Printed: P/R/F1 (the Zyte shingle metric, NFC on both sides) and CPU ms/page, overall and
+per language; the pages not archived and why; every block the promo stage removed, judged
+against the truth (removing article text is an error); the output lines that are not article
+text, grouped by the kind given in the hand-made labels (`bench/realpages_labels.tsv`:
+page id, kind, line); and promo recall / precision on those labels.
+
+Usage: ``.venv/bin/python bench/real_pages.py [--limit N] [--worst K] [--dump-candidates FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import sys
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.extract_quality import _TOKEN, corpus_scores, page_scores  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realpages"
+LABELS = REPO / "bench" / "realpages_labels.tsv"
+PROMO_KINDS = {"subscription", "newsletter", "read_also", "donation", "app", "social", "event", "shop"}
+
+
+@dataclass
+class Page:
+    pid: str
+    url: str
+    raw: bytes
+    truth: str
+    lang: str
+    truth_tokens: str = ""
+    truth_shingles: set[tuple[str, ...]] = field(default_factory=set)
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text or "")
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(nfc(text).casefold())
+
+
+def load(data: Path, limit: int | None) -> list[Page]:
+    import py3langid
+
+    truth = json.loads((data / "ground-truth.json").read_text(encoding="utf-8"))
+    pages = []
+    for pid in sorted(truth)[: limit or None]:
+        raw = gzip.decompress((data / "html" / f"{pid}.html.gz").read_bytes())
+        body = nfc("\n".join(truth[pid]["paragraphs"]))
+        page = Page(pid, truth[pid]["url"], raw, body, py3langid.classify(body)[0])
+        toks = tokens(body)
+        page.truth_tokens = " " + " ".join(toks) + " "
+        page.truth_shingles = {tuple(toks[i : i + 4]) for i in range(max(1, len(toks) - 3))}
+        pages.append(page)
+    return pages
+
+
+def is_article_text(line: str, page: Page) -> bool:
+    """A line is article text when (most of) it stands in the page's true body."""
+    toks = tokens(line)
+    if not toks:
+        return True
+    if len(toks) < 8:
+        return " " + " ".join(toks) + " " in page.truth_tokens
+    grams = [tuple(toks[i : i + 4]) for i in range(len(toks) - 3)]
+    return sum(g in page.truth_shingles for g in grams) >= 0.5 * len(grams)
+
+
+def contains(text: str, line: str) -> bool:
+    """The line's tokens stand, in order and contiguous, in the text."""
+    toks = tokens(line)
+    return bool(toks) and " " + " ".join(toks) + " " in " " + " ".join(tokens(text)) + " "
+
+
+def load_labels(path: Path) -> dict[str, list[tuple[str, str]]]:
+    labels: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    if path.exists():
+        with path.open(encoding="utf-8", newline="") as f:
+            for row in csv.reader(f, delimiter="\t"):
+                if row and not row[0].startswith("#") and len(row) >= 3:
+                    labels[row[0]].append((row[1], row[2]))
+    return labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--labels", type=Path, default=LABELS)
+    ap.add_argument("--worst", type=int, default=0, help="list the K pages where ours loses most to the control")
+    ap.add_argument("--dump-candidates", type=Path, default=None,
+                    help="write every non-article line any system outputs (TSV: page, systems, line) for labelling")
+    ap.add_argument("--show-removed", action="store_true", help="print every removed block")
+    args = ap.parse_args(argv)
+
+    import trafilatura
+
+    from pipelines.clean import PIPELINE_VERSION, clean_article
+    from pipelines.decode import decode_html
+
+    pages = load(args.data, args.limit)
+    labels = load_labels(args.labels)
+    outcome: dict[str, Any] = {}
+
+    def ours(page: Page) -> str:
+        html, _note = decode_html(page.raw)
+        cleaned = clean_article(html, page.url)
+        outcome[page.pid] = cleaned
+        return "" if cleaned.skip_reason else str(cleaned.article["text"])
+
+    systems: dict[str, Callable[[Page], str]] = {
+        "trafilatura defaults": lambda p: trafilatura.extract(p.raw) or "",
+        "control (favor_precision, no comments)": lambda p: trafilatura.extract(
+            p.raw, favor_precision=True, include_comments=False) or "",
+        "mediawatch extract": ours,
+    }
+    for fn in systems.values():  # warm-up: imports, caches, the language model
+        fn(pages[0])
+    preds: dict[str, list[str]] = {n: [] for n in systems}
+    spent = dict.fromkeys(systems, 0.0)
+    for page in pages:
+        for name, fn in systems.items():
+            start = time.process_time()
+            preds[name].append(nfc(fn(page)))
+            spent[name] += time.process_time() - start
+    truths = [p.truth for p in pages]
+
+    print(f"real pages: {len(pages)} from {args.data}; mediawatch {PIPELINE_VERSION}")
+    print(f"{'system':<40} {'F1':>6} {'P':>6} {'R':>6} {'CPU ms/page':>11}")
+    for name in systems:
+        f1, p, r = corpus_scores(zip(preds[name], truths, strict=True))
+        print(f"{name:<40} {f1:6.3f} {p:6.3f} {r:6.3f} {spent[name] * 1000 / len(pages):11.1f}")
+
+    control, mine = list(systems)[1], list(systems)[2]
+    by_lang: dict[str, list[int]] = defaultdict(list)
+    for i, page in enumerate(pages):
+        by_lang[page.lang].append(i)
+    print("\nper language (truth language by py3langid): pages, control F1, mediawatch F1 (P / R)")
+    for lang, idx in sorted(by_lang.items(), key=lambda kv: -len(kv[1])):
+        cf = corpus_scores((preds[control][i], truths[i]) for i in idx)
+        mf = corpus_scores((preds[mine][i], truths[i]) for i in idx)
+        print(f"  {lang:<4} {len(idx):>3}  {cf[0]:.3f}  {mf[0]:.3f} ({mf[1]:.3f} / {mf[2]:.3f})")
+
+    print("\nnot archived:")
+    skipped = [(p, outcome[p.pid]) for p in pages if outcome[p.pid].skip_reason]
+    for page, cleaned in skipped:
+        print(f"  {page.pid}: {cleaned.skip_reason} ({len(tokens(page.truth))} true words, lang {page.lang})")
+    print(f"  {len(skipped)} of {len(pages)}")
+
+    removed_total = removed_article = article_tokens_removed = 0
+    truth_tokens_all = sum(len(tokens(p.truth)) for p in pages)
+    print("\nremoved blocks judged against the truth:")
+    for page in pages:
+        for block in outcome[page.pid].removed:
+            removed_total += 1
+            article = is_article_text(block["text"], page)
+            if article:
+                removed_article += 1
+                article_tokens_removed += len(tokens(block["text"]))
+            if article or args.show_removed:
+                tag = "ARTICLE TEXT" if article else "ok"
+                print(f"  [{tag}] {page.pid} {block['kind']}/{block['rule']}: {block['text'][:110]!r}")
+    print(f"  {removed_total} removed, {removed_article} of them article text; article tokens removed: "
+          f"{article_tokens_removed} of {truth_tokens_all} ({100 * article_tokens_removed / max(1, truth_tokens_all):.2f} %)")
+
+    leaked: Counter[str] = Counter()
+    leaked_pages: dict[str, set[str]] = defaultdict(set)
+    for page, text in zip(pages, preds[mine], strict=True):
+        page_labels = labels.get(page.pid, [])
+        for line in text.split("\n"):
+            if not line.strip() or is_article_text(line, page):
+                continue
+            kind = next((k for k, lab in page_labels if contains(line, lab) or contains(lab, line)), "unlabelled")
+            leaked[kind] += 1
+            leaked_pages[kind].add(page.pid)
+    print("\nmediawatch output lines that are not article text, by labelled kind:")
+    for kind, n in leaked.most_common():
+        print(f"  {kind:<14} {n:>4} lines on {len(leaked_pages[kind])} pages")
+
+    in_control = caught = in_extracted = stripped = 0
+    for i, page in enumerate(pages):
+        cleaned = outcome[page.pid]
+        if cleaned.skip_reason:
+            continue
+        extracted = str(cleaned.extracted.get("text") or "")
+        for kind, line in labels.get(page.pid, []):
+            if kind not in PROMO_KINDS:
+                continue
+            gone = not contains(preds[mine][i], line)
+            if contains(preds[control][i], line):
+                in_control += 1
+                caught += gone
+            if contains(extracted, line):
+                in_extracted += 1
+                stripped += gone
+    n_labels = sum(len(v) for v in labels.values())
+    removed_nonarticle = removed_total - removed_article
+    print(f"\npromotions ({n_labels} labelled lines in {args.labels.name}):")
+    print(f"  recall against the control's leaks: {caught} of {in_control} "
+          f"({caught / max(1, in_control):.3f})")
+    print(f"  promo stage recall (lines our extraction kept): {stripped} of {in_extracted} "
+          f"({stripped / max(1, in_extracted):.3f})")
+    print(f"  removal precision (removed blocks that are not article text): {removed_nonarticle} of "
+          f"{removed_total} ({removed_nonarticle / max(1, removed_total):.3f})")
+
+    if args.worst:
+        rows = []
+        for page, a, b in zip(pages, preds[control], preds[mine], strict=True):
+            rows.append((_f1(b, page.truth) - _f1(a, page.truth), page.pid, _f1(a, page.truth), _f1(b, page.truth)))
+        rows.sort()
+        print(f"\nworst {args.worst} pages against the control:")
+        for delta, pid, fa, fb in rows[: args.worst]:
+            print(f"  {delta:+.3f} control={fa:.3f} ours={fb:.3f} {pid}")
+
+    if args.dump_candidates:
+        _dump(args.dump_candidates, pages, preds, outcome)
+    return 0
+
+
+def _f1(pred: str, truth: str) -> float:
+    p, r = page_scores(pred, truth)
+    p, r = p or 0.0, r or 0.0
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def _dump(path: Path, pages: list[Page], preds: dict[str, list[str]], outcome: dict[str, Any]) -> None:
+    """Every line some system outputs that is not article text: the list to label by hand."""
+    import trafilatura
+
+    rows = []
+    for i, page in enumerate(pages):
+        seen: dict[str, set[str]] = {}
+        texts = {name: preds[name][i] for name in preds}
+        texts["mediawatch before promo"] = str(outcome[page.pid].extracted.get("text") or "")
+        texts["trafilatura favor_recall"] = nfc(trafilatura.extract(page.raw, favor_recall=True) or "")
+        for name, text in texts.items():
+            for line in text.split("\n"):
+                line = " ".join(line.split())
+                if line and not is_article_text(line, page):
+                    seen.setdefault(line, set()).add(name)
+        for line, names in seen.items():
+            rows.append((page.pid, ",".join(sorted(names)), line))
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, delimiter="\t", lineterminator="\n").writerows(rows)
+    print(f"\n{len(rows)} candidate lines written to {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
