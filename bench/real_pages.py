@@ -95,13 +95,16 @@ def contains(text: str, line: str) -> bool:
     return bool(toks) and " " + " ".join(toks) + " " in " " + " ".join(tokens(text)) + " "
 
 
-def load_labels(path: Path) -> dict[str, list[tuple[str, str]]]:
+def load_labels(path: Path, source: str | None = None) -> dict[str, list[tuple[str, str]]]:
+    """page id -> [(kind, line)]; `source` "leak" (lines systems output that the truth does
+    not hold) or "truth" (promotional lines the truth itself holds); None: both."""
     labels: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if path.exists():
         with path.open(encoding="utf-8", newline="") as f:
-            for row in csv.reader(f, delimiter="\t"):
+            for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
                 if row and not row[0].startswith("#") and len(row) >= 3:
-                    labels[row[0]].append((row[1], row[2]))
+                    if source is None or (row[3] if len(row) > 3 else "leak") == source:
+                        labels[row[0]].append((row[1], row[2]))
     return labels
 
 
@@ -170,20 +173,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {page.pid}: {cleaned.skip_reason} ({len(tokens(page.truth))} true words, lang {page.lang})")
     print(f"  {len(skipped)} of {len(pages)}")
 
-    removed_total = removed_article = article_tokens_removed = 0
+    removed_total = removed_article = article_tokens_removed = truth_promo = 0
+    truth_promos = load_labels(args.labels, source="truth")
     truth_tokens_all = sum(len(tokens(p.truth)) for p in pages)
     print("\nremoved blocks judged against the truth:")
     for page in pages:
         for block in outcome[page.pid].removed:
             removed_total += 1
             article = is_article_text(block["text"], page)
+            if article and any(k in PROMO_KINDS and (contains(block["text"], lab) or contains(lab, block["text"]))
+                               for k, lab in truth_promos.get(page.pid, [])):
+                truth_promo += 1  # the truth keeps it, the labels call it a promotion
+                print(f"  [TRUTH HOLDS A PROMO] {page.pid} {block['kind']}/{block['rule']}: {block['text'][:110]!r}")
+                continue
             if article:
                 removed_article += 1
                 article_tokens_removed += len(tokens(block["text"]))
             if article or args.show_removed:
                 tag = "ARTICLE TEXT" if article else "ok"
                 print(f"  [{tag}] {page.pid} {block['kind']}/{block['rule']}: {block['text'][:110]!r}")
-    print(f"  {removed_total} removed, {removed_article} of them article text; article tokens removed: "
+    print(f"  {removed_total} removed, {truth_promo} of them promotions the truth holds, "
+          f"{removed_article} article text; article tokens removed: "
           f"{article_tokens_removed} of {truth_tokens_all} ({100 * article_tokens_removed / max(1, truth_tokens_all):.2f} %)")
 
     leaked: Counter[str] = Counter()

@@ -748,7 +748,11 @@ def _blocks(body: etree._Element) -> list[dict[str, Any]]:
         text = _block_text(el)
         if not text:
             continue
-        blocks.append({"kind": kind, "text": text, "link_chars": min(_link_chars(el), len(text))})
+        block: dict[str, Any] = {"kind": kind, "text": text, "link_chars": min(_link_chars(el), len(text))}
+        targets = [t for ref in el.iter("ref") if (t := ref.get("target"))][:8]
+        if targets:
+            block["links"] = targets  # where the block sends the reader: a promo signal
+        blocks.append(block)
     return blocks
 
 

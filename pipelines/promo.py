@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.text import word_count
+from pipelines import promo_signals as signals
 
 KINDS = ("subscription", "newsletter", "read_also", "donation", "app", "social", "event", "shop")
 CUES = ("strong", "lead", "weak", "topic", "label", "speech")
@@ -185,6 +186,10 @@ class _Box:
     id: str
     kind: str  # a KIND or "auto"
     names: tuple[tuple[str, ...], ...]
+    # A gate name (paywall, piano, premium...) marks where gated article text sits: metered
+    # sites put it on the body or on every paragraph, so only blocks that are themselves
+    # promotional are removed from such a box; the rest is the article, paywalled.
+    gate: bool = False
 
 
 @dataclass(frozen=True)
@@ -310,7 +315,7 @@ def _load_markup_file(path: Path, data: dict[str, Any]) -> tuple[list[_Box], lis
             raise _fail(path, where, "must be a table")
         if isinstance(entry.get("id"), str):
             where = f"box {entry['id']!r}"
-        bad = set(entry) - {"id", "kind", "names", "note"}
+        bad = set(entry) - {"id", "kind", "names", "note", "gate"}
         if bad:
             raise _fail(path, where, f"unknown keys {sorted(bad)}")
         if not isinstance(entry.get("id"), str) or not entry["id"]:
@@ -319,7 +324,10 @@ def _load_markup_file(path: Path, data: dict[str, Any]) -> tuple[list[_Box], lis
             raise _fail(
                 path, where, f"'kind' must be one of {[*KINDS, 'auto']}, got {entry.get('kind')!r}"
             )
-        boxes.append(_Box(entry["id"], entry["kind"], names_of(entry.get("names"), where)))
+        if not isinstance(entry.get("gate", False), bool):
+            raise _fail(path, where, "'gate' must be true or false")
+        boxes.append(_Box(entry["id"], entry["kind"], names_of(entry.get("names"), where),
+                          entry.get("gate", False)))
     return boxes, keep
 
 
@@ -343,6 +351,7 @@ def _load(path: Path) -> PromoRules:
     rules: list[_Rule] = []
     boxes: list[_Box] = []
     keep: list[tuple[str, ...]] = []
+    seen: dict[str, str] = {}
     for f in files:
         try:
             data = tomllib.loads(f.read_text(encoding="utf-8"))
@@ -353,12 +362,11 @@ def _load(path: Path) -> PromoRules:
             boxes += b
             keep += k
         else:
-            rules += _load_phrase_file(f, data)
-    seen: dict[str, str] = {}
-    for r in rules:
-        if r.id in seen:
-            raise PromoRuleError(f"rule id {r.id!r} defined twice ({seen[r.id]})")
-        seen[r.id] = r.id
+            for r in _load_phrase_file(f, data):
+                if r.id in seen:
+                    raise PromoRuleError(f"{f.name}: rule {r.id!r}: id already defined in {seen[r.id]}")
+                seen[r.id] = f.name
+                rules.append(r)
     index = _Index()
     for r in rules:
         index.add(r)
@@ -475,6 +483,7 @@ class _FoundBox:
     text: str  # squashed
     kind: str
     rule: str
+    gate: bool = False
 
 
 def _box_index(rules: PromoRules) -> dict[str, list[tuple[tuple[str, ...], _Box | None]]]:
@@ -492,16 +501,22 @@ def _match_box(
     lists: list[list[str]], index: Mapping[str, list[tuple[tuple[str, ...], _Box | None]]]
 ) -> tuple[_Box, str] | None:
     found: tuple[_Box, str] | None = None
+    gate: tuple[_Box, str] | None = None
+    editorial = False
     for toks in lists:
         for i, tok in enumerate(toks):
             for name, box in index.get(tok, ()):
                 if tuple(toks[i : i + len(name)]) != name:
                     continue
                 if box is None:
-                    return None  # an editorial (keep) name wins over any promo name
-                if found is None:
+                    editorial = True
+                elif box.gate and gate is None:
+                    gate = (box, "-".join(name))
+                elif not box.gate and found is None:
                     found = (box, "-".join(name))
-    return found
+    # An editorial (keep) name wins over any promo name, but not over a gate: a gated
+    # article body ("article-body paywalled") is still gated.
+    return gate if editorial else (found or gate)
 
 
 _UNSEEN: Any = object()
@@ -529,9 +544,10 @@ def _find_boxes(root: Any, rules: PromoRules, article_chars: int) -> list[_Found
             continue
         box, name = hit
         text = _squash(el.text_content())
-        # A wrapper named "paywall" around the whole story is the article, not a promo.
-        if text and len(text) <= 0.5 * article_chars:
-            found.append(_FoundBox(text, box.kind, f"{box.id}:{name}"))
+        # A wrapper with a promo name around the whole story is the article, not a promo;
+        # gate boxes are kept whatever their size, their blocks are judged one by one.
+        if text and (box.gate or len(text) <= 0.5 * article_chars):
+            found.append(_FoundBox(text, box.kind, f"{box.id}:{name}", box.gate))
     return found
 
 
@@ -600,15 +616,42 @@ def _is_label(info: _Info, text: str) -> bool:
     return 0 < info.words <= 8 and not _END_PUNCT.search(text)
 
 
+def _signals(blocks: Sequence[Mapping[str, Any]], infos: Sequence[_Info],
+             verdict: dict[int, tuple[str, str]]) -> None:
+    """Wording-free signals (pipelines/promo_signals.py): a short block whose links go to a
+    checkout, a newsletter form, an app store or a donation page; headlines after the end."""
+    for i, b in enumerate(blocks):
+        if i in verdict or b.get("kind") == "quote" or not b.get("links") or infos[i].speech:
+            continue
+        kind = signals.link_kind(b["links"])
+        if kind and infos[i].words <= 30 and (kind != "social" or infos[i].words <= 12):
+            verdict[i] = (kind, f"signal.link:{kind}")
+    words = [info.words for info in infos]
+    density = [info.density for info in infos]
+    for i in signals.trailing_headlines(blocks, words, density, verdict):
+        verdict[i] = ("read_also", "signal.headlines")
+
+
+def _own_promo(info: _Info) -> bool:
+    """The block's own words promote something (not only the box around it)."""
+    return bool(info.strong or info.lead or len({w for _, w in info.weak}) >= 2)
+
+
+def _plain_prose(block: Mapping[str, Any], info: _Info) -> bool:
+    """A paragraph of running text: long enough, closed by a full stop, few links."""
+    text = str(block.get("text") or "")
+    return info.words >= 15 and info.density < 0.2 and bool(_END_PUNCT.search(text))
+
+
 def _text_rules(
     blocks: Sequence[Mapping[str, Any]],
+    infos: Sequence[_Info],
     verdict: dict[int, tuple[str, str]],
     rules: PromoRules,
     lang: str | None,
     title: str | None,
 ) -> None:
     n = len(blocks)
-    infos = [_analyse(b, rules, lang) for b in blocks]
     head = {i for i in range(min(2, n))}
     tail = {i for i in range(max(0, n - 3), n)}
 
@@ -750,26 +793,45 @@ def strip_promotions(
                     short_repeats.append(i)
 
     lang = (article.get("language") or "").lower()[:2] or None
+    infos = [_analyse(b, rules, lang) for b in blocks]
+    gated = False
     if root is not None and rules.boxes and n:
         boxes = _find_boxes(root, rules, total)
-        for i, b in enumerate(blocks):
-            if i in verdict:
-                continue
-            box = _contained(squashed[i], boxes)
-            if box is None:
+        in_box: dict[int, _FoundBox] = {}
+        for i in range(n):
+            if i not in verdict and (box := _contained(squashed[i], boxes)) is not None:
+                in_box[i] = box
+        # A box holding two or more paragraphs of plain prose is a container of the article
+        # (whatever its name), not a promotion: only its promotional blocks go.
+        prose_per_box = Counter(id(box) for i, box in in_box.items() if _plain_prose(blocks[i], infos[i]))
+        for i, box in in_box.items():
+            prose = _plain_prose(blocks[i], infos[i])
+            own = infos[i].strong or infos[i].lead or (_own_promo(infos[i]) and not prose)
+            if not own and (box.gate or (prose and prose_per_box[id(box)] >= 2)):
+                gated = gated or box.gate
                 continue
             kind = box.kind
             if kind == "auto":
-                hits = rules.hits("strong", _norm(str(b.get("text") or "")), lang)
+                hits = rules.hits("strong", _norm(str(blocks[i].get("text") or "")), lang)
                 kind = _pick_kind(hits)[0] if hits else "subscription"
             verdict[i] = (kind, box.rule)
 
     if n:
-        _text_rules(blocks, verdict, rules, lang, article.get("title"))
+        _text_rules(blocks, infos, verdict, rules, lang, article.get("title"))
+        _signals(blocks, infos, verdict)
     for i in reversed(short_repeats):
         if i not in verdict and (i + 1 in verdict or i == n - 1):
             verdict[i] = ("boilerplate", "boilerplate.outlet")
 
+    out["paywalled"] = bool(out.get("paywalled")) or gated
+    removed_chars = sum(len(squashed[i]) for i in verdict)
+    if verdict and removed_chars > MAX_SHARE * total:
+        # Too much for promotions: keep only the removals that stand on their own (the
+        # outlet's own rules, learned boilerplate, strong text cues); box and run guesses go.
+        sure = {i: v for i, v in verdict.items() if v[1].startswith(("outlet.", "boilerplate."))
+                or (infos[i].strong and not v[1].startswith(("run.", "markup.")))}
+        if sure and sum(len(squashed[i]) for i in sure) <= MAX_SHARE * total:
+            verdict = sure
     removed_chars = sum(len(squashed[i]) for i in verdict)
     if verdict and removed_chars > MAX_SHARE * total:
         out["blocks"] = blocks

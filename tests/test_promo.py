@@ -127,12 +127,10 @@ PITCH = "Get the best of our reporting every week from the team behind this stor
     ("wrapper", "kind"),
     [
         ('<div class="subscribe-box">{}</div>', "subscription"),
-        ('<div class="c-paywall__inner">{}</div>', "subscription"),
         ('<div class="css-1x2y3z e8f7g6h promo">{}</div>', "subscription"),
         ('<div class="DonateBanner-sc-3f4e5d k9j8h7">{}</div>', "donation"),
         ('<section aria-label="Newsletter sign-up">{}</section>', "newsletter"),
         ('<div data-component="app-banner">{}</div>', "app"),
-        ('<div data-paywall="true">{}</div>', "subscription"),
         ('<div class="inline-promo" id="x"><div class="inner">{}</div></div>', "subscription"),
     ],
 )
@@ -145,6 +143,23 @@ def test_marked_up_boxes_are_removed(wrapper: str, kind: str) -> None:
     assert removed[0]["rule"].startswith("markup.")
     assert removed[0]["position"] == 4
     assert out["text"] == "\n\n".join(FILLER)
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    ['<div class="c-paywall__inner">{}</div>', '<div data-paywall="true">{}</div>',
+     '<div class="piano-inline-content-wrapper">{}</div>', '<section class="article-body paywalled">{}</section>'],
+)
+def test_a_paywall_container_is_gated_article_text_not_a_promotion(wrapper: str) -> None:
+    """Metered sites put paywall / piano classes on the body or on each paragraph: the text
+    stays, the article is flagged paywalled, and only a pitch inside the box goes."""
+    pitch = "Subscribe now to get unlimited digital access."
+    html = _html(_p(FILLER[:2]) + wrapper.format(_p([*FILLER[2:6], PITCH, pitch])) + _p(FILLER[6:]))
+    art = _article([*FILLER[:6], PITCH, pitch, *FILLER[6:]])
+    out, removed = strip_promotions(art, html)
+    assert [r["text"] for r in removed] == [pitch]
+    assert out["paywalled"] is True
+    assert all(line in out["text"] for line in [*FILLER, PITCH])
 
 
 def test_a_parsed_tree_can_be_passed_instead_of_html() -> None:
@@ -487,7 +502,7 @@ def test_empty_article_and_odd_html_are_harmless() -> None:
     )
     assert removed == [] and out["promo_flagged"] is False and out["text"] == ""
     xml_decl = '<?xml version="1.0" encoding="utf-8"?>' + _html(
-        _p(FILLER) + f'<div class="paywall"><p>{PITCH}</p></div>'
+        _p(FILLER) + f'<div class="subscribe-box"><p>{PITCH}</p></div>'
     )
     _, removed = strip_promotions(_article([*FILLER, PITCH]), xml_decl)
     assert [r["kind"] for r in removed] == ["subscription"]

@@ -1,0 +1,69 @@
+"""Promotion signals that do not depend on wording, so they hold in every language.
+
+Phrase lists only know the words someone wrote down; on real pages most pitches outside
+English used words no list had. What a pitch *is* shows in other ways: where its links
+go (a checkout, a newsletter form, an app store, a donation page), and where it stands (a
+list of headlines after the story's last paragraph). The strongest signal, recurrence of a
+block across an outlet's articles, is learned in the archive (archive/boilerplate.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+# Link targets by kind, matched on the URL (path and host), case-blind.
+_TARGETS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("app", re.compile(r"apps\.apple\.com|itunes\.apple\.com|play\.google\.com/store|app\.adjust\.com"
+                       r"|onelink\.me|app\.link/|/apps?(?:/|$|\?)|/app-download", re.I)),
+    ("newsletter", re.compile(r"newsletter|nieuwsbrief|/nl-signup|/e-?mail-?alerts?|/infolettre", re.I)),
+    ("donation", re.compile(r"/donat|/donate|/spende|/spenden|/don(?:s|ate)?(?:/|$|\?)|/contribut|/support-us"
+                            r"|/soutenir|/unterstuetzen|/apoya|/doneer|paypal\.me|/steady|steadyhq\.com", re.I)),
+    ("subscription", re.compile(r"/subscri|/abonn|/abo(?:/|$|\?|-)|/aboshop|/checkout|/offers?(?:/|$|\?)"
+                                r"|/angebot|/plus(?:/|$|\?)|/premium(?:/|$|\?)|/membership|/join(?:/|$|\?)"
+                                r"|/suscri|/assin|/abbonam|/predplatne|/prenumerat|/abone|/tilbud|/kjop"
+                                r"|/registrier|/register(?:/|$|\?)|/login(?:/|$|\?)|/paywall|piano\.io"
+                                r"|/digital-?access|/produkte?/", re.I)),
+    ("social", re.compile(r"(?:^|//)(?:www\.)?(?:facebook\.com|twitter\.com|x\.com|instagram\.com|t\.me"
+                          r"|whatsapp\.com|linkedin\.com|tiktok\.com|youtube\.com)/(?!watch|status|p/|reel)", re.I)),
+)
+_END_PUNCT = re.compile(r"[.!?…:;。！？]\s*[»«”“\"')’\]」』]*$")
+
+
+def link_kind(links: Iterable[str]) -> str | None:
+    """The promotion kind of the first link that goes to a CTA target, if any."""
+    for url in links:
+        for kind, rx in _TARGETS:
+            if rx.search(url):
+                return kind
+    return None
+
+
+def trailing_headlines(blocks: Sequence[Mapping[str, Any]], words: Sequence[int],
+                       density: Sequence[float], removed: Mapping[int, Any]) -> list[int]:
+    """Indexes of a list of headlines after the story's last paragraph: a run of short
+    lines without closing punctuation at the end, at least one of them a link, none of
+    them running text. Two or more lines, or one link-only line: a lone heading at the end
+    of an article is a heading."""
+    last_prose = -1
+    for i, b in enumerate(blocks):
+        text = str(b.get("text") or "")
+        if i not in removed and words[i] >= 15 and _END_PUNCT.search(text):
+            last_prose = i
+    run = []
+    for i in range(last_prose + 1, len(blocks)):
+        if i in removed:
+            continue
+        b = blocks[i]
+        text = str(b.get("text") or "")
+        if b.get("kind") == "quote":
+            return []
+        linky = density[i] >= 0.6 and words[i] <= 25
+        headline = words[i] <= 25 and not _END_PUNCT.search(text)
+        if not (linky or headline):
+            return []
+        run.append((i, linky))
+    if any(linky for _, linky in run) and (len(run) >= 2 or all(linky for _, linky in run)):
+        return [i for i, _ in run]
+    return []
