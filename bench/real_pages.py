@@ -102,9 +102,9 @@ def load_labels(path: Path, source: str | None = None) -> dict[str, list[tuple[s
     if path.exists():
         with path.open(encoding="utf-8", newline="") as f:
             for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-                if row and not row[0].startswith("#") and len(row) >= 3:
-                    if source is None or (row[3] if len(row) > 3 else "leak") == source:
-                        labels[row[0]].append((row[1], row[2]))
+                wanted = source is None or (row[3] if len(row) > 3 else "leak") == source
+                if row and not row[0].startswith("#") and len(row) >= 3 and wanted:
+                    labels[row[0]].append((row[1], row[2]))
     return labels
 
 

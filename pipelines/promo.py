@@ -630,6 +630,13 @@ def _signals(blocks: Sequence[Mapping[str, Any]], infos: Sequence[_Info],
     density = [info.density for info in infos]
     for i in signals.trailing_headlines(blocks, words, density, verdict):
         verdict[i] = ("read_also", "signal.headlines")
+    for i, b in enumerate(blocks):
+        if i not in verdict and signals.linked_headline(str(b.get("text") or ""), words[i], density[i]):
+            verdict[i] = ("read_also", "signal.linked_headline")
+            label = i - 1
+            if label >= 0 and label not in verdict and 0 < words[label] <= 4 and density[label] < 0.5 \
+                    and signals.unpunctuated(str(blocks[label].get("text") or "")):
+                verdict[label] = ("read_also", "signal.label")  # "Lesen Sie auch", "Passend zum Artikel"
 
 
 def _own_promo(info: _Info) -> bool:

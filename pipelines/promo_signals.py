@@ -28,6 +28,7 @@ _TARGETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("social", re.compile(r"(?:^|//)(?:www\.)?(?:facebook\.com|twitter\.com|x\.com|instagram\.com|t\.me"
                           r"|whatsapp\.com|linkedin\.com|tiktok\.com|youtube\.com)/(?!watch|status|p/|reel)", re.I)),
 )
+_SENTENCE = re.compile(r"\w[.!?。！？]+[\s»”“\"'’)]")  # a sentence ends inside the text
 _END_PUNCT = re.compile(r"[.!?…:;。！？]\s*[»«”“\"')’\]」』]*$")
 
 
@@ -49,7 +50,7 @@ def trailing_headlines(blocks: Sequence[Mapping[str, Any]], words: Sequence[int]
     last_prose = -1
     for i, b in enumerate(blocks):
         text = str(b.get("text") or "")
-        if i not in removed and words[i] >= 15 and _END_PUNCT.search(text):
+        if i not in removed and words[i] >= 15 and (_END_PUNCT.search(text) or _SENTENCE.search(text)):
             last_prose = i
     run = []
     for i in range(last_prose + 1, len(blocks)):
@@ -60,10 +61,21 @@ def trailing_headlines(blocks: Sequence[Mapping[str, Any]], words: Sequence[int]
         if b.get("kind") == "quote":
             return []
         linky = density[i] >= 0.6 and words[i] <= 25
-        headline = words[i] <= 25 and not _END_PUNCT.search(text)
+        headline = words[i] <= 25 and unpunctuated(text)
         if not (linky or headline):
             return []
         run.append((i, linky))
     if any(linky for _, linky in run) and (len(run) >= 2 or all(linky for _, linky in run)):
         return [i for i, _ in run]
     return []
+
+
+def unpunctuated(text: str) -> bool:
+    """No sentence in it: headlines and labels, not running text."""
+    return not _END_PUNCT.search(text) and not _SENTENCE.search(text)
+
+
+def linked_headline(text: str, words: int, density: float) -> bool:
+    """Another article's headline inside this one: one short line, all of it a link, no
+    closing punctuation (an inline teaser, whatever the words around it)."""
+    return 3 <= words <= 25 and density >= 0.85 and "\n" not in text and unpunctuated(text)
