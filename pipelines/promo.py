@@ -42,7 +42,7 @@ _PRIORITY = (
     "subscription",
 )
 MAX_SHARE = 0.20  # never remove more than this share of an article's characters
-_ALGO = "promo-2"  # bump when the algorithm changes, so RULES_VERSION changes too
+_ALGO = "promo-3"  # bump when the algorithm changes, so RULES_VERSION changes too
 DEFAULT_RULES_DIR = Path(__file__).with_name("promo_rules")
 
 
@@ -85,6 +85,9 @@ def paragraph_hash(text: str) -> str:
 
 _WILD = r"(?:\S+[\s\-]+){0,3}"
 _SEP = r"[\s\-]+"
+# Inflectional endings a literal word may carry (gender, number, case in the Romance and
+# Germanic languages): rules are written in one form, pages use the others.
+_INFLECTION = r"(?:e|s|es|en|n|er)?"
 _NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -110,12 +113,15 @@ def _phrase_regex(phrase: str) -> tuple[str, bool, str]:
             out += re.escape(tok[:-1]) + r"\w*"
         elif "*" in tok:
             raise ValueError("'*' only as a word gap or at the end of a word")
+        elif len(tok) >= 4 and tok[-1].isalpha():
+            out += re.escape(tok) + _INFLECTION  # "réservé aux abonnés" finds "réservée aux abonnés"
         else:
             out += re.escape(tok)
         if not last:
             out += _SEP
     tail = r"(?!\w)" if re.search(r"\w$", tokens[-1]) else ""
-    is_stem = tokens[0].endswith("*") and first.group(0) == tokens[0][:-1]
+    inflected = len(tokens[0]) >= 4 and tokens[0][-1].isalpha() and first.group(0) == tokens[0]
+    is_stem = (tokens[0].endswith("*") and first.group(0) == tokens[0][:-1]) or inflected
     return first.group(0), is_stem, out + tail
 
 
