@@ -91,7 +91,7 @@ _INFLECTION = r"(?:e|s|es|en|n|er)?"
 _NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-def _phrase_regex(phrase: str) -> tuple[str, bool, str]:
+def _phrase_regex(phrase: str, inflect: bool = False) -> tuple[str, bool, str]:
     """Literal phrase to (first word or stem, is_stem, regex): words separated by space or
     hyphen, "*" alone = up to 3 words, "stem*" = any ending. The regex is tried only where
     the text has that first word, which keeps hundreds of phrases cheap."""
@@ -113,14 +113,14 @@ def _phrase_regex(phrase: str) -> tuple[str, bool, str]:
             out += re.escape(tok[:-1]) + r"\w*"
         elif "*" in tok:
             raise ValueError("'*' only as a word gap or at the end of a word")
-        elif len(tok) >= 4 and tok[-1].isalpha():
+        elif inflect and len(tok) >= 4 and tok[-1].isalpha():
             out += re.escape(tok) + _INFLECTION  # "réservé aux abonnés" finds "réservée aux abonnés"
         else:
             out += re.escape(tok)
         if not last:
             out += _SEP
     tail = r"(?!\w)" if re.search(r"\w$", tokens[-1]) else ""
-    inflected = len(tokens[0]) >= 4 and tokens[0][-1].isalpha() and first.group(0) == tokens[0]
+    inflected = inflect and len(tokens[0]) >= 4 and tokens[0][-1].isalpha() and first.group(0) == tokens[0]
     is_stem = (tokens[0].endswith("*") and first.group(0) == tokens[0][:-1]) or inflected
     return first.group(0), is_stem, out + tail
 
@@ -280,7 +280,7 @@ def _load_phrase_file(path: Path, data: dict[str, Any]) -> list[_Rule]:
             if not isinstance(ph, str) or not ph.strip():
                 raise _fail(path, where, f"phrase {ph!r} must be a non-empty string")
             try:
-                parts.append(_phrase_regex(ph))
+                parts.append(_phrase_regex(ph, inflect=entry.get("cue") in ("strong", "lead")))
             except ValueError as exc:
                 raise _fail(path, where, f"phrase {ph!r}: {exc}") from exc
         for rx in regexes:

@@ -28,7 +28,7 @@ _TARGETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("social", re.compile(r"(?:^|//)(?:www\.)?(?:facebook\.com|twitter\.com|x\.com|instagram\.com|t\.me"
                           r"|whatsapp\.com|linkedin\.com|tiktok\.com|youtube\.com)/(?!watch|status|p/|reel)", re.I)),
 )
-_SENTENCE = re.compile(r"\w[.!?。！？]+[\s»”“\"'’)]")  # a sentence ends inside the text
+_SENTENCE = re.compile(r"\w[.!?。！？]+(?:[\s»”“\"'’)]|[A-ZÀ-Þ])")  # a sentence ends inside the text
 _END_PUNCT = re.compile(r"[.!?…:;。！？]\s*[»«”“\"')’\]」』]*$")
 
 
