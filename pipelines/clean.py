@@ -7,7 +7,7 @@ import base64
 import gzip
 from typing import Any, NamedTuple
 
-from pipelines.extract import EXTRACTOR_VERSION, extract_article
+from pipelines.extract import EXTRACTOR_VERSION, extract_with_tree
 from pipelines.fingerprint import content_hash, minhash_bands
 from pipelines.promo import RULES_VERSION, paragraph_hash, strip_promotions
 from pipelines.urls import article_key, canonical_url, same_site
@@ -24,11 +24,13 @@ def clean_article(html: str, url: str, hints: dict[str, Any] | None = None, *,
                   language_hint: str | None = None, outlet_rules: Any = None,
                   boilerplate: frozenset[str] = frozenset()) -> Cleaned:
     """Extract and strip one page."""
-    article = extract_article(html, url, hints, language_hint=language_hint)
+    article, tree = extract_with_tree(html, url, hints, language_hint=language_hint)
     kind = article.get("page_kind") or "article"
     if kind != "article":
         return Cleaned(article, article, [], _SKIP_KINDS.get(kind, kind))
-    stripped, removed = strip_promotions(article, html, outlet_rules=outlet_rules, boilerplate=boilerplate)
+    # the extraction's own tree: the page is parsed once (trafilatura works on a copy)
+    stripped, removed = strip_promotions(article, html, outlet_rules=outlet_rules, boilerplate=boilerplate,
+                                         tree=tree)
     skip = None
     if not stripped.get("text", "").strip() or (
         stripped.get("word_count", 0) < MIN_WORDS and not stripped.get("paywalled")

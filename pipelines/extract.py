@@ -912,15 +912,28 @@ def extract_article(
     language_hint: str | None = None,
 ) -> dict[str, Any]:
     """Article dict for one fetched page (see docs/ARCHITECTURE.md). Never raises."""
+    return extract_with_tree(html, url, hints, language_hint)[0]
+
+
+def extract_with_tree(
+    html: str | bytes,
+    url: str,
+    hints: dict[str, Any] | None = None,
+    language_hint: str | None = None,
+) -> tuple[dict[str, Any], HtmlElement | None]:
+    """extract_article, and the page's parsed tree for the next stage (promo stripping),
+    so a page is parsed once. Never raises."""
+    holder: list[HtmlElement] = []
     try:
-        return _extract(html, url, hints, language_hint)
+        return _extract(html, url, hints, language_hint, holder), (holder[0] if holder else None)
     except Exception:  # a broken page must not stop a crawl; it is reported, not raised
         LOG.exception("extraction failed for %s", url)
-        return _bare("empty", language_hint)
+        return _bare("empty", language_hint), None
 
 
 def _extract(
-    html: str | bytes, url: str, hints: dict[str, Any] | None, language_hint: str | None
+    html: str | bytes, url: str, hints: dict[str, Any] | None, language_hint: str | None,
+    holder: list[HtmlElement],
 ) -> dict[str, Any]:
     hints = hints if isinstance(hints, dict) else {}
     if isinstance(html, (bytes, bytearray)):
@@ -938,6 +951,7 @@ def _extract(
     tree = load_html(html)
     if tree is None:
         return _bare("not_html", language_hint)
+    holder.append(tree)
     stats = _page_stats(tree)
     if stats[1] < 8000 and _is_challenge(html, stats[0], stats[4], None, weak=False):
         kind = "challenge"  # sure already: skip the body extraction

@@ -527,7 +527,13 @@ def _match_box(
 
 _UNSEEN: Any = object()
 _NAME_CACHE_MAX = 50_000
-_SKIP_TAGS = frozenset({"html", "body", "head", "script", "style", "noscript", "template", "svg"})
+# Never a box: the document's frame, code, and inline elements (a pitch box holds whole
+# paragraphs; skipping inline tags halves the elements whose names are matched).
+_SKIP_TAGS = frozenset({
+    "html", "body", "head", "script", "style", "noscript", "template", "svg", "path", "g", "use",
+    "a", "span", "img", "picture", "source", "b", "i", "em", "strong", "small", "sup", "sub", "br",
+    "time", "abbr", "meta", "link", "input", "label", "option", "iframe", "video", "audio", "track",
+})  # fmt: skip
 
 
 def _find_boxes(root: Any, rules: PromoRules, article_chars: int) -> list[_FoundBox]:
