@@ -42,23 +42,29 @@ def record_paragraphs(
 
 def record_paragraphs_batch(
     con: duckdb.DuckDBPyConnection,
-    articles: Iterable[tuple[str, Iterable[tuple[str, str]], datetime]],
+    articles: Iterable[tuple[Any, ...]],
     *,
     window_days: int = 30,
+    min_articles: int = 4,
 ) -> int:
     """record_paragraphs for the new articles of one transaction, (outlet, hashes, seen_at)
-    each: counts are summed per (outlet, hash) first, then stored with three statements per
+    each, optionally with the article's final text as a fourth item: a learned paragraph the
+    text still holds is queued in `boilerplate_due` for a re-clean. Counts are counts are summed per (outlet, hash) first, then stored with three statements per
     transaction instead of one upsert per article (an upsert cost ~25 ms a statement at 400k
     rows whatever it carried, bench/dedup_scale.py)."""
     counts: dict[tuple[str, str], list[Any]] = {}  # key -> [articles, first, last, sample]
-    for outlet, pairs, seen_at in articles:
+    kept: list[tuple[str, str, str]] = []  # (outlet, hash, sample) a new article's final text still holds
+    for outlet, pairs, seen_at, *final in articles:
         if seen_at.tzinfo is None:
             seen_at = seen_at.replace(tzinfo=UTC)
         unique: dict[str, str] = {}
         for para_hash, sample in pairs:
             if para_hash and para_hash not in unique:
                 unique[para_hash] = (sample or "")[:SAMPLE_CHARS]
+        text = final[0] if final else None
         for para_hash, sample in unique.items():
+            if text and sample and sample in text:
+                kept.append((outlet, para_hash, sample))
             entry = counts.get((outlet, para_hash))
             if entry is None:
                 counts[(outlet, para_hash)] = [1, seen_at, seen_at, sample]
@@ -98,6 +104,16 @@ def record_paragraphs_batch(
         con.executemany(
             "UPDATE paragraph_stats SET articles = ?, first_seen_at = ?, last_seen_at = ? WHERE para_key = ?", updates
         )
+    totals = {u[3]: u[0] for u in updates} | {i[0]: i[3] for i in inserts}
+    due = {f"{o}:{h}": (o, h, smp) for o, h, smp in kept if totals.get(f"{o}:{h}", 0) >= min_articles}
+    if due:
+        # learned now (or before, by a crawl that did not know it yet): the outlet's
+        # articles that still hold the paragraph are to be cleaned again
+        now = max(c[2] for c in counts.values())
+        con.executemany(
+            "INSERT OR IGNORE INTO boilerplate_due (para_key, outlet, para_hash, sample, due_since) VALUES (?, ?, ?, ?, ?)",
+            [[k, o, h, smp, now] for k, (o, h, smp) in due.items()],
+        )
     return len(keys)
 
 
@@ -122,3 +138,40 @@ def load_boilerplate(
         [outlet, min_articles, now - timedelta(days=window_days)],
     ).fetchall()
     return frozenset(str(r[0]) for r in rows)
+
+
+def due_recleans(con: duckdb.DuckDBPyConnection, limit: int = 50) -> list[tuple[str, str, str]]:
+    """(para_key, outlet, sample) of learned paragraphs archived articles may still hold."""
+    return [(str(k), str(o), str(smp)) for k, o, smp in con.execute(
+        "SELECT para_key, outlet, sample FROM boilerplate_due ORDER BY due_since, para_key LIMIT ?", [limit]
+    ).fetchall()]
+
+
+def articles_holding(con: duckdb.DuckDBPyConnection, outlet: str, samples: list[str],
+                     *, window_days: int = 30, now: datetime | None = None) -> list[int]:
+    """Ids of the outlet's recent articles whose current text contains one of the samples."""
+    now = now or datetime.now(UTC)
+    rows = con.execute(
+        """
+        SELECT a.id FROM articles a
+        WHERE a.outlet = ? AND a.first_seen_at >= ?
+          AND EXISTS (SELECT 1 FROM unnest(?::VARCHAR[]) s(sample) WHERE strpos(a.text, s.sample) > 0)
+        ORDER BY a.id
+        """,
+        [outlet, now - timedelta(days=window_days), samples],
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def clear_due(con: duckdb.DuckDBPyConnection, para_keys: list[str]) -> None:
+    con.execute("DELETE FROM boilerplate_due WHERE para_key IN (SELECT unnest(?::VARCHAR[]))", [para_keys])
+
+
+def record_reclean(con: duckdb.DuckDBPyConnection, outlet: str, articles: int, sample: str,
+                   pid: int | None = None) -> None:
+    """A re-clean for learned boilerplate, where `daemon_events` shows what the archive did."""
+    con.execute(
+        "INSERT INTO daemon_events (event_at, pid, kind, outlet, message) VALUES (?, ?, 'boilerplate_reclean', ?, ?)",
+        [datetime.now(UTC), pid, outlet,
+         f"re-cleaned {articles} article(s) for learned boilerplate: {' '.join(sample.split())[:120]}"],
+    )

@@ -45,7 +45,7 @@ class _Pending:
     """Work done once per transaction rather than once per article (a statement costs more
     than its rows): search indexing and the learned-boilerplate counts."""
     to_index: list[int] = field(default_factory=list)
-    paragraphs: list[tuple[str, list[tuple[str, str]], datetime]] = field(default_factory=list)
+    paragraphs: list[tuple[str, list[tuple[str, str]], datetime, str]] = field(default_factory=list)
     # content_hash -> (article id, outlet) of the articles with that text: looked up for the
     # whole transaction in one indexed IN query (a point lookup cost 3.6 ms at 1M articles),
     # then kept current as the transaction inserts and re-versions articles.
@@ -444,7 +444,8 @@ def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: 
                         published_at=_ts(article.get("published_at")), now=now)
     pending.to_index.append(article_id)
     if r.get("para_hashes"):
-        pending.paragraphs.append((r["outlet"], [(str(h), str(t)) for h, t in r["para_hashes"]], now))
+        pending.paragraphs.append((r["outlet"], [(str(h), str(t)) for h, t in r["para_hashes"]], now,
+                                   str((r.get("article") or {}).get("text") or "")))
     return article_id
 
 

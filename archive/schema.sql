@@ -444,3 +444,17 @@ SELECT outlet || ':' || para_hash, outlet, para_hash, articles, first_seen_at, l
 FROM paragraph_stats;
 DROP TABLE paragraph_stats;
 ALTER TABLE paragraph_stats_v2 RENAME TO paragraph_stats;
+
+-- migration: 0009_boilerplate_due
+-- Learned boilerplate that archived articles still carry: when a paragraph becomes an
+-- outlet's boilerplate (seen in enough of its articles), the articles archived before that,
+-- or cleaned by a crawl that started before it, still hold it. The ingest queues the
+-- paragraph here; the writer re-cleans the outlet's articles that contain it and clears the
+-- row (crawler/reprocess.reclean_learned), so the first articles do not keep a pitch forever.
+CREATE TABLE boilerplate_due (
+    para_key VARCHAR PRIMARY KEY,
+    outlet VARCHAR NOT NULL,
+    para_hash VARCHAR NOT NULL,
+    sample VARCHAR NOT NULL,
+    due_since TIMESTAMPTZ NOT NULL
+);

@@ -45,6 +45,7 @@ from archive.db import ArchiveError, checkpoint, connect_read, writer
 from archive.ingest import ingest_spool
 from archive.spool import PART, READY, ready_segments, spool_dir_for
 from crawler.outlets import Config, ConfigError, Outlet, read_config
+from crawler.reprocess import reclean_learned
 
 log = logging.getLogger("mediawatch.daemon")
 
@@ -189,6 +190,8 @@ class ArchiveWriter(threading.Thread):
         self.sessions = 0
         self.held_max = 0.0
         self.held_total = 0.0
+        # after an ingest that archived something: re-clean articles for learned boilerplate
+        self.after_ingest: Callable[[], object] | None = None
 
     def finish(self, run: RunDone) -> None:
         with self._lock:
@@ -235,6 +238,17 @@ class ArchiveWriter(threading.Thread):
         if wait > 0:
             time.sleep(wait)
 
+    def _after_ingest(self) -> None:
+        """A re-clean is a bonus: when it fails, it is logged and tried after the next ingest
+        (its queue is in the archive), the writer goes on."""
+        try:
+            assert self.after_ingest is not None
+            self.after_ingest()
+        except ArchiveError as exc:
+            log.warning("boilerplate re-clean waits: %s", exc)
+        except Exception:
+            log.exception("boilerplate re-clean failed; it is retried after the next ingest")
+
     def _held(self, started: float) -> None:
         _trim_heap()
         self._last_end = time.monotonic()
@@ -251,6 +265,8 @@ class ArchiveWriter(threading.Thread):
             try:
                 step = ingest_spool(self.db, time_budget=INGEST_BUDGET)
                 ingested = step.segments
+                if step.records and self.after_ingest is not None:
+                    self._after_ingest()
                 if self.busy_since is not None:
                     log.info("archive free again after %.0fs; ingest resumes", time.monotonic() - self.busy_since)
                 self.busy_since = None
@@ -365,6 +381,7 @@ class Daemon:
         self.config: Config
         self._config_mtime: float | None = None
         self.writer = ArchiveWriter(db, self._run_finished)
+        self.writer.after_ingest = lambda: reclean_learned(self.db, self.config)
         self.scheduler: Any = None
 
     # config -----------------------------------------------------------------------------------

@@ -6,12 +6,13 @@ batch's changes in one short transaction, so a running daemon only waits a momen
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from archive import reclean
+from archive import boilerplate, reclean
 from archive.boilerplate import load_boilerplate
 from archive.db import reader, writer
 from archive.tx import transaction
@@ -44,10 +45,13 @@ class ReprocessResult:
 
 
 def reprocess(db: str | Path, config: Config | None, *, outlets: list[str] | None = None,
-              since: datetime | None = None, dry_run: bool = False) -> ReprocessResult:
+              since: datetime | None = None, dry_run: bool = False,
+              ids: list[int] | None = None) -> ReprocessResult:
+    """Clean stored pages again; `ids` limits it to these articles."""
     result = ReprocessResult()
-    with reader(db) as con:
-        ids = reclean.candidates(con, outlets=outlets, since=since)
+    if ids is None:
+        with reader(db) as con:
+            ids = reclean.candidates(con, outlets=outlets, since=since)
     rules: dict[str, Any] = {}
     boilerplate: dict[str, frozenset[str]] = {}
     for start in range(0, len(ids), BATCH):
@@ -89,6 +93,28 @@ def reprocess(db: str | Path, config: Config | None, *, outlets: list[str] | Non
                 reclean.apply(con, page, article, removed, new_hash, bands, PIPELINE_VERSION, now)
             reclean.mark_version(con, unchanged, PIPELINE_VERSION)
     return result
+
+
+def reclean_learned(db: str | Path, config: Config | None) -> int:
+    """Clean again the articles that still hold a paragraph the archive has since learned as
+    their outlet's boilerplate (queued by the ingest in `boilerplate_due`); each re-clean is
+    recorded in `daemon_events` and its removed blocks stored as usual. Returns the number
+    of articles changed. Call from the archive's writer (daemon loop, end of a crawl)."""
+    with reader(db) as con:
+        due = boilerplate.due_recleans(con)
+        by_outlet: dict[str, list[tuple[str, str]]] = {}
+        for key, outlet, sample in due:
+            by_outlet.setdefault(outlet, []).append((key, sample))
+        work = {o: boilerplate.articles_holding(con, o, [smp for _, smp in items]) for o, items in by_outlet.items()}
+    changed = 0
+    for outlet, items in by_outlet.items():
+        result = reprocess(db, config, ids=work[outlet]) if work[outlet] else ReprocessResult()
+        changed += len(result.changed)
+        with writer(db) as con, transaction(con):
+            boilerplate.clear_due(con, [key for key, _ in items])
+            if result.changed:
+                boilerplate.record_reclean(con, outlet, len(result.changed), items[0][1], os.getpid())
+    return changed
 
 
 def _outlet_rules(config: Config | None, outlet_name: str) -> Any:

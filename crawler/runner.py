@@ -3,6 +3,7 @@ and by the daemon, so both hand off and record runs the same way."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -16,6 +17,10 @@ from pathlib import Path
 
 from archive.db import ArchiveError, ArchiveLocked, writer
 from archive.ingest import IngestResult, ingest_spool
+from crawler.outlets import load_config
+from crawler.reprocess import reclean_learned
+
+log = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:
@@ -104,6 +109,13 @@ def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout
         status = "ok" if returncode == 0 else ("crashed" if returncode < 0 else "failed")
     if status != "ok":
         record_abnormal_end(db, run_id, outlets, status, returncode)
+    if result.records:
+        # articles archived before a paragraph was learned as boilerplate lose it now; a busy
+        # archive leaves the queue (kept in the archive) to the next crawl or the daemon
+        try:
+            reclean_learned(db, load_config(config))
+        except ArchiveLocked as exc:
+            log.warning("boilerplate re-clean left for later (archive busy): %s", exc)
     return CrawlResult(run_id, list(outlets), returncode, status, time.monotonic() - started, result)
 
 
