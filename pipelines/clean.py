@@ -83,8 +83,20 @@ def clean_page(item: dict[str, Any], html: str, *, outlet_rules: Any = None,
     return record
 
 
+MID_SHORT_CHARS = 400  # short blocks inside the text: pitches, labels, teaser lines
+MID_SHORT_MAX = 8
+
+
 def boundary_blocks(article: dict[str, Any]) -> list[dict[str, Any]]:
-    """Head and tail blocks: where outlets put their repeated promos (boilerplate learning)."""
+    """The blocks whose recurrence across an outlet's articles is counted (boilerplate
+    learning): head and tail blocks, where outlets put their repeated promos, and the 8
+    shortest blocks between them (on real pages, newsletter boxes, "most read" labels and
+    subscription prompts sat mid-article as often as at the end)."""
     blocks = article.get("blocks") or []
-    picked = blocks[:2] + blocks[-3:] if len(blocks) > 5 else list(blocks)
-    return [b for b in picked if 0 < len(b.get("text", "")) <= 600]
+    if len(blocks) <= 5:
+        return [b for b in blocks if 0 < len(b.get("text", "")) <= 600]
+    edges = [b for b in blocks[:2] + blocks[-3:] if 0 < len(b.get("text", "")) <= 600]
+    # the shortest ones: labels, prompts and teaser lines, rather than short paragraphs
+    middle = sorted((b for b in blocks[2:-3] if 0 < len(b.get("text", "")) <= MID_SHORT_CHARS),
+                    key=lambda b: len(b["text"]))[:MID_SHORT_MAX]
+    return edges + middle

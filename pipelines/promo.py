@@ -643,6 +643,9 @@ def _signals(blocks: Sequence[Mapping[str, Any]], infos: Sequence[_Info],
     for i in signals.trailing_headlines(blocks, words, density, verdict):
         verdict[i] = ("read_also", "signal.headlines")
     for i, b in enumerate(blocks):
+        if i not in verdict and b.get("kind") != "quote" and signals.link_list(str(b.get("text") or ""), density[i]):
+            verdict[i] = ("read_also", "signal.link_list")
+    for i, b in enumerate(blocks):
         if i not in verdict and signals.linked_headline(str(b.get("text") or ""), words[i], density[i]):
             verdict[i] = ("read_also", "signal.linked_headline")
             label = i - 1
@@ -843,16 +846,20 @@ def strip_promotions(
             verdict[i] = ("boilerplate", "boilerplate.outlet")
 
     out["paywalled"] = bool(out.get("paywalled")) or gated
-    removed_chars = sum(len(squashed[i]) for i in verdict)
-    if verdict and removed_chars > MAX_SHARE * total:
-        # Too much for promotions: keep only the removals that stand on their own (the
-        # outlet's own rules, learned boilerplate, strong text cues); box and run guesses go.
-        sure = {i: v for i, v in verdict.items() if v[1].startswith(("outlet.", "boilerplate."))
-                or (infos[i].strong and not v[1].startswith(("run.", "markup.")))}
-        if sure and sum(len(squashed[i]) for i in sure) <= MAX_SHARE * total:
-            verdict = sure
-    removed_chars = sum(len(squashed[i]) for i in verdict)
-    if verdict and removed_chars > MAX_SHARE * total:
+    # The share guard protects the article from rules that guess; what the outlet's own
+    # rules say and what its other articles repeat (learned boilerplate) is never this
+    # article's own text, so it goes whatever its share.
+    exempt = {i: v for i, v in verdict.items() if v[1].startswith(("outlet.", "boilerplate."))}
+    guessed = {i: v for i, v in verdict.items() if i not in exempt}
+    flagged = False
+    if sum(len(squashed[i]) for i in guessed) > MAX_SHARE * total:
+        # too much for promotions: keep only the strong text cues; box and run guesses go
+        guessed = {i: v for i, v in guessed.items()
+                   if infos[i].strong and not v[1].startswith(("run.", "markup.", "signal."))}
+        if sum(len(squashed[i]) for i in guessed) > MAX_SHARE * total:
+            guessed, flagged = {}, True
+    verdict = {**exempt, **guessed}
+    if flagged and not verdict:
         out["blocks"] = blocks
         out["text"] = "\n\n".join(str(b.get("text") or "") for b in blocks)
         out["word_count"] = word_count(out["text"])
@@ -872,5 +879,5 @@ def strip_promotions(
     out["blocks"] = kept
     out["text"] = "\n\n".join(str(b.get("text") or "") for b in kept)
     out["word_count"] = word_count(out["text"])
-    out["promo_flagged"] = False
+    out["promo_flagged"] = flagged
     return out, removed

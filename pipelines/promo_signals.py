@@ -79,3 +79,13 @@ def linked_headline(text: str, words: int, density: float) -> bool:
     """Another article's headline inside this one: one short line, all of it a link, no
     closing punctuation (an inline teaser, whatever the words around it)."""
     return 3 <= words <= 25 and density >= 0.85 and "\n" not in text and unpunctuated(text)
+
+
+def link_list(text: str, density: float) -> bool:
+    """A list of other articles (or shops): two or more short lines, most of the text
+    links, most lines without a sentence. A bullet list of the story's own points is prose."""
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    if len(lines) < 2 or density < 0.5:
+        return False
+    short = [ln for ln in lines if len(ln.split()) <= 25 and unpunctuated(ln)]
+    return len(short) >= 0.7 * len(lines)
