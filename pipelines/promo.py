@@ -710,6 +710,12 @@ def _text_rules(
             )
             if teaser and info.words <= 40 and "read_also" not in about:
                 verdict[i] = ("read_also", rid)
+                # a cue standing alone ("Czytaj więcej", "Read also") heads the teaser below it
+                nxt = i + 1
+                if len(info.lead_after) <= 3 and nxt < n and nxt not in verdict and 0 < infos[nxt].words <= 30 \
+                        and not infos[nxt].speech and blocks[nxt].get("kind") != "quote" \
+                        and signals.headline_ending(str(blocks[nxt].get("text") or "")):
+                    verdict[nxt] = ("read_also", "run.teaser")
 
     # Grow each removed run over its neighbours: promo vocabulary, link lists after a
     # teaser, and short labels ("IMPORTANT - À lire") heading a run.

@@ -29,6 +29,7 @@ _TARGETS: tuple[tuple[str, re.Pattern[str]], ...] = (
                           r"|whatsapp\.com|linkedin\.com|tiktok\.com|youtube\.com)/(?!watch|status|p/|reel)", re.I)),
 )
 _SENTENCE = re.compile(r"\w[.!?。！？]+(?:[\s»”“\"'’)]|[A-ZÀ-Þ])")  # a sentence ends inside the text
+_FULL_STOP = re.compile(r"[.!…。！]\s*[»«”“\"')’\]」』]*$")
 _END_PUNCT = re.compile(r"[.!?…:;。！？]\s*[»«”“\"')’\]」』]*$")
 
 
@@ -85,7 +86,13 @@ def link_list(text: str, density: float) -> bool:
     """A list of other articles (or shops): two or more short lines, most of the text
     links, most lines without a sentence. A bullet list of the story's own points is prose."""
     lines = [ln for ln in text.split("\n") if ln.strip()]
-    if len(lines) < 2 or density < 0.5:
+    if len(lines) < 2 or density < 0.45:
         return False
-    short = [ln for ln in lines if len(ln.split()) <= 25 and unpunctuated(ln)]
+    # headlines may ask ("Neue Allianz? Europäer reagieren ...") but do not end on a full stop
+    short = [ln for ln in lines if len(ln.split()) <= 25 and not _FULL_STOP.search(ln)]
     return len(short) >= 0.7 * len(lines)
+
+
+def headline_ending(text: str) -> bool:
+    """Ends as a headline does, without a full stop (a teaser under a "Read also" cue)."""
+    return not _FULL_STOP.search(text)
