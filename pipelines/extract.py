@@ -26,7 +26,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from archive.text import word_count
+from archive.text import word_count, words
 from pipelines.decode import decode_html
 from pipelines.language import decide as decide_language
 
@@ -990,12 +990,7 @@ def _extract(
         balanced = _body_blocks(tree, url, {**TRAFILATURA_OPTIONS, "favor_precision": False})
         if sum(len(b["text"]) for b in balanced) > 2 * sum(len(b["text"]) for b in blocks):
             blocks = balanced
-    if (
-        blocks
-        and blocks[0]["kind"] == "head"
-        and art["title"]
-        and _same(blocks[0]["text"], art["title"])
-    ):
+    if blocks and art["title"] and _repeats_title(blocks[0], art["title"]):
         blocks = blocks[1:]  # the title is its own field; keeping it would count it twice
     art["blocks"] = blocks
     art["text"] = "\n\n".join(b["text"] for b in blocks)
@@ -1016,6 +1011,22 @@ def _body_blocks(tree: HtmlElement, url: str, options: dict[str, Any]) -> list[d
 
 def _same(a: str, b: str) -> bool:
     return _WORD.findall(a.casefold()) == _WORD.findall(b.casefold())
+
+
+def _repeats_title(block: dict[str, Any], title: str) -> bool:
+    """The first block is the headline again: the same words, or the headline with its
+    kicker ("Premier League Rückschlag im Titelkampf - Liverpool verliert ...") or the
+    site's name around it, as a heading or a line without a full stop."""
+    text = block["text"]
+    if _same(text, title):
+        return True
+    if block["kind"] != "head" and re.search(r"[.!?。]\s*$", text):
+        return False
+    have, want = words(text.casefold()), words(title.casefold())
+    if not want or len(have) > len(want) + 12 or "\n" in text.strip():
+        return False
+    joined, sub = " " + " ".join(have) + " ", " " + " ".join(want) + " "
+    return sub in joined or (len(have) >= 4 and " " + " ".join(have) + " " in sub)
 
 
 def _bare(page_kind: str, language_hint: str | None) -> dict[str, Any]:
