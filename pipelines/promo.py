@@ -29,6 +29,8 @@ from archive.text import word_count
 from pipelines import promo_signals as signals
 
 KINDS = ("subscription", "newsletter", "read_also", "donation", "app", "social", "event", "shop")
+# Not promotions but never the story either, removed and recorded the same way.
+OTHER_KINDS = ("credit",)
 CUES = ("strong", "lead", "weak", "topic", "label", "speech")
 # When a block names several kinds, the more specific one wins.
 _PRIORITY = (
@@ -640,6 +642,15 @@ def _signals(blocks: Sequence[Mapping[str, Any]], infos: Sequence[_Info],
             verdict[i] = (kind, f"signal.link:{kind}")
     words = [info.words for info in infos]
     density = [info.density for info in infos]
+    for i, b in enumerate(blocks):
+        if i not in verdict and b.get("kind") != "quote" and signals.credit_line(str(b.get("text") or ""), words[i]):
+            verdict[i] = ("credit", "signal.credit")
+    prose = [i for i, info in enumerate(infos) if _plain_prose(blocks[i], info)]
+    if prose:  # author lines before the first paragraph or after the last one
+        edges = [*range(0, prose[0]), *range(prose[-1] + 1, len(blocks))]
+        for i in edges:
+            if i not in verdict and blocks[i].get("kind") != "quote" and signals.byline(str(blocks[i].get("text") or "")):
+                verdict[i] = ("credit", "signal.byline")
     for i in signals.trailing_headlines(blocks, words, density, verdict):
         verdict[i] = ("read_also", "signal.headlines")
     for i, b in enumerate(blocks):

@@ -96,3 +96,37 @@ def link_list(text: str, density: float) -> bool:
 def headline_ending(text: str) -> bool:
     """Ends as a headline does, without a full stop (a teaser under a "Read also" cue)."""
     return not _FULL_STOP.search(text)
+
+
+# "Label: value" credit lines in the languages of our outlets: photo and source credits,
+# copyright, dateline stamps. Short lines only; a sentence that starts "Source:" is text.
+_CREDIT = re.compile(
+    r"^\(?\s*(?:©|ⓒ|\(c\)|copyright\b|photos?\s*[:/]|fotos?\s*[:/]|fotó\s*:|bild(?:er)?\s*:|images?\s*:"
+    r"|pictures?\s*:|credits?\s*:|quelle\s*:|quellen\s*:|sources?\s*:|fuente\s*:|fonte\s*:|kilde\s*:"
+    r"|källa\s*:|źródło\s*:|zdroj\s*:|kaynak\s*:|фото\s*:|источник\s*:|stand\s*:|lesedauer\s*:"
+    r"|reading time\s*:|temps de lecture\s*:|mit agenturmaterial|with reporting by|additional reporting by"
+    r"|first published (?:in|on|by)\b)", re.I)
+_AGENCY = re.compile(r"^\((?:[\w/ .,-]{1,40})\)$")  # "(dpa)", "(Quelle: APA/sda/dpa)", "(phy)"
+
+
+def credit_line(text: str, words: int) -> bool:
+    """A photo, source or agency credit, a copyright line: not the story's text."""
+    line = text.strip()
+    if "\n" in line or words > 14:
+        return False
+    return bool(_CREDIT.match(line) or (words <= 5 and _AGENCY.match(line)))
+
+
+_BY = re.compile(r"^(?:by|von|par|por|di|door|av|af|od|от|mit)\s+", re.I)
+_NAME = re.compile(r"^(?:[A-ZÀ-ÞĀ-ſА-Я][\w'’.-]*|and|und|y|et|e|og|och|i|&|[/,–-])$")
+
+
+def byline(text: str) -> bool:
+    """An author line: "Von Nina Magoley", "Daniel Aragón", "MTHOBISI SITHOLE" (two to six
+    name-like words, no sentence); only asked of the text's first and last blocks."""
+    line = text.strip()
+    if "\n" in line or _FULL_STOP.search(line) or any(c.isdigit() for c in line):
+        return False
+    tokens = _BY.sub("", line).replace(",", " , ").split()
+    names = [t for t in tokens if t not in {",", "/", "&", "–", "-"}]
+    return 2 <= len(names) <= 6 and all(_NAME.match(t) for t in tokens) and sum(t[0].isupper() for t in names) >= 2
