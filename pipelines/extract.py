@@ -864,6 +864,8 @@ def classify_page(
     if words == 0:
         return "empty"
     md = md or {}
+    if _prose_words(blocks) >= ARTICLE_PROSE_WORDS:
+        return "article"  # running text is what an article is, whatever the page's markup says
     if not md.get("_article_markup"):
         body_chars = sum(len(b["text"]) for b in blocks)
         body_links = sum(b["link_chars"] for b in blocks)
@@ -877,6 +879,22 @@ def classify_page(
         ):
             return "listing"
     return "article"
+
+
+ARTICLE_PROSE_WORDS = 150
+_SENTENCE_END = re.compile(r"[.!?…。！？][\s»”\"')’]*$")
+
+
+def _prose_words(blocks: list[dict[str, Any]]) -> int:
+    """Words in paragraphs of running text: long enough, closed by a full stop, mostly not
+    links (a listing's teasers are links; its headlines have no full stop)."""
+    total = 0
+    for b in blocks:
+        text = b["text"]
+        n = word_count(text)
+        if b["kind"] == "p" and n >= 15 and b["link_chars"] < 0.3 * len(text) and _SENTENCE_END.search(text):
+            total += n
+    return total
 
 
 def _is_challenge(
