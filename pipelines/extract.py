@@ -10,7 +10,6 @@ extraction and does not say *where* a date came from (we store date provenance).
 from __future__ import annotations
 
 import html as html_lib
-import json
 import logging
 import re
 import time as _time
@@ -25,6 +24,8 @@ import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import decode_file, load_html
+
+from pipelines.jsontext import load_json
 
 LOG = logging.getLogger(__name__)
 
@@ -287,7 +288,7 @@ def _iter_jsonld(tree: HtmlElement) -> Iterator[dict[str, Any]]:
             .rstrip(";")
         )
         try:
-            data = json.loads(raw, strict=False)
+            data = load_json(raw, strict=False)  # surrogates repaired; too deep is ValueError
         except ValueError:
             continue
         stack = [data]
