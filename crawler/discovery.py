@@ -3,6 +3,7 @@ article pattern matched with a time limit. No Scrapy types, so each is tested on
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -119,3 +120,46 @@ def pattern_search(pattern: regex.Pattern[str], url: str, timeout: float = PATTE
         return pattern.search(url, timeout=timeout) is not None
     except TimeoutError:
         return None
+
+
+_REF_AT_END = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));$")
+
+
+def _ref_code(m: re.Match[bytes]) -> int:
+    return int(m.group(1), 16) if m.group(1) else int(m.group(2))
+
+
+class CharRefRepairingReader:
+    """A file-like view of another whose character references to surrogates are repaired
+    (pipelines.jsontext.repair_char_refs) as the bytes stream through: lxml refuses them, and
+    one such title in a news sitemap lost every entry after it. A reference cut by a read is
+    held back until the next one, so pairs are always seen whole."""
+
+    HOLD = 32  # longer than any character reference
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.pending = b""
+        self.done = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.done:
+            chunk: bytes = self.raw.read(size if size and size > 0 else 64 * 1024)
+            if not chunk:
+                self.done = True
+                break
+            self.pending += chunk
+            cut = self.pending.rfind(b"&", max(0, len(self.pending) - self.HOLD))
+            if cut > 0:  # a high surrogate just before it stays with its (maybe cut) partner
+                before = _REF_AT_END.search(self.pending, max(0, cut - self.HOLD), cut)
+                if before is not None and 0xD800 <= _ref_code(before) <= 0xDBFF:
+                    cut = before.start()
+            if cut > 0:
+                ready, self.pending = self.pending[:cut], self.pending[cut:]
+                return repair_char_refs(ready)
+            if cut < 0:
+                ready, self.pending = self.pending, b""
+                return repair_char_refs(ready)
+            # a reference at the very start and nothing before it: read more
+        ready, self.pending = self.pending, b""
+        return repair_char_refs(ready)

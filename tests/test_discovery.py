@@ -150,3 +150,24 @@ def test_a_pattern_match_that_backtracks_gives_up() -> None:
     assert pattern_search(regex.compile("(a|aa)+$"), "https://a.example/" + "a" * 60 + "!") is None
     assert pattern_search(regex.compile("(a+)+$"), "https://a.example/" + "a" * 40 + "!") is False
     assert pattern_search(regex.compile("/20\\d\\d/"), "https://a.example/2024/x") is True
+
+
+def test_surrogate_references_in_a_sitemap_cost_no_entry() -> None:
+    """lxml refuses `&#55357;`: one emoji in a news:title lost every entry after it."""
+    import io
+
+    from crawler.discovery import CharRefRepairingReader
+
+    entries = "".join(
+        f"<url><loc>https://a.example/{i}</loc><news:news><news:title>Smile &#55357;&#56832; {i} &#56832;"
+        "</news:title></news:news></url>" for i in range(500))
+    body = (b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            b'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">' + entries.encode() + b"</urlset>")
+
+    class Trickle(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:  # reads cut references anywhere
+            return super().read(7)
+
+    found = list(iter_sitemap(CharRefRepairingReader(Trickle(body))))
+    assert len(found) == 500
+    assert found[499][1]["title"] == "Smile \U0001F600 499 \ufffd"

@@ -32,7 +32,13 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_body_declared_encoding
 
 from archive.state import CrawlState, load_crawl_state
-from crawler.discovery import FeedError, feed_entries, order_child_sitemaps, pattern_search
+from crawler.discovery import (
+    CharRefRepairingReader,
+    FeedError,
+    feed_entries,
+    order_child_sitemaps,
+    pattern_search,
+)
 from crawler.netpolicy import SiteBoundary
 from crawler.outlets import Config, ConfigError, Outlet, load_config
 from pipelines.urls import canonical_url
@@ -278,7 +284,7 @@ class OutletSpider(scrapy.Spider):
         count = 0
         children: list[dict[str, Any]] = []
         try:
-            for kind, entry in iter_sitemap(source):
+            for kind, entry in iter_sitemap(CharRefRepairingReader(source)):
                 if kind == "sitemap":
                     loc = urljoin(response.url, entry["loc"])
                     if loc in self._sitemaps_seen:
