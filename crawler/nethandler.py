@@ -13,6 +13,8 @@ and the connected address before a byte is sent; everything else is Scrapy's han
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 from scrapy.core.downloader.handlers.http11 import (
@@ -27,6 +29,8 @@ from twisted.web._newclient import HEADER, STATUS
 
 from crawler.netpolicy import AddressPolicy
 
+logger = logging.getLogger(__name__)
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")
 MAX_HEADER_BYTES = 256 * 1024
 MAX_HEADERS = 200
 
@@ -90,6 +94,13 @@ class _Guard:
         self.max_bytes = crawler.settings.getint("MEDIAWATCH_MAX_HEADER_BYTES", MAX_HEADER_BYTES)
         self.max_count = crawler.settings.getint("MEDIAWATCH_MAX_HEADERS", MAX_HEADERS)
         self.enforce_addresses = crawler.settings.getbool("MEDIAWATCH_REFUSE_PRIVATE_ADDRESSES", True)
+        proxy = next((v for v in _PROXY_VARIABLES if os.environ.get(v)), None)
+        if self.enforce_addresses and proxy and crawler.settings.getbool("HTTPPROXY_ENABLED", True):
+            # Behind a proxy the connected address is the proxy's (often on loopback or the
+            # LAN), not the site's: the check would refuse everything, and the proxy resolves.
+            logger.warning("%s is set: the crawl connects through a proxy, so the address check "
+                           "(MEDIAWATCH_REFUSE_PRIVATE_ADDRESSES) is left to it", proxy)
+            self.enforce_addresses = False
         self._policy: AddressPolicy | None = None
 
     def why_refused(self, host: str | None) -> str | None:
