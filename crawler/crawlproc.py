@@ -2,7 +2,9 @@
 memory returned to the system when it exits. The daemon and `mediawatch crawl` start it;
 it writes only to the spool, never to the archive.
 
-    python -m crawler.crawlproc --config outlets.toml --db data/archive.duckdb --run-id R lemonde bbc
+    python -m crawler.crawlproc --config outlets.toml --db data/archive.duckdb --run-id R -- lemonde bbc
+
+The runner passes "--" before the outlet names, so no name is ever read as an option.
 """
 
 from __future__ import annotations

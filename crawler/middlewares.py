@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
+
+from crawler.netpolicy import SiteBoundary
+
+logger = logging.getLogger(__name__)
 
 
 class RateLimited(IgnoreRequest):
@@ -103,15 +109,26 @@ class OffsiteGuardMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:
-        domains = getattr(self.crawler.spider, "allowed_domains", None)
-        if not domains or on_domains(request.url, domains):
+        why = _outside(self.crawler.spider, request.url)
+        if why is None:
             return
         stats = self.crawler.stats
         assert stats is not None
         stats.inc_value("mediawatch/offsite_refused")
         if request.meta.get("redirect_urls"):
-            raise OffsiteRedirect(f"redirect to {request.url} leaves the outlet's domains")
-        raise OffsiteRequest(f"request to {request.url} refused: outside the outlet's domains")
+            raise OffsiteRedirect(f"redirect to {request.url} leaves the outlet's site: {why}")
+        raise OffsiteRequest(f"request to {request.url} refused: {why}")
+
+
+def _outside(spider: Any, url: str) -> str | None:
+    """Why a URL is outside the spider's site (scheme, host and port), None when inside."""
+    boundary: SiteBoundary | None = getattr(spider, "boundary", None)
+    if boundary is not None:
+        return boundary.why_not(url)
+    domains = getattr(spider, "allowed_domains", None)
+    if not domains or on_domains(url, domains):
+        return None
+    return "outside the outlet's domains"
 
 
 class OffsiteRedirectMiddleware:
@@ -129,15 +146,44 @@ class OffsiteRedirectMiddleware:
         if response.status not in (301, 302, 303, 307, 308):
             return response
         location = response.headers.get("Location")
-        spider: Any = self.crawler.spider
-        domains = getattr(spider, "allowed_domains", None)
-        if not location or not domains:
+        if not location:
             return response
         target = urljoin(request.url, location.decode("latin-1"))
-        host = (urlsplit(target).hostname or "").lower()
-        if any(host == d or host.endswith("." + d) for d in domains):
+        why = _outside(self.crawler.spider, target)
+        if why is None:
             return response
         stats = self.crawler.stats
         assert stats is not None
         stats.inc_value("mediawatch/offsite_redirects")
-        raise OffsiteRedirect(f"redirect to {target} leaves the outlet's domains")
+        raise OffsiteRedirect(f"redirect to {target} leaves the outlet's site: {why}")
+
+
+class OversizedRobots(IgnoreRequest):
+    """A request refused because its host's robots.txt was too large to read."""
+
+
+class BoundedRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, except that a robots.txt over DOWNLOAD_MAXSIZE counts
+    as "Disallow: /" for the run instead of "allow all": Scrapy treats any failure to read it
+    as no robots.txt, so a site's `Disallow: /` hidden in 10 MB of padding went unobeyed."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._oversized: set[str] = set()
+
+    def _robots_error(self, exc: Exception, netloc: str) -> None:
+        message = str(exc)
+        if "max size" in message or "DOWNLOAD_MAXSIZE" in message:
+            self._oversized.add(netloc)
+            self._stats.inc_value("mediawatch/robots_too_large")
+            logger.warning("robots.txt of %s is over the download size limit: treated as "
+                           "'Disallow: /' for this run (%s)", netloc, message)
+        super()._robots_error(exc, netloc)
+
+    def process_request_2(self, rp: Any, request: Request) -> None:
+        netloc = urlsplit(request.url).netloc
+        if netloc in self._oversized and not request.meta.get("dont_obey_robotstxt"):
+            self._stats.inc_value("robotstxt/forbidden")
+            raise OversizedRobots("Forbidden by robots.txt: it is over the download size limit, "
+                                  "treated as 'Disallow: /'")
+        super().process_request_2(rp, request)

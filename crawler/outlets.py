@@ -6,6 +6,7 @@ editing a config of fifty outlets needs to know exactly where to look.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import tomllib
@@ -14,11 +15,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import regex
 from apscheduler.triggers.cron import CronTrigger
 
 from pipelines.promo import compile_outlet_rules
 
-NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
+# A letter or digit first: a name is passed to the crawl subprocess as an argument, and
+# "-h" or "--help" must never be read as an option there.
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -34,7 +38,7 @@ class Outlet:
     feeds: tuple[str, ...] = ()
     sitemaps: tuple[str, ...] = ()
     start_urls: tuple[str, ...] = ()
-    article_pattern: re.Pattern[str] | None = None
+    article_pattern: regex.Pattern[str] | None = None
     language: str | None = None
     every_seconds: float | None = 1800.0
     cron: str | None = None
@@ -50,6 +54,7 @@ class Outlet:
     min_interval_seconds: float | None = None
     max_interval_seconds: float | None = None
     timeout_seconds: float = 900.0
+    allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -71,11 +76,13 @@ class Config:
 
 
 # key -> (expected python types, description used in errors)
-_LIST_KEYS = ("feeds", "sitemaps", "start_urls", "domains", "strip_selectors", "strip_patterns")
+_LIST_KEYS = ("feeds", "sitemaps", "start_urls", "domains", "strip_selectors", "strip_patterns",
+              "allow_networks")
 _KNOWN_KEYS = {
     "name", "feeds", "sitemaps", "start_urls", "article_pattern", "language", "every", "cron",
     "delay", "concurrency", "domains", "follow_depth", "max_articles", "revisit", "user_agent",
     "strip_selectors", "strip_patterns", "min_interval", "max_interval", "timeout",
+    "allow_networks",
 }
 _TOP_KEYS = {"outlet", "defaults", "user_agent"}
 
@@ -194,7 +201,7 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
             raise _KeyError(key, "unknown key")
     name = entry.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise _KeyError("name", f"must match [a-z0-9_-]{{1,64}}, got {name!r}")
+        raise _KeyError("name", f"must match [a-z0-9][a-z0-9_-]{{0,63}} (a letter or digit first), got {name!r}")
     sources: dict[str, tuple[str, ...]] = {}
     for key in ("feeds", "sitemaps", "start_urls"):
         urls = _str_list(entry, key)
@@ -212,8 +219,10 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
         if not isinstance(raw, str):
             raise _KeyError("article_pattern", "must be a string (a regular expression)")
         try:
-            pattern = re.compile(raw)
-        except re.error as exc:
+            # The regex module, matched with a timeout (crawler.discovery): a pattern that
+            # backtracks catastrophically on one crafted URL cannot stall the run.
+            pattern = regex.compile(raw)
+        except (regex.error, re.error) as exc:
             raise _KeyError("article_pattern", f"bad regular expression: {exc}") from None
     language = entry.get("language")
     if language is not None and (not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}", language)):
@@ -256,6 +265,12 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
             if host and host not in hosts:
                 hosts.append(host)
         domains = tuple(hosts)
+    networks = []
+    for raw_net in _str_list(entry, "allow_networks"):
+        try:
+            networks.append(ipaddress.ip_network(raw_net, strict=False))
+        except ValueError:
+            raise _KeyError("allow_networks", f"expected networks like '10.20.0.0/16', got {raw_net!r}") from None
     selectors = _str_list(entry, "strip_selectors")
     patterns = _str_list(entry, "strip_patterns")
     if selectors or patterns:
@@ -287,6 +302,7 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
         min_interval_seconds=intervals["min_interval"],
         max_interval_seconds=intervals["max_interval"],
         timeout_seconds=intervals["timeout"] or 900.0,
+        allow_networks=tuple(networks),
     )
 
 

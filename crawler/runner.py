@@ -49,7 +49,7 @@ def start_crawl(config: str | Path, db: str | Path, outlets: list[str], run_id: 
     env["MEDIAWATCH_PDEATHSIG"] = "1" if die_with_parent else "0"
     env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     cmd = [sys.executable, "-m", "crawler.crawlproc", "--config", str(config), "--db", str(db),
-           "--run-id", run_id, *outlets]
+           "--run-id", run_id, "--", *outlets]  # "--": an outlet name is never read as an option
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True)
@@ -137,7 +137,10 @@ def record_abnormal_end(db: str | Path, run_id: str, outlets: list[str], status:
                                         OR (crawl_runs.status = 'stopped' AND excluded.status = 'timeout')
                                       THEN excluded.status ELSE crawl_runs.status END,
                         finished_at = coalesce(crawl_runs.finished_at, excluded.finished_at),
-                        message = excluded.message
+                        -- a crawl that ended itself with a reason (memusage_exceeded) keeps it
+                        message = CASE WHEN crawl_runs.status = 'failed' AND excluded.status = 'failed'
+                                            AND crawl_runs.message IS NOT NULL
+                                       THEN crawl_runs.message ELSE excluded.message END
                     """,
                     [run_id, outlet, now, now, status, message],
                 )

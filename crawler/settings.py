@@ -38,7 +38,29 @@ DNS_TIMEOUT = 20
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 LOG_LEVEL = "INFO"
 
+# Scrapy's HTTP/1.1 handler plus what it lacks: bounded response headers (DOWNLOAD_MAXSIZE
+# covers bodies only) and a check of the connected address before anything is sent.
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.nethandler.GuardedHTTP11DownloadHandler",
+    "https": "crawler.nethandler.GuardedHTTP11DownloadHandler",
+}
+MEDIAWATCH_MAX_HEADER_BYTES = 256 * 1024  # status line + header lines of one response
+MEDIAWATCH_MAX_HEADERS = 200               # header lines of one response
+# Loopback, private, link-local and multicast peers are refused unless the outlet's own
+# configured URLs resolve there or its allow_networks lists them (crawler/netpolicy.py).
+MEDIAWATCH_REFUSE_PRIVATE_ADDRESSES = True
+
+# The crawl's memory as a whole: over the budget, Scrapy's MemoryUsage extension closes the
+# spider with finish_reason "memusage_exceeded", which the run record (crawl_runs.message)
+# keeps; the daemon goes on with its other outlets.
+MEMUSAGE_ENABLED = True
+MEMUSAGE_LIMIT_MB = 2048
+MEMUSAGE_CHECK_INTERVAL_SECONDS = 2.0
+
 DOWNLOADER_MIDDLEWARES = {
+    # robots.txt over DOWNLOAD_MAXSIZE is "Disallow: /" for the run, not "allow all".
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.BoundedRobotsTxtMiddleware": 100,
     # First of all (before robots.txt and Scrapy's offsite filter, which lets dont_filter
     # requests and meta refreshes through): nothing leaves the outlet's domains.
     "crawler.middlewares.OffsiteGuardMiddleware": 40,
@@ -57,8 +79,9 @@ ITEM_PIPELINES = {
 }
 
 # Where the archive and its spool live; set by the CLI, the daemon or -s on the command line.
-MEDIAWATCH_CONFIG = "outlets.toml"
-MEDIAWATCH_DB = "data/archive.duckdb"
+# `scrapy crawl outlet` reads them from the environment like the mediawatch command does.
+MEDIAWATCH_CONFIG = os.environ.get("MEDIAWATCH_CONFIG") or "outlets.toml"
+MEDIAWATCH_DB = os.environ.get("MEDIAWATCH_DB") or "data/archive.duckdb"
 # Ingest the spool into the archive when the spider closes (off when the daemon ingests).
 MEDIAWATCH_INGEST_ON_CLOSE = True
 MEDIAWATCH_RUN_ID = ""

@@ -10,7 +10,6 @@ extraction and does not say *where* a date came from (we store date provenance).
 from __future__ import annotations
 
 import html as html_lib
-import json
 import logging
 import re
 import time as _time
@@ -28,6 +27,7 @@ from trafilatura.utils import load_html
 
 from archive.text import word_count, words
 from pipelines.decode import decode_html
+from pipelines.jsontext import load_json
 from pipelines.language import decide as decide_language
 
 LOG = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def _iter_jsonld(tree: HtmlElement) -> Iterator[dict[str, Any]]:
             .rstrip(";")
         )
         try:
-            data = json.loads(raw, strict=False)
+            data = load_json(raw, strict=False)  # surrogates repaired; too deep is ValueError
         except ValueError:
             continue
         stack = [data]

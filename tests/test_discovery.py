@@ -70,3 +70,104 @@ def test_retry_after() -> None:
                                                                              tzinfo=UTC).timestamp()) == 30
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+
+
+# -- text that enters from feeds and JSON (issue 13) -------------------------------------------
+
+RSS_EMOJI = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+<item><title>Smile &#55357;&#56832; &#xD83D;&#xDE00; now</title><link>https://a.example/1</link></item>
+<item><title>Half &#56832; smile</title><link>https://a.example/2</link></item>
+<item><title>Plain</title><link>https://a.example/3</link></item></channel></rss>"""
+
+
+def test_surrogate_character_references_cost_no_feed_entry() -> None:
+    from crawler.discovery import feed_entries
+
+    titles = [e["title"] for e in feed_entries(RSS_EMOJI, "https://a.example/feed")]
+    assert titles == ["Smile \U0001F600 \U0001F600 now", "Half \ufffd smile", "Plain"]
+    for title in titles:
+        title.encode("utf-8")  # what the spool does with it
+
+
+def test_lone_surrogate_escapes_in_json_are_replaced() -> None:
+    from crawler.discovery import json_feed_entries
+    from pipelines.jsontext import load_json
+
+    body = b'{"items": [{"url": "https://a.example/1", "title": "A \\ud83d b \\ud83d\\ude00"}]}'
+    assert json_feed_entries(body)[0]["title"] == "A \ufffd b \U0001F600"
+    assert load_json('{"\\udc00key": ["\\ud800", {"x": "\\udfff"}]}') == {"\ufffdkey": ["\ufffd", {"x": "\ufffd"}]}
+
+
+def test_json_nested_too_deep_is_unreadable_not_a_crash() -> None:
+    from crawler.discovery import FeedError, json_feed_entries
+
+    with pytest.raises(FeedError, match="too deep"):
+        json_feed_entries(b'{"items": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")
+
+
+# -- child sitemaps of a big index ----------------------------------------------------------------
+
+
+def _child(month: str | None, name: str) -> dict[str, str | None]:
+    return {"loc": f"https://a.example/{name}.xml", "lastmod_sort": f"{month}-28T00:00:00+00:00" if month else None}
+
+
+def test_child_sitemaps_are_read_newest_first_and_the_rest_deferred() -> None:
+    from crawler.discovery import order_child_sitemaps
+
+    months = [f"2024-{m:02d}" for m in range(1, 13)]
+    children = [_child(m, f"s-{m}") for m in months]  # oldest first
+    chosen, deferred = order_child_sitemaps(children, set(), 4)
+    assert chosen == [f"https://a.example/s-{m}.xml" for m in reversed(months[-4:])]
+    assert len(deferred) == 8
+
+
+def test_deferred_children_get_half_of_the_next_budgets() -> None:
+    from crawler.discovery import order_child_sitemaps
+
+    months = [f"2024-{m:02d}" for m in range(1, 13)]
+    children = [_child(m, f"s-{m}") for m in months]
+    fetched = {f"https://a.example/s-{m}.xml" for m in months[-4:]}  # what the first run read
+    chosen, _ = order_child_sitemaps(children, fetched, 4)
+    # the two newest again (they hold the new articles), then the newest never read
+    assert chosen == [f"https://a.example/s-{m}.xml" for m in ("2024-12", "2024-11", "2024-08", "2024-07")]
+
+
+def test_children_without_lastmod_are_ordered_by_name() -> None:
+    from crawler.discovery import order_child_sitemaps
+
+    children = [_child(None, n) for n in ("sitemap-2023-11", "sitemap-2024-01", "sitemap-2023-12")]
+    chosen, deferred = order_child_sitemaps(children, set(), 2)
+    assert chosen == ["https://a.example/sitemap-2024-01.xml", "https://a.example/sitemap-2023-12.xml"]
+    assert deferred == ["https://a.example/sitemap-2023-11.xml"]
+
+
+def test_a_pattern_match_that_backtracks_gives_up() -> None:
+    import regex
+
+    from crawler.discovery import pattern_search
+
+    assert pattern_search(regex.compile("(a|aa)+$"), "https://a.example/" + "a" * 60 + "!") is None
+    assert pattern_search(regex.compile("(a+)+$"), "https://a.example/" + "a" * 40 + "!") is False
+    assert pattern_search(regex.compile("/20\\d\\d/"), "https://a.example/2024/x") is True
+
+
+def test_surrogate_references_in_a_sitemap_cost_no_entry() -> None:
+    """lxml refuses `&#55357;`: one emoji in a news:title lost every entry after it."""
+    import io
+
+    from crawler.discovery import CharRefRepairingReader
+
+    entries = "".join(
+        f"<url><loc>https://a.example/{i}</loc><news:news><news:title>Smile &#55357;&#56832; {i} &#56832;"
+        "</news:title></news:news></url>" for i in range(500))
+    body = (b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            b'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">' + entries.encode() + b"</urlset>")
+
+    class Trickle(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:  # reads cut references anywhere
+            return super().read(7)
+
+    found = list(iter_sitemap(CharRefRepairingReader(Trickle(body))))
+    assert len(found) == 500
+    assert found[499][1]["title"] == "Smile \U0001F600 499 \ufffd"

@@ -8,20 +8,19 @@ Known article URLs are filtered before the request, from the archive's URL set.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
-import json
+import logging
 import re
-import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-import feedparser
 import scrapy
 from lxml import etree
 from scrapy import signals
@@ -31,14 +30,23 @@ from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
 
 from archive.state import CrawlState, load_crawl_state
-from crawler.outlets import Config, Outlet, load_config
+from crawler.discovery import (
+    CharRefRepairingReader,
+    FeedError,
+    feed_entries,
+    order_child_sitemaps,
+    pattern_search,
+)
+from crawler.netpolicy import SiteBoundary
+from crawler.outlets import Config, ConfigError, Outlet, load_config
 from pipelines.decode import decode_html as decode_page
 from pipelines.urls import canonical_url
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 ERROR_STATUSES = [s for s in range(400, 600)]
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024
-MAX_CHILD_SITEMAPS = 20
+MAX_CHILD_SITEMAPS = 20  # child sitemaps read per run (newest first; the rest in later runs)
+MAX_INDEX_CHILDREN = 50_000  # the protocol's limit of entries per sitemap index
 # Feed and sitemap dates outside these bounds are typos or placeholders: trusting a date in
 # 2100 would make an article "modified" (and refetched) on every run.
 MIN_PLAUSIBLE_DATE = datetime(1990, 1, 1, tzinfo=UTC)
@@ -75,12 +83,13 @@ class OutletSpider(scrapy.Spider):
     crawl_state: CrawlState
     run_id: str
     allowed_domains: list[str]
+    boundary: SiteBoundary
 
     def __init__(self, outlet: str | None = None, config: str | None = None, db: str | None = None,
                  run_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not outlet:
-            raise ValueError("pass the outlet to crawl: scrapy crawl outlet -a outlet=NAME")
+            raise OutletConfigError("pass the outlet to crawl: scrapy crawl outlet -a outlet=NAME")
         self._outlet_name = outlet
         self._config_path = config
         self._db_path = db
@@ -89,13 +98,22 @@ class OutletSpider(scrapy.Spider):
         self._requested: dict[str, dict[str, Any]] = {}  # canonical URL -> hints, this run
         self._article_budget = 0
         self._sitemaps_seen: set[str] = set()
+        self._child_budget = MAX_CHILD_SITEMAPS
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutletSpider:
-        spider: OutletSpider = super().from_crawler(crawler, *args, **kwargs)
+        try:
+            spider: OutletSpider = super().from_crawler(crawler, *args, **kwargs)
+        except OutletConfigError as exc:
+            _report_config_error(str(exc))
+            raise
         settings = crawler.settings
-        spider.config = load_config(spider._config_path or settings.get("MEDIAWATCH_CONFIG"))
-        spider.outlet = spider.config.get(spider._outlet_name)
+        try:
+            spider.config = load_config(spider._config_path or settings.get("MEDIAWATCH_CONFIG"))
+            spider.outlet = spider.config.get(spider._outlet_name)
+        except ConfigError as exc:
+            _report_config_error(str(exc))
+            raise OutletConfigError(str(exc)) from None
         spider.db_path = spider._db_path or settings.get("MEDIAWATCH_DB")
         spider.run_id = (spider._run_id or settings.get("MEDIAWATCH_RUN_ID")
                          or datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
@@ -110,6 +128,7 @@ class OutletSpider(scrapy.Spider):
         if user_agent:
             settings.set("USER_AGENT", user_agent, priority="spider")
         spider.allowed_domains = list(o.domains)
+        spider.boundary = SiteBoundary.for_outlet(o)
         spider.crawl_state = load_crawl_state(spider.db_path, o.name)
         spider._article_budget = o.max_articles
         crawler.signals.connect(spider._bytes_received, signal=signals.bytes_received)
@@ -127,8 +146,8 @@ class OutletSpider(scrapy.Spider):
         self.crawler.stats.inc_value(f"mediawatch/{key}", n)
 
     def _on_domain(self, url: str) -> bool:
-        host = (urlsplit(url).hostname or "").lower()
-        return any(host == d or host.endswith("." + d) for d in self.outlet.domains)
+        """Inside the outlet's site: its domains, on the schemes and ports it is configured on."""
+        return self.boundary.allows(url)
 
     def _source_request(self, url: str, callback: Any, **meta: Any) -> Request:
         headers = {}
@@ -142,8 +161,9 @@ class OutletSpider(scrapy.Spider):
         return Request(url, callback=callback, errback=self.source_failed, headers=headers,
                        meta=meta, dont_filter=True, priority=10)
 
-    def article_request(self, url: str, hints: dict[str, Any]) -> Request | None:
-        """Filter a candidate article URL before any byte is downloaded; None when skipped."""
+    def article_request(self, url: str, hints: dict[str, Any]) -> Request | dict[str, Any] | None:
+        """Filter a candidate article URL before any byte is downloaded; None when skipped, a
+        page record when the skip must be recorded (an article_pattern that timed out)."""
         url = urljoin(hints.get("source_url") or "", url.strip())
         if not url.startswith(("http://", "https://")):
             return None
@@ -160,9 +180,20 @@ class OutletSpider(scrapy.Spider):
             self._count("filtered/offsite")
             return None
         pattern = self.outlet.article_pattern
-        if pattern is not None and not pattern.search(url):
-            self._count("filtered/not_article_pattern")
-            return None
+        if pattern is not None:
+            matched = pattern_search(pattern, url)
+            if matched is None:
+                self._requested[key] = hints
+                self._count("skipped/pattern_timeout")
+                self._count("errors")
+                self.logger.warning("article_pattern %r took too long on %s: skipped", pattern.pattern, url)
+                return self._page(Request(url, meta={"hints": {**hints, "seen_as": [url]}}),
+                                  final_url=None, status=None, content_type=None, skip_reason="pattern_timeout",
+                                  detail=f"article_pattern {pattern.pattern!r} took over the match time limit "
+                                         f"on this URL (catastrophic backtracking?)"[:500])
+            if not matched:
+                self._count("filtered/not_article_pattern")
+                return None
         now = datetime.now(UTC)
         if key in self.crawl_state.seen_urls or url in self.crawl_state.seen_urls:
             lastmod = parse_date(hints.get("lastmod")) if hints.get("lastmod") else None
@@ -223,26 +254,13 @@ class OutletSpider(scrapy.Spider):
         yield from self._source_state(response)
         if not self._source_usable(response):
             return
-        body = response.body
-        entries: list[dict[str, Any]] = []
-        if body.lstrip()[:1] == b"{":
-            entries = self._json_feed_entries(body, response.url)
-        else:
-            parsed = feedparser.parse(body, response_headers={"content-location": response.url},
-                                      resolve_relative_uris=False, sanitize_html=False)
-            if parsed.bozo and not parsed.entries:
-                self._count("sources/malformed")
-                self._count("errors")
-                self.logger.warning("feed %s unreadable: %s", response.url, parsed.get("bozo_exception"))
-                return
-            for entry in parsed.entries:
-                link = entry.get("link")
-                if not link:
-                    continue
-                published = _struct_iso(entry.get("published_parsed") or entry.get("updated_parsed"))
-                updated = _struct_iso(entry.get("updated_parsed")) or published
-                entries.append({"url": link, "title": entry.get("title"), "published_at": published,
-                                "lastmod": updated})
+        try:
+            entries = feed_entries(response.body, response.url)
+        except FeedError as exc:
+            self._count("sources/malformed")
+            self._count("errors")
+            self.logger.warning("feed %s unreadable: %s", response.url, exc)
+            return
         self._count("sources/feed_entries", len(entries))
         for entry in entries:
             request = self.article_request(entry["url"], {
@@ -251,23 +269,6 @@ class OutletSpider(scrapy.Spider):
             })
             if request is not None:
                 yield request
-
-    def _json_feed_entries(self, body: bytes, url: str) -> list[dict[str, Any]]:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            self._count("sources/malformed")
-            self._count("errors")
-            self.logger.warning("JSON feed %s unreadable", url)
-            return []
-        items = data.get("items") if isinstance(data, dict) else None
-        out = []
-        for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and isinstance(item.get("url"), str):
-                out.append({"url": item["url"], "title": item.get("title"),
-                            "published_at": item.get("date_published"),
-                            "lastmod": item.get("date_modified") or item.get("date_published")})
-        return out
 
     def parse_sitemap(self, response: Response) -> Iterator[Any]:
         yield from self._source_state(response)
@@ -280,18 +281,22 @@ class OutletSpider(scrapy.Spider):
         source = _CappedReader(gzip.GzipFile(fileobj=io.BytesIO(body)) if body[:2] == b"\x1f\x8b"
                                else io.BytesIO(body), MAX_SITEMAP_BYTES)
         count = 0
+        children: list[dict[str, Any]] = []
         try:
-            for kind, entry in iter_sitemap(source):
+            for kind, entry in iter_sitemap(CharRefRepairingReader(source)):
                 if kind == "sitemap":
                     loc = urljoin(response.url, entry["loc"])
-                    if loc in self._sitemaps_seen or len(self._sitemaps_seen) >= MAX_CHILD_SITEMAPS:
+                    if loc in self._sitemaps_seen:
                         continue
                     if not self._on_domain(loc):
                         self._count("filtered/offsite")
                         continue
-                    self._sitemaps_seen.add(loc)
-                    yield self._source_request(loc, self.parse_sitemap, source_kind="sitemap",
-                                               download_maxsize=MAX_SITEMAP_BYTES)
+                    if len(children) >= MAX_INDEX_CHILDREN:
+                        self._count("filtered/sitemaps_deferred")
+                        continue
+                    lastmod = parse_date(entry.get("lastmod"))
+                    children.append({"loc": loc, "lastmod_sort": lastmod.astimezone(UTC).isoformat()
+                                     if lastmod and lastmod.year >= 1990 else None})
                     continue
                 count += 1
                 published = entry.get("publication_date")
@@ -314,6 +319,24 @@ class OutletSpider(scrapy.Spider):
                 self._count("errors")
                 self.logger.warning("sitemap %s malformed: %s", response.url, exc)
         self._count("sources/sitemap_entries", count)
+        yield from self._child_sitemaps(response.url, children)
+
+    def _child_sitemaps(self, index_url: str, children: list[dict[str, Any]]) -> Iterator[Request]:
+        """Requests for the children of an index, newest first, within the run's budget; the
+        others are counted (filtered/sitemaps_deferred) and read by later runs."""
+        if not children:
+            return
+        fetched = set(self.crawl_state.validators)  # sources fetched by earlier runs
+        chosen, deferred = order_child_sitemaps(children, fetched, self._child_budget)
+        self._child_budget -= len(chosen)
+        if deferred:
+            self._count("filtered/sitemaps_deferred", len(deferred))
+            self.logger.info("sitemap index %s: %d child sitemaps read, %d deferred to later runs",
+                             index_url, len(chosen), len(deferred))
+        for loc in chosen:
+            self._sitemaps_seen.add(loc)
+            yield self._source_request(loc, self.parse_sitemap, source_kind="sitemap",
+                                       download_maxsize=MAX_SITEMAP_BYTES)
 
     def parse_section(self, response: Response) -> Iterator[Any]:
         yield from self._source_state(response)
@@ -381,6 +404,11 @@ class OutletSpider(scrapy.Spider):
         received = request.meta.get("mediawatch_bytes", 0)
         if name in ("OffsiteRedirect", "OffsiteRequest"):
             reason = "offsite_redirect"
+        elif name == "AddressRefused":
+            reason = "address_refused"  # resolved to loopback/private/link-local: nothing sent
+        elif header_limit := _HEADER_LIMIT.search(message):
+            reason = "too_large"  # a header section over its limit (crawler/nethandler.py)
+            message = header_limit.group(0)  # not Twisted's nested failure reprs
         elif "robots.txt" in message:
             reason = "robots_forbidden"
         elif "max size" in message or "maxsize" in message.lower() or "larger than download" in message:
@@ -399,16 +427,36 @@ class OutletSpider(scrapy.Spider):
                          skip_reason=reason, detail=f"{name}: {message}"[:500])
 
 
+class OutletConfigError(ValueError):
+    """The outlet is not in the config (or the config is broken): one line, names both."""
+
+
+def _report_config_error(message: str) -> None:
+    """`scrapy crawl outlet -a outlet=NAME` with a wrong name or config: one error line (the
+    config file, the outlet, the known names) and a non-zero exit, not a traceback. Scrapy
+    re-raises a spider that cannot be created in its asyncio task, whose exception asyncio
+    prints with a traceback; this loop's handler prints our one line instead."""
+    logging.getLogger(__name__).error("error: %s", message)
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), OutletConfigError):
+            return  # said above, in one line
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+
+
 def _header(response: Response, name: str) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
-
-
-def _struct_iso(value: time.struct_time | None) -> str | None:
-    """feedparser's parsed dates are struct_time in UTC."""
-    if not value:
-        return None
-    return datetime(*value[:6], tzinfo=UTC).isoformat()
 
 
 def _iso(value: Any) -> str | None:
@@ -419,6 +467,9 @@ def _iso(value: Any) -> str | None:
             return None
         return dt.isoformat()
     return None
+
+
+_HEADER_LIMIT = re.compile(r"response (?:headers over \d+ bytes|has over \d+ header lines)[^\]>'\"]*")
 
 
 def decode_html(response: TextResponse) -> tuple[str, str | None]:

@@ -3,12 +3,15 @@ one line naming the file, the outlet and the key; and through the CLI, exit 2.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from crawler.outlets import ConfigError, load_config
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 FEED = 'feeds = ["https://a.example/f"]'
 
@@ -126,3 +129,50 @@ def test_cli_missing_config_file(tmp_path: Path) -> None:
                      timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'none.toml'}: config file not found"
+
+
+# -- names that look like options (issue 13, item 8) ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["-h", "--help", "-", "_private", "--config"])
+def test_names_must_start_with_a_letter_or_digit(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, f'[[outlet]]\nname = "{name}"\n{FEED}\n'))
+    assert "key 'name'" in str(info.value) and "a letter or digit first" in str(info.value)
+
+
+def test_allow_networks_must_be_networks(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="outlet 'x': key 'allow_networks': expected networks"):
+        load_config(write(tmp_path, f'[[outlet]]\nname = "x"\n{FEED}\nallow_networks = ["intranet"]\n'))
+    outlet = load_config(write(tmp_path, f'[[outlet]]\nname = "x"\n{FEED}\nallow_networks = ["10.20.0.0/16"]\n')).get("x")
+    assert [str(n) for n in outlet.allow_networks] == ["10.20.0.0/16"]
+
+
+def test_the_crawl_subprocess_never_reads_an_outlet_name_as_an_option(tmp_path: Path) -> None:
+    """An outlet name reaches `python -m crawler.crawlproc` as an argument: `--help` there once
+    printed the usage, crawled nothing and exited 0, so the daemon showed the outlet healthy."""
+    from crawler.runner import start_crawl
+
+    path = write(tmp_path, f'[[outlet]]\nname = "x"\n{FEED}\n')
+    log = tmp_path / "crawl.log"
+    proc = start_crawl(path, tmp_path / "a.duckdb", ["--help"], "run-1", log_path=log, die_with_parent=False)
+    assert proc.wait(timeout=120) == 2
+    assert f"error: {path}: no outlet named '--help' (known: x)" in log.read_text()
+
+
+def _scrapy(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    scrapy = Path(sys.executable).parent / "scrapy"
+    return subprocess.run([str(scrapy), *args], capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env={**os.environ, **env})
+
+
+def test_scrapy_crawl_reads_mediawatch_config_and_names_a_wrong_outlet(tmp_path: Path) -> None:
+    """`scrapy crawl outlet -a outlet=NAME` (issue 18): the config comes from MEDIAWATCH_CONFIG
+    like for the mediawatch command; a name it does not hold is one line, not a traceback."""
+    path = write(tmp_path, f'[[outlet]]\nname = "courrier"\n{FEED}\n[[outlet]]\nname = "herald"\n{FEED}\n')
+    env = {"MEDIAWATCH_CONFIG": str(path), "MEDIAWATCH_DB": str(tmp_path / "data" / "a.duckdb")}
+    result = _scrapy("crawl", "outlet", "-a", "outlet=nope", env=env, cwd=REPO)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert f"error: {path}: no outlet named 'nope' (known: courrier, herald)" in errors[0]

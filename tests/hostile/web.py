@@ -7,6 +7,7 @@ bounded in bytes and seconds, and ends when its server stops, so a test can neve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -82,13 +83,13 @@ class HostileWeb(FakeWeb):
     """FakeWeb on any loopback address (127.0.0.2 is a second, offsite host) whose
     slow handlers stop when the server stops."""
 
-    def __init__(self, address: str = "127.0.0.1") -> None:
+    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__()
         self.stopping = threading.Event()
-        if address != "127.0.0.1":
+        if address != "127.0.0.1" or port:
             handler_class = self.server.RequestHandlerClass
             self.server.server_close()
-            self.server = ThreadingHTTPServer((address, 0), handler_class)
+            self.server = ThreadingHTTPServer((address, port), handler_class)
             self.server.daemon_threads = True
             self.host = f"{address}:{self.server.server_address[1]}"
             self.base = f"http://{self.host}"
@@ -170,6 +171,35 @@ class HostileWeb(FakeWeb):
                     return
             except OSError:
                 pass  # the crawler hung up: what a size limit does
+            h.close_connection = True
+        return handler
+
+    def header_flood(self, line_bytes: int = 8000, max_bytes: int = 4096 * MB, max_seconds: float = 60.0) -> Handler:
+        """A status line, then header lines forever: the header section never ends (bounded in
+        bytes and seconds only so a client without a limit cannot pin a thread)."""
+        def handler(h: BaseHTTPRequestHandler) -> None:
+            line = b"X-Flood: " + b"a" * max(1, line_bytes - 11) + b"\r\n"
+            block = line * max(1, 64 * 1024 // len(line))
+            sent = 0
+            deadline = time.monotonic() + max_seconds
+            try:
+                h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n")
+                while sent < max_bytes and not self.stopping.is_set() and time.monotonic() < deadline:
+                    h.wfile.write(block)
+                    sent += len(block)
+            except OSError:
+                pass  # the crawler hung up: what a header limit does
+            h.close_connection = True
+        return handler
+
+    def many_headers(self, count: int, body: bytes) -> Handler:
+        """A complete response with `count` small header lines before its body."""
+        def handler(h: BaseHTTPRequestHandler) -> None:
+            head = [b"HTTP/1.1 200 OK", b"Content-Type: text/html; charset=utf-8",
+                    b"Content-Length: %d" % len(body)]
+            head += [b"X-Tag-%d: %d" % (i, i) for i in range(count)]
+            with contextlib.suppress(OSError):
+                h.wfile.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
             h.close_connection = True
         return handler
 
