@@ -277,19 +277,23 @@ def write_rows(
 
 
 def print_table(columns: list[str], rows: list[list[str]], stream: IO[str]) -> None:
-    """A rich table; wide when not on a terminal so pipes get whole cells."""
+    """A rich table; wide when not on a terminal so pipes get whole cells.
+
+    Cells and headers are rich `Text`, never markup: article text holds "[/button]" and
+    "[update]", which Rich would otherwise parse (and crash on, or swallow)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_lines=False, header_style="bold")
     for c in columns:
-        table.add_column(c, overflow="fold")
+        table.add_column(Text(c), overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     is_tty = hasattr(stream, "isatty") and stream.isatty()
     console = Console(file=stream, width=None if is_tty else 200, highlight=False, soft_wrap=False)
     console.print(table)
-    console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", style="dim")
+    console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", style="dim", markup=False)
 
 
 def run_query(

@@ -73,13 +73,15 @@ def outlets_cmd(config_path: str, fmt: str) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{len(rows)} outlets in {config_path}")
+    table = Table(title=Text(f"{len(rows)} outlets in {config_path}"))
     for column in ("name", "language", "schedule", "sources", "domains"):
         table.add_column(column)
     for row in rows:
         sources = len(row["feeds"]) + len(row["sitemaps"]) + len(row["start_urls"])
-        table.add_row(row["name"], row["language"] or "-", row["schedule"], str(sources), ", ".join(row["domains"]))
+        cells = (row["name"], row["language"] or "-", row["schedule"], str(sources), ", ".join(row["domains"]))
+        table.add_row(*(Text(c) for c in cells))  # config values are data, not Rich markup
     Console().print(table)
 
 

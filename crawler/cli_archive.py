@@ -148,9 +148,9 @@ def _print_hits(hits: list[Hit], stream: IO[str]) -> None:
         cell.append_text(_marked(h.snippet, tty))
         cell.append(f"\n{h.url}", style="dim")
         published = h.published_at.strftime("%Y-%m-%d %H:%M") if h.published_at else ""
-        table.add_row(f"{h.score:.3f}", published, h.outlet, cell)
+        table.add_row(Text(f"{h.score:.3f}"), Text(published), Text(h.outlet), cell)  # data, not markup
     console.print(table)
-    console.print(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}", style="dim")
+    console.print(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}", style="dim", markup=False)
 
 
 def _marked(snippet: str, tty: bool) -> Text:
