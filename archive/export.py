@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +21,14 @@ from typing import Any
 import duckdb
 
 from archive.db import ArchiveError
+from archive.outputs import (
+    OutputError,
+    atomic_directory,
+    atomic_file,
+    check_file_output,
+    check_not_archive,
+    temp_path,
+)
 from archive.query import QueryError, _literal, condense_error, open_archive
 
 FORMATS = ("parquet", "csv", "jsonl", "warc")
@@ -97,46 +104,47 @@ def export(
         raise QueryError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     sel = selection or Selection()
     where = sel.where()
-    out = Path(output).resolve()
-    if fmt == "parquet":
-        if out.exists() and not out.is_dir():
-            raise QueryError(f"{out}: exists and is not a directory")
-        if out.exists() and any(out.iterdir()):
-            if not overwrite:
-                raise QueryError(f"{out}: exists and is not an empty directory (use --overwrite)")
-            for child in out.iterdir():  # only what an earlier export wrote
-                if child.is_dir() and child.name.startswith("outlet="):
-                    shutil.rmtree(child)
-        out.mkdir(parents=True, exist_ok=True)
-    else:
-        if out.is_dir():
-            raise QueryError(f"{out}: is a directory; --format {fmt} writes one file")
-        if out.exists() and not overwrite:
-            raise QueryError(f"{out}: exists (use --overwrite)")
-        out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out = check_not_archive(output, db)
+        if fmt == "parquet":
+            if out.exists() and not out.is_dir():
+                raise OutputError(f"{out}: exists and is not a directory")
+            if out.exists() and any(out.iterdir()) and not overwrite:
+                raise OutputError(f"{out}: exists and is not an empty directory (use --overwrite)")
+        else:
+            out = check_file_output(output, db, overwrite=overwrite)
+    except OutputError as exc:
+        raise QueryError(str(exc)) from exc
+    tmp = temp_path(out)
     try:
         con = open_archive(
             db, sandbox=True, timezone="UTC", fts=False,
-            allowed_paths=[out] if fmt != "warc" else [],
-            allowed_directories=[out] if fmt == "parquet" else [],
+            allowed_paths=[tmp] if fmt != "warc" else [],
+            allowed_directories=[tmp] if fmt == "parquet" else [],
         )  # fmt: skip
     except ArchiveError as exc:
         raise QueryError(str(exc)) from exc
     try:
         if fmt == "warc":
-            return _export_warc(con, out, where, sel.params)
+            with atomic_file(out) as part:
+                return _export_warc(con, part, out.name, where, sel.params)
         select = f"SELECT {_COLUMNS} FROM articles a WHERE {where}"
         if fmt == "parquet":
-            sql = (
-                f"COPY (SELECT *, CAST(timezone('UTC', coalesce(published_at, first_seen_at)) AS DATE) AS day "
-                f"FROM ({select}) ORDER BY outlet, day, id) TO {_literal(str(out))} "
-                "(FORMAT parquet, PARTITION_BY (outlet, day), OVERWRITE_OR_IGNORE true)"
-            )
-        elif fmt == "csv":
-            sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(out))} (FORMAT csv, HEADER true)"
-        else:
-            sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(out))} (FORMAT json)"
-        row = con.execute(sql, sel.params or None).fetchone()
+            # Into a fresh directory, then moved over what an earlier export wrote.
+            with atomic_directory(out, replace_children="outlet=") as part:
+                sql = (
+                    f"COPY (SELECT *, CAST(timezone('UTC', coalesce(published_at, first_seen_at)) AS DATE) AS day "
+                    f"FROM ({select}) ORDER BY outlet, day, id) TO {_literal(str(part))} "
+                    "(FORMAT parquet, PARTITION_BY (outlet, day), OVERWRITE_OR_IGNORE true)"
+                )
+                row = con.execute(sql, sel.params or None).fetchone()
+            return int(row[0]) if row else 0
+        with atomic_file(out) as part:
+            if fmt == "csv":
+                sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(part))} (FORMAT csv, HEADER true)"
+            else:
+                sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(part))} (FORMAT json)"
+            row = con.execute(sql, sel.params or None).fetchone()
         return int(row[0]) if row else 0
     except duckdb.Error as exc:
         raise QueryError(condense_error(exc)) from exc
@@ -153,7 +161,7 @@ def _status_line(status: int | None) -> str:
 
 
 def _export_warc(
-    con: duckdb.DuckDBPyConnection, out: Path, where: str, params: dict[str, Any]
+    con: duckdb.DuckDBPyConnection, out: Path, name: str, where: str, params: dict[str, Any]
 ) -> int:
     """One response record per archived page of the selected articles, after a warcinfo."""
     from warcio.statusandheaders import StatusAndHeaders
@@ -171,15 +179,14 @@ def _export_warc(
         params or None,
     )
     count = 0
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
-    with open(tmp, "wb") as f:
-        writer = WARCWriter(f, gzip=out.name.endswith(".gz"))
+    with open(out, "wb") as f:
+        writer = WARCWriter(f, gzip=name.endswith(".gz"))
         info = {
             "software": "mediawatch",
             "format": "WARC File Format 1.1",
             "description": "raw pages of archived articles; HTTP headers reduced to Content-Type",
         }
-        writer.write_record(writer.create_warcinfo_record(out.name, info))
+        writer.write_record(writer.create_warcinfo_record(name, info))
         while rows := cur.fetchmany(500):
             for page_id, url, status, ctype, fetched_at, html_gz, outlet, article_id in rows:
                 body = gzip.decompress(html_gz)
@@ -201,5 +208,4 @@ def _export_warc(
                 )  # fmt: skip
                 writer.write_record(record)
                 count += 1
-    os.replace(tmp, out)
     return count

@@ -32,6 +32,7 @@ from uuid import UUID
 import duckdb
 
 from archive.db import ArchiveError, connect_read
+from archive.outputs import OutputError, atomic_file, check_file_output, temp_path
 from archive.search import load_fts
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
@@ -304,8 +305,12 @@ def run_query(
     fmt: str = "table",
     output: str | os.PathLike[str] | None = None,
     stream: IO[str] | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Run one read-only statement and write its result; return the number of rows.
+
+    An `output` is never the archive or one of its files, an existing one is replaced only
+    with `overwrite`, and it is written to a temporary file renamed into place.
 
     Parquet is written by DuckDB itself (no pyarrow): a COPY we build around the checked
     statement, in a sandbox that may write that one file only.
@@ -314,13 +319,17 @@ def run_query(
         raise QueryError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if fmt == "parquet" and output is None:
         raise QueryError("--format parquet needs --output FILE")
-    out_path = Path(output).resolve() if output is not None else None
-    if out_path is not None and out_path.is_dir():
-        raise QueryError(f"{out_path}: is a directory; --output wants a file")
+    out_path: Path | None = None
+    if output is not None:
+        try:
+            out_path = check_file_output(output, db, overwrite=overwrite)
+        except OutputError as exc:
+            raise QueryError(str(exc)) from exc
+    tmp = temp_path(out_path) if out_path is not None else None
     try:
         con = open_archive(
             db, sandbox=True, timezone="UTC", fts=False,
-            allowed_paths=[out_path] if fmt == "parquet" and out_path else [],
+            allowed_paths=[tmp] if fmt == "parquet" and tmp else [],
         )  # fmt: skip
     except ArchiveError as exc:
         raise QueryError(str(exc)) from exc
@@ -329,17 +338,18 @@ def run_query(
         bound = bind_params(stmt, params or {})
         if fmt == "parquet":
             assert out_path is not None
-            body = stmt.query.strip().rstrip(";")
-            copy = f"COPY (\n{body}\n) TO {_literal(str(out_path))} (FORMAT parquet)"
-            wrapped = con.extract_statements(copy)
-            if len(wrapped) != 1 or wrapped[0].type != _ST.COPY:  # the statement cannot escape
-                raise QueryError("cannot write this statement to Parquet")
-            res = con.execute(copy, bound).fetchone()
+            with atomic_file(out_path) as part:
+                body = stmt.query.strip().rstrip(";")
+                copy = f"COPY (\n{body}\n) TO {_literal(str(part))} (FORMAT parquet)"
+                wrapped = con.extract_statements(copy)
+                if len(wrapped) != 1 or wrapped[0].type != _ST.COPY:  # the statement cannot escape
+                    raise QueryError("cannot write this statement to Parquet")
+                res = con.execute(copy, bound).fetchone()
             return int(res[0]) if res else 0
         cur = con.execute(sql, bound)
         columns = [d[0] for d in cur.description or []]
         if out_path is not None:
-            with open(out_path, "w", encoding="utf-8", newline="") as f:
+            with atomic_file(out_path) as part, open(part, "w", encoding="utf-8", newline="") as f:
                 return write_rows(columns, _batches(cur), fmt, f)
         return write_rows(columns, _batches(cur), fmt, stream or sys.stdout)
     except duckdb.Error as exc:

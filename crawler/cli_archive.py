@@ -41,10 +41,12 @@ def _fail(message: str) -> NoReturn:
               help="Named parameter, used as $NAME in the SQL (repeatable). Values are text: cast in SQL.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "parquet"]),
               default="table", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write to this file instead of stdout (never the archive or its files).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @db_option
 def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...], fmt: str,
-              output: str | None, db_path: str) -> None:
+              output: str | None, overwrite: bool, db_path: str) -> None:
     """Run one read-only SQL statement over the archive.
 
     SQL comes from the argument, from --file, or from stdin when the argument is '-'.
@@ -56,7 +58,7 @@ def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...]
     Examples:
       mediawatch query "SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1"
       mediawatch query "SELECT title FROM articles WHERE outlet = \\$o LIMIT \\$n::INT" -p o=lemonde -p n=5
-      mediawatch query --file report.sql --format parquet --output report.parquet
+      mediawatch query --file report.sql --format parquet --output report.parquet --overwrite
       echo "SELECT * FROM outlet_activity" | mediawatch query - --format json
     """
     from archive.query import QueryError, parse_params, run_query
@@ -73,7 +75,7 @@ def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...]
         _fail("no SQL given (an argument, --file FILE, or '-' for stdin)")
     try:
         run_query(db_path, text, parse_params(params), fmt=fmt, output=output,
-                  stream=sys.stdout)
+                  stream=sys.stdout, overwrite=overwrite)
     except (QueryError, ArchiveError) as exc:
         _fail(str(exc))
 
@@ -173,7 +175,8 @@ def _marked(snippet: str, tty: bool) -> Text:
 @click.option("--date-field", type=click.Choice(["published", "first_seen"]), default="published",
               show_default=True, help="Which date --since/--until apply to.")
 @click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing output file (or an earlier export's parquet partitions).")
 @db_option
 def export_cmd(fmt: str, output: str, since: str | None, until: str | None, date_field: str,
                outlets: tuple[str, ...], overwrite: bool, db_path: str) -> None:

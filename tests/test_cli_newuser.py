@@ -4,9 +4,12 @@ outputs that cannot overwrite the archive, the README's notebook lines."""
 from __future__ import annotations
 
 import io
+import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from archive import query
@@ -55,3 +58,83 @@ def test_search_table_prints_markup_like_text_as_is(db: Path) -> None:
     r = run_cli("search", "election", "--db", str(db))
     assert r.exit_code == 0, r.output
     assert MARKUP_TITLE in r.stdout
+
+
+# --- issue 13 item 3: no output can land on the archive ----------------------------------------
+
+
+def _archive_files(db: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in db.parent.iterdir() if p.is_file() and p.name.startswith(db.name)}
+
+
+def test_query_output_never_writes_onto_the_archive_or_its_files(db: Path, tmp_path: Path) -> None:
+    (db.parent / (db.name + ".wal")).write_bytes(b"")  # as a live archive has
+    (db.parent / (db.name + ".daemon.lock")).write_text("123\n")
+    spool = db.parent / "archive.spool"
+    spool.mkdir()
+    (spool / "seg.lock").write_text("")
+    link = tmp_path / "innocent.csv"
+    link.symlink_to(db)
+    before = _archive_files(db)
+    targets = [db, db.parent / (db.name + ".wal"), db.parent / (db.name + ".daemon.lock"),
+               spool / "seg.lock", spool / "new.csv", link, db.parent / "." / db.name]
+    for target in targets:
+        for extra in ([], ["--overwrite"]):
+            for fmt in ("csv", "parquet"):
+                r = run_cli("query", "SELECT 1 AS x", "--format", fmt, "--output", str(target), *extra,
+                            "--db", str(db))
+                assert r.exit_code == 1, (target, r.output)
+                assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert _archive_files(db) == before
+    assert (spool / "seg.lock").read_text() == "" and not (spool / "new.csv").exists()
+    r = run_cli("query", "SELECT count(*) AS n FROM articles", "--format", "csv", "--db", str(db))
+    assert r.exit_code == 0 and r.stdout.splitlines() == ["n", "7"]
+
+
+def test_query_output_keeps_an_existing_file_unless_overwrite(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.csv"
+    out.write_text("my notes\n")
+    r = run_cli("query", "SELECT 1 AS x", "--format", "csv", "--output", str(out), "--db", str(db))
+    assert r.exit_code == 1 and "--overwrite" in r.stderr
+    assert out.read_text() == "my notes\n"
+    r = run_cli("query", "SELECT 1 AS x", "--format", "csv", "--output", str(out), "--overwrite", "--db", str(db))
+    assert r.exit_code == 0, r.output
+    assert out.read_text().splitlines() == ["x", "1"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_query_parquet_output_is_replaced_only_with_overwrite(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.parquet"
+    assert run_cli("query", "SELECT 1 AS x", "--format", "parquet", "-o", str(out), "--db", str(db)).exit_code == 0
+    r = run_cli("query", "SELECT 2 AS x", "--format", "parquet", "-o", str(out), "--db", str(db))
+    assert r.exit_code == 1
+    r = run_cli("query", "SELECT 2 AS x", "--format", "parquet", "-o", str(out), "--overwrite", "--db", str(db))
+    assert r.exit_code == 0, r.output
+    assert duckdb.sql(f"SELECT x FROM '{out}'").fetchall() == [(2,)]
+
+
+@pytest.mark.parametrize("fmt,name", [("csv", "a.csv"), ("jsonl", "a.jsonl"), ("warc", "a.warc.gz"),
+                                      ("parquet", "pq")])
+def test_export_overwrite_works_for_every_format(db: Path, tmp_path: Path, fmt: str, name: str) -> None:
+    out = tmp_path / name
+    first = run_cli("export", "--format", fmt, "--output", str(out), "--db", str(db))
+    assert first.exit_code == 0, first.output
+    again = run_cli("export", "--format", fmt, "--output", str(out), "--db", str(db))
+    assert again.exit_code == 1 and "--overwrite" in again.stderr
+    r = run_cli("export", "--format", fmt, "--output", str(out), "--overwrite", "--outlet", "bbc", "--db", str(db))
+    assert r.exit_code == 0, r.output
+    # bbc only (3 articles, 2 with a stored page): what was there before is replaced, not added to
+    assert r.stderr.split()[0] == ("2" if fmt == "warc" else "3")
+    if fmt == "parquet":
+        assert sorted(p.name for p in out.iterdir()) == ["outlet=bbc"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_export_never_replaces_what_is_not_a_regular_file(db: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    r = run_cli("export", "--format", "csv", "--output", str(fifo), "--overwrite", "--db", str(db))
+    assert r.exit_code == 1 and "not a regular file" in r.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    r = run_cli("export", "--format", "csv", "--output", str(db), "--overwrite", "--db", str(db))
+    assert r.exit_code == 1 and "archive" in r.stderr
