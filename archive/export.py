@@ -29,7 +29,7 @@ from archive.outputs import (
     check_not_archive,
     temp_path,
 )
-from archive.query import QueryError, _literal, condense_error, open_archive
+from archive.query import QueryError, _literal, check_outlets, condense_error, open_archive
 
 FORMATS = ("parquet", "csv", "jsonl", "warc")
 DATE_FIELDS = {"published": "published_at", "first_seen": "first_seen_at"}
@@ -125,6 +125,7 @@ def export(
     except ArchiveError as exc:
         raise QueryError(str(exc)) from exc
     try:
+        check_outlets(con, sel.outlets)  # a typo must not write an empty file
         if fmt == "warc":
             with atomic_file(out) as part:
                 return _export_warc(con, part, out.name, where, sel.params)

@@ -103,13 +103,15 @@ def search_cmd(terms: tuple[str, ...], outlets: tuple[str, ...], languages: tupl
       mediawatch search inflation --lang en --limit 5 --format json
     """
     from archive.export import parse_when
-    from archive.query import QueryError, open_archive, write_rows
+    from archive.query import QueryError, check_languages, check_outlets, open_archive, write_rows
     from archive.search import search
 
     try:
         since_dt, until_dt = parse_when(since), parse_when(until, end=True)
         con = open_archive(db_path, sandbox=True, timezone="UTC")
         try:
+            check_outlets(con, outlets)
+            check_languages(con, languages)
             hits = search(con, " ".join(terms), outlets=outlets, languages=languages,
                           since=since_dt, until=until_dt, limit=limit)
         finally:

@@ -138,3 +138,29 @@ def test_export_never_replaces_what_is_not_a_regular_file(db: Path, tmp_path: Pa
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     r = run_cli("export", "--format", "csv", "--output", str(db), "--overwrite", "--db", str(db))
     assert r.exit_code == 1 and "archive" in r.stderr
+
+
+# --- 11. typos are refused with one line, naming the close match --------------------------------
+
+
+def test_search_refuses_an_unknown_outlet_naming_the_close_one(db: Path) -> None:
+    r = run_cli("search", "election", "--outlet", "lemond", "--db", str(db))
+    assert r.exit_code == 1
+    assert r.stderr.startswith("error: --outlet: no outlet 'lemond'") and "did you mean 'lemonde'?" in r.stderr
+    assert r.stderr.count("\n") == 1 and r.stdout == ""
+
+
+def test_search_refuses_a_language_name_and_names_the_code(db: Path) -> None:
+    r = run_cli("search", "election", "--lang", "french", "--db", str(db))
+    assert r.exit_code == 1 and "did you mean 'fr'?" in r.stderr and r.stderr.count("\n") == 1
+    r = run_cli("search", "election", "--lang", "xx", "--db", str(db))
+    assert r.exit_code == 1 and "no article in language 'xx'" in r.stderr and "de, en, fr" in r.stderr
+    assert run_cli("search", "election", "--lang", "en", "--db", str(db)).exit_code == 0
+
+
+def test_export_of_an_unknown_outlet_writes_nothing(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
+    r = run_cli("export", "--format", "jsonl", "--output", str(out), "--outlet", "nosuch", "--db", str(db))
+    assert r.exit_code == 1 and r.stderr.startswith("error: --outlet: no outlet 'nosuch'")
+    assert not out.exists()
+    assert "did you mean" not in r.stderr  # nothing close: no guess
