@@ -5,13 +5,14 @@ opened read-only (DuckDB refuses any write to the archive), and only SELECT-like
 are accepted (no COPY, EXPORT, ATTACH, INSTALL/LOAD, SET, PRAGMA, CALL...). On top, the
 connection is sandboxed: no file access except the one output file, configuration locked.
 
-Notebook use::
+Notebook use, in any Python with duckdb (no mediawatch or pandas needed)::
 
-    from archive.query import open_archive
-    con = open_archive("data/archive.duckdb")
-    rel = con.sql("SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1")
-    rel.show()            # or rel.df() with pandas installed, rel.fetchall() without
+    import duckdb
+    con = duckdb.connect("data/archive.duckdb", read_only=True)
+    con.sql("SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1").show()
     con.close()           # close soon: the ingest cannot write while a reader is open
+
+`open_archive` below does the same and retries while the ingest holds its write lock.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -164,3 +166,34 @@ def test_export_of_an_unknown_outlet_writes_nothing(db: Path, tmp_path: Path) ->
     assert r.exit_code == 1 and r.stderr.startswith("error: --outlet: no outlet 'nosuch'")
     assert not out.exists()
     assert "did you mean" not in r.stderr  # nothing close: no guess
+
+
+# --- 7. the README's notebook lines work in a plain Python with duckdb -------------------------
+
+
+def _readme_notebook_snippet() -> str:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### From Python (notebooks)", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_notebook_snippet_runs_in_a_plain_python(db: Path, tmp_path: Path) -> None:
+    # A Python that has duckdb and nothing else: no site-packages, so no mediawatch, no pandas.
+    only = tmp_path / "only-duckdb"
+    only.mkdir()
+    site = Path(duckdb.__file__).resolve().parents[1]
+    for name in ("duckdb", "_duckdb-stubs", *(p.name for p in site.glob("_duckdb*.so")),
+                 *(p.name for p in site.glob("duckdb-*.dist-info"))):
+        if (site / name).exists():
+            (only / name).symlink_to(site / name)
+    work = tmp_path / "notebook"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "archive.duckdb").write_bytes(db.read_bytes())
+    env = {"PYTHONPATH": str(only), "PATH": os.environ.get("PATH", "")}
+    probe = subprocess.run([sys.executable, "-S", "-c", "import archive"], cwd=work, env=env,
+                           capture_output=True, text=True)
+    assert probe.returncode != 0  # mediawatch is not importable there
+    r = subprocess.run([sys.executable, "-S", "-c", _readme_notebook_snippet()], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "('bbc', 3)" in r.stdout and "day" in r.stdout
