@@ -34,14 +34,41 @@ from archive.query import QueryError, _literal, check_outlets, condense_error, o
 FORMATS = ("parquet", "csv", "jsonl", "warc")
 DATE_FIELDS = {"published": "published_at", "first_seen": "first_seen_at"}
 
-# The columns users get; text is the cleaned, promo-stripped text.
-_COLUMNS = """
-    a.id, a.outlet, a.url, a.canonical_url, a.title, a.authors, a.published_at, a.modified_at,
-    a.date_source, a.language, a.section, a.tags, a.description, a.summary, a.image_url,
-    a.site_name, a.text, a.word_count, a.paywalled, a.promo_flagged, a.content_hash,
-    a.feed_title, a.feed_published_at, a.discovered_via, a.cross_site_canonical, a.cluster_id,
-    a.version, a.extractor_version, a.first_seen_at, a.last_seen_at
-"""
+# The columns users get; text is the cleaned, promo-stripped text. `canonical_url` is the
+# page's own canonical URL; `dedup_key` the normalised URL articles are deduplicated on
+# (articles.canonical_url in the archive).
+_COLUMNS = (
+    "id", "outlet", "url", "page_canonical_url AS canonical_url", "canonical_url AS dedup_key", "title",
+    "authors", "published_at", "modified_at", "date_source", "language", "section", "tags", "description",
+    "summary", "image_url", "site_name", "text", "word_count", "paywalled", "promo_flagged", "content_hash",
+    "feed_title", "feed_published_at", "discovered_via", "cross_site_canonical", "cluster_id", "version",
+    "extractor_version", "first_seen_at", "last_seen_at",
+)  # fmt: skip
+_TIMESTAMPS = ("published_at", "modified_at", "feed_published_at", "first_seen_at", "last_seen_at")
+_LISTS = ("authors", "tags")
+
+
+def _iso(column: str) -> str:
+    """A TIMESTAMPTZ as ISO 8601 in UTC, exactly as Python's isoformat() writes it (and so as
+    `mediawatch query` and `search` print it): 2024-05-17T06:30:00+00:00, microseconds when set."""
+    utc = f"timezone('UTC', a.{column})"
+    return (f"CASE WHEN epoch_us(a.{column}) % 1000000 = 0 THEN strftime({utc}, '%Y-%m-%dT%H:%M:%S+00:00') "
+            f"ELSE strftime({utc}, '%Y-%m-%dT%H:%M:%S.%f+00:00') END AS {column}")
+
+
+def select_columns(fmt: str) -> str:
+    """The exported columns for one format: Parquet keeps DuckDB's types; CSV and JSONL get
+    ISO 8601 timestamps, and CSV list cells as JSON arrays (as `mediawatch query` writes them)."""
+    out = []
+    for spec in _COLUMNS:
+        name = spec.split(" AS ")[-1]
+        if fmt in ("csv", "jsonl") and name in _TIMESTAMPS:
+            out.append(_iso(name))
+        elif fmt == "csv" and name in _LISTS:
+            out.append(f"CAST(to_json(a.{name}) AS VARCHAR) AS {name}")
+        else:
+            out.append(f"a.{spec}")
+    return ", ".join(out)
 
 
 @dataclass
@@ -129,7 +156,7 @@ def export(
         if fmt == "warc":
             with atomic_file(out) as part:
                 return _export_warc(con, part, out.name, where, sel.params)
-        select = f"SELECT {_COLUMNS} FROM articles a WHERE {where}"
+        select = f"SELECT {select_columns(fmt)} FROM articles a WHERE {where}"
         if fmt == "parquet":
             # Into a fresh directory, then moved over what an earlier export wrote.
             with atomic_directory(out, replace_children="outlet=") as part:

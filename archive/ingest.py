@@ -401,7 +401,8 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
 
 
 _ARTICLE_COLUMNS = ("title", "authors", "published_at", "modified_at", "date_source", "language", "section",
-                    "tags", "description", "summary", "image_url", "site_name", "text", "word_count", "paywalled")
+                    "tags", "description", "summary", "image_url", "site_name", "text", "word_count", "paywalled",
+                    "page_canonical_url")
 
 
 def _article_values(article: dict[str, Any]) -> list[Any]:
@@ -414,6 +415,8 @@ def _article_values(article: dict[str, Any]) -> list[Any]:
             value = list(value or [])
         elif column == "paywalled":
             value = bool(value)
+        elif column == "page_canonical_url":  # what the page states; canonical_url is our dedup key
+            value = article.get("canonical_url")
         values.append(value)
     return values
 

@@ -444,3 +444,10 @@ SELECT outlet || ':' || para_hash, outlet, para_hash, articles, first_seen_at, l
 FROM paragraph_stats;
 DROP TABLE paragraph_stats;
 ALTER TABLE paragraph_stats_v2 RENAME TO paragraph_stats;
+
+-- migration: 0009_page_canonical_url
+-- articles.canonical_url is the dedup key (our normalised URL, unique); exports promised
+-- "canonical_url" and users read it as the page's own rel=canonical. Keep what the page
+-- states beside the key (NULL for articles archived before this migration, or pages
+-- that state none).
+ALTER TABLE articles ADD COLUMN page_canonical_url VARCHAR;

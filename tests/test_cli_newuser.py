@@ -3,7 +3,9 @@ outputs that cannot overwrite the archive, the README's notebook lines."""
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import os
 import stat
 import subprocess
@@ -197,3 +199,57 @@ def test_readme_notebook_snippet_runs_in_a_plain_python(db: Path, tmp_path: Path
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "('bbc', 3)" in r.stdout and "day" in r.stdout
+
+
+# --- 12. exports: JSON list cells, ISO 8601 timestamps, the page's canonical URL ----------------
+
+
+def test_csv_export_lists_as_json_and_iso_timestamps(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "a.csv"
+    assert run_cli("export", "--format", "csv", "--output", str(out), "--db", str(db)).exit_code == 0
+    rows = {r["id"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    assert json.loads(rows["1"]["authors"]) == ["A. Auteur"] and json.loads(rows["1"]["tags"]) == ["politique"]
+    assert rows["1"]["published_at"] == "2026-11-28T07:30:00+00:00"
+    # The same cell as `mediawatch query --format csv` and `--format json` give.
+    q = run_cli("query", "SELECT published_at, first_seen_at, authors FROM articles WHERE id = 1",
+                "--format", "csv", "--db", str(db))
+    cells = next(csv.DictReader(io.StringIO(q.stdout)))
+    assert cells["published_at"] == rows["1"]["published_at"]
+    assert cells["first_seen_at"] == rows["1"]["first_seen_at"]
+    assert cells["authors"] == rows["1"]["authors"]
+    assert datetime.fromisoformat(rows["1"]["first_seen_at"]).tzinfo is not None
+
+
+def test_jsonl_export_iso_timestamps(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "a.jsonl"
+    assert run_cli("export", "--format", "jsonl", "--output", str(out), "--db", str(db)).exit_code == 0
+    first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert first["published_at"] == "2026-11-28T07:30:00+00:00" and first["authors"] == ["A. Auteur"]
+    q = json.loads(run_cli("query", "SELECT first_seen_at FROM articles WHERE id = 1", "--format", "json",
+                           "--db", str(db)).stdout)
+    assert q[0]["first_seen_at"] == first["first_seen_at"]
+
+
+def test_export_canonical_url_is_the_pages_and_the_dedup_key_its_own_column(tmp_path: Path) -> None:
+    from archive.ingest import ingest_records
+    from tests.test_ingest import fixture, page_record
+
+    stated = "http://news.example/2024/05/17/elections-municipales?utm_source=canonical"
+    html = fixture("elections.html").replace('href="http://news.example/2024/05/17/elections-municipales"',
+                                             f'href="{stated}"')
+    db = tmp_path / "a.duckdb"
+    with writer(db) as con:
+        ingest_records(con, [page_record("http://news.example/2024/05/17/elections-municipales?x=1", html)])
+    for fmt, name in (("csv", "a.csv"), ("jsonl", "a.jsonl"), ("parquet", "pq")):
+        out = tmp_path / name
+        assert run_cli("export", "--format", fmt, "--output", str(out), "--db", str(db)).exit_code == 0
+        if fmt == "csv":
+            row = next(csv.DictReader(out.open(encoding="utf-8")))
+        elif fmt == "jsonl":
+            row = json.loads(out.read_text(encoding="utf-8"))
+        else:
+            con = duckdb.connect()
+            cur = con.execute(f"SELECT canonical_url, dedup_key FROM read_parquet('{out}/**/*.parquet')")
+            row = dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
+        assert row["canonical_url"] == stated, fmt
+        assert row["dedup_key"] == "https://news.example/2024/05/17/elections-municipales", fmt
