@@ -451,3 +451,121 @@ ALTER TABLE paragraph_stats_v2 RENAME TO paragraph_stats;
 -- states beside the key (NULL for articles archived before this migration, or pages
 -- that state none).
 ALTER TABLE articles ADD COLUMN page_canonical_url VARCHAR;
+
+-- migration: 0010_run_failures
+-- One definition of a failed run, used by both views (they disagreed: outlet_activity
+-- counted 'stopped' and not "errors and nothing new", outlet_status the reverse), and by
+-- anyone in SQL: `SELECT * FROM crawl_runs WHERE run_failed(status, errors, articles_new,
+-- articles_updated)`. A run fails when it did not end well, or had errors and brought
+-- nothing (every source down ends 'ok' for Scrapy). crawler/daemon.py run_failed() is the
+-- same rule for the scheduler. crawl_runs.failure says what went wrong in one line
+-- ("DNS lookup failed for news.example (3 attempts)", "feed https://x/feed answered 404"),
+-- recorded by crawler/failures.py during the crawl.
+ALTER TABLE crawl_runs ADD COLUMN failure VARCHAR;
+CREATE OR REPLACE MACRO run_failed(status, errors, articles_new, articles_updated) AS
+    status IN ('failed', 'crashed', 'timeout')
+    OR (status = 'ok' AND coalesce(errors, 0) > 0 AND coalesce(articles_new, 0) = 0
+        AND coalesce(articles_updated, 0) = 0);
+CREATE OR REPLACE VIEW outlet_activity AS
+WITH outlets AS (
+    SELECT outlet FROM crawl_runs UNION SELECT outlet FROM articles UNION SELECT outlet FROM pages
+),
+runs AS (
+    SELECT outlet,
+           max(started_at) AS last_run_at,
+           arg_max(status, started_at) AS last_run_status,
+           max(coalesce(finished_at, started_at)) FILTER (
+               WHERE status = 'ok' AND NOT run_failed(status, errors, articles_new, articles_updated)) AS last_success_at,
+           count(*) FILTER (WHERE started_at >= now() - INTERVAL 24 HOUR AND status <> 'running') AS runs_24h,
+           count(*) FILTER (WHERE started_at >= now() - INTERVAL 24 HOUR
+                            AND run_failed(status, errors, articles_new, articles_updated)) AS failed_runs_24h
+    FROM crawl_runs GROUP BY outlet
+),
+arts AS (
+    SELECT outlet,
+           count(*) AS articles_total,
+           count(*) FILTER (WHERE first_seen_at >= now() - INTERVAL 24 HOUR) AS articles_24h,
+           count(*) FILTER (WHERE first_seen_at >= now() - INTERVAL 24 HOUR
+                            AND published_at IS NULL) AS undated_24h,
+           max(first_seen_at) AS last_article_at
+    FROM articles GROUP BY outlet
+),
+pg AS (
+    SELECT outlet,
+           count(*) AS pages_24h,
+           count(*) FILTER (WHERE status >= 400 OR skip_reason = 'download_error'
+                            OR starts_with(skip_reason, 'http_')) AS errors_24h,
+           count(*) FILTER (WHERE skip_reason = 'empty_extraction') AS empty_24h
+    FROM pages WHERE fetched_at >= now() - INTERVAL 24 HOUR GROUP BY outlet
+)
+SELECT o.outlet, r.last_run_at, r.last_run_status, r.last_success_at,
+       coalesce(r.runs_24h, 0) AS runs_24h, coalesce(r.failed_runs_24h, 0) AS failed_runs_24h,
+       coalesce(a.articles_24h, 0) AS articles_24h, coalesce(a.articles_total, 0) AS articles_total,
+       a.last_article_at,
+       coalesce(pg.pages_24h, 0) AS pages_24h,
+       round(pg.errors_24h / nullif(pg.pages_24h, 0), 4) AS error_rate_24h,
+       round(pg.empty_24h / nullif(pg.pages_24h - pg.errors_24h, 0), 4) AS empty_extraction_rate_24h,
+       round(a.undated_24h / nullif(a.articles_24h, 0), 4) AS missing_date_rate_24h
+FROM outlets o
+LEFT JOIN runs r ON r.outlet = o.outlet
+LEFT JOIN arts a ON a.outlet = o.outlet
+LEFT JOIN pg ON pg.outlet = o.outlet;
+
+CREATE OR REPLACE VIEW outlet_status AS
+WITH names AS (
+    SELECT outlet FROM outlet_state UNION SELECT outlet FROM crawl_runs UNION SELECT outlet FROM articles
+),
+last_run AS (
+    SELECT * FROM crawl_runs
+    QUALIFY row_number() OVER (PARTITION BY outlet ORDER BY started_at DESC) = 1
+),
+runs AS (
+    SELECT outlet,
+           count(*) AS runs_24h,
+           count(*) FILTER (WHERE run_failed(status, errors, articles_new, articles_updated)) AS failed_runs_24h
+    FROM crawl_runs
+    WHERE started_at >= now() - INTERVAL 24 HOUR AND status <> 'running'
+    GROUP BY outlet
+),
+arts AS (
+    SELECT outlet,
+           count(*) FILTER (WHERE first_seen_at >= now() - INTERVAL 24 HOUR) AS articles_24h,
+           count(*) AS articles_total,
+           max(first_seen_at) AS last_article_at
+    FROM articles GROUP BY outlet
+),
+pg AS (
+    SELECT outlet,
+           count(*) AS pages_24h,
+           count(*) FILTER (WHERE status >= 400 OR skip_reason = 'download_error'
+                            OR starts_with(skip_reason, 'http_')) AS errors_24h,
+           count(*) FILTER (WHERE skip_reason = 'empty_extraction') AS empty_24h
+    FROM pages WHERE fetched_at >= now() - INTERVAL 24 HOUR GROUP BY outlet
+)
+SELECT n.outlet,
+       lr.run_id AS last_run_id, lr.started_at AS last_run_at, lr.finished_at AS last_run_finished_at,
+       lr.status AS last_run_status, lr.requests AS last_run_requests,
+       lr.articles_new AS last_run_new, lr.articles_updated AS last_run_updated,
+       lr.errors AS last_run_errors,
+       round(epoch(lr.finished_at - lr.started_at), 2) AS last_run_seconds,
+       s.next_run_at, s.interval_seconds, s.delay_seconds,
+       coalesce(s.consecutive_failures, 0) AS consecutive_failures,
+       s.healthy, s.health_reason,
+       coalesce(r.runs_24h, 0) AS runs_24h, coalesce(r.failed_runs_24h, 0) AS failed_runs_24h,
+       round(r.failed_runs_24h / nullif(r.runs_24h, 0), 4) AS run_failure_rate_24h,
+       coalesce(a.articles_24h, 0) AS articles_24h, coalesce(a.articles_total, 0) AS articles_total,
+       coalesce(pg.pages_24h, 0) AS pages_24h,
+       round(pg.errors_24h / nullif(pg.pages_24h, 0), 4) AS error_rate_24h,
+       round(pg.empty_24h / nullif(pg.pages_24h - pg.errors_24h, 0), 4) AS empty_extraction_rate_24h,
+       a.last_article_at,
+       round(epoch(now() - a.last_article_at) / 86400, 3) AS days_since_new_article,
+       run_failed(lr.status, lr.errors, lr.articles_new, lr.articles_updated) AS last_run_failed,
+       CASE WHEN run_failed(lr.status, lr.errors, lr.articles_new, lr.articles_updated)
+            THEN coalesce(lr.failure, CASE WHEN lr.status <> 'ok' THEN lr.message END,
+                          lr.errors || ' errors, nothing new') END AS last_run_failure
+FROM names n
+LEFT JOIN last_run lr ON lr.outlet = n.outlet
+LEFT JOIN outlet_state s ON s.outlet = n.outlet
+LEFT JOIN runs r ON r.outlet = n.outlet
+LEFT JOIN arts a ON a.outlet = n.outlet
+LEFT JOIN pg ON pg.outlet = n.outlet;

@@ -47,6 +47,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.RetryAfterMiddleware": 560,
     # Records redirects that leave the outlet's domains instead of following them silently.
     "crawler.middlewares.OffsiteRedirectMiddleware": 650,
+    "crawler.failures.FailureMiddleware": 900,  # nearest the downloader: sees every failed attempt, in words
 }
 
 ITEM_PIPELINES = {
