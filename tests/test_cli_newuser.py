@@ -10,7 +10,7 @@ import os
 import stat
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -19,6 +19,7 @@ import pytest
 from archive import query
 from archive.db import writer
 from archive.search import index_articles
+from tests.conftest import run_cli as subprocess_cli
 from tests.test_query import build_archive, run_cli
 
 MARKUP_TITLE = "[update] Election results"
@@ -253,3 +254,40 @@ def test_export_canonical_url_is_the_pages_and_the_dedup_key_its_own_column(tmp_
             row = dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
         assert row["canonical_url"] == stated, fmt
         assert row["dedup_key"] == "https://news.example/2024/05/17/elections-municipales", fmt
+
+
+# --- 10. status: outlets gone from the config are not "ok"; it fits 80 columns ----------------
+
+
+def _with_daemon_state(db: Path) -> None:
+    now = datetime.now(UTC)
+    with writer(db) as con:
+        for outlet in ("lemonde", "bbc", "liberation", "spiegel"):
+            con.execute(
+                "INSERT INTO outlet_state (outlet, next_run_at, interval_seconds, delay_seconds, healthy, "
+                "last_run_at, updated_at) VALUES (?, ?, 1800, 1800, true, ?, ?)",
+                [outlet, now + timedelta(minutes=30), now, now])
+
+
+def test_status_does_not_show_outlets_removed_from_the_config_as_ok(db: Path) -> None:
+    _with_daemon_state(db)
+    # What the daemon runs now: lemonde and bbc only (its config snapshot beside the archive).
+    feeds = "\n".join(f'[[outlet]]\nname = "{n}"\nfeeds = ["https://{n}.example/feed"]\n' for n in ("lemonde", "bbc"))
+    (db.parent / (db.name + ".daemon-config.toml")).write_text(feeds)
+    r = subprocess_cli("status", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()]
+    listed = {cells[0] for cells in rows if cells and cells[0] in ("lemonde", "bbc", "liberation", "spiegel")}
+    assert listed == {"lemonde", "bbc"}, r.stdout
+    assert any("not in the config any more" in line and "liberation, spiegel" in line
+               for line in r.stdout.splitlines()), r.stdout
+
+
+def test_status_fits_80_columns(db: Path) -> None:
+    _with_daemon_state(db)
+    r = subprocess_cli("status", "--db", str(db), env={"COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    assert all(len(line) <= 80 for line in r.stdout.splitlines()), r.stdout
+    header = next(line for line in r.stdout.splitlines() if line.startswith("outlet"))
+    assert header.split() == ["outlet", "health", "last", "run", "new/err", "next", "run", "24h", "failed"]
+    assert "[red]" not in r.stdout
