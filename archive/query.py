@@ -329,7 +329,7 @@ def run_query(
     tmp = temp_path(out_path) if out_path is not None else None
     try:
         con = open_archive(
-            db, sandbox=True, timezone="UTC", fts=False,
+            db, sandbox=True, timezone="UTC", fts="search_articles" in sql.lower(),  # its stem() needs fts
             allowed_paths=[tmp] if fmt == "parquet" and tmp else [],
         )  # fmt: skip
     except ArchiveError as exc:

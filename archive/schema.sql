@@ -569,3 +569,92 @@ LEFT JOIN outlet_state s ON s.outlet = n.outlet
 LEFT JOIN runs r ON r.outlet = n.outlet
 LEFT JOIN arts a ON a.outlet = n.outlet
 LEFT JOIN pg ON pg.outlet = n.outlet;
+-- migration: 0011_search_macro
+-- Ranked search from SQL: `SELECT * FROM search_articles('"élections municipales" -paris trum*')`,
+-- the same syntax and BM25 scores as `mediawatch search` (archive/search.py), so a question
+-- like hits per day is one statement. Needs the fts extension's stem() (mediawatch query
+-- loads it when the statement names search_articles). Syntax: words are OR-ed and ranked;
+-- "a phrase" must appear as written (accents and case aside); +word and `a AND b` are
+-- required; -word is excluded; pre* requires a word starting with pre; OR is the default.
+CREATE OR REPLACE MACRO search_articles(q) AS TABLE
+WITH src AS (
+    SELECT regexp_extract_all(coalesce(q, ''), '"([^"]*)"', 1) AS phrases,
+           list_filter(string_split_regex(trim(regexp_replace(coalesce(q, ''), '"[^"]*"?', ' ', 'g')), '\s+'),
+                       x -> x <> '') AS toks
+),
+items AS (
+    SELECT unnest(list_transform(toks, (x, i) -> {'tok': x, 'role':
+        CASE WHEN x IN ('AND', 'OR') THEN 'op'
+             WHEN starts_with(x, '-') AND length(x) > 1 THEN 'excluded'
+             WHEN ends_with(x, '*') AND length(x) > 1 THEN 'prefix'
+             WHEN starts_with(x, '+') OR coalesce(list_extract(toks, i - 1), '') = 'AND'
+                  OR coalesce(list_extract(toks, i + 1), '') = 'AND' THEN 'required'
+             ELSE 'optional' END})) AS it
+    FROM src
+    UNION ALL
+    SELECT {'tok': unnest(phrases), 'role': 'phrase'} FROM src
+),
+words AS (
+    SELECT w, bool_or(role IN ('required', 'phrase')) AS req, bool_or(role = 'excluded') AS excl,
+           bool_or(role IN ('optional', 'required', 'phrase')) AS pos
+    FROM (SELECT it.role AS role,
+                 unnest(regexp_split_to_array(lower(regexp_replace(it.tok, '^[+-]+|[*]+$', '', 'g')),
+                                              '[^\p{L}\p{N}]+')) AS w
+          FROM items WHERE it.role NOT IN ('op', 'prefix'))
+    WHERE length(w) BETWEEN 2 AND 40
+    GROUP BY w
+),
+prefixes AS (
+    SELECT list(DISTINCT strip_accents(lower(regexp_replace(it.tok, '[^\p{L}\p{N}]', '', 'g')))) AS l
+    FROM items WHERE it.role = 'prefix' AND length(regexp_replace(it.tok, '[^\p{L}\p{N}]', '', 'g')) > 0
+),
+phrase_res AS (
+    SELECT list('(^|[^\p{L}\p{N}])' || array_to_string(ws, '[^\p{L}\p{N}]+') || '($|[^\p{L}\p{N}])') AS l
+    FROM (SELECT list_filter(regexp_split_to_array(strip_accents(lower(ph)), '[^\p{L}\p{N}]+'), x -> x <> '') AS ws
+          FROM (SELECT unnest(phrases) AS ph FROM src))
+    WHERE len(ws) > 0
+),
+stemmers AS (
+    SELECT stemmer, docs AS n, total_len / docs AS avgdl FROM search_stats WHERE docs > 0
+),
+qt AS (
+    SELECT DISTINCT CAST(md5_number(s.stemmer || ':' || strip_accents(stem(w.w, s.stemmer))) >> 64 AS UBIGINT)
+               AS term_key, w.w, w.req, w.excl, w.pos
+    FROM words w CROSS JOIN stemmers s
+),
+p AS MATERIALIZED (
+    SELECT qt.term_key, qt.w, qt.req, d.article_id, d.stemmer, sp.tf, sp.doc_len
+    FROM qt JOIN search_postings sp ON sp.term_key = qt.term_key
+    JOIN search_docs d ON d.doc_id = sp.doc_id
+    WHERE qt.pos
+),
+df AS (SELECT term_key, count(*) AS df FROM p GROUP BY term_key),
+scored AS (
+    SELECT p.article_id,
+           sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * p.tf * (1.2 + 1)
+               / (p.tf + 1.2 * (1 - 0.75 + 0.75 * p.doc_len / st.avgdl))) AS score,
+           count(DISTINCT p.w) FILTER (WHERE p.req) AS req_hits
+    FROM p JOIN df USING (term_key) JOIN stemmers st USING (stemmer)
+    GROUP BY p.article_id
+),
+cand AS (
+    SELECT article_id, score, req_hits FROM scored
+    UNION ALL  -- only prefixes (trum*): every article is a candidate, ranked by how often it matches
+    SELECT id, NULL, 0 FROM articles
+    WHERE NOT EXISTS (SELECT 1 FROM words WHERE pos) AND EXISTS (SELECT 1 FROM prefixes WHERE len(l) > 0)
+),
+excluded AS (
+    SELECT DISTINCT d.article_id FROM qt JOIN search_postings sp ON sp.term_key = qt.term_key
+    JOIN search_docs d ON d.doc_id = sp.doc_id WHERE qt.excl
+)
+SELECT c.article_id, a.outlet, a.published_at, a.language, a.title, a.url,
+       round(coalesce(c.score, len(regexp_extract_all(strip_accents(lower(coalesce(a.title, '') || ' ' || coalesce(a.text, ''))),
+                                   '(^|[^\p{L}\p{N}])(' || array_to_string((SELECT l FROM prefixes), '|') || ')'))), 4) AS score
+FROM cand c JOIN articles a ON a.id = c.article_id
+WHERE c.req_hits = (SELECT count(*) FROM words WHERE req)
+  AND c.article_id NOT IN (SELECT article_id FROM excluded)
+  AND list_bool_and(list_transform(coalesce((SELECT l FROM phrase_res), []), r ->
+        regexp_matches(strip_accents(lower(coalesce(a.title, '') || ' ' || coalesce(a.text, ''))), r)) || [true])
+  AND list_bool_and(list_transform(coalesce((SELECT l FROM prefixes), []), x ->
+        regexp_matches(strip_accents(lower(coalesce(a.title, '') || ' ' || coalesce(a.text, ''))),
+                       '(^|[^\p{L}\p{N}])' || x)) || [true]);

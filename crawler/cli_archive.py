@@ -52,7 +52,8 @@ def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...]
     SQL comes from the argument, from --file, or from stdin when the argument is '-'.
     Writes (COPY, ATTACH, SET, PRAGMA, INSTALL...) are refused. Views: article_latest,
     article_history, articles_per_outlet_day, syndication, syndication_copies,
-    removed_promotions, outlet_activity.
+    removed_promotions, outlet_activity, outlet_status. Ranked search as a table:
+    search_articles('terms'), same syntax and scores as `mediawatch search`.
 
     \b
     Examples:
@@ -60,6 +61,7 @@ def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...]
       mediawatch query "SELECT title FROM articles WHERE outlet = \\$o LIMIT \\$n::INT" -p o=lemonde -p n=5
       mediawatch query --file report.sql --format parquet --output report.parquet --overwrite
       echo "SELECT * FROM outlet_activity" | mediawatch query - --format json
+      mediawatch query "SELECT published_at::DATE AS day, count(*) FROM search_articles('\"élections municipales\" -paris') GROUP BY 1 ORDER BY 1"
     """
     from archive.query import QueryError, parse_params, run_query
 
@@ -98,9 +100,19 @@ def search_cmd(terms: tuple[str, ...], outlets: tuple[str, ...], languages: tupl
     and "voters" finds "voter". Snippets mark matched words as **word**.
 
     \b
+    Syntax:
+      words        any of them, best match first
+      "a phrase"   these words in this order (accents and case aside); required
+      +word        required; a AND b requires both; OR is the default
+      -word        excluded
+      pre*         requires a word starting with pre
+
+    \b
     Examples:
       mediawatch search "élections municipales" --outlet lemonde --since 2026-11-01
-      mediawatch search inflation --lang en --limit 5 --format json
+      mediawatch search '"élections municipales" -paris' --lang fr
+      mediawatch search 'trump* AND tariffs' --lang en --limit 5 --format json
+    In SQL (mediawatch query): SELECT * FROM search_articles('"la gauche" -paris')
     """
     from archive.export import parse_when
     from archive.query import QueryError, check_languages, check_outlets, open_archive, write_rows
