@@ -16,6 +16,7 @@ from crawler.outlets import ConfigError, load_config
 
 DEFAULT_CONFIG = "outlets.toml"
 DEFAULT_DB = "data/archive.duckdb"
+PIPE_EVERY = 15.0  # seconds between progress lines when stderr is not a terminal
 
 config_option = click.option(
     "--config", "config_path", envvar="MEDIAWATCH_CONFIG", default=DEFAULT_CONFIG, show_default=True,
@@ -125,19 +126,38 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
     except ArchiveError as exc:
         fail(str(exc))
     limit = timeout or max(o.timeout_seconds for o in outlets)
-    progress = sys.stderr.isatty()
+    import tempfile
+    import time
 
-    def show(result: Any) -> None:
-        if progress:
-            click.echo(f"\r{result}", nl=False, err=True)
+    from crawler.progress import format_progress, read_progress
 
-    try:
-        result = run_crawl(config_path, db_path, names, timeout=limit, run_id=run_id, log_path=log_file,
-                           on_progress=show)
-    except ArchiveError as exc:
-        fail(str(exc))
-    if progress:
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+    last_line = [started]
+    click.echo(f"crawling {len(names)} outlet{'s' if len(names) != 1 else ''} ({', '.join(names)}); "
+               f"log: {log_file}", err=True)
+
+    with tempfile.TemporaryDirectory(prefix="mediawatch-progress-") as progress_dir:
+
+        def show(_ingested: Any) -> None:
+            """On a terminal, one line rewritten in place; piped, a line every PIPE_EVERY seconds."""
+            now = time.monotonic()
+            line = format_progress(read_progress(Path(progress_dir)), now - started)
+            if tty:
+                click.echo("\r" + line.ljust(100)[:200], nl=False, err=True)
+            elif now - last_line[0] >= PIPE_EVERY:
+                click.echo(line, err=True)
+                last_line[0] = now
+
+        try:
+            result = run_crawl(config_path, db_path, names, timeout=limit, run_id=run_id, log_path=log_file,
+                               on_progress=show, progress_dir=Path(progress_dir))
+        except ArchiveError as exc:
+            fail(str(exc))
+        final = format_progress(read_progress(Path(progress_dir)), time.monotonic() - started)
+    if tty:
         click.echo("", err=True)
+    click.echo(final.rsplit(", ETA", 1)[0], err=True)  # the summary line, piped or not
     from archive.db import checkpoint
 
     try:
