@@ -16,7 +16,6 @@ from crawler.outlets import ConfigError, load_config
 
 DEFAULT_CONFIG = "outlets.toml"
 DEFAULT_DB = "data/archive.duckdb"
-PIPE_EVERY = 15.0  # seconds between progress lines when stderr is not a terminal
 
 config_option = click.option(
     "--config", "config_path", envvar="MEDIAWATCH_CONFIG", default=DEFAULT_CONFIG, show_default=True,
@@ -133,21 +132,15 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
 
     tty = sys.stderr.isatty()
     started = time.monotonic()
-    last_line = [started]
-    click.echo(f"crawling {len(names)} outlet{'s' if len(names) != 1 else ''} ({', '.join(names)}); "
-               f"log: {log_file}", err=True)
 
     with tempfile.TemporaryDirectory(prefix="mediawatch-progress-") as progress_dir:
 
         def show(_ingested: Any) -> None:
-            """On a terminal, one line rewritten in place; piped, a line every PIPE_EVERY seconds."""
-            now = time.monotonic()
-            line = format_progress(read_progress(Path(progress_dir)), now - started)
+            """On a terminal, one line rewritten in place. Piped, nothing until the summary: an
+            error must stay the only line a script reads on stderr."""
             if tty:
+                line = format_progress(read_progress(Path(progress_dir)), time.monotonic() - started)
                 click.echo("\r" + line.ljust(100)[:200], nl=False, err=True)
-            elif now - last_line[0] >= PIPE_EVERY:
-                click.echo(line, err=True)
-                last_line[0] = now
 
         try:
             result = run_crawl(config_path, db_path, names, timeout=limit, run_id=run_id, log_path=log_file,
