@@ -252,6 +252,17 @@ def reprocess_cmd(config_path: str, db_path: str, outlets: tuple[str, ...], sinc
         assert since_dt is not None
         if since_dt.tzinfo is None:
             since_dt = since_dt.replace(tzinfo=UTC)
+    if outlets:  # a typo must not "reprocess" nothing silently
+        from archive.query import QueryError, check_outlets, open_archive
+
+        try:
+            con = open_archive(db_path, fts=False)
+            try:
+                check_outlets(con, outlets)
+            finally:
+                con.close()
+        except (QueryError, ArchiveError) as exc:
+            fail(str(exc))
     try:
         result = reprocess(db_path, config, outlets=list(outlets) or None, since=since_dt, dry_run=dry_run)
     except ArchiveError as exc:

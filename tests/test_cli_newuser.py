@@ -291,3 +291,10 @@ def test_status_fits_80_columns(db: Path) -> None:
     header = next(line for line in r.stdout.splitlines() if line.startswith("outlet"))
     assert header.split() == ["outlet", "health", "last", "run", "new/err", "next", "run", "24h", "failed"]
     assert "[red]" not in r.stdout
+
+
+def test_reprocess_refuses_an_unknown_outlet(db: Path) -> None:
+    r = subprocess_cli("reprocess", "--outlet", "lemond", "--dry-run", "--db", str(db))
+    assert r.returncode == 1 and r.stderr.startswith("error: --outlet: no outlet 'lemond'")
+    assert "did you mean 'lemonde'?" in r.stderr and r.stderr.count("\n") == 1
+    assert subprocess_cli("reprocess", "--outlet", "lemonde", "--dry-run", "--db", str(db)).returncode == 0
