@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "mediawatch: creating $(VENV) and installing pinned dependencies (about 2-3 minutes on a first install)..."
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+	@echo "mediawatch: installed in $(VENV) ($$($(BIN)/python -m pip list --format=freeze 2>/dev/null | wc -l) packages)"
 
 run: $(STAMP)
 	$(BIN)/mediawatch run --config $${MEDIAWATCH_CONFIG:-outlets.toml} --db $${MEDIAWATCH_DB:-data/archive.duckdb}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,19 +21,54 @@ from typing import Any
 import duckdb
 
 from archive.db import ArchiveError
-from archive.query import QueryError, _literal, condense_error, open_archive
+from archive.outputs import (
+    OutputError,
+    atomic_directory,
+    atomic_file,
+    check_file_output,
+    check_not_archive,
+    temp_path,
+)
+from archive.query import QueryError, _literal, check_outlets, condense_error, open_archive
 
 FORMATS = ("parquet", "csv", "jsonl", "warc")
 DATE_FIELDS = {"published": "published_at", "first_seen": "first_seen_at"}
 
-# The columns users get; text is the cleaned, promo-stripped text.
-_COLUMNS = """
-    a.id, a.outlet, a.url, a.canonical_url, a.title, a.authors, a.published_at, a.modified_at,
-    a.date_source, a.language, a.section, a.tags, a.description, a.summary, a.image_url,
-    a.site_name, a.text, a.word_count, a.paywalled, a.promo_flagged, a.content_hash,
-    a.feed_title, a.feed_published_at, a.discovered_via, a.cross_site_canonical, a.cluster_id,
-    a.version, a.extractor_version, a.first_seen_at, a.last_seen_at
-"""
+# The columns users get; text is the cleaned, promo-stripped text. `canonical_url` is the
+# page's own canonical URL; `dedup_key` the normalised URL articles are deduplicated on
+# (articles.canonical_url in the archive).
+_COLUMNS = (
+    "id", "outlet", "url", "page_canonical_url AS canonical_url", "canonical_url AS dedup_key", "title",
+    "authors", "published_at", "modified_at", "date_source", "language", "section", "tags", "description",
+    "summary", "image_url", "site_name", "text", "word_count", "paywalled", "promo_flagged", "content_hash",
+    "feed_title", "feed_published_at", "discovered_via", "cross_site_canonical", "cluster_id", "version",
+    "extractor_version", "first_seen_at", "last_seen_at",
+)  # fmt: skip
+_TIMESTAMPS = ("published_at", "modified_at", "feed_published_at", "first_seen_at", "last_seen_at")
+_LISTS = ("authors", "tags")
+
+
+def _iso(column: str) -> str:
+    """A TIMESTAMPTZ as ISO 8601 in UTC, exactly as Python's isoformat() writes it (and so as
+    `mediawatch query` and `search` print it): 2024-05-17T06:30:00+00:00, microseconds when set."""
+    utc = f"timezone('UTC', a.{column})"
+    return (f"CASE WHEN epoch_us(a.{column}) % 1000000 = 0 THEN strftime({utc}, '%Y-%m-%dT%H:%M:%S+00:00') "
+            f"ELSE strftime({utc}, '%Y-%m-%dT%H:%M:%S.%f+00:00') END AS {column}")
+
+
+def select_columns(fmt: str) -> str:
+    """The exported columns for one format: Parquet keeps DuckDB's types; CSV and JSONL get
+    ISO 8601 timestamps, and CSV list cells as JSON arrays (as `mediawatch query` writes them)."""
+    out = []
+    for spec in _COLUMNS:
+        name = spec.split(" AS ")[-1]
+        if fmt in ("csv", "jsonl") and name in _TIMESTAMPS:
+            out.append(_iso(name))
+        elif fmt == "csv" and name in _LISTS:
+            out.append(f"CAST(to_json(a.{name}) AS VARCHAR) AS {name}")
+        else:
+            out.append(f"a.{spec}")
+    return ", ".join(out)
 
 
 @dataclass
@@ -97,46 +131,48 @@ def export(
         raise QueryError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     sel = selection or Selection()
     where = sel.where()
-    out = Path(output).resolve()
-    if fmt == "parquet":
-        if out.exists() and not out.is_dir():
-            raise QueryError(f"{out}: exists and is not a directory")
-        if out.exists() and any(out.iterdir()):
-            if not overwrite:
-                raise QueryError(f"{out}: exists and is not an empty directory (use --overwrite)")
-            for child in out.iterdir():  # only what an earlier export wrote
-                if child.is_dir() and child.name.startswith("outlet="):
-                    shutil.rmtree(child)
-        out.mkdir(parents=True, exist_ok=True)
-    else:
-        if out.is_dir():
-            raise QueryError(f"{out}: is a directory; --format {fmt} writes one file")
-        if out.exists() and not overwrite:
-            raise QueryError(f"{out}: exists (use --overwrite)")
-        out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out = check_not_archive(output, db)
+        if fmt == "parquet":
+            if out.exists() and not out.is_dir():
+                raise OutputError(f"{out}: exists and is not a directory")
+            if out.exists() and any(out.iterdir()) and not overwrite:
+                raise OutputError(f"{out}: exists and is not an empty directory (use --overwrite)")
+        else:
+            out = check_file_output(output, db, overwrite=overwrite)
+    except OutputError as exc:
+        raise QueryError(str(exc)) from exc
+    tmp = temp_path(out)
     try:
         con = open_archive(
             db, sandbox=True, timezone="UTC", fts=False,
-            allowed_paths=[out] if fmt != "warc" else [],
-            allowed_directories=[out] if fmt == "parquet" else [],
+            allowed_paths=[tmp] if fmt != "warc" else [],
+            allowed_directories=[tmp] if fmt == "parquet" else [],
         )  # fmt: skip
     except ArchiveError as exc:
         raise QueryError(str(exc)) from exc
     try:
+        check_outlets(con, sel.outlets)  # a typo must not write an empty file
         if fmt == "warc":
-            return _export_warc(con, out, where, sel.params)
-        select = f"SELECT {_COLUMNS} FROM articles a WHERE {where}"
+            with atomic_file(out) as part:
+                return _export_warc(con, part, out.name, where, sel.params)
+        select = f"SELECT {select_columns(fmt)} FROM articles a WHERE {where}"
         if fmt == "parquet":
-            sql = (
-                f"COPY (SELECT *, CAST(timezone('UTC', coalesce(published_at, first_seen_at)) AS DATE) AS day "
-                f"FROM ({select}) ORDER BY outlet, day, id) TO {_literal(str(out))} "
-                "(FORMAT parquet, PARTITION_BY (outlet, day), OVERWRITE_OR_IGNORE true)"
-            )
-        elif fmt == "csv":
-            sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(out))} (FORMAT csv, HEADER true)"
-        else:
-            sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(out))} (FORMAT json)"
-        row = con.execute(sql, sel.params or None).fetchone()
+            # Into a fresh directory, then moved over what an earlier export wrote.
+            with atomic_directory(out, replace_children="outlet=") as part:
+                sql = (
+                    f"COPY (SELECT *, CAST(timezone('UTC', coalesce(published_at, first_seen_at)) AS DATE) AS day "
+                    f"FROM ({select}) ORDER BY outlet, day, id) TO {_literal(str(part))} "
+                    "(FORMAT parquet, PARTITION_BY (outlet, day), OVERWRITE_OR_IGNORE true)"
+                )
+                row = con.execute(sql, sel.params or None).fetchone()
+            return int(row[0]) if row else 0
+        with atomic_file(out) as part:
+            if fmt == "csv":
+                sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(part))} (FORMAT csv, HEADER true)"
+            else:
+                sql = f"COPY ({select} ORDER BY a.id) TO {_literal(str(part))} (FORMAT json)"
+            row = con.execute(sql, sel.params or None).fetchone()
         return int(row[0]) if row else 0
     except duckdb.Error as exc:
         raise QueryError(condense_error(exc)) from exc
@@ -153,7 +189,7 @@ def _status_line(status: int | None) -> str:
 
 
 def _export_warc(
-    con: duckdb.DuckDBPyConnection, out: Path, where: str, params: dict[str, Any]
+    con: duckdb.DuckDBPyConnection, out: Path, name: str, where: str, params: dict[str, Any]
 ) -> int:
     """One response record per archived page of the selected articles, after a warcinfo."""
     from warcio.statusandheaders import StatusAndHeaders
@@ -171,15 +207,14 @@ def _export_warc(
         params or None,
     )
     count = 0
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
-    with open(tmp, "wb") as f:
-        writer = WARCWriter(f, gzip=out.name.endswith(".gz"))
+    with open(out, "wb") as f:
+        writer = WARCWriter(f, gzip=name.endswith(".gz"))
         info = {
             "software": "mediawatch",
             "format": "WARC File Format 1.1",
             "description": "raw pages of archived articles; HTTP headers reduced to Content-Type",
         }
-        writer.write_record(writer.create_warcinfo_record(out.name, info))
+        writer.write_record(writer.create_warcinfo_record(name, info))
         while rows := cur.fetchmany(500):
             for page_id, url, status, ctype, fetched_at, html_gz, outlet, article_id in rows:
                 body = gzip.decompress(html_gz)
@@ -201,5 +236,4 @@ def _export_warc(
                 )  # fmt: skip
                 writer.write_record(record)
                 count += 1
-    os.replace(tmp, out)
     return count

@@ -279,8 +279,8 @@ def _ingest_run(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
     con.execute(
         """
         INSERT INTO crawl_runs (run_id, outlet, started_at, finished_at, status, requests, responses,
-                                skipped, errors, message)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                skipped, errors, message, failure)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (run_id, outlet) DO UPDATE SET finished_at = excluded.finished_at,
             -- the supervisor's verdict (a timeout it enforced) wins over the crawl's own "stopped"
             status = CASE WHEN crawl_runs.status IN ('timeout', 'crashed') THEN crawl_runs.status
@@ -288,11 +288,12 @@ def _ingest_run(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
             requests = excluded.requests, responses = excluded.responses,
             skipped = excluded.skipped, errors = excluded.errors,
             message = CASE WHEN crawl_runs.status IN ('timeout', 'crashed') THEN crawl_runs.message
-                           ELSE excluded.message END
+                           ELSE excluded.message END,
+            failure = excluded.failure
         """,
         [r["run_id"], r["outlet"], _ts(r.get("started_at")), _ts(r.get("finished_at")), r.get("status", "ok"),
          stats.get("requests", 0), json.dumps(stats.get("responses", {})), json.dumps(stats.get("skipped", {})),
-         stats.get("errors", 0), r.get("finish_reason")],
+         stats.get("errors", 0), stats.get("failure") or r.get("finish_reason"), stats.get("failure")],
     )
 
 
@@ -401,7 +402,8 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
 
 
 _ARTICLE_COLUMNS = ("title", "authors", "published_at", "modified_at", "date_source", "language", "section",
-                    "tags", "description", "summary", "image_url", "site_name", "text", "word_count", "paywalled")
+                    "tags", "description", "summary", "image_url", "site_name", "text", "word_count", "paywalled",
+                    "page_canonical_url")
 
 
 def _article_values(article: dict[str, Any]) -> list[Any]:
@@ -414,6 +416,8 @@ def _article_values(article: dict[str, Any]) -> list[Any]:
             value = list(value or [])
         elif column == "paywalled":
             value = bool(value)
+        elif column == "page_canonical_url":  # what the page states; canonical_url is our dedup key
+            value = article.get("canonical_url")
         values.append(value)
     return values
 

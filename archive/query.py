@@ -5,13 +5,14 @@ opened read-only (DuckDB refuses any write to the archive), and only SELECT-like
 are accepted (no COPY, EXPORT, ATTACH, INSTALL/LOAD, SET, PRAGMA, CALL...). On top, the
 connection is sandboxed: no file access except the one output file, configuration locked.
 
-Notebook use::
+Notebook use, in any Python with duckdb (no mediawatch or pandas needed)::
 
-    from archive.query import open_archive
-    con = open_archive("data/archive.duckdb")
-    rel = con.sql("SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1")
-    rel.show()            # or rel.df() with pandas installed, rel.fetchall() without
+    import duckdb
+    con = duckdb.connect("data/archive.duckdb", read_only=True)
+    con.sql("SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1").show()
     con.close()           # close soon: the ingest cannot write while a reader is open
+
+`open_archive` below does the same and retries while the ingest holds its write lock.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from uuid import UUID
 import duckdb
 
 from archive.db import ArchiveError, connect_read
+from archive.outputs import OutputError, atomic_file, check_file_output, temp_path
 from archive.search import load_fts
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
@@ -277,19 +279,23 @@ def write_rows(
 
 
 def print_table(columns: list[str], rows: list[list[str]], stream: IO[str]) -> None:
-    """A rich table; wide when not on a terminal so pipes get whole cells."""
+    """A rich table; wide when not on a terminal so pipes get whole cells.
+
+    Cells and headers are rich `Text`, never markup: article text holds "[/button]" and
+    "[update]", which Rich would otherwise parse (and crash on, or swallow)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_lines=False, header_style="bold")
     for c in columns:
-        table.add_column(c, overflow="fold")
+        table.add_column(Text(c), overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     is_tty = hasattr(stream, "isatty") and stream.isatty()
     console = Console(file=stream, width=None if is_tty else 200, highlight=False, soft_wrap=False)
     console.print(table)
-    console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", style="dim")
+    console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", style="dim", markup=False)
 
 
 def run_query(
@@ -300,8 +306,12 @@ def run_query(
     fmt: str = "table",
     output: str | os.PathLike[str] | None = None,
     stream: IO[str] | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Run one read-only statement and write its result; return the number of rows.
+
+    An `output` is never the archive or one of its files, an existing one is replaced only
+    with `overwrite`, and it is written to a temporary file renamed into place.
 
     Parquet is written by DuckDB itself (no pyarrow): a COPY we build around the checked
     statement, in a sandbox that may write that one file only.
@@ -310,13 +320,17 @@ def run_query(
         raise QueryError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if fmt == "parquet" and output is None:
         raise QueryError("--format parquet needs --output FILE")
-    out_path = Path(output).resolve() if output is not None else None
-    if out_path is not None and out_path.is_dir():
-        raise QueryError(f"{out_path}: is a directory; --output wants a file")
+    out_path: Path | None = None
+    if output is not None:
+        try:
+            out_path = check_file_output(output, db, overwrite=overwrite)
+        except OutputError as exc:
+            raise QueryError(str(exc)) from exc
+    tmp = temp_path(out_path) if out_path is not None else None
     try:
         con = open_archive(
-            db, sandbox=True, timezone="UTC", fts=False,
-            allowed_paths=[out_path] if fmt == "parquet" and out_path else [],
+            db, sandbox=True, timezone="UTC", fts="search_articles" in sql.lower(),  # its stem() needs fts
+            allowed_paths=[tmp] if fmt == "parquet" and tmp else [],
         )  # fmt: skip
     except ArchiveError as exc:
         raise QueryError(str(exc)) from exc
@@ -325,17 +339,18 @@ def run_query(
         bound = bind_params(stmt, params or {})
         if fmt == "parquet":
             assert out_path is not None
-            body = stmt.query.strip().rstrip(";")
-            copy = f"COPY (\n{body}\n) TO {_literal(str(out_path))} (FORMAT parquet)"
-            wrapped = con.extract_statements(copy)
-            if len(wrapped) != 1 or wrapped[0].type != _ST.COPY:  # the statement cannot escape
-                raise QueryError("cannot write this statement to Parquet")
-            res = con.execute(copy, bound).fetchone()
+            with atomic_file(out_path) as part:
+                body = stmt.query.strip().rstrip(";")
+                copy = f"COPY (\n{body}\n) TO {_literal(str(part))} (FORMAT parquet)"
+                wrapped = con.extract_statements(copy)
+                if len(wrapped) != 1 or wrapped[0].type != _ST.COPY:  # the statement cannot escape
+                    raise QueryError("cannot write this statement to Parquet")
+                res = con.execute(copy, bound).fetchone()
             return int(res[0]) if res else 0
         cur = con.execute(sql, bound)
         columns = [d[0] for d in cur.description or []]
         if out_path is not None:
-            with open(out_path, "w", encoding="utf-8", newline="") as f:
+            with atomic_file(out_path) as part, open(part, "w", encoding="utf-8", newline="") as f:
                 return write_rows(columns, _batches(cur), fmt, f)
         return write_rows(columns, _batches(cur), fmt, stream or sys.stdout)
     except duckdb.Error as exc:
@@ -344,3 +359,46 @@ def run_query(
         raise QueryError(f"{exc.filename or output}: {exc.strerror}") from exc
     finally:
         con.close()
+
+
+def _close(name: str, known: Sequence[str]) -> str:
+    """"; did you mean 'x'?" for the closest known name, or nothing (stdlib difflib is enough)."""
+    import difflib
+
+    match = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def check_outlets(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
+    """Refuse outlet names the archive has never seen: a typo must not return nothing silently."""
+    if not names:
+        return
+    known = [r[0] for r in con.execute(
+        "SELECT outlet FROM articles UNION SELECT outlet FROM crawl_runs ORDER BY 1").fetchall()]
+    for name in names:
+        if name not in known:
+            listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "") if known else "none yet"
+            raise QueryError(f"--outlet: no outlet {name!r} in the archive{_close(name, known)} "
+                             f"(outlets: {listed})")
+
+
+def check_languages(con: duckdb.DuckDBPyConnection, codes: Sequence[str]) -> None:
+    """Refuse language codes no article has: `--lang french` names `fr`, `--lang fre` too."""
+    if not codes:
+        return
+    from archive.search import STEMMERS
+
+    known = [r[0] for r in con.execute(
+        "SELECT DISTINCT language FROM articles WHERE language IS NOT NULL ORDER BY 1").fetchall()]
+    by_name = {stemmer: code for code, stemmer in STEMMERS.items() if code in known}
+    for code in codes:
+        if code in known:
+            continue
+        import difflib
+
+        name = code.lower()
+        match = difflib.get_close_matches(name, [*known, *by_name], n=1, cutoff=0.6)
+        guess = by_name.get(match[0], match[0]) if match else None
+        hint = f"; did you mean {guess!r}?" if guess else ""
+        raise QueryError(f"--lang: no article in language {code!r}{hint} "
+                         f"(ISO 639-1 codes in the archive: {', '.join(known) or 'none'})")

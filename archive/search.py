@@ -345,14 +345,20 @@ def search(
     snippet_words: int = 30,
     mark: tuple[str, str] = ("**", "**"),
 ) -> list[Hit]:
-    """Articles matching any word of `query`, best BM25 score first, with highlighted snippets.
+    """Articles matching `query`, best BM25 score first, with highlighted snippets.
 
-    Filters narrow the hits, not the statistics: a word's rarity is judged on the archive.
+    Words are OR-ed and ranked; "a phrase", +required, `a AND b`, -excluded and prefix* are
+    understood (see SYNTAX); such queries run the archive's `search_articles` SQL macro,
+    the one SQL users call, so both give the same hits and scores. Filters narrow the hits,
+    not the statistics: a word's rarity is judged on the archive.
     """
     load_fts(con)
-    words = sorted(set(tokens(query)))
-    if not words or limit <= 0:
+    words = positive_words(query)
+    if limit <= 0 or (not words and not has_syntax(query)):
         return []
+    if has_syntax(query):
+        return _search_macro(con, query, words, outlets=outlets, languages=languages, since=since,
+                             until=until, limit=limit, snippet_words=snippet_words, mark=mark)
     stats = {
         str(r[0]): (int(r[1]), float(r[2]) / int(r[1]))
         for r in con.execute(
@@ -435,6 +441,74 @@ def search(
             score=round(float(r[6]), 4),
             snippet=_snippet(r[7] or "", matched.get(r[8], set()), snippet_words, mark),
         )
+        for r in rows
+    ]  # fmt: skip
+
+
+SYNTAX = """\
+words        any of them, best match first (stemmed: "élections" finds "élection")
+"a phrase"   these words in this order (accents and case aside); required
++word        required; `a AND b` requires both; OR is the default between words
+-word        excluded
+pre*         requires a word starting with pre (alone: ranked by how often)"""
+
+_SYNTAX = re.compile(r'["*]|(?:^|\s)[+-]\S|(?:^|\s)AND(?:\s|$)')
+
+
+def has_syntax(query: str) -> bool:
+    """Whether the query uses more than plain words (then the SQL macro answers it)."""
+    return bool(_SYNTAX.search(query))
+
+
+def positive_words(query: str) -> list[str]:
+    """The words a hit may contain (for ranking and marking): not excluded ones, not AND/OR,
+    not prefixes."""
+    out: set[str] = set()
+    for phrase in re.findall(r'"([^"]*)"', query):
+        out.update(tokens(phrase))
+    for tok in re.sub(r'"[^"]*"?', " ", query).split():
+        if tok in ("AND", "OR") or (tok.startswith("-") and len(tok) > 1) or (tok.endswith("*") and len(tok) > 1):
+            continue
+        out.update(tokens(tok))
+    return sorted(out)
+
+
+def _search_macro(
+    con: duckdb.DuckDBPyConnection, query: str, words: list[str], *, outlets: Sequence[str],
+    languages: Sequence[str], since: datetime | None, until: datetime | None, limit: int,
+    snippet_words: int, mark: tuple[str, str],
+) -> list[Hit]:
+    """A query with syntax, through the search_articles macro (migration 0011)."""
+    filters = ["TRUE"]
+    params: dict[str, Any] = {"q": query, "limit": int(limit)}
+    if outlets:
+        filters.append("list_contains($outlets, a.outlet)")
+        params["outlets"] = list(outlets)
+    if languages:
+        filters.append("list_contains($languages, lower(split_part(a.language, '-', 1)))")
+        params["languages"] = [lang.lower() for lang in languages]
+    if since is not None:
+        filters.append("a.published_at >= $since")
+        params["since"] = since
+    if until is not None:
+        filters.append("a.published_at < $until")
+        params["until"] = until
+    rows = con.execute(
+        f"""
+        SELECT a.id, a.url, a.outlet, a.title, a.published_at, a.language, s.score, a.text,
+               {_stemmer_expr("a.language")} AS stemmer
+        FROM search_articles($q) s JOIN articles a ON a.id = s.article_id
+        WHERE {" AND ".join(filters)}
+        ORDER BY s.score DESC, s.article_id DESC
+        LIMIT $limit
+        """,
+        params,
+    ).fetchall()
+    matched = _matching_tokens(con, [(r[8], r[7] or "") for r in rows], words) if words else {}
+    return [
+        Hit(id=int(r[0]), url=r[1], outlet=r[2], title=r[3], published_at=r[4], language=r[5],
+            score=round(float(r[6]), 4),
+            snippet=_snippet(r[7] or "", matched.get(r[8], set()), snippet_words, mark))
         for r in rows
     ]  # fmt: skip
 

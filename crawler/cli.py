@@ -73,13 +73,15 @@ def outlets_cmd(config_path: str, fmt: str) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{len(rows)} outlets in {config_path}")
+    table = Table(title=Text(f"{len(rows)} outlets in {config_path}"))
     for column in ("name", "language", "schedule", "sources", "domains"):
         table.add_column(column)
     for row in rows:
         sources = len(row["feeds"]) + len(row["sitemaps"]) + len(row["start_urls"])
-        table.add_row(row["name"], row["language"] or "-", row["schedule"], str(sources), ", ".join(row["domains"]))
+        cells = (row["name"], row["language"] or "-", row["schedule"], str(sources), ", ".join(row["domains"]))
+        table.add_row(*(Text(c) for c in cells))  # config values are data, not Rich markup
     Console().print(table)
 
 
@@ -123,19 +125,32 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
     except ArchiveError as exc:
         fail(str(exc))
     limit = timeout or max(o.timeout_seconds for o in outlets)
-    progress = sys.stderr.isatty()
+    import tempfile
+    import time
 
-    def show(result: Any) -> None:
-        if progress:
-            click.echo(f"\r{result}", nl=False, err=True)
+    from crawler.progress import format_progress, read_progress
 
-    try:
-        result = run_crawl(config_path, db_path, names, timeout=limit, run_id=run_id, log_path=log_file,
-                           on_progress=show)
-    except ArchiveError as exc:
-        fail(str(exc))
-    if progress:
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+
+    with tempfile.TemporaryDirectory(prefix="mediawatch-progress-") as progress_dir:
+
+        def show(_ingested: Any) -> None:
+            """On a terminal, one line rewritten in place. Piped, nothing until the summary: an
+            error must stay the only line a script reads on stderr."""
+            if tty:
+                line = format_progress(read_progress(Path(progress_dir)), time.monotonic() - started)
+                click.echo("\r" + line.ljust(100)[:200], nl=False, err=True)
+
+        try:
+            result = run_crawl(config_path, db_path, names, timeout=limit, run_id=run_id, log_path=log_file,
+                               on_progress=show, progress_dir=Path(progress_dir))
+        except ArchiveError as exc:
+            fail(str(exc))
+        final = format_progress(read_progress(Path(progress_dir)), time.monotonic() - started)
+    if tty:
         click.echo("", err=True)
+    click.echo(final.rsplit(", ETA", 1)[0], err=True)  # the summary line, piped or not
     from archive.db import checkpoint
 
     try:
@@ -236,6 +251,17 @@ def reprocess_cmd(config_path: str, db_path: str, outlets: tuple[str, ...], sinc
         assert since_dt is not None
         if since_dt.tzinfo is None:
             since_dt = since_dt.replace(tzinfo=UTC)
+    if outlets:  # a typo must not "reprocess" nothing silently
+        from archive.query import QueryError, check_outlets, open_archive
+
+        try:
+            con = open_archive(db_path, fts=False)
+            try:
+                check_outlets(con, outlets)
+            finally:
+                con.close()
+        except (QueryError, ArchiveError) as exc:
+            fail(str(exc))
     try:
         result = reprocess(db_path, config, outlets=list(outlets) or None, since=since_dt, dry_run=dry_run)
     except ArchiveError as exc:

@@ -41,23 +41,27 @@ def _fail(message: str) -> NoReturn:
               help="Named parameter, used as $NAME in the SQL (repeatable). Values are text: cast in SQL.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "parquet"]),
               default="table", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write to this file instead of stdout (never the archive or its files).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @db_option
 def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...], fmt: str,
-              output: str | None, db_path: str) -> None:
+              output: str | None, overwrite: bool, db_path: str) -> None:
     """Run one read-only SQL statement over the archive.
 
     SQL comes from the argument, from --file, or from stdin when the argument is '-'.
     Writes (COPY, ATTACH, SET, PRAGMA, INSTALL...) are refused. Views: article_latest,
     article_history, articles_per_outlet_day, syndication, syndication_copies,
-    removed_promotions, outlet_activity.
+    removed_promotions, outlet_activity, outlet_status. Ranked search as a table:
+    search_articles('terms'), same syntax and scores as `mediawatch search`.
 
     \b
     Examples:
       mediawatch query "SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1"
       mediawatch query "SELECT title FROM articles WHERE outlet = \\$o LIMIT \\$n::INT" -p o=lemonde -p n=5
-      mediawatch query --file report.sql --format parquet --output report.parquet
+      mediawatch query --file report.sql --format parquet --output report.parquet --overwrite
       echo "SELECT * FROM outlet_activity" | mediawatch query - --format json
+      mediawatch query "SELECT published_at::DATE AS day, count(*) FROM search_articles('\"élections municipales\" -paris') GROUP BY 1 ORDER BY 1"
     """
     from archive.query import QueryError, parse_params, run_query
 
@@ -73,7 +77,7 @@ def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...]
         _fail("no SQL given (an argument, --file FILE, or '-' for stdin)")
     try:
         run_query(db_path, text, parse_params(params), fmt=fmt, output=output,
-                  stream=sys.stdout)
+                  stream=sys.stdout, overwrite=overwrite)
     except (QueryError, ArchiveError) as exc:
         _fail(str(exc))
 
@@ -96,18 +100,30 @@ def search_cmd(terms: tuple[str, ...], outlets: tuple[str, ...], languages: tupl
     and "voters" finds "voter". Snippets mark matched words as **word**.
 
     \b
+    Syntax:
+      words        any of them, best match first
+      "a phrase"   these words in this order (accents and case aside); required
+      +word        required; a AND b requires both; OR is the default
+      -word        excluded
+      pre*         requires a word starting with pre
+
+    \b
     Examples:
       mediawatch search "élections municipales" --outlet lemonde --since 2026-11-01
-      mediawatch search inflation --lang en --limit 5 --format json
+      mediawatch search '"élections municipales" -paris' --lang fr
+      mediawatch search 'trump* AND tariffs' --lang en --limit 5 --format json
+    In SQL (mediawatch query): SELECT * FROM search_articles('"la gauche" -paris')
     """
     from archive.export import parse_when
-    from archive.query import QueryError, open_archive, write_rows
+    from archive.query import QueryError, check_languages, check_outlets, open_archive, write_rows
     from archive.search import search
 
     try:
         since_dt, until_dt = parse_when(since), parse_when(until, end=True)
         con = open_archive(db_path, sandbox=True, timezone="UTC")
         try:
+            check_outlets(con, outlets)
+            check_languages(con, languages)
             hits = search(con, " ".join(terms), outlets=outlets, languages=languages,
                           since=since_dt, until=until_dt, limit=limit)
         finally:
@@ -148,9 +164,9 @@ def _print_hits(hits: list[Hit], stream: IO[str]) -> None:
         cell.append_text(_marked(h.snippet, tty))
         cell.append(f"\n{h.url}", style="dim")
         published = h.published_at.strftime("%Y-%m-%d %H:%M") if h.published_at else ""
-        table.add_row(f"{h.score:.3f}", published, h.outlet, cell)
+        table.add_row(Text(f"{h.score:.3f}"), Text(published), Text(h.outlet), cell)  # data, not markup
     console.print(table)
-    console.print(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}", style="dim")
+    console.print(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}", style="dim", markup=False)
 
 
 def _marked(snippet: str, tty: bool) -> Text:
@@ -173,7 +189,8 @@ def _marked(snippet: str, tty: bool) -> Text:
 @click.option("--date-field", type=click.Choice(["published", "first_seen"]), default="published",
               show_default=True, help="Which date --since/--until apply to.")
 @click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing output file (or an earlier export's parquet partitions).")
 @db_option
 def export_cmd(fmt: str, output: str, since: str | None, until: str | None, date_field: str,
                outlets: tuple[str, ...], overwrite: bool, db_path: str) -> None:

@@ -811,7 +811,7 @@ STATUS_COLUMNS = (
     "last_run_new", "last_run_updated", "last_run_errors", "last_run_seconds", "next_run_at", "interval_seconds",
     "delay_seconds", "consecutive_failures", "runs_24h", "failed_runs_24h", "run_failure_rate_24h",
     "articles_24h", "articles_total", "pages_24h", "error_rate_24h", "empty_extraction_rate_24h",
-    "last_article_at", "days_since_new_article",
+    "last_article_at", "days_since_new_article", "last_run_failed", "last_run_failure",
 )
 
 
@@ -852,46 +852,10 @@ def daemon_pid(db: Path) -> int | None:
     return pid if b"mediawatch" in cmdline and b"run" in cmdline else None
 
 
-def _ago(value: datetime | None, now: datetime) -> str:
-    if value is None:
-        return "-"
-    seconds = (value - now).total_seconds()
-    word = "in " if seconds > 0 else ""
-    s = abs(seconds)
-    text = f"{s:.0f}s" if s < 120 else f"{s / 60:.0f}m" if s < 7200 else f"{s / 3600:.1f}h" if s < 172800 else f"{s / 86400:.1f}d"
-    return word + text + ("" if seconds > 0 else " ago")
-
-
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
-
-
 def _print_status_table(rows: list[dict[str, Any]], db: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from crawler.status_view import print_status
 
-    now = datetime.now(UTC)
-    table = Table(title=f"{len(rows)} outlets in {db}")
-    for column in ("outlet", "health", "last run", "result new/upd/err/req", "next run", "articles 24h",
-                   "failed runs", "page errors", "empty", "days since new"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        health = "-" if r["healthy"] is None else ("ok" if r["healthy"] else "[red]UNHEALTHY[/red]")
-        result = "-" if r["last_run_status"] is None else (
-            f"{r['last_run_status']} {r['last_run_new'] or 0}/{r['last_run_updated'] or 0}/"
-            f"{r['last_run_errors'] or 0}/{r['last_run_requests'] or 0}")
-        days = r["days_since_new_article"]
-        table.add_row(r["outlet"], health, _ago(r["last_run_at"], now), result, _ago(r["next_run_at"], now),
-                      str(r["articles_24h"] or 0), _rate(r["run_failure_rate_24h"]), _rate(r["error_rate_24h"]),
-                      _rate(r["empty_extraction_rate_24h"]), "-" if days is None else f"{days:.1f}")
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(table)
-    pid = daemon_pid(db)
-    console.print(f"daemon: running (pid {pid})" if pid else
-                  "daemon: not running (next runs are what it had planned)", markup=False)
-    for r in rows:
-        if r["healthy"] is False and r["health_reason"]:
-            console.print(f"{r['outlet']}: {r['health_reason']}", markup=False)
+    print_status(rows, db, daemon_pid(db))
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -980,6 +944,9 @@ def register(group: click.Group) -> None:
           mediawatch status --format json | jq '.[] | select(.healthy == false)'
         """
         configured: list[str] | None = None
+        snapshot = Path(db_path).with_name(Path(db_path).name + ".daemon-config.toml")
+        if not config_path and snapshot.exists():
+            config_path = str(snapshot)  # what the daemon runs: outlets removed from it are not shown as ok
         if config_path:
             try:
                 configured = [o.name for o in _read_config(Path(config_path))[0].outlets]

@@ -40,13 +40,15 @@ class CrawlResult:
 
 def start_crawl(config: str | Path, db: str | Path, outlets: list[str], run_id: str, *,
                 log_path: Path | None = None, die_with_parent: bool = True,
-                workers: int | None = None) -> subprocess.Popen[bytes]:
+                workers: int | None = None, progress_dir: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a crawl subprocess. workers: its cleaning pool size, unless the user set
     MEDIAWATCH_WORKERS (which always wins); None leaves the crawl's default (one per core)."""
     env = dict(os.environ)
     if workers is not None and not env.get("MEDIAWATCH_WORKERS"):
         env["MEDIAWATCH_WORKERS"] = str(workers)
     env["MEDIAWATCH_PDEATHSIG"] = "1" if die_with_parent else "0"
+    if progress_dir is not None:
+        env["MEDIAWATCH_PROGRESS_DIR"] = str(progress_dir)  # crawler/progress.py writes its figures there
     env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     cmd = [sys.executable, "-m", "crawler.crawlproc", "--config", str(config), "--db", str(db),
            "--run-id", run_id, "--", *outlets]  # "--": an outlet name is never read as an option
@@ -76,11 +78,12 @@ def _ingest_quietly(db: str | Path, result: IngestResult) -> ArchiveError | None
 def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout: float = 900.0,
               run_id: str | None = None, log_path: Path | None = None,
               should_stop: Callable[[], bool] = lambda: False, poll: float = 0.5,
-              on_progress: Callable[[IngestResult], None] | None = None) -> CrawlResult:
+              on_progress: Callable[[IngestResult], None] | None = None,
+              progress_dir: Path | None = None) -> CrawlResult:
     """Run one crawl of the outlets to its end (or timeout / stop), ingesting as it goes."""
     run_id = run_id or new_run_id()
     started = time.monotonic()
-    proc = start_crawl(config, db, outlets, run_id, log_path=log_path)
+    proc = start_crawl(config, db, outlets, run_id, log_path=log_path, progress_dir=progress_dir)
     result = IngestResult()
     status = None
     stop_sent_at: float | None = None

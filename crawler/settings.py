@@ -69,7 +69,10 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.RetryAfterMiddleware": 560,
     # Records redirects that leave the outlet's domains instead of following them silently.
     "crawler.middlewares.OffsiteRedirectMiddleware": 650,
+    "crawler.failures.FailureMiddleware": 900,  # nearest the downloader: sees every failed attempt, in words
 }
+
+EXTENSIONS = {"crawler.progress.ProgressExtension": 500}  # figures for `mediawatch crawl`'s progress line
 
 ITEM_PIPELINES = {
     # 1. extract text + metadata, strip promotions, fingerprint (pure functions, pipelines/)
@@ -93,3 +96,5 @@ MEDIAWATCH_WORKERS = os.environ.get("MEDIAWATCH_WORKERS", "auto")
 # Seconds one page may take in a cleaning worker; past it the worker is killed and the page
 # recorded as extraction_error (a pathological page must not stall the crawl).
 MEDIAWATCH_CLEAN_TIMEOUT = 120
+# Where each spider writes its progress figures (crawler/progress.py); set by `mediawatch crawl`.
+MEDIAWATCH_PROGRESS_DIR = os.environ.get("MEDIAWATCH_PROGRESS_DIR", "")

@@ -345,4 +345,5 @@ def run_stats(values: dict[str, Any]) -> dict[str, Any]:
         "errors": values.get("mediawatch/errors", 0) + values.get("log_count/ERROR", 0),
         "articles_extracted": values.get("mediawatch/articles_extracted", 0),
         "not_modified": values.get("mediawatch/sources/not_modified", 0),
+        "failure": values.get("mediawatch/failure"),  # one line, from crawler.failures
     }

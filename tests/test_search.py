@@ -212,3 +212,49 @@ def test_cli_search(fresh: Path) -> None:
     assert r.exit_code == 0 and "**élections**" in r.stdout and "3 hits" in r.stdout
     r = run_cli("search", "x", "--since", "yesterday", "--db", str(db))
     assert r.exit_code == 1 and r.stderr.startswith("error: bad date")
+
+
+# --- syntax (issue 18 item 5): phrases, required, excluded, prefixes; the same from SQL ---------
+
+
+@pytest.mark.parametrize("q,expected", [
+    ('"élections municipales"', [1]),            # the phrase, not both words anywhere
+    ("élection -paris", [1, 2]),                 # article 3 says "Paris"
+    ("+municipales élection", [1, 3]),           # required word
+    ("élection AND sondage", [3]),
+    ("sondage OR boulangers", [3, 2]),
+    ("élec*", [1, 4, 3, 2]),                     # prefix alone: ranked by how often it occurs
+    ("+élection boulang*", [2]),
+    ("-élection", []),                           # nothing positive: nothing
+])
+def test_query_syntax(rcon: duckdb.DuckDBPyConnection, q: str, expected: list[int]) -> None:
+    assert ids(find(rcon, q)) == expected
+
+
+def test_plain_words_are_still_ranked_and_or_ed(rcon: duckdb.DuckDBPyConnection) -> None:
+    assert ids(find(rcon, "élections municipales")) == [1, 3, 2]
+
+
+@pytest.mark.parametrize("q", ["élections municipales", "élection", "voters", '"élections municipales"',
+                               "élection -paris", "élec*"])
+def test_sql_macro_gives_the_same_hits_and_scores(rcon: duckdb.DuckDBPyConnection, q: str) -> None:
+    rows = rcon.execute("SELECT article_id, score FROM search_articles($q) ORDER BY score DESC, article_id DESC",
+                        {"q": q}).fetchall()
+    assert rows == [(h.id, h.score) for h in find(rcon, q, limit=100)]
+
+
+def test_hits_per_day_is_one_sql_statement(fresh: Path) -> None:
+    sql = ("SELECT CAST(published_at AS DATE) AS day, count(*) AS hits FROM search_articles('élection -boulangers') "
+           "GROUP BY 1 ORDER BY 1")
+    r = run_cli("query", sql, "--format", "json", "--db", str(fresh))
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == [{"day": "2026-11-28", "hits": 1}, {"day": "2026-11-29", "hits": 1}]
+
+
+def test_cli_search_with_syntax(fresh: Path) -> None:
+    r = run_cli("search", '"élections municipales"', "--format", "json", "--db", str(fresh))
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)
+    assert [h["id"] for h in hits] == [1] and "**élections**" in hits[0]["snippet"]
+    help_text = run_cli("search", "--help").stdout
+    assert '"a phrase"' in help_text and "-word" in help_text and "pre*" in help_text
