@@ -375,18 +375,7 @@ def search(
     filters: list[str] = ["TRUE"]
     params: dict[str, Any] = {
 "limit": int(limit), "k1": K1, "b": B}
-    if outlets:
-        filters.append("list_contains($outlets, a.outlet)")
-        params["outlets"] = list(outlets)
-    if languages:
-        filters.append("list_contains($languages, lower(split_part(a.language, '-', 1)))")
-        params["languages"] = [lang.lower() for lang in languages]
-    if since is not None:
-        filters.append("a.published_at >= $since")
-        params["since"] = since
-    if until is not None:
-        filters.append("a.published_at < $until")
-        params["until"] = until
+    _add_filters(filters, params, outlets, languages, since, until)
     # Rank first on ids and scores only; fetch titles and texts for the top ones after, so
     # a common word does not drag every matching article's text through the sort.
     join = "JOIN articles a ON a.id = s.article_id" if len(filters) > 1 else ""
@@ -473,14 +462,9 @@ def positive_words(query: str) -> list[str]:
     return sorted(out)
 
 
-def _search_macro(
-    con: duckdb.DuckDBPyConnection, query: str, words: list[str], *, outlets: Sequence[str],
-    languages: Sequence[str], since: datetime | None, until: datetime | None, limit: int,
-    snippet_words: int, mark: tuple[str, str],
-) -> list[Hit]:
-    """A query with syntax, through the search_articles macro (migration 0011)."""
-    filters = ["TRUE"]
-    params: dict[str, Any] = {"q": query, "limit": int(limit)}
+def _add_filters(filters: list[str], params: dict[str, Any], outlets: Sequence[str] | None,
+                 languages: Sequence[str] | None, since: datetime | None, until: datetime | None) -> None:
+    """The --outlet / --lang / --since / --until conditions on `articles a`, as SQL and parameters."""
     if outlets:
         filters.append("list_contains($outlets, a.outlet)")
         params["outlets"] = list(outlets)
@@ -493,6 +477,17 @@ def _search_macro(
     if until is not None:
         filters.append("a.published_at < $until")
         params["until"] = until
+
+
+def _search_macro(
+    con: duckdb.DuckDBPyConnection, query: str, words: list[str], *, outlets: Sequence[str],
+    languages: Sequence[str], since: datetime | None, until: datetime | None, limit: int,
+    snippet_words: int, mark: tuple[str, str],
+) -> list[Hit]:
+    """A query with syntax, through the search_articles macro (migration 0011)."""
+    filters = ["TRUE"]
+    params: dict[str, Any] = {"q": query, "limit": int(limit)}
+    _add_filters(filters, params, outlets, languages, since, until)
     rows = con.execute(
         f"""
         SELECT a.id, a.url, a.outlet, a.title, a.published_at, a.language, s.score, a.text,
