@@ -739,10 +739,32 @@ def _link_chars(el: etree._Element) -> int:
     return sum(len(_norm(_inline_text(ref)).replace("\n", "")) for ref in el.iter("ref"))
 
 
+_CONTAINERS = frozenset({"div", "section", "article", "main", "body"})
+
+
+def _block_elements(container: etree._Element) -> Iterator[etree._Element | str]:
+    """The block elements of trafilatura's body, in order. The fallback extractors hand back
+    nested <div>s holding paragraphs, headings and stray inline pieces; read as one block,
+    their words ran together ("...online.Munir's repeated attacks on social mediaIn recent")."""
+    for el in container:
+        if el.tag in ("graphic", "lb"):
+            pass
+        elif el.tag in _CONTAINERS and any(c.tag in _BLOCK_KINDS or c.tag in _CONTAINERS for c in el):
+            if el.text and el.text.strip():
+                yield el.text
+            yield from _block_elements(el)
+        else:
+            yield el
+        if el.tail and el.tail.strip() and container.tag in _CONTAINERS:
+            yield el.tail
+
+
 def _blocks(body: etree._Element) -> list[dict[str, Any]]:
     blocks = []
-    for el in body:
-        if el.tag in ("graphic", "lb"):
+    for el in _block_elements(body):
+        if isinstance(el, str):
+            if text := _norm(el):
+                blocks.append({"kind": "p", "text": text, "link_chars": 0})
             continue
         kind = _BLOCK_KINDS.get(str(el.tag), "p")
         text = _block_text(el)

@@ -461,3 +461,16 @@ def test_a_long_article_on_a_link_heavy_page_is_not_a_listing() -> None:
             f"<aside><ul>{nav}</ul></aside></body></html>")
     article = extract_article(html, "https://blog.example/dam-repairs")
     assert article["page_kind"] == "article", article["page_kind"]
+
+
+def test_nested_containers_from_the_fallback_extractors_keep_their_paragraphs_apart() -> None:
+    from lxml import etree
+
+    from pipelines.extract import _blocks
+
+    body = etree.fromstring(
+        "<body><div><div><p>NEW DELHI: </p><ref target='/topic/x'>Pakistan</ref><p>'s army said so.</p>"
+        "<head rend='h2'>Repeated attacks</head><p>In recent months, he spoke.</p></div></div></body>"
+    )
+    texts = [b["text"] for b in _blocks(body)]
+    assert texts == ["NEW DELHI:", "Pakistan", "'s army said so.", "Repeated attacks", "In recent months, he spoke."]
