@@ -32,7 +32,8 @@ from pipelines.language import decide as decide_language
 
 LOG = logging.getLogger(__name__)
 
-EXTRACTOR_VERSION = f"extract-1+trafilatura-{trafilatura.__version__}"
+# extract-2: one decoding path, CJK word counts, language from the text, nested fallback blocks.
+EXTRACTOR_VERSION = f"extract-2+trafilatura-{trafilatura.__version__}"
 
 # trafilatura options, chosen on the Zyte bench (bench/extract_quality.py):
 # favor_precision raises F1 there, include_links gives link_chars, comments are not article text.
