@@ -31,6 +31,8 @@ import duckdb
 
 from archive.migrations import migrate
 
+DEFAULT_ARCHIVE = "data/archive.duckdb"  # the one default path of the archive (CLI, daemon, scrapy crawl)
+
 logger = logging.getLogger(__name__)
 
 

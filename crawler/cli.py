@@ -12,24 +12,8 @@ from typing import Any
 import click
 
 from archive.db import ArchiveError
+from crawler.options import config_option, db_option, fail
 from crawler.outlets import ConfigError, load_config
-
-DEFAULT_CONFIG = "outlets.toml"
-DEFAULT_DB = "data/archive.duckdb"
-
-config_option = click.option(
-    "--config", "config_path", envvar="MEDIAWATCH_CONFIG", default=DEFAULT_CONFIG, show_default=True,
-    type=click.Path(dir_okay=False), help="Outlet config (TOML). Env: MEDIAWATCH_CONFIG.",
-)
-db_option = click.option(
-    "--db", "db_path", envvar="MEDIAWATCH_DB", default=DEFAULT_DB, show_default=True,
-    type=click.Path(dir_okay=False), help="Archive file (DuckDB). Env: MEDIAWATCH_DB.",
-)
-
-
-def fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 def _load(config_path: str) -> Any:

@@ -14,23 +14,15 @@ from typing import IO, TYPE_CHECKING, NoReturn
 import click
 
 from archive.db import ArchiveError
+from crawler.options import db_option, fail
 
 if TYPE_CHECKING:
     from rich.text import Text
 
     from archive.search import Hit
 
-DEFAULT_DB = "data/archive.duckdb"
-
-db_option = click.option(
-    "--db", "db_path", envvar="MEDIAWATCH_DB", default=DEFAULT_DB, show_default=True,
-    type=click.Path(dir_okay=False), help="Archive file (DuckDB). Env: MEDIAWATCH_DB.",
-)  # fmt: skip
-
-
 def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    fail(message)
 
 
 @click.command("query")

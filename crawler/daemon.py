@@ -862,7 +862,7 @@ def _print_status_table(rows: list[dict[str, Any]], db: Path) -> None:
 
 
 def register(group: click.Group) -> None:
-    from crawler.cli import config_option, db_option, fail
+    from crawler.options import config_option, db_option, fail
 
     @group.command("run")
     @config_option

@@ -4,6 +4,8 @@ outlet config."""
 
 import os
 
+from archive.db import DEFAULT_ARCHIVE
+
 BOT_NAME = "mediawatch"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
@@ -84,7 +86,7 @@ ITEM_PIPELINES = {
 # Where the archive and its spool live; set by the CLI, the daemon or -s on the command line.
 # `scrapy crawl outlet` reads them from the environment like the mediawatch command does.
 MEDIAWATCH_CONFIG = os.environ.get("MEDIAWATCH_CONFIG") or "outlets.toml"
-MEDIAWATCH_DB = os.environ.get("MEDIAWATCH_DB") or "data/archive.duckdb"
+MEDIAWATCH_DB = os.environ.get("MEDIAWATCH_DB") or DEFAULT_ARCHIVE
 # Ingest the spool into the archive when the spider closes (off when the daemon ingests).
 MEDIAWATCH_INGEST_ON_CLOSE = True
 MEDIAWATCH_RUN_ID = ""
