@@ -45,7 +45,6 @@ class Outlet:
     delay: float = 1.0
     concurrency: int = 2
     domains: tuple[str, ...] = ()
-    follow_depth: int = 1
     max_articles: int = 500
     revisit: bool = True
     user_agent: str | None = None
@@ -80,7 +79,7 @@ _LIST_KEYS = ("feeds", "sitemaps", "start_urls", "domains", "strip_selectors", "
               "allow_networks")
 _KNOWN_KEYS = {
     "name", "feeds", "sitemaps", "start_urls", "article_pattern", "language", "every", "cron",
-    "delay", "concurrency", "domains", "follow_depth", "max_articles", "revisit", "user_agent",
+    "delay", "concurrency", "domains", "max_articles", "revisit", "user_agent",
     "strip_selectors", "strip_patterns", "min_interval", "max_interval", "timeout",
     "allow_networks",
 }
@@ -293,7 +292,6 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
         delay=float(_number(entry, "delay", 1.0, minimum=0)),
         concurrency=int(_number(entry, "concurrency", 2, minimum=1, integer=True)),
         domains=domains,
-        follow_depth=int(_number(entry, "follow_depth", 1, minimum=0, integer=True)),
         max_articles=int(_number(entry, "max_articles", 500, minimum=1, integer=True)),
         revisit=revisit,
         user_agent=user_agent,

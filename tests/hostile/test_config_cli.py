@@ -51,7 +51,7 @@ def test_bad_files_are_refused_in_one_line(tmp_path: Path, text: str | bytes, wo
     ('revisit = "yes"', "revisit", "true or false"),
     ("max_articles = 0", "max_articles", ">= 1"),
     ("max_articles = 1.5", "max_articles", "must be an integer"),
-    ("follow_depth = -1", "follow_depth", ">= 0"),
+    ("follow_depth = 2", "follow_depth", "unknown key"),  # validated once but never read: gone
     ("delay = -1", "delay", ">= 0"),
     ("delay = true", "delay", "must be a number"),
     ('timeout = "forever"', "timeout", "duration"),
