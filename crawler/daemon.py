@@ -42,7 +42,7 @@ from typing import Any
 import click
 
 from archive.db import ArchiveError, checkpoint, connect_read, writer
-from archive.ingest import ingest_spool
+from archive.ingest import ingest_spool, quarantine_counts
 from archive.spool import PART, READY, ready_segments, spool_dir_for
 from crawler.outlets import Config, ConfigError, Outlet, read_config
 
@@ -809,10 +809,13 @@ def read_status(db: Path, configured: list[str] | None = None) -> list[dict[str,
             if "outlet_status" not in str(exc):
                 raise
             raise ArchiveError(f"{db}: this archive has no daemon state yet; start `mediawatch run` once") from None
+        quarantine = quarantine_counts(con)
     finally:
         con.close()
     running = daemon_pid(db)
     out = [dict(zip(STATUS_COLUMNS, row, strict=True)) | {"daemon_running": running is not None} for row in rows]
+    for r in out:
+        r["quarantined"], r["quarantine_reason"] = quarantine.get(r["outlet"], (0, None))[:2]
     known = {r["outlet"] for r in out}
     for name in configured or []:
         if name not in known:
@@ -875,6 +878,9 @@ def _print_status_table(rows: list[dict[str, Any]], db: Path) -> None:
     for r in rows:
         if r["healthy"] is False and r["health_reason"]:
             console.print(f"{r['outlet']}: {r['health_reason']}", markup=False)
+        if r.get("quarantined"):
+            console.print(f"{r['outlet']}: {r['quarantined']} spool records quarantined (latest: "
+                          f"{r['quarantine_reason']}); see table spool_quarantine", markup=False, soft_wrap=True)
 
 
 # -- commands ----------------------------------------------------------------------------------
