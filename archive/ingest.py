@@ -504,6 +504,16 @@ def _known_urls(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, in
     return {str(u): int(a) for u, a in rows}
 
 
+def _outlets_of(con: duckdb.DuckDBPyConnection, article_ids: set[int]) -> dict[int, str]:
+    """article id -> outlet (no statement when there is nothing to look up: a new article)."""
+    if not article_ids:
+        return {}
+    ids = sorted(article_ids)
+    placeholders = ", ".join("?" for _ in ids)
+    rows = con.execute(f"SELECT id, outlet FROM articles WHERE id IN ({placeholders})", ids).fetchall()
+    return {int(i): str(o) for i, o in rows}
+
+
 def _add_urls(con: duckdb.DuckDBPyConnection, article_id: int, urls: list[tuple[str, str]], now: datetime,
               known: dict[str, int]) -> None:
     """One plain INSERT for the article's URLs not stored yet: a URL already stored keeps its
@@ -560,7 +570,18 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
         outlet = r["outlet"]
         seen = [str(u) for u in r.get("seen_urls") or []]
         known = _known_urls(con, list(dict.fromkeys([key, *aliases, *seen])))
-        existing = next((known[u] for u in [key, *aliases] if u in known), None)
+        owners = _outlets_of(con, {known[u] for u in [key, *aliases] if u in known})
+        syndicated: tuple[int, str, str] | None = None
+        if key in known and owners[known[key]] != outlet:
+            # The page names another outlet's article as its canonical (same registrable
+            # domain, so the pipeline took it as the key): an article belongs to the outlet
+            # that published it, so the page keeps its own URL and the link is syndication.
+            syndicated = (known[key], owners[known[key]], key)
+            key = next((u for u in aliases if owners.get(known.get(u, -1), outlet) == outlet),
+                       str(r.get("final_url") or r["url"]))
+            aliases = [u for u in aliases if u != key]
+            r = {**r, "key": key, "cross_site_canonical": r.get("cross_site_canonical") or syndicated[2]}
+        existing = next((known[u] for u in [key, *aliases] if u in known and owners[known[u]] == outlet), None)
         if existing is not None:
             article_id = existing
             outcome = _update_article(con, existing, r, page_id, fetched_at, pending)
@@ -578,6 +599,10 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
             else:
                 article_id = _insert_article(con, r, page_id, fetched_at, pending)
                 outcome = "new"
+            if syndicated is not None:
+                dedup.record_decision(con, dedup.Decision(
+                    article_id, syndicated[0], "syndication", None,
+                    f"rel=canonical to {syndicated[2]}, an article of outlet {syndicated[1]}"), fetched_at)
         url_rows = [(key, "canonical")] + [(u, "alias") for u in aliases]
         url_rows += [(u, "seen") for u in seen]
         _add_urls(con, article_id, url_rows, fetched_at, known)

@@ -241,3 +241,36 @@ def test_the_status_shows_quarantined_records(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr
     lines = [line for line in status.stdout.splitlines() if "quarantined" in line]
     assert lines and lines[0].startswith("o: ") and "spool_quarantine" in lines[0], status.stdout
+
+
+def test_a_page_of_another_outlet_never_rewrites_an_article(tmp_path: Path) -> None:
+    """Outlet B (blog.example.com, same registrable domain as outlet A, www.example.com) declares rel=canonical
+    to A's article and carries another title and text. A's article must stay A's, unchanged;
+    B's page is B's own article, and the link is recorded as syndication."""
+    a_url = "http://www.example.com/2024/05/17/elections-municipales"
+    original = page_record(a_url, fixture("elections.html").replace("news.example", "www.example.com"), outlet="a")
+    b_html = fixture("wirtschaft.html").replace(
+        "<head>", f'<head><link rel="canonical" href="{a_url}">', 1)
+    assert b_html != fixture("wirtschaft.html")
+    copy = page_record("http://blog.example.com/2024/05/22/exporte", b_html, outlet="b")
+    assert copy["key"] == original["key"], "same registrable domain: the pipeline takes it as the key"
+    with writer(tmp_path / "a.duckdb") as con:
+        ingest_records(con, [original])
+        before = con.execute("SELECT id, title, text, version FROM articles WHERE outlet = 'a'").fetchall()
+        result = ingest_records(con, [copy])
+        assert result.outcomes["new"] == 1
+        assert con.execute("SELECT id, title, text, version FROM articles WHERE outlet = 'a'").fetchall() == before
+        assert con.execute("SELECT count(*) FROM article_versions").fetchone() == (0,)
+        (b_id, b_key, hint, title) = con.execute(
+            "SELECT id, canonical_url, cross_site_canonical, title FROM articles WHERE outlet = 'b'").fetchone()
+        assert b_key == "https://blog.example.com/2024/05/22/exporte"
+        assert hint == original["key"] and "Exporte" in title
+        assert con.execute("SELECT matched_article_id, level FROM duplicate_links WHERE article_id = ?",
+                           [b_id]).fetchall() == [(before[0][0], "syndication")]
+        assert con.execute("SELECT a.outlet FROM article_urls u JOIN articles a ON a.id = u.article_id "
+                           "WHERE u.url = ?", [original["key"]]).fetchall() == [("a",)]
+        # fetched again, B's page finds its own article, still not A's
+        again = ingest_records(con, [page_record("http://blog.example.com/2024/05/22/exporte", b_html,
+                                                 outlet="b")])
+        assert again.outcomes["unchanged"] == 1
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (2,)
