@@ -71,8 +71,9 @@ def note_repair(record: dict[str, Any], replaced: int) -> None:
 
 
 def spool_dir_for(db_path: str | os.PathLike[str]) -> Path:
-    """The spool lives beside the archive: data/archive.duckdb -> data/archive.spool/."""
-    p = Path(db_path)
+    """The spool lives beside the archive: data/archive.duckdb -> data/archive.spool/ (beside the
+    file itself: a symlink to the archive must not get a spool of its own)."""
+    p = Path(db_path).resolve()
     return p.with_name(p.stem + ".spool")
 
 

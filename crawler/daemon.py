@@ -329,6 +329,7 @@ class DaemonLock:
     """An flock beside the archive: one daemon per archive; free again when the holder dies."""
 
     def __init__(self, db: Path) -> None:
+        db = db.resolve()  # a symlink to the archive (or its directory) is the same archive
         self.path = db.with_name(db.name + ".daemon.lock")
         self.fd: int | None = None
 
@@ -831,6 +832,7 @@ def daemon_pid(db: Path) -> int | None:
     """The running daemon's pid, from its lock file and /proc, without touching the lock
     (a probe flock could make a starting daemon think another one runs)."""
     try:
+        db = db.resolve()
         pid = int(db.with_name(db.name + ".daemon.lock").read_text().split()[0])
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError, IndexError):
@@ -908,7 +910,7 @@ def register(group: click.Group) -> None:
           mediawatch run --config outlets.toml --db data/archive.duckdb
           kill -HUP $(cat data/archive.duckdb.daemon.lock)   # reload the config
         """
-        db = Path(db_path)
+        db = Path(db_path).resolve()  # the lock, spool and logs of the file, not of a symlink to it
         daemon = Daemon(Path(config_path), db, max_parallel=max_parallel)
         try:
             raw = daemon.load_initial_config()

@@ -276,6 +276,13 @@ timeout = "2s"
         second = run_cli("run", "--config", str(config), "--db", str(db), timeout=30)
         assert second.returncode == 1
         assert "another mediawatch daemon" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        # ... also when --db reaches the same archive through a symlink (to the file or to its directory)
+        (tmp_path / "link.duckdb").symlink_to(db)
+        (tmp_path / "data-link").symlink_to(db.parent, target_is_directory=True)
+        for alias in (tmp_path / "link.duckdb", tmp_path / "data-link" / db.name):
+            third = run_cli("run", "--config", str(config), "--db", str(alias), timeout=30)
+            assert third.returncode == 1 and "another mediawatch daemon" in third.stderr, third.stderr[-2000:]
+        assert not (tmp_path / "link.spool").exists() and not (tmp_path / "link.duckdb.daemon.lock").exists()
 
         wait_for("the archive", db.exists, 30, daemon)
         reader = subprocess.Popen([sys.executable, "-c", READER, str(db), str(stop_reader)], cwd=REPO,
