@@ -41,7 +41,7 @@ from typing import Any
 
 import click
 
-from archive.db import ArchiveError, checkpoint, connect_read, writer
+from archive.db import ArchiveError, ArchiveLocked, checkpoint, connect_read, writer
 from archive.ingest import ingest_spool, quarantine_counts
 from archive.spool import PART, READY, ready_segments, spool_dir_for
 from crawler.outlets import Config, ConfigError, Outlet, read_config
@@ -167,17 +167,20 @@ class RunDone:
     seconds: float
     done: threading.Event = field(default_factory=threading.Event)
     foreign: bool = False  # an earlier daemon's crawl, still finishing when we started
+    rescheduled: bool = False  # the archive was held: the outlet ran on before the run was ingested
 
 
 class ArchiveWriter(threading.Thread):
     """The only thread that writes the archive: ingest in short transactions, then the
     bookkeeping of finished runs, events and outlet state."""
 
-    def __init__(self, db: Path, on_run: Callable[[RunDone, Any], None], *, tick: float = 0.3) -> None:
+    def __init__(self, db: Path, on_run: Callable[[RunDone, Any], None], *, tick: float = 0.3,
+                 on_held: Callable[[RunDone], None] | None = None) -> None:
         super().__init__(name="archive-writer", daemon=True)
         self.db = db
         self.spool = spool_dir_for(db)
         self.on_run = on_run  # called with (run, connection) in the writer thread
+        self.on_held = on_held  # called with a finished run while the archive is held
         self.tick = tick
         self._lock = threading.Lock()
         self._runs: list[RunDone] = []
@@ -258,6 +261,7 @@ class ArchiveWriter(threading.Thread):
                 if self.busy_since is None:
                     self.busy_since = time.monotonic()
                     log.warning("archive busy, ingest waits: %s", exc)
+                self._runs_while_held()
                 return False
             except Exception:
                 log.exception("ingest failed; the spool is kept and retried")
@@ -274,15 +278,33 @@ class ArchiveWriter(threading.Thread):
             started = time.monotonic()
             try:
                 self._bookkeeping(events, runs)
-            except Exception:
-                log.exception("bookkeeping failed; retried on the next turn")
+            except Exception as exc:
                 with self._lock:
                     self._events[:0] = events
                     self._runs[:0] = runs
+                if isinstance(exc, ArchiveLocked):  # held by another program: kept for later
+                    if self.busy_since is None:
+                        self.busy_since = time.monotonic()
+                        log.warning("archive busy, bookkeeping waits: %s", exc)
+                    self._runs_while_held()
+                else:
+                    log.exception("bookkeeping failed; retried on the next turn")
                 return False
             finally:
                 self._held(started)
         return bool(ingested) and bool(ready_segments(self.spool))
+
+    def _runs_while_held(self) -> None:
+        """Crawling goes on while another program holds the archive: a finished run is
+        rescheduled now, and judged (figures, health, state) once its records are in."""
+        if self.on_held is None:
+            return
+        with self._lock:
+            waiting = [r for r in self._runs if not r.foreign and not r.rescheduled]
+            for run in waiting:
+                run.rescheduled = True
+        for run in waiting:
+            self.on_held(run)
 
     def _pending_segments(self, run: RunDone) -> bool:
         prefix = f"{run.run_id}.{run.outlet}"
@@ -365,7 +387,7 @@ class Daemon:
         self._state_lock = threading.Lock()
         self.config: Config
         self._config_mtime: float | None = None
-        self.writer = ArchiveWriter(db, self._run_finished)
+        self.writer = ArchiveWriter(db, self._run_finished, on_held=self._run_held)
         self.scheduler: Any = None
 
     # config -----------------------------------------------------------------------------------
@@ -465,6 +487,17 @@ class Daemon:
             self.states[row[0]] = OutletState(row[0], float(row[1]), int(row[2]), bool(row[3]), row[4], row[5],
                                               row[6], row[7], row[8], row[9], row[10])
 
+    def _run_held(self, run: RunDone) -> None:
+        """In the writer thread, while the archive is held: the run's records wait in the
+        spool; the outlet's next run is not made to wait for them (its interval, no back-off)."""
+        with self._state_lock:
+            state = self.states.get(run.outlet)
+        outlet = self.outlet(run.outlet)
+        delay = (state.delay or state.interval) if state else bounds(outlet)[0] if outlet else 1800.0
+        self._schedule(run.outlet, delay)
+        log.info("%s run %s %s; the archive is held, its records wait in the spool; next in %.1fs",
+                 run.outlet, run.run_id, run.status, delay)
+
     def _run_finished(self, run: RunDone, con: Any) -> None:
         """In the writer thread, once every record of the run is ingested: figures, new
         state, the log line, the next run."""
@@ -496,7 +529,8 @@ class Daemon:
             state = advance(outlet, previous, figures, now) if outlet else replace(previous, last_run_id=run.run_id)
             self.states[run.outlet] = state
         delay = state.delay or state.interval
-        next_at = self._schedule(run.outlet, delay, failures=state.failures) if outlet else None
+        # a run rescheduled while the archive was held: the outlet has run on since
+        next_at = self._schedule(run.outlet, delay, failures=state.failures) if outlet and not run.rescheduled else None
         state.next_run_at = next_at or (now + timedelta(seconds=delay))
         con.execute(
             """
@@ -943,7 +977,7 @@ def register(group: click.Group) -> None:
                 daemon.prepare_archive()
                 break
             except ArchiveError as exc:
-                if "locked by another process" not in str(exc):
+                if not isinstance(exc, ArchiveLocked):
                     fail(str(exc))
                 if not waited:  # a user's long query: wait for it rather than refuse to start
                     log.warning("archive busy at start, waiting: %s", exc)

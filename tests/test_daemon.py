@@ -431,3 +431,59 @@ def test_archive_errors_reach_the_daemon_log(tmp_path: Path) -> None:
             logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
     assert " ERROR record r1 quarantined: boom" in text
     assert " INFO lemonde run ok" in text
+
+
+def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(courrier: FakeWeb,
+                                                                              tmp_path: Path) -> None:
+    """A user opens the archive read-write in another program (`duckdb data/archive.duckdb`, a
+    notebook). The crawls must go on into the spool (they crashed: the seen-set read needed the
+    archive), without back-off; a query names the holder (pid, command) and how to read
+    alongside; once the holder closes, everything fetched meanwhile is archived, once."""
+    from tests.conftest import RSS
+
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(courrier.base))
+    db = tmp_path / "data" / "archive.duckdb"
+    daemon = Daemon(config, db).start()
+    holder: subprocess.Popen[str] | None = None
+    try:
+        wait_for("the first run archived", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
+                 90, daemon)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import duckdb, sys\ncon = duckdb.connect(sys.argv[1])\nprint('held', flush=True)\n"
+             "sys.stdin.read()\ncon.close()\n", str(db)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+
+        query = run_cli("query", "SELECT count(*) FROM articles", "--db", str(db), timeout=60)
+        assert query.returncode == 1
+        error = query.stderr.strip()
+        assert error.startswith("error: ") and "\n" not in error
+        assert f"pid {holder.pid}" in error and "duckdb.connect" in error and "read-only" in error, error
+
+        # a new article appears while the archive is held: it is fetched, into the spool
+        new_path = "/2024/05/25/importe-steigen"
+        courrier.add(new_path, courrier.fixture("wirtschaft.html").replace("dritten", "vierten"))
+        item = f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
+        courrier.add("/feed.xml", RSS.format(base=courrier.base).replace("</channel>", item),
+                     content_type="application/rss+xml", etag=True)
+        wait_for("the new article fetched while the archive is held", lambda: courrier.requests_to(new_path),
+                 90, daemon)
+        feeds = len(courrier.requests_to("/feed.xml"))
+        wait_for("runs going on while the archive is held",
+                 lambda: len(courrier.requests_to("/feed.xml")) >= feeds + 2, 90, daemon)
+        assert holder.poll() is None, "the holder held the archive all along"
+
+        holder.communicate("", timeout=30)  # the user closes the shell
+        wait_for("the article fetched meanwhile archived", lambda: rows(
+            db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"])[0][0] == 1, 90, daemon)
+        assert rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles") == [(ARTICLES + 1,) * 2]
+        failed = rows(db, "SELECT status, count(*) FROM crawl_runs WHERE status <> 'ok' GROUP BY 1")
+        assert failed == [], f"runs failed while the archive was held: {failed}\n{daemon.log()[-3000:]}"
+        assert "unhealthy" not in daemon.log() and "failing x" not in daemon.log()
+        code, _ = daemon.stop(signal.SIGTERM)
+        assert code == 0
+    finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
+        daemon.kill()
