@@ -487,3 +487,44 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(co
         if holder is not None and holder.poll() is None:
             holder.kill()
         daemon.kill()
+
+
+def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(courrier: FakeWeb,
+                                                                             tmp_path: Path) -> None:
+    """Segments the daemon cannot ingest (a line `7`, `[1,2]`, random bytes) are quarantined;
+    the daemon goes on ingesting every later crawl, and `mediawatch status` shows the quarantine."""
+    import random
+
+    from tests.conftest import RSS
+
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(courrier.base))
+    db = tmp_path / "data" / "archive.duckdb"
+    daemon = Daemon(config, db).start()
+    try:
+        wait_for("the first run archived", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
+                 90, daemon)
+        spool = spool_dir_for(db)
+        poison = {"20000101T000000-dead01.courrier-000001.jsonl": b'7\n[1, 2]\n{"type": "page"}\n',
+                  "20000101T000000-dead01.courrier-000002.jsonl": random.Random(5).randbytes(50_000)}
+        for name, data in poison.items():
+            (spool / f".{name}.tmp").write_bytes(data)
+            os.replace(spool / f".{name}.tmp", spool / name)
+        new_path = "/2024/05/25/importe-steigen"
+        courrier.add(new_path, courrier.fixture("wirtschaft.html").replace("dritten", "vierten"))
+        item = f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
+        courrier.add("/feed.xml", RSS.format(base=courrier.base).replace("</channel>", item),
+                     content_type="application/rss+xml", etag=True)
+        wait_for("an article published after the poison archived", lambda: rows(
+            db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"])[0][0] == 1, 90, daemon)
+        assert not [p for p in spool.iterdir() if p.name in poison], "the poison segments are retired"
+        assert sorted(p.name for p in (spool / "quarantine").iterdir()) == sorted(poison)
+        status = status_json(db)["courrier"]
+        assert status["quarantined"] >= 4 and status["healthy"] is True
+        table = run_cli("status", "--db", str(db), timeout=30)
+        assert f"courrier: {status['quarantined']} spool records quarantined" in table.stdout, table.stdout
+        assert daemon.log().count("ingest failed") == 0
+        code, _ = daemon.stop(signal.SIGTERM)
+        assert code == 0
+    finally:
+        daemon.kill()
