@@ -165,6 +165,18 @@ def _retry(opener: Callable[[], duckdb.DuckDBPyConnection], path: Path, retries:
     raise AssertionError("unreachable")
 
 
+def held_for_writing(path: str | os.PathLike[str]) -> bool:
+    """Does another process hold the archive read-write (so that even readers are locked out)?
+    Readers only delay the writer, briefly; a read-write holder can keep it out for hours."""
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.IOException as exc:
+        return _is_lock_error(exc)
+    except duckdb.Error:
+        return False
+    return False
+
+
 @contextmanager
 def writer(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived write connection, closed on exit so readers can open the file."""

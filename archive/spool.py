@@ -231,7 +231,7 @@ def _parse(number: int, text: str) -> Line:
         value, replaced = scrub_surrogates(value)
         if replaced:
             note_repair(value, replaced)
-    return Line(number, value, None, text)
+    return Line(number, value, None, text[:500])  # the record itself is kept parsed: no second copy
 
 
 def _json_kind(value: Any) -> str:

@@ -41,7 +41,14 @@ from typing import Any
 
 import click
 
-from archive.db import ArchiveError, ArchiveLocked, checkpoint, connect_read, writer
+from archive.db import (
+    ArchiveError,
+    ArchiveLocked,
+    checkpoint,
+    connect_read,
+    held_for_writing,
+    writer,
+)
 from archive.ingest import ingest_spool, quarantine_counts
 from archive.spool import PART, READY, ready_segments, spool_dir_for
 from crawler.outlets import Config, ConfigError, Outlet, read_config
@@ -261,7 +268,8 @@ class ArchiveWriter(threading.Thread):
                 if self.busy_since is None:
                     self.busy_since = time.monotonic()
                     log.warning("archive busy, ingest waits: %s", exc)
-                self._runs_while_held()
+                if isinstance(exc, ArchiveLocked):
+                    self._runs_while_held()
                 return False
             except Exception:
                 log.exception("ingest failed; the spool is kept and retried")
@@ -297,8 +305,8 @@ class ArchiveWriter(threading.Thread):
     def _runs_while_held(self) -> None:
         """Crawling goes on while another program holds the archive: a finished run is
         rescheduled now, and judged (figures, health, state) once its records are in."""
-        if self.on_held is None:
-            return
+        if self.on_held is None or not held_for_writing(self.db):
+            return  # readers: short, the runs wait for their records as usual
         with self._lock:
             waiting = [r for r in self._runs if not r.foreign and not r.rescheduled]
             for run in waiting:
