@@ -638,6 +638,12 @@ class Daemon:
             self.scheduler.pause_job(name)
         except Exception:
             return
+        if any(prefix.partition(".")[2] == name for prefix in _live_writers(spool_dir_for(self.db))):
+            # A crawl of this outlet started by an earlier daemon (killed -9) still runs: two
+            # crawls of one outlet at once would fetch the same pages twice.
+            log.info("%s: a crawl of an earlier daemon is still running; this run waits for it", name)
+            self._schedule(name, 2.0)
+            return
         run_id = new_run_id()
         started = time.monotonic()
         status: str | None = None
