@@ -21,6 +21,7 @@ import importlib.util
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -112,22 +113,70 @@ def connect_read(path: str | os.PathLike[str], *, retries: int = 60) -> duckdb.D
     return _retry(lambda: duckdb.connect(str(p), read_only=True), p, retries)
 
 
+FOREIGN_HOLDER_WAIT = 2.0  # seconds we wait for a lock held by something else than mediawatch
+_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+_OURS = ("mediawatch", "crawler.crawlproc", "scrapy")  # our short write sessions, worth waiting for
+
+
+def lock_holder(exc: BaseException) -> tuple[int | None, str]:
+    """(pid, command line) of the process holding the archive, from DuckDB's lock error."""
+    match = _HOLDER.search(str(exc))
+    if match is None:
+        return None, "unknown process"
+    pid = int(match.group(2))
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        command = " ".join(raw.decode(errors="replace").split()) or match.group(1)  # one line
+    except OSError:
+        command = match.group(1)
+    return pid, command if len(command) <= 160 else command[:157] + "..."
+
+
+def _is_ours(command: str) -> bool:
+    return any(word in command for word in _OURS)
+
+
 def _retry(opener: Callable[[], duckdb.DuckDBPyConnection], path: Path, retries: int) -> duckdb.DuckDBPyConnection:
+    """Retry while the lock is held by mediawatch (its write sessions are short); a lock held
+    by another program (a read-write duckdb shell, a notebook) may last for hours, so that one
+    is named, with how to read alongside, after FOREIGN_HOLDER_WAIT."""
     delay = 0.02
+    started = time.monotonic()
     for attempt in range(retries + 1):
         try:
             return opener()
         except duckdb.IOException as exc:
-            if _is_lock_error(exc) and attempt < retries:
+            if not _is_lock_error(exc):
+                raise ArchiveError(f"{path}: cannot open the archive: {exc}") from exc
+            pid, command = lock_holder(exc)
+            foreign = not _is_ours(command)
+            if attempt < retries and not (foreign and time.monotonic() - started >= FOREIGN_HOLDER_WAIT):
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 1.6, 0.5)
                 continue
-            if _is_lock_error(exc):
-                raise ArchiveLocked(f"{path}: archive is locked by another process (gave up after {retries} retries)") from exc
-            raise ArchiveError(f"{path}: cannot open the archive: {exc}") from exc
+            holder = f"pid {pid}: {command}" if pid is not None else command
+            if foreign:
+                raise ArchiveLocked(
+                    f"{path}: archive is locked by another program ({holder}); close it, or open the "
+                    f"archive read-only there (duckdb -readonly {path}; duckdb.connect(path, read_only=True))"
+                ) from exc
+            raise ArchiveLocked(f"{path}: archive is locked by another process ({holder}); "
+                                f"gave up after {retries} retries") from exc
         except duckdb.Error as exc:
             raise ArchiveError(f"{path}: cannot open the archive: {exc}") from exc
     raise AssertionError("unreachable")
+
+
+def held_for_writing(path: str | os.PathLike[str]) -> bool:
+    """Does another process hold the archive read-write (so that even readers are locked out)?
+    Readers only delay the writer, briefly; a read-write holder can keep it out for hours."""
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.IOException as exc:
+        return _is_lock_error(exc)
+    except duckdb.Error:
+        return False
+    return False
 
 
 @contextmanager

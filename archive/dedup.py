@@ -101,7 +101,7 @@ class Decision:
 
     article_id: int
     matched_article_id: int
-    level: str  # url | exact | near | version
+    level: str  # url | exact | near | version | syndication (another outlet's page naming this article)
     score: float | None
     reason: str
 

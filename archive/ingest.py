@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import os
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import duckdb
 
 from archive import boilerplate, dedup, search
 from archive.db import ArchiveError, wal_bytes, writer
-from archive.spool import PART, discard_segment, read_segment, ready_segments, spool_dir_for
+from archive.spool import PART, Line, discard_segment, read_lines, ready_segments, spool_dir_for
 from archive.tx import transaction
 
 logger = logging.getLogger(__name__)
@@ -142,14 +143,25 @@ def _ingest_segments(db_path: str | os.PathLike[str], segments: list[Path], resu
 def _ingest_into(con: duckdb.DuckDBPyConnection, segments: list[Path], result: IngestResult,
                  deadline: float) -> None:
     for segment in segments:
-        records = list(read_segment(segment))
+        lines = list(read_lines(segment))
+        bad = [(line, line.problem) for line in lines if line.problem]
+        good: list[Line] = []
+        for line in lines:
+            if line.record is not None:
+                why = record_problem(line.record)
+                if why:
+                    bad.append((line, why))
+                else:
+                    good.append(line)
         try:
-            ingest_records(con, records, result)
+            ingest_records(con, [line.record for line in good if line.record is not None], result)
         except Exception as exc:
             if environmental(exc):
                 raise
             logger.error("segment %s failed as a whole (%s); ingesting record by record", segment.name, exc)
-            _ingest_one_by_one(con, records, result, segment)
+            bad += _ingest_one_by_one(con, good, result)
+        if bad:
+            _quarantine(con, segment, sorted(bad, key=lambda b: b[0].number), result)
         if segment.name.endswith(PART):
             _mark_crashed(con, segment.name.rsplit("-", 1)[0])
         discard_segment(segment)
@@ -158,23 +170,202 @@ def _ingest_into(con: duckdb.DuckDBPyConnection, segments: list[Path], result: I
             break
 
 
-def _ingest_one_by_one(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]],
-                      result: IngestResult, segment: Path) -> None:
-    """Keep every good record of a segment; a record that fails alone is quarantined in a file
-    beside the spool (kept, never dropped) and logged, so one bad record cannot block ingest."""
-    for record in records:
+def _ingest_one_by_one(con: duckdb.DuckDBPyConnection, lines: list[Line],
+                       result: IngestResult) -> list[tuple[Line, str]]:
+    """Keep every good record of a segment; return those that fail alone, with the reason."""
+    failed: list[tuple[Line, str]] = []
+    for line in lines:
+        assert line.record is not None
         try:
-            ingest_records(con, [record], result)
+            ingest_records(con, [line.record], result)
         except Exception as exc:
             if environmental(exc):
                 raise
-            quarantine = segment.parent / "quarantine"
-            quarantine.mkdir(exist_ok=True)
-            with open(quarantine / (segment.name.split(".")[0] + ".jsonl"), "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"error": f"{type(exc).__name__}: {exc}", "record": record},
-                                    ensure_ascii=False, default=str) + "\n")
-            logger.error("record %s quarantined: %s", record.get("record_id"), exc)
-            result.outcomes["quarantined"] += 1
+            failed.append((line, f"{type(exc).__name__}: {exc}"))
+    return failed
+
+
+QUARANTINE_DIR = "quarantine"
+_EXCERPT = 500
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, segment: Path, bad: list[tuple[Line, str]],
+                result: IngestResult) -> None:
+    """Set aside the records of a segment that cannot be ingested, so they block nothing and
+    lose nothing: the segment's bytes are copied as they are to <spool>/quarantine/, and one
+    row per record (line, outlet, reason) goes to spool_quarantine, what `mediawatch status`
+    counts. Idempotent: a segment quarantined again (a crash before its unlink) adds nothing."""
+    folder = segment.parent / QUARANTINE_DIR
+    folder.mkdir(exist_ok=True)
+    kept = folder / segment.name
+    if not kept.exists():
+        tmp = folder / f".{segment.name}.tmp"
+        shutil.copyfile(segment, tmp)
+        os.replace(tmp, kept)
+    run_id, _, outlet = segment.name.rsplit("-", 1)[0].partition(".")
+    now = datetime.now(UTC)
+    rows = []
+    for line, reason in bad:
+        record = line.record or {}
+        rows.append([segment.name, line.number, _text(record.get("outlet")) or outlet,
+                     _text(record.get("run_id")) or run_id, _text(record.get("record_id")),
+                     _clean(reason, 1000), _clean(line.raw, _EXCERPT), now])
+    first = rows[0]
+    logger.error("%s: %d records quarantined (first: line %d of %s: %s); kept in %s, listed in spool_quarantine",
+                 segment.name, len(rows), first[1], first[2], first[5], kept)
+    with transaction(con):
+        con.executemany(
+            "INSERT INTO spool_quarantine (segment, line, outlet, run_id, record_id, reason, excerpt, "
+            "quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
+    result.outcomes["quarantined"] += len(bad)
+
+
+def _text(value: Any) -> str | None:
+    return _clean(value, 200) if isinstance(value, str) and value else None
+
+
+def _clean(text: str, limit: int) -> str:
+    """Short, and valid UTF-8 whatever the record held (an error message can quote it)."""
+    return text[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+def quarantine_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str, datetime]]:
+    """outlet -> (records quarantined, latest reason, when): for `mediawatch status`."""
+    try:
+        rows = con.execute("SELECT outlet, records, last_reason, last_at FROM quarantine_per_outlet").fetchall()
+    except duckdb.CatalogException:  # an archive from before the quarantine table
+        return {}
+    return {str(o): (int(n), str(r), at) for o, n, r, at in rows}
+
+
+# -- what a record must look like before it reaches SQL -----------------------------------------
+# A record is checked against these types first, so a wrong type is quarantined with a reason
+# that names the field instead of failing deep in an INSERT (or, worse, passing: list("abc")
+# would have made three authors). Hand-written rather than a schema library: the format is
+# ours, the table below is the whole of it, and it adds no dependency to the crawl.
+
+MAX_FIELD_CHARS = 16 << 20  # over what a 10 MB page (the crawl's limit) can yield, gzip + base64 included
+_REQ = True
+_OPT = False
+_RECORD_FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
+    "page": {"record_id": (str, _REQ), "outlet": (str, _REQ), "url": (str, _REQ), "run_id": (str, _OPT),
+             "final_url": (str, _OPT), "status": (int, _OPT), "content_type": (str, _OPT),
+             "fetched_at": (str, _OPT), "html_gz_b64": (str, _OPT), "size_bytes": (int, _OPT),
+             "hints": (dict, _OPT), "skip_reason": (str, _OPT), "detail": (str, _OPT), "article": (dict, _OPT),
+             "removed_blocks": (list, _OPT), "content_hash": (str, _OPT), "bands": (list, _OPT),
+             "key": (str, _OPT), "url_aliases": (list, _OPT), "seen_urls": (list, _OPT),
+             "cross_site_canonical": (str, _OPT), "extractor_version": (str, _OPT), "para_hashes": (list, _OPT)},
+    "http_state": {"outlet": (str, _REQ), "url": (str, _REQ), "status": (int, _OPT), "etag": (str, _OPT),
+                   "last_modified": (str, _OPT)},
+    "run_start": {"run_id": (str, _REQ), "outlet": (str, _REQ), "started_at": (str, _REQ)},
+    "run": {"run_id": (str, _REQ), "outlet": (str, _REQ), "started_at": (str, _OPT), "finished_at": (str, _OPT),
+            "status": (str, _OPT), "stats": (dict, _OPT), "finish_reason": (str, _OPT)},
+}
+_ARTICLE_FIELDS: dict[str, type] = {
+    "text": str, "authors": list, "tags": list, "word_count": int, "title": str, "published_at": str,
+    "modified_at": str, "date_source": str, "language": str, "section": str, "description": str,
+    "summary": str, "image_url": str, "site_name": str}
+_INT_RANGES = {"status": (0, 999), "size_bytes": (0, 1 << 40), "word_count": (0, 1 << 31),
+               "requests": (0, 1 << 40), "errors": (0, 1 << 40)}
+
+
+def record_problem(record: dict[str, Any]) -> str | None:
+    """Why this record cannot be ingested as it is, or None when it can."""
+    kind = record.get("type")
+    fields = _RECORD_FIELDS.get(kind) if isinstance(kind, str) else None
+    if fields is None:
+        return f"unknown record type {kind!r:.50}"
+    for name, (expected, required) in fields.items():
+        why = _wrong(name, record.get(name), expected, required)
+        if why:
+            return why
+    if kind == "page":
+        return _page_problem(record)
+    if kind == "run":
+        for name, value in (record.get("stats") or {}).items():
+            if name in _INT_RANGES and (why := _wrong(f"stats.{name}", value, int, False)):
+                return why
+    return _oversized(record, "")
+
+
+def _page_problem(r: dict[str, Any]) -> str | None:
+    article = r.get("article")
+    if article and not r.get("skip_reason"):
+        for name in ("key", "content_hash"):
+            if why := _wrong(name, r.get(name), str, True):
+                return why
+        for name, expected in _ARTICLE_FIELDS.items():
+            if why := _wrong(f"article.{name}", article.get(name), expected, name == "text"):
+                return why
+        for name in ("authors", "tags"):
+            if any(not isinstance(v, str) for v in article.get(name) or []):
+                return f"article.{name}: not a list of strings"
+    for name in ("url_aliases", "seen_urls"):
+        if any(not isinstance(v, str) for v in r.get(name) or []):
+            return f"{name}: not a list of strings"
+    if any(not _is_int(b) or not 0 <= b < 1 << 64 for b in r.get("bands") or []):
+        return "bands: not a list of unsigned 64-bit integers"
+    for block in r.get("removed_blocks") or []:
+        if not (isinstance(block, dict) and _is_int(block.get("position"))
+                and all(isinstance(block.get(k), str) for k in ("kind", "rule", "text"))):
+            return "removed_blocks: each needs position (int), kind, rule and text (strings)"
+    for pair in r.get("para_hashes") or []:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            return "para_hashes: not a list of [hash, text] pairs"
+    if r.get("html_gz_b64"):
+        try:
+            base64.b64decode(r["html_gz_b64"], validate=True)
+        except ValueError:
+            return "html_gz_b64: not base64"
+    return _oversized(r, "")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _wrong(name: str, value: Any, expected: type, required: bool) -> str | None:
+    if value is None:
+        return f"{name}: missing" if required else None
+    if expected is int:
+        if not _is_int(value):
+            return f"{name}: expected a number, got {_kind(value)}"
+        low, high = _INT_RANGES.get(name.rsplit(".", 1)[-1], (-(1 << 63), (1 << 63) - 1))
+        if not low <= value <= high:
+            return f"{name}: {value:.3g} is out of range" if abs(value) > 1e15 else f"{name}: {value} is out of range"
+        return None
+    if not isinstance(value, expected):
+        return f"{name}: expected {_kind_name(expected)}, got {_kind(value)}"
+    if isinstance(value, str) and required and not value.strip():
+        return f"{name}: empty"
+    return None
+
+
+def _kind(value: Any) -> str:
+    return {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _kind_name(expected: type) -> str:
+    names: dict[type, str] = {str: "a string", list: "a list", dict: "an object"}
+    return names.get(expected, expected.__name__)
+
+
+def _oversized(value: Any, path: str) -> str | None:
+    """The first string over MAX_FIELD_CHARS, by where it is in the record."""
+    if isinstance(value, str):
+        if len(value) > MAX_FIELD_CHARS:
+            return f"{path or 'field'}: {len(value) / (1 << 20):.0f} MB, over the {MAX_FIELD_CHARS >> 20} MB a field may hold"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if why := _oversized(v, f"{path}.{k}" if path else str(k)):
+                return why
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if why := _oversized(v, f"{path}[{i}]"):
+                return why
+    return None
 
 
 def drain_spool(db_path: str | os.PathLike[str], *, pause: float = 0.05) -> IngestResult:
@@ -203,8 +394,9 @@ def _mark_crashed(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
 
 def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]],
                    result: IngestResult | None = None) -> IngestResult:
-    """Ingest records in one transaction; all or nothing."""
-    result = result if result is not None else IngestResult()
+    """Ingest records in one transaction; all or nothing (result counts only what committed)."""
+    total = result if result is not None else IngestResult()
+    result = IngestResult()
     counters: dict[tuple[str, str], Counter[str]] = {}
     pending = _Pending()
     with transaction(con):
@@ -251,7 +443,9 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
                 "WHERE run_id = ? AND outlet = ?",
                 [counter["new"], counter["updated"], run_id, outlet],
             )
-    return result
+    total.records += result.records
+    total.outcomes.update(result.outcomes)
+    return total
 
 
 def _ingest_http_state(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
@@ -311,6 +505,16 @@ def _known_urls(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, in
     return {str(u): int(a) for u, a in rows}
 
 
+def _outlets_of(con: duckdb.DuckDBPyConnection, article_ids: set[int]) -> dict[int, str]:
+    """article id -> outlet (no statement when there is nothing to look up: a new article)."""
+    if not article_ids:
+        return {}
+    ids = sorted(article_ids)
+    placeholders = ", ".join("?" for _ in ids)
+    rows = con.execute(f"SELECT id, outlet FROM articles WHERE id IN ({placeholders})", ids).fetchall()
+    return {int(i): str(o) for i, o in rows}
+
+
 def _add_urls(con: duckdb.DuckDBPyConnection, article_id: int, urls: list[tuple[str, str]], now: datetime,
               known: dict[str, int]) -> None:
     """One plain INSERT for the article's URLs not stored yet: a URL already stored keeps its
@@ -367,7 +571,18 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
         outlet = r["outlet"]
         seen = [str(u) for u in r.get("seen_urls") or []]
         known = _known_urls(con, list(dict.fromkeys([key, *aliases, *seen])))
-        existing = next((known[u] for u in [key, *aliases] if u in known), None)
+        owners = _outlets_of(con, {known[u] for u in [key, *aliases] if u in known})
+        syndicated: tuple[int, str, str] | None = None
+        if key in known and owners[known[key]] != outlet:
+            # The page names another outlet's article as its canonical (same registrable
+            # domain, so the pipeline took it as the key): an article belongs to the outlet
+            # that published it, so the page keeps its own URL and the link is syndication.
+            syndicated = (known[key], owners[known[key]], key)
+            key = next((u for u in aliases if owners.get(known.get(u, -1), outlet) == outlet),
+                       str(r.get("final_url") or r["url"]))
+            aliases = [u for u in aliases if u != key]
+            r = {**r, "key": key, "cross_site_canonical": r.get("cross_site_canonical") or syndicated[2]}
+        existing = next((known[u] for u in [key, *aliases] if u in known and owners[known[u]] == outlet), None)
         if existing is not None:
             article_id = existing
             outcome = _update_article(con, existing, r, page_id, fetched_at, pending)
@@ -385,6 +600,10 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
             else:
                 article_id = _insert_article(con, r, page_id, fetched_at, pending)
                 outcome = "new"
+            if syndicated is not None:
+                dedup.record_decision(con, dedup.Decision(
+                    article_id, syndicated[0], "syndication", None,
+                    f"rel=canonical to {syndicated[2]}, an article of outlet {syndicated[1]}"), fetched_at)
         url_rows = [(key, "canonical")] + [(u, "alias") for u in aliases]
         url_rows += [(u, "seen") for u in seen]
         _add_urls(con, article_id, url_rows, fetched_at, known)

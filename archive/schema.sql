@@ -672,3 +672,26 @@ CREATE TABLE boilerplate_due (
     sample VARCHAR NOT NULL,
     due_since TIMESTAMPTZ NOT NULL
 );
+
+-- migration: 0013_spool_quarantine
+-- Spool records that could not be ingested (not JSON, not an object, wrong types, too big,
+-- refused by a constraint): one row each, with the reason, so one bad record blocks nothing
+-- and is seen. The segment's bytes are kept as they were in <spool>/quarantine/<segment>.
+CREATE TABLE spool_quarantine (
+    segment VARCHAR NOT NULL,          -- file name under <spool>/quarantine/
+    line INTEGER NOT NULL,             -- line number in that file
+    outlet VARCHAR,
+    run_id VARCHAR,
+    record_id VARCHAR,
+    reason VARCHAR NOT NULL,
+    excerpt VARCHAR,                   -- the line's first 500 characters
+    quarantined_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (segment, line)
+);
+
+-- What `mediawatch status` shows of it: per outlet, how many and the latest reason.
+CREATE VIEW quarantine_per_outlet AS
+SELECT outlet, count(*) AS records, arg_max(reason, quarantined_at) AS last_reason,
+       max(quarantined_at) AS last_at
+FROM spool_quarantine
+GROUP BY outlet;

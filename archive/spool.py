@@ -14,19 +14,66 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+logger = logging.getLogger(__name__)
+
 PART = ".part"
 READY = ".jsonl"
+# A line longer than this is no record a crawl writes (pages over 10 MB are refused before
+# they are cleaned): it is quarantined unparsed rather than loaded.
+MAX_LINE_BYTES = 64 << 20
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def scrub_surrogates(value: Any) -> tuple[Any, int]:
+    """(value with every lone UTF-16 surrogate replaced by U+FFFD, how many were replaced).
+
+    A lone surrogate ("\\ud83d" from a broken feed or JSON-LD) is valid in a Python str and in
+    JSON, but not in UTF-8: the spool file and DuckDB both refuse it, which lost the page."""
+    if isinstance(value, str):
+        n = len(_SURROGATE.findall(value))
+        if not n:
+            return value, 0
+        # a pair of surrogates is one character: keep it; only the lone ones become U+FFFD
+        fixed = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return fixed, n - 2 * (len(value) - len(fixed))
+    if isinstance(value, dict):
+        total = 0
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            k2, a = scrub_surrogates(k)
+            v2, b = scrub_surrogates(v)
+            out[k2] = v2
+            total += a + b
+        return out, total
+    if isinstance(value, list | tuple):
+        items = [scrub_surrogates(v) for v in value]
+        return [v for v, _ in items], sum(n for _, n in items)
+    return value, 0
+
+
+def note_repair(record: dict[str, Any], replaced: int) -> None:
+    """Say in the page's detail (pages.detail) that characters were replaced, so it is queryable."""
+    if record.get("type") == "page" and replaced:
+        note = f"{replaced} invalid characters (lone surrogates) replaced with U+FFFD"
+        detail = record.get("detail")
+        record["detail"] = f"{detail}; {note}" if isinstance(detail, str) and detail else note
 
 
 def spool_dir_for(db_path: str | os.PathLike[str]) -> Path:
-    """The spool lives beside the archive: data/archive.duckdb -> data/archive.spool/."""
-    p = Path(db_path)
+    """The spool lives beside the archive: data/archive.duckdb -> data/archive.spool/ (beside the
+    file itself: a symlink to the archive must not get a spool of its own)."""
+    p = Path(db_path).resolve()
     return p.with_name(p.stem + ".spool")
 
 
@@ -44,6 +91,7 @@ class SpoolWriter:
         self._count = 0
         self._opened_at = 0.0
         self._lock_fd: int | None = None
+        self.repaired = 0  # records whose text had lone surrogates replaced
 
     def open(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -57,7 +105,15 @@ class SpoolWriter:
         if self._file is None:
             self._start_segment()
         assert self._file is not None
-        self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        if _SURROGATE.search(line):  # rare: repaired here rather than losing the page
+            record, replaced = scrub_surrogates(record)
+            note_repair(record, replaced)
+            self.repaired += 1
+            logger.warning("record %s: %d lone surrogates replaced with U+FFFD", record.get("url"), replaced)
+            line = json.dumps(record, ensure_ascii=False, default=str)
+            line = _SURROGATE.sub("\ufffd", line)  # one left in a default=str value
+        self._file.write(line + "\n")
         self._file.flush()
         self._count += 1
         if self._count >= self.max_records or time.monotonic() - self._opened_at >= self.max_age:
@@ -126,19 +182,68 @@ def ready_segments(spool_dir: Path) -> list[Path]:
     return sorted(ready, key=lambda p: p.name)
 
 
+@dataclass
+class Line:
+    """One line of a segment: a record, or the reason it is not one (to be quarantined)."""
+
+    number: int
+    record: dict[str, Any] | None
+    problem: str | None
+    raw: str
+
+
+def read_lines(path: Path) -> Iterator[Line]:
+    """Every line of a segment, good or bad. Only the last line of a ``.part`` segment can be
+    cut short (a kill -9 mid-write: it was never handed off), so it alone is left out, logged;
+    any other line that is not a JSON object comes back with its problem, never dropped."""
+    with open(path, "rb") as fh:
+        number = 0
+        while True:
+            chunk = fh.readline(MAX_LINE_BYTES + 1)
+            if not chunk:
+                return
+            number += 1
+            if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+                size = len(chunk)
+                while chunk and not chunk.endswith(b"\n"):  # skip the rest of the giant line
+                    chunk = fh.readline(MAX_LINE_BYTES)
+                    size += len(chunk)
+                yield Line(number, None, f"record of {size / (1 << 20):.0f} MB is over the "
+                           f"{MAX_LINE_BYTES >> 20} MB limit", "")
+                continue
+            if not chunk.endswith(b"\n") and path.name.endswith(PART):
+                logger.warning("%s: last line cut by a crash (%d bytes) left out", path.name, len(chunk))
+                return
+            text = chunk.decode("utf-8", errors="replace")
+            if not text.strip():
+                continue
+            yield _parse(number, text.strip())
+
+
+def _parse(number: int, text: str) -> Line:
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return Line(number, None, f"not JSON: {exc}", text)
+    if not isinstance(value, dict):
+        return Line(number, None, f"not a JSON object but {_json_kind(value)}", text)
+    if _ESCAPED_SURROGATE.search(text):
+        value, replaced = scrub_surrogates(value)
+        if replaced:
+            note_repair(value, replaced)
+    return Line(number, value, None, text[:500])  # the record itself is kept parsed: no second copy
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def read_segment(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a segment; a last line cut by a kill is skipped (it was never handed off)."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+    """The records of a segment (lines that are no record are left to ``read_lines`` users)."""
+    for line in read_lines(path):
+        if line.record is not None:
+            yield line.record
 
 
 def discard_segment(path: Path) -> None:

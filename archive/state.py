@@ -5,14 +5,19 @@ fetching again yet, conditional-GET validators, and which known articles are due
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from archive.boilerplate import load_boilerplate
-from archive.db import connect_read
+from archive.db import ArchiveLocked, connect_read
 from archive.spool import pending_urls, spool_dir_for
+
+logger = logging.getLogger(__name__)
 
 # Pages whose failure is permanent enough not to fetch them again for a while.
 PERMANENT_SKIPS = ("http_404", "http_410", "not_html", "listing", "too_large", "offsite_redirect",
@@ -39,6 +44,7 @@ class CrawlState:
     skip_urls: set[str] = field(default_factory=set)
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     boilerplate: frozenset[str] = frozenset()
+    held_by: str | None = None  # why the archive could not be read (the state came from the cache)
 
     def revisit_due(self, url: str, lastmod: datetime | None, now: datetime) -> bool:
         """A known URL is fetched again when its feed/sitemap date moved past our last fetch,
@@ -56,11 +62,73 @@ class CrawlState:
 
 
 def load_crawl_state(db_path: str | os.PathLike[str], outlet: str) -> CrawlState:
-    state = CrawlState()
+    """The state from the archive; when another program holds the archive (a read-write duckdb
+    shell), from what the last crawl of the outlet saved, so the crawl still runs into the spool
+    instead of failing (articles outside that saved window may be fetched again: ingest knows them)."""
     path = Path(db_path)
-    state.seen_urls |= pending_urls(spool_dir_for(path))
+    spool = spool_dir_for(path)
+    pending = pending_urls(spool)
     if not path.exists():
+        return CrawlState(seen_urls=pending)
+    try:
+        state = _read_state(path, outlet)
+    except ArchiveLocked as exc:
+        state = _cached_state(spool, outlet)
+        state.held_by = str(exc)
+        logger.warning("%s; crawling %s from its saved state (%d known URLs)", exc, outlet, len(state.seen_urls))
+    else:
+        _save_state(spool, outlet, state)
+    state.seen_urls |= pending
+    return state
+
+
+def _cache_path(spool: Path, outlet: str) -> Path:
+    return spool / "state" / f"{outlet}.json"
+
+
+def _save_state(spool: Path, outlet: str, state: CrawlState) -> None:
+    """What a crawl needs if the archive is held next time: the outlet's young articles (what
+    its feeds list), pages not worth refetching, validators, boilerplate. Small, unlike the
+    whole seen-set."""
+    data = {
+        "saved_at": datetime.now(UTC).isoformat(),
+        "known": {u: [k.article_id, k.fetches, k.last_fetched_at.isoformat(), k.first_seen_at.isoformat()]
+                  for u, k in state.known.items()},
+        "skip_urls": sorted(state.skip_urls),
+        "validators": state.validators,
+        "boilerplate": sorted(state.boilerplate),
+    }
+    target = _cache_path(spool, outlet)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:  # only a fallback: the crawl goes on without it
+        logger.warning("cannot save the crawl state of %s in %s: %s", outlet, target, exc.strerror)
+
+
+def _cached_state(spool: Path, outlet: str) -> CrawlState:
+    try:
+        data: dict[str, Any] = json.loads(_cache_path(spool, outlet).read_text(encoding="utf-8"))
+        state = CrawlState()
+        for url, (article_id, fetches, last, first) in data["known"].items():
+            state.known[url] = KnownArticle(int(article_id), int(fetches), datetime.fromisoformat(last),
+                                            datetime.fromisoformat(first))
+        state.seen_urls = set(state.known)
+        state.skip_urls = set(data["skip_urls"])
+        state.validators = {u: (v[0], v[1]) for u, v in data["validators"].items()}
+        state.boilerplate = frozenset(data["boilerplate"])
         return state
+    except FileNotFoundError:
+        return CrawlState()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        logger.warning("saved crawl state of %s unreadable (%s): starting from nothing", outlet, exc)
+        return CrawlState()
+
+
+def _read_state(path: Path, outlet: str) -> CrawlState:
+    state = CrawlState()
     con = connect_read(path)
     try:
         state.seen_urls.update(r[0] for r in con.execute("SELECT url FROM article_urls").fetchall())

@@ -94,6 +94,9 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
 # -- checks -----------------------------------------------------------------------------------
 
 INVARIANTS = {
+    # a kill leaves at most a cut last line, never a record the ingest must set aside
+    "spool records quarantined":
+        "SELECT count(*) FROM spool_quarantine",
     "articles without their page":
         "SELECT count(*) FROM articles a LEFT JOIN pages p ON p.id = a.page_id "
         "WHERE p.id IS NULL OR p.article_id <> a.id",

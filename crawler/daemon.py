@@ -41,8 +41,15 @@ from typing import Any
 
 import click
 
-from archive.db import ArchiveError, checkpoint, connect_read, writer
-from archive.ingest import ingest_spool
+from archive.db import (
+    ArchiveError,
+    ArchiveLocked,
+    checkpoint,
+    connect_read,
+    held_for_writing,
+    writer,
+)
+from archive.ingest import ingest_spool, quarantine_counts
 from archive.spool import PART, READY, ready_segments, spool_dir_for
 from crawler.outlets import Config, ConfigError, Outlet, read_config
 from crawler.reprocess import reclean_learned
@@ -168,17 +175,20 @@ class RunDone:
     seconds: float
     done: threading.Event = field(default_factory=threading.Event)
     foreign: bool = False  # an earlier daemon's crawl, still finishing when we started
+    rescheduled: bool = False  # the archive was held: the outlet ran on before the run was ingested
 
 
 class ArchiveWriter(threading.Thread):
     """The only thread that writes the archive: ingest in short transactions, then the
     bookkeeping of finished runs, events and outlet state."""
 
-    def __init__(self, db: Path, on_run: Callable[[RunDone, Any], None], *, tick: float = 0.3) -> None:
+    def __init__(self, db: Path, on_run: Callable[[RunDone, Any], None], *, tick: float = 0.3,
+                 on_held: Callable[[RunDone], None] | None = None) -> None:
         super().__init__(name="archive-writer", daemon=True)
         self.db = db
         self.spool = spool_dir_for(db)
         self.on_run = on_run  # called with (run, connection) in the writer thread
+        self.on_held = on_held  # called with a finished run while the archive is held
         self.tick = tick
         self._lock = threading.Lock()
         self._runs: list[RunDone] = []
@@ -274,6 +284,8 @@ class ArchiveWriter(threading.Thread):
                 if self.busy_since is None:
                     self.busy_since = time.monotonic()
                     log.warning("archive busy, ingest waits: %s", exc)
+                if isinstance(exc, ArchiveLocked):
+                    self._runs_while_held()
                 return False
             except Exception:
                 log.exception("ingest failed; the spool is kept and retried")
@@ -290,15 +302,33 @@ class ArchiveWriter(threading.Thread):
             started = time.monotonic()
             try:
                 self._bookkeeping(events, runs)
-            except Exception:
-                log.exception("bookkeeping failed; retried on the next turn")
+            except Exception as exc:
                 with self._lock:
                     self._events[:0] = events
                     self._runs[:0] = runs
+                if isinstance(exc, ArchiveLocked):  # held by another program: kept for later
+                    if self.busy_since is None:
+                        self.busy_since = time.monotonic()
+                        log.warning("archive busy, bookkeeping waits: %s", exc)
+                    self._runs_while_held()
+                else:
+                    log.exception("bookkeeping failed; retried on the next turn")
                 return False
             finally:
                 self._held(started)
         return bool(ingested) and bool(ready_segments(self.spool))
+
+    def _runs_while_held(self) -> None:
+        """Crawling goes on while another program holds the archive: a finished run is
+        rescheduled now, and judged (figures, health, state) once its records are in."""
+        if self.on_held is None or not held_for_writing(self.db):
+            return  # readers: short, the runs wait for their records as usual
+        with self._lock:
+            waiting = [r for r in self._runs if not r.foreign and not r.rescheduled]
+            for run in waiting:
+                run.rescheduled = True
+        for run in waiting:
+            self.on_held(run)
 
     def _pending_segments(self, run: RunDone) -> bool:
         prefix = f"{run.run_id}.{run.outlet}"
@@ -345,6 +375,7 @@ class DaemonLock:
     """An flock beside the archive: one daemon per archive; free again when the holder dies."""
 
     def __init__(self, db: Path) -> None:
+        db = db.resolve()  # a symlink to the archive (or its directory) is the same archive
         self.path = db.with_name(db.name + ".daemon.lock")
         self.fd: int | None = None
 
@@ -380,7 +411,7 @@ class Daemon:
         self._state_lock = threading.Lock()
         self.config: Config
         self._config_mtime: float | None = None
-        self.writer = ArchiveWriter(db, self._run_finished)
+        self.writer = ArchiveWriter(db, self._run_finished, on_held=self._run_held)
         self.writer.after_ingest = lambda: reclean_learned(self.db, self.config)
         self.scheduler: Any = None
 
@@ -481,6 +512,17 @@ class Daemon:
             self.states[row[0]] = OutletState(row[0], float(row[1]), int(row[2]), bool(row[3]), row[4], row[5],
                                               row[6], row[7], row[8], row[9], row[10])
 
+    def _run_held(self, run: RunDone) -> None:
+        """In the writer thread, while the archive is held: the run's records wait in the
+        spool; the outlet's next run is not made to wait for them (its interval, no back-off)."""
+        with self._state_lock:
+            state = self.states.get(run.outlet)
+        outlet = self.outlet(run.outlet)
+        delay = (state.delay or state.interval) if state else bounds(outlet)[0] if outlet else 1800.0
+        self._schedule(run.outlet, delay)
+        log.info("%s run %s %s; the archive is held, its records wait in the spool; next in %.1fs",
+                 run.outlet, run.run_id, run.status, delay)
+
     def _run_finished(self, run: RunDone, con: Any) -> None:
         """In the writer thread, once every record of the run is ingested: figures, new
         state, the log line, the next run."""
@@ -512,7 +554,8 @@ class Daemon:
             state = advance(outlet, previous, figures, now) if outlet else replace(previous, last_run_id=run.run_id)
             self.states[run.outlet] = state
         delay = state.delay or state.interval
-        next_at = self._schedule(run.outlet, delay, failures=state.failures) if outlet else None
+        # a run rescheduled while the archive was held: the outlet has run on since
+        next_at = self._schedule(run.outlet, delay, failures=state.failures) if outlet and not run.rescheduled else None
         state.next_run_at = next_at or (now + timedelta(seconds=delay))
         con.execute(
             """
@@ -611,6 +654,12 @@ class Daemon:
         try:
             self.scheduler.pause_job(name)
         except Exception:
+            return
+        if any(prefix.partition(".")[2] == name for prefix in _live_writers(spool_dir_for(self.db))):
+            # A crawl of this outlet started by an earlier daemon (killed -9) still runs: two
+            # crawls of one outlet at once would fetch the same pages twice.
+            log.info("%s: a crawl of an earlier daemon is still running; this run waits for it", name)
+            self._schedule(name, 2.0)
             return
         run_id = new_run_id()
         started = time.monotonic()
@@ -826,10 +875,13 @@ def read_status(db: Path, configured: list[str] | None = None) -> list[dict[str,
             if "outlet_status" not in str(exc):
                 raise
             raise ArchiveError(f"{db}: this archive has no daemon state yet; start `mediawatch run` once") from None
+        quarantine = quarantine_counts(con)
     finally:
         con.close()
     running = daemon_pid(db)
     out = [dict(zip(STATUS_COLUMNS, row, strict=True)) | {"daemon_running": running is not None} for row in rows]
+    for r in out:
+        r["quarantined"], r["quarantine_reason"] = quarantine.get(r["outlet"], (0, None))[:2]
     known = {r["outlet"] for r in out}
     for name in configured or []:
         if name not in known:
@@ -845,6 +897,7 @@ def daemon_pid(db: Path) -> int | None:
     """The running daemon's pid, from its lock file and /proc, without touching the lock
     (a probe flock could make a starting daemon think another one runs)."""
     try:
+        db = db.resolve()
         pid = int(db.with_name(db.name + ".daemon.lock").read_text().split()[0])
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError, IndexError):
@@ -855,7 +908,9 @@ def daemon_pid(db: Path) -> int | None:
 def _print_status_table(rows: list[dict[str, Any]], db: Path) -> None:
     from crawler.status_view import print_status
 
-    print_status(rows, db, daemon_pid(db))
+    notes = [f"{r['outlet']}: {r['quarantined']} spool records quarantined (latest: {r['quarantine_reason']}); "
+             "see table spool_quarantine" for r in rows if r.get("quarantined")]
+    print_status(rows, db, daemon_pid(db), notes=notes)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -883,7 +938,7 @@ def register(group: click.Group) -> None:
           mediawatch run --config outlets.toml --db data/archive.duckdb
           kill -HUP $(cat data/archive.duckdb.daemon.lock)   # reload the config
         """
-        db = Path(db_path)
+        db = Path(db_path).resolve()  # the lock, spool and logs of the file, not of a symlink to it
         daemon = Daemon(Path(config_path), db, max_parallel=max_parallel)
         try:
             raw = daemon.load_initial_config()
@@ -916,7 +971,7 @@ def register(group: click.Group) -> None:
                 daemon.prepare_archive()
                 break
             except ArchiveError as exc:
-                if "locked by another process" not in str(exc):
+                if not isinstance(exc, ArchiveLocked):
                     fail(str(exc))
                 if not waited:  # a user's long query: wait for it rather than refuse to start
                     log.warning("archive busy at start, waiting: %s", exc)

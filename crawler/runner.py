@@ -138,6 +138,9 @@ def record_abnormal_end(db: str | Path, run_id: str, outlets: list[str], status:
                     ON CONFLICT (run_id, outlet) DO UPDATE SET
                         status = CASE WHEN crawl_runs.status IN ('running', 'ok')
                                         OR (crawl_runs.status = 'stopped' AND excluded.status = 'timeout')
+                                        -- the ingest of a killed crawl's spool says 'crashed'; the
+                                        -- supervisor that killed it knows why
+                                        OR (crawl_runs.status = 'crashed' AND excluded.status IN ('timeout', 'stopped'))
                                       THEN excluded.status ELSE crawl_runs.status END,
                         finished_at = coalesce(crawl_runs.finished_at, excluded.finished_at),
                         -- a crawl that ended itself with a reason (memusage_exceeded) keeps it

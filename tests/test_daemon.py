@@ -276,6 +276,13 @@ timeout = "2s"
         second = run_cli("run", "--config", str(config), "--db", str(db), timeout=30)
         assert second.returncode == 1
         assert "another mediawatch daemon" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        # ... also when --db reaches the same archive through a symlink (to the file or to its directory)
+        (tmp_path / "link.duckdb").symlink_to(db)
+        (tmp_path / "data-link").symlink_to(db.parent, target_is_directory=True)
+        for alias in (tmp_path / "link.duckdb", tmp_path / "data-link" / db.name):
+            third = run_cli("run", "--config", str(config), "--db", str(alias), timeout=30)
+            assert third.returncode == 1 and "another mediawatch daemon" in third.stderr, third.stderr[-2000:]
+        assert not (tmp_path / "link.spool").exists() and not (tmp_path / "link.duckdb.daemon.lock").exists()
 
         wait_for("the archive", db.exists, 30, daemon)
         reader = subprocess.Popen([sys.executable, "-c", READER, str(db), str(stop_reader)], cwd=REPO,
@@ -424,3 +431,100 @@ def test_archive_errors_reach_the_daemon_log(tmp_path: Path) -> None:
             logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
     assert " ERROR record r1 quarantined: boom" in text
     assert " INFO lemonde run ok" in text
+
+
+def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(courrier: FakeWeb,
+                                                                              tmp_path: Path) -> None:
+    """A user opens the archive read-write in another program (`duckdb data/archive.duckdb`, a
+    notebook). The crawls must go on into the spool (they crashed: the seen-set read needed the
+    archive), without back-off; a query names the holder (pid, command) and how to read
+    alongside; once the holder closes, everything fetched meanwhile is archived, once."""
+    from tests.conftest import RSS
+
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(courrier.base))
+    db = tmp_path / "data" / "archive.duckdb"
+    daemon = Daemon(config, db).start()
+    holder: subprocess.Popen[str] | None = None
+    try:
+        wait_for("the first run archived", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
+                 90, daemon)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import duckdb, sys\ncon = duckdb.connect(sys.argv[1])\nprint('held', flush=True)\n"
+             "sys.stdin.read()\ncon.close()\n", str(db)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+
+        query = run_cli("query", "SELECT count(*) FROM articles", "--db", str(db), timeout=60)
+        assert query.returncode == 1
+        error = query.stderr.strip()
+        assert error.startswith("error: ") and "\n" not in error
+        assert f"pid {holder.pid}" in error and "duckdb.connect" in error and "read-only" in error, error
+
+        # a new article appears while the archive is held: it is fetched, into the spool
+        new_path = "/2024/05/25/importe-steigen"
+        courrier.add(new_path, courrier.fixture("wirtschaft.html").replace("dritten", "vierten"))
+        item = f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
+        courrier.add("/feed.xml", RSS.format(base=courrier.base).replace("</channel>", item),
+                     content_type="application/rss+xml", etag=True)
+        wait_for("the new article fetched while the archive is held", lambda: courrier.requests_to(new_path),
+                 90, daemon)
+        feeds = len(courrier.requests_to("/feed.xml"))
+        wait_for("runs going on while the archive is held",
+                 lambda: len(courrier.requests_to("/feed.xml")) >= feeds + 2, 90, daemon)
+        assert holder.poll() is None, "the holder held the archive all along"
+
+        holder.communicate("", timeout=30)  # the user closes the shell
+        wait_for("the article fetched meanwhile archived", lambda: rows(
+            db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"])[0][0] == 1, 90, daemon)
+        assert rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles") == [(ARTICLES + 1,) * 2]
+        failed = rows(db, "SELECT status, count(*) FROM crawl_runs WHERE status <> 'ok' GROUP BY 1")
+        assert failed == [], f"runs failed while the archive was held: {failed}\n{daemon.log()[-3000:]}"
+        assert "unhealthy" not in daemon.log() and "failing x" not in daemon.log()
+        code, _ = daemon.stop(signal.SIGTERM)
+        assert code == 0
+    finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
+        daemon.kill()
+
+
+def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(courrier: FakeWeb,
+                                                                             tmp_path: Path) -> None:
+    """Segments the daemon cannot ingest (a line `7`, `[1,2]`, random bytes) are quarantined;
+    the daemon goes on ingesting every later crawl, and `mediawatch status` shows the quarantine."""
+    import random
+
+    from tests.conftest import RSS
+
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(courrier.base))
+    db = tmp_path / "data" / "archive.duckdb"
+    daemon = Daemon(config, db).start()
+    try:
+        wait_for("the first run archived", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
+                 90, daemon)
+        spool = spool_dir_for(db)
+        poison = {"20000101T000000-dead01.courrier-000001.jsonl": b'7\n[1, 2]\n{"type": "page"}\n',
+                  "20000101T000000-dead01.courrier-000002.jsonl": random.Random(5).randbytes(50_000)}
+        for name, data in poison.items():
+            (spool / f".{name}.tmp").write_bytes(data)
+            os.replace(spool / f".{name}.tmp", spool / name)
+        new_path = "/2024/05/25/importe-steigen"
+        courrier.add(new_path, courrier.fixture("wirtschaft.html").replace("dritten", "vierten"))
+        item = f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
+        courrier.add("/feed.xml", RSS.format(base=courrier.base).replace("</channel>", item),
+                     content_type="application/rss+xml", etag=True)
+        wait_for("an article published after the poison archived", lambda: rows(
+            db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"])[0][0] == 1, 90, daemon)
+        assert not [p for p in spool.iterdir() if p.name in poison], "the poison segments are retired"
+        assert sorted(p.name for p in (spool / "quarantine").iterdir()) == sorted(poison)
+        status = status_json(db)["courrier"]
+        assert status["quarantined"] >= 4 and status["healthy"] is True
+        table = run_cli("status", "--db", str(db), timeout=30)
+        assert f"courrier: {status['quarantined']} spool records quarantined" in table.stdout, table.stdout
+        assert daemon.log().count("ingest failed") == 0
+        code, _ = daemon.stop(signal.SIGTERM)
+        assert code == 0
+    finally:
+        daemon.kill()

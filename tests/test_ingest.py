@@ -143,3 +143,134 @@ def test_sessions_checkpoint_while_the_archive_is_small_and_leave_the_log_once_i
     copy = duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True)
     assert copy.execute("SELECT count(*) FROM articles").fetchone() == (3,), "the file alone holds all three"
     copy.close()
+
+
+def _quarantine_spool(db: Path) -> tuple[Path, dict[str, bytes], list[str]]:
+    """A spool where good records sit among every kind of bad one, and a segment of random
+    bytes sits between good segments: (spool, bytes of the bad segments, reasons expected)."""
+    import json
+    import random
+
+    from archive.spool import spool_dir_for
+
+    spool = spool_dir_for(db)
+    spool.mkdir(parents=True)
+    good = [page_record("http://news.example/2024/05/17/elections-municipales", fixture("elections.html")),
+            page_record("http://news.example/2024/05/18/climate-summit", fixture("climate.html")),
+            page_record("http://news.example/2024/05/22/exporte", fixture("wirtschaft.html")),
+            page_record("http://news.example/2024/05/23/cycling-lanes", fixture("moved.html"))]
+    template = page_record("http://news.example/2024/05/30/x", fixture("climate.html").replace("third", "half"))
+
+    def variant(**change) -> str:
+        record = {**template, "record_id": uuid.uuid4().hex, **change}
+        return json.dumps({k: v for k, v in record.items() if v is not ...})
+
+    bad_lines = [
+        ("7", "not a JSON object but a number"),
+        ("[1, 2]", "not a JSON object but an array"),
+        ('"just a string"', "not a JSON object but a string"),
+        ('{"type": "page", "record_id": "cut', "not JSON"),
+        (variant(status="two hundred"), "status: expected a number, got a string"),
+        (variant(status=10**30), "status: 1e+30 is out of range"),
+        (variant(record_id=...), "record_id: missing"),
+        (variant(outlet=17), "outlet: expected a string, got a number"),
+        (variant(article=dict(template["article"], authors="Jane Doe")), "article.authors: expected a list"),
+        (variant(article="the text"), "article: expected an object, got a string"),
+        (variant(bands=["a"]), "bands: not a list of unsigned 64-bit integers"),
+        (variant(detail="x" * (50 << 20)), "detail: 50 MB, over the 16 MB a field may hold"),
+        (json.dumps({"type": "gossip", "outlet": "o"}), "unknown record type 'gossip'"),
+        (json.dumps({"type": "run", "run_id": "run", "outlet": "o", "stats": {"requests": "many"}}),
+         "stats.requests: expected a number, got a string"),
+    ]
+    lines = [json.dumps(good[0]), *[line for line, _ in bad_lines[:7]], json.dumps(good[1]),
+             *[line for line, _ in bad_lines[7:]], json.dumps(good[2])]
+    segments = {
+        "run.o-000001.jsonl": "\n".join(lines).encode() + b"\n",
+        "run.o-000002.jsonl": random.Random(13).randbytes(200_000),
+        "run.o-000003.jsonl": (json.dumps(good[3]) + "\n").encode(),
+    }
+    for name, data in segments.items():
+        (spool / name).write_bytes(data)
+    return spool, {k: v for k, v in segments.items() if k != "run.o-000003.jsonl"}, [w for _, w in bad_lines]
+
+
+def test_records_that_cannot_be_ingested_are_quarantined_and_block_nothing(tmp_path: Path) -> None:
+    """Not JSON, JSON that is no object, wrong types, missing keys, absurd values, a 50 MB
+    field, random bytes: each is quarantined with its reason, and every good record of the
+    same segment and of the later ones is archived."""
+    import duckdb
+
+    from archive.ingest import drain_spool, quarantine_counts
+    from archive.spool import ready_segments
+
+    db = tmp_path / "a.duckdb"
+    spool, bad_segments, reasons = _quarantine_spool(db)
+    result = drain_spool(db, pause=0)
+    assert result.outcomes["new"] == 4
+    assert not ready_segments(spool), "no segment waits"
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (4,)
+        rows = con.execute("SELECT segment, line, outlet, reason FROM spool_quarantine "
+                           "WHERE segment = 'run.o-000001.jsonl' ORDER BY line").fetchall()
+        assert [line for _, line, _, _ in rows] == [*range(2, 9), *range(10, 17)]
+        for (_, _, outlet, reason), expected in zip(rows, reasons, strict=True):
+            assert expected in reason and outlet == "o", (reason, expected)
+        random_lines = con.execute("SELECT count(*), count(*) FILTER (WHERE reason LIKE 'not JSON%' "
+                                   "OR reason LIKE 'not a JSON object%') "
+                                   "FROM spool_quarantine WHERE segment = 'run.o-000002.jsonl'").fetchone()
+        assert random_lines is not None and random_lines[0] > 100 and random_lines[0] == random_lines[1]
+        counts = quarantine_counts(con)
+        assert set(counts) == {"o"} and counts["o"][0] == len(rows) + random_lines[0]
+    finally:
+        con.close()
+    for name, data in bad_segments.items():
+        assert (spool / "quarantine" / name).read_bytes() == data, "a quarantined segment is kept as it was"
+    again = drain_spool(db, pause=0)
+    assert again.segments == 0
+
+
+def test_the_status_shows_quarantined_records(tmp_path: Path) -> None:
+    from archive.ingest import drain_spool
+    from tests.conftest import run_cli
+
+    db = tmp_path / "a.duckdb"
+    _quarantine_spool(db)
+    drain_spool(db, pause=0)
+    status = run_cli("status", "--db", str(db))
+    assert status.returncode == 0, status.stderr
+    lines = [line for line in status.stdout.splitlines() if "quarantined" in line]
+    assert lines and lines[0].startswith("o: ") and "spool_quarantine" in lines[0], status.stdout
+
+
+def test_a_page_of_another_outlet_never_rewrites_an_article(tmp_path: Path) -> None:
+    """Outlet B (blog.example.com, same registrable domain as outlet A, www.example.com) declares rel=canonical
+    to A's article and carries another title and text. A's article must stay A's, unchanged;
+    B's page is B's own article, and the link is recorded as syndication."""
+    a_url = "http://www.example.com/2024/05/17/elections-municipales"
+    original = page_record(a_url, fixture("elections.html").replace("news.example", "www.example.com"), outlet="a")
+    b_html = fixture("wirtschaft.html").replace(
+        "<head>", f'<head><link rel="canonical" href="{a_url}">', 1)
+    assert b_html != fixture("wirtschaft.html")
+    copy = page_record("http://blog.example.com/2024/05/22/exporte", b_html, outlet="b")
+    assert copy["key"] == original["key"], "same registrable domain: the pipeline takes it as the key"
+    with writer(tmp_path / "a.duckdb") as con:
+        ingest_records(con, [original])
+        before = con.execute("SELECT id, title, text, version FROM articles WHERE outlet = 'a'").fetchall()
+        result = ingest_records(con, [copy])
+        assert result.outcomes["new"] == 1
+        assert con.execute("SELECT id, title, text, version FROM articles WHERE outlet = 'a'").fetchall() == before
+        assert con.execute("SELECT count(*) FROM article_versions").fetchone() == (0,)
+        (b_id, b_key, hint, title) = con.execute(
+            "SELECT id, canonical_url, cross_site_canonical, title FROM articles WHERE outlet = 'b'").fetchone()
+        assert b_key == "https://blog.example.com/2024/05/22/exporte"
+        assert hint == original["key"] and "Exporte" in title
+        assert con.execute("SELECT matched_article_id, level FROM duplicate_links WHERE article_id = ?",
+                           [b_id]).fetchall() == [(before[0][0], "syndication")]
+        assert con.execute("SELECT a.outlet FROM article_urls u JOIN articles a ON a.id = u.article_id "
+                           "WHERE u.url = ?", [original["key"]]).fetchall() == [("a",)]
+        # fetched again, B's page finds its own article, still not A's
+        again = ingest_records(con, [page_record("http://blog.example.com/2024/05/22/exporte", b_html,
+                                                 outlet="b")])
+        assert again.outcomes["unchanged"] == 1
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (2,)

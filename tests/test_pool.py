@@ -8,13 +8,14 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import REPO, build_outlet, outlet_config, run_cli
+from tests.conftest import REPO, RSS, build_outlet, outlet_config, run_cli
 from tests.fakeweb import FakeWeb
 
 # Not `url`: which tracking variant of a URL is fetched first (feed or section link) depends
@@ -33,10 +34,11 @@ def _rows(db: Path, sql: str) -> list[tuple]:
         con.close()
 
 
-def _crawl(tmp_path: Path, workers: str) -> tuple[Path, str]:
+def _crawl(tmp_path: Path, workers: str, web: FakeWeb | None = None) -> tuple[Path, str]:
     """Crawl a fresh fake outlet with MEDIAWATCH_WORKERS=workers; (archive, crawl log)."""
-    web = FakeWeb()
-    build_outlet(web)
+    if web is None:
+        web = FakeWeb()
+        build_outlet(web)
     web.start()
     try:
         work = tmp_path / f"w{workers}"
@@ -87,6 +89,36 @@ def test_worker_pool_archives_exactly_what_in_process_cleaning_does(tmp_path: Pa
     assert not diffs, diffs
     assert removed2 == removed0
     assert pages2 == pages0
+
+
+def test_feed_hints_reach_an_article_a_section_page_linked_first(tmp_path: Path) -> None:
+    """The cause of the flaky comparison above: the section page links an article that the
+    feed lists too (with its own title and date). When the feed answered after that article
+    was fetched, the feed's title, date and `discovered_via` were lost, so two crawls of the
+    same outlet archived different rows. Here the feed answers only once the article was
+    served (or after 3 s, which is what happens when section links wait for the feed)."""
+    web = FakeWeb()
+    build_outlet(web)
+    path = "/2024/05/17/elections-municipales"
+    page = web.routes[path]
+    served = threading.Event()
+    feed = RSS.format(base=web.base).encode()
+
+    def article(handler) -> None:
+        handler._send(page.status, page.body, page.headers)
+        served.set()
+
+    def late_feed(handler) -> None:
+        served.wait(3)
+        handler._send(200, feed, {"Content-Type": "application/rss+xml"})
+
+    web.add_handler(path, article)
+    web.add_handler("/feed.xml", late_feed)
+    db, _ = _crawl(tmp_path, "0", web)
+    assert _rows(db, "SELECT feed_title, feed_published_at IS NOT NULL, discovered_via FROM articles "
+                     f"WHERE canonical_url LIKE '%{path}'") == [
+        ("Municipales : la participation en hausse (flux)", True, "feed")]
+    assert _rows(db, "SELECT count(*) FROM articles") == [(5,)], "the section-only article is archived too"
 
 
 def _descendants(root: int) -> set[int]:

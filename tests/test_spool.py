@@ -64,3 +64,43 @@ def test_corrupt_line_in_the_middle_is_skipped(tmp_path: Path) -> None:
     seg = tmp_path / "run3.o-000001.jsonl"
     seg.write_text(json.dumps(_record(1)) + "\n{not json\n" + json.dumps(_record(2)) + "\n")
     assert [r["record_id"] for r in read_segment(seg)] == ["r1", "r2"]
+
+
+def test_a_lone_surrogate_is_replaced_and_the_page_kept(tmp_path: Path) -> None:
+    """A lone surrogate ("\\ud83d", half an emoji from a broken feed or JSON-LD) is valid in a
+    Python str but not in UTF-8: the spool write failed and the page was lost, refetched
+    each run. Written or read (escaped by another writer), it becomes U+FFFD, counted."""
+    import duckdb
+
+    from archive.ingest import drain_spool
+    from archive.spool import spool_dir_for
+    from tests.test_ingest import fixture, page_record
+
+    db = tmp_path / "a.duckdb"
+    spool = spool_dir_for(db)
+    record = page_record("http://news.example/2024/05/18/climate-summit", fixture("climate.html"))
+    record["article"]["title"] = "Summit \ud83d ends"
+    record["hints"] = {"title": "feed \udc00 title", "source": "feed"}
+    paired = "\ud83d\ude00"  # a valid pair spelled as two code points stays one emoji
+    record["article"]["text"] += " " + paired
+    writer = SpoolWriter(spool, "run.o", max_records=10, max_age=60)
+    writer.open()
+    writer.write(record)
+    escaped = page_record("http://news.example/2024/05/22/exporte", fixture("wirtschaft.html"))
+    escaped["article"]["title"] = "Exporte \udbff"
+    writer.close()
+    (spool / "run.o-000009.jsonl").write_text(json.dumps(escaped) + "\n")  # ensure_ascii: \\udbff
+    assert writer.repaired == 1
+
+    result = drain_spool(db, pause=0)
+    assert result.outcomes["new"] == 2
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT a.title, a.feed_title, p.detail, a.text LIKE '%😀' FROM articles a "
+                           "JOIN pages p ON p.article_id = a.id ORDER BY a.id").fetchall()
+    finally:
+        con.close()
+    assert rows[0][:2] == ("Summit \ufffd ends", "feed \ufffd title") and rows[0][3]
+    assert rows[1][0] == "Exporte \ufffd"
+    assert [r[2] for r in rows] == ["2 invalid characters (lone surrogates) replaced with U+FFFD",
+                                    "1 invalid characters (lone surrogates) replaced with U+FFFD"]

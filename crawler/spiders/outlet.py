@@ -99,6 +99,11 @@ class OutletSpider(scrapy.Spider):
         self._article_budget = 0
         self._sitemaps_seen: set[str] = set()
         self._child_budget = MAX_CHILD_SITEMAPS
+        # Section links wait until every feed and sitemap of the run has answered: those give
+        # an article its title and date hints, and a hint arriving after the page was fetched
+        # was lost, so what was archived depended on which response came first.
+        self._hint_sources_pending = 0
+        self._held: list[Request] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutletSpider:
@@ -132,7 +137,25 @@ class OutletSpider(scrapy.Spider):
         spider.crawl_state = load_crawl_state(spider.db_path, o.name)
         spider._article_budget = o.max_articles
         crawler.signals.connect(spider._bytes_received, signal=signals.bytes_received)
+        crawler.signals.connect(spider._release_on_idle, signal=signals.spider_idle)
         return spider
+
+    def _release_on_idle(self) -> None:
+        """Safety net: held section links never wait for a source whose callback failed."""
+        if self._held:
+            from scrapy.exceptions import DontCloseSpider
+
+            held, self._held = self._held, []
+            self._hint_sources_pending = 0
+            assert self.crawler.engine is not None
+            for request in held:
+                self.crawler.engine.crawl(request)
+            raise DontCloseSpider
+
+    def _release_held(self) -> Iterator[Request]:
+        if self._hint_sources_pending <= 0:
+            held, self._held = self._held, []
+            yield from held
 
     def _bytes_received(self, data: bytes, request: Request, spider: Any = None) -> None:
         """Count body bytes per request: Scrapy cancels a body over DOWNLOAD_MAXSIZE without
@@ -158,6 +181,8 @@ class OutletSpider(scrapy.Spider):
             headers["If-Modified-Since"] = last_modified
         meta.setdefault("handle_httpstatus_list", [304, *ERROR_STATUSES])
         meta["source_url"] = url
+        if meta.get("source_kind") in ("feed", "sitemap"):
+            self._hint_sources_pending += 1
         return Request(url, callback=callback, errback=self.source_failed, headers=headers,
                        meta=meta, dont_filter=True, priority=10)
 
@@ -251,6 +276,13 @@ class OutletSpider(scrapy.Spider):
         return True
 
     def parse_feed(self, response: Response) -> Iterator[Any]:
+        try:
+            yield from self._parse_feed(response)
+        finally:
+            self._hint_sources_pending -= 1
+        yield from self._release_held()
+
+    def _parse_feed(self, response: Response) -> Iterator[Any]:
         yield from self._source_state(response)
         if not self._source_usable(response):
             return
@@ -271,6 +303,13 @@ class OutletSpider(scrapy.Spider):
                 yield request
 
     def parse_sitemap(self, response: Response) -> Iterator[Any]:
+        try:
+            yield from self._parse_sitemap(response)
+        finally:
+            self._hint_sources_pending -= 1
+        yield from self._release_held()
+
+    def _parse_sitemap(self, response: Response) -> Iterator[Any]:
         yield from self._source_state(response)
         if not self._source_usable(response):
             return
@@ -349,14 +388,19 @@ class OutletSpider(scrapy.Spider):
                 "source_url": response.url,
             })
             if request is not None:
-                yield request
+                if self._hint_sources_pending > 0 and isinstance(request, Request):
+                    self._held.append(request)
+                else:
+                    yield request  # a record (the URL a pattern timed out on) is not held
 
     def source_failed(self, failure: Failure) -> Iterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
         self._count("sources/failed")
         self._count("errors")
         self.logger.warning("source %s failed: %s", request.url, failure.getErrorMessage())
-        return iter(())
+        if request.meta.get("source_kind") in ("feed", "sitemap"):
+            self._hint_sources_pending -= 1
+        return self._release_held()
 
     # -- article pages -----------------------------------------------------------------------
 
