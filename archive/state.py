@@ -20,8 +20,10 @@ from archive.spool import pending_urls, spool_dir_for
 logger = logging.getLogger(__name__)
 
 # Pages whose failure is permanent enough not to fetch them again for a while.
+# Skips that the next run would only repeat: not fetched again for PERMANENT_SKIP_DAYS.
+# (A pattern that timed out on a URL times out again; a refused address stays refused.)
 PERMANENT_SKIPS = ("http_404", "http_410", "not_html", "listing", "too_large", "offsite_redirect",
-                   "robots_forbidden", "http_403", "http_451")
+                   "robots_forbidden", "http_403", "http_451", "pattern_timeout", "address_refused")
 PERMANENT_SKIP_DAYS = 7
 # Bounded revisits: an article is rechecked a few times in its first days.
 REVISIT_MAX_FETCHES = 3
