@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "mediawatch: creating $(VENV) and installing pinned dependencies (about 2-3 minutes on a first install)..."
@@ -23,7 +23,14 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# The inner loop: everything but the tests that start processes or crawls (marked slow).
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -p no:cacheprovider -m "not slow"
+
 bench: $(STAMP)
+	$(BIN)/python bench/real_pages.py
+	$(BIN)/python bench/real_recurring.py
 	$(BIN)/python bench/extract_quality.py
 	$(BIN)/python bench/promo_quality.py
 

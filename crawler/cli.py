@@ -3,27 +3,48 @@ every command's help shows an example."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
 from archive.db import ArchiveError
 from crawler.options import config_option, db_option, fail
-from crawler.outlets import ConfigError, load_config
 
 
 def _load(config_path: str) -> Any:
+    from crawler.outlets import (  # regex, apscheduler: only when a config is read
+        ConfigError,
+        load_config,
+    )
+
     try:
         return load_config(config_path)
     except ConfigError as exc:
         fail(str(exc), 2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Commands of other modules are imported when asked for: `mediawatch query` should not
+    pay for the daemon, the scheduler and the cleaning stack (0.9 s against 0.1 s for duckdb)."""
+
+    LAZY: ClassVar[dict[str, str]] = {"query": "crawler.cli_archive", "search": "crawler.cli_archive", "export": "crawler.cli_archive",
+            "reindex": "crawler.cli_archive", "run": "crawler.daemon", "status": "crawler.daemon"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            importlib.import_module(self.LAZY[cmd_name]).register(self)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mediawatch")
 def main() -> None:
     """mediawatch: archive the outlets you follow, cleaned and deduplicated, in DuckDB.
@@ -86,6 +107,7 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
     """
     config = _load(config_path)
     from crawler.daemon import setup_logging
+    from crawler.outlets import ConfigError
     from crawler.runner import new_run_id, run_crawl
 
     setup_logging(None, os.environ.get("MEDIAWATCH_LOG_LEVEL", "WARNING").upper())
@@ -267,13 +289,3 @@ def reprocess_cmd(config_path: str, db_path: str, outlets: tuple[str, ...], sinc
     click.echo(f"{result.examined} pages examined, {len(result.changed)} {verb}, {len(result.kept)} kept as they are",
                err=True)
 
-
-def _register() -> None:
-    """Commands that live in their own modules."""
-    from crawler import cli_archive, daemon
-
-    cli_archive.register(main)
-    daemon.register(main)
-
-
-_register()

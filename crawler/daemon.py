@@ -52,7 +52,6 @@ from archive.db import (
 from archive.ingest import ingest_spool, quarantine_counts
 from archive.spool import PART, READY, ready_segments, spool_dir_for
 from crawler.outlets import Config, ConfigError, Outlet, read_config
-from crawler.reprocess import reclean_learned
 
 log = logging.getLogger("mediawatch.daemon")
 
@@ -412,8 +411,14 @@ class Daemon:
         self.config: Config
         self._config_mtime: float | None = None
         self.writer = ArchiveWriter(db, self._run_finished, on_held=self._run_held)
-        self.writer.after_ingest = lambda: reclean_learned(self.db, self.config)
+        self.writer.after_ingest = self._reclean_learned
         self.scheduler: Any = None
+
+    def _reclean_learned(self) -> int:
+        # imported here: the cleaning stack (trafilatura, datasketch, scipy) costs the CLI ~0.4 s
+        from crawler.reprocess import reclean_learned
+
+        return reclean_learned(self.db, self.config)
 
     # config -----------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from archive.db import ArchiveError, ArchiveLocked, writer
 from archive.ingest import IngestResult, ingest_spool
 from crawler.outlets import load_config
-from crawler.reprocess import reclean_learned
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +114,8 @@ def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout
     if result.records:
         # articles archived before a paragraph was learned as boilerplate lose it now; a busy
         # archive leaves the queue (kept in the archive) to the next crawl or the daemon
+        from crawler.reprocess import reclean_learned  # the cleaning stack, only when needed
+
         try:
             reclean_learned(db, load_config(config))
         except ArchiveLocked as exc:

@@ -108,3 +108,27 @@ def fake_outlet() -> Iterator[FakeWeb]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+_SLOW_SIGNS = ("run_cli(", "subprocess", "Popen", "run_crawl(", "_crawl(", "chaos", "MEDIAWATCH")
+
+
+def _looks_slow(func: object) -> bool:
+    import inspect
+
+    try:
+        source = inspect.getsource(func)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return False
+    return any(sign in source for sign in _SLOW_SIGNS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that starts processes or crawls (itself or through a fixture):
+    `make test-fast` runs the rest, `make test` runs all."""
+    for item in items:
+        func = getattr(item, "function", None)
+        info = getattr(item, "_fixtureinfo", None)
+        fixtures = [d.func for defs in (info.name2fixturedefs.values() if info else ()) for d in defs]
+        if any(_looks_slow(f) for f in (func, *fixtures) if f is not None):
+            item.add_marker(pytest.mark.slow)
