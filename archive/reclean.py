@@ -122,3 +122,9 @@ def mark_version(con: duckdb.DuckDBPyConnection, article_ids: list[int], extract
     if article_ids:
         con.execute("UPDATE articles SET extractor_version = ? WHERE id IN (SELECT unnest(?))",
                     [extractor_version, article_ids])
+
+
+def word_counts(con: duckdb.DuckDBPyConnection, article_ids: list[int]) -> dict[int, int]:
+    """Current word count of each article, for the before/after report of a re-clean."""
+    return {int(i): int(n or 0) for i, n in con.execute(
+        "SELECT id, word_count FROM articles WHERE id IN (SELECT unnest(?))", [article_ids]).fetchall()}

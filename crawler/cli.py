@@ -172,13 +172,11 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
 
 def _print_run_summary(db_path: str, run_id: str) -> None:
     from archive.db import reader
+    from archive.runs import run_summaries
 
     try:
         with reader(db_path) as con:
-            rows = con.execute(
-                "SELECT outlet, status, requests, articles_new, articles_updated, skipped, errors "
-                "FROM crawl_runs WHERE run_id = ? ORDER BY outlet", [run_id]
-            ).fetchall()
+            rows = run_summaries(con, run_id)
     except ArchiveError:
         return
     for outlet, status, requests, new, updated, skipped, errors in rows:

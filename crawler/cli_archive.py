@@ -227,16 +227,15 @@ def reindex_cmd(full: bool, compact: bool, db_path: str) -> None:
 
     from archive.db import writer
     from archive.search import compact_index, index_pending, rebuild_index
+    from archive.tx import transaction
 
     t0 = time.perf_counter()
     swept = 0
     try:
-        with writer(db_path) as con:
-            con.execute("BEGIN")
+        with writer(db_path) as con, transaction(con):
             n = rebuild_index(con) if full else index_pending(con)
             if compact and not full:
                 swept = compact_index(con)
-            con.execute("COMMIT")
     except ArchiveError as exc:
         _fail(str(exc))
     extra = f", {swept} stale postings deleted" if compact and not full else ""

@@ -41,6 +41,7 @@ from typing import Any
 
 import click
 
+from archive import runs as runs_db
 from archive.db import (
     ArchiveError,
     ArchiveLocked,
@@ -339,17 +340,16 @@ class ArchiveWriter(threading.Thread):
         return any(p.name.startswith(prefix) and p.name.endswith((PART, READY)) for p in self.spool.iterdir())
 
     def _bookkeeping(self, events: list[tuple[datetime, str, str | None, str | None]], runs: list[RunDone]) -> None:
-        from crawler.runner import record_abnormal_end
+        from crawler.runner import abnormal_end_message
 
-        for run in runs:
-            if run.status != "ok" and not run.foreign:
-                record_abnormal_end(self.db, run.run_id, [run.outlet], run.status, run.returncode)
+        now = datetime.now(UTC)
         with writer(self.db) as con:
-            if events:
-                con.executemany(
-                    "INSERT INTO daemon_events (event_at, pid, kind, outlet, message) VALUES (?, ?, ?, ?, ?)",
-                    [[at, os.getpid(), kind, outlet, message] for at, kind, outlet, message in events],
-                )
+            # the supervisor's verdict in the same session: a held archive retries it with the rest
+            for run in runs:
+                if run.status != "ok" and not run.foreign:
+                    runs_db.record_abnormal_end(con, run.run_id, [run.outlet], run.status,
+                                                abnormal_end_message(run.status, run.returncode), now)
+            runs_db.record_events(con, events)
             for run in runs:
                 self.on_run(run, con)
                 run.done.set()
@@ -495,22 +495,10 @@ class Daemon:
             for prefix in sorted(unfinished):
                 run_id, _, outlet = prefix.partition(".")
                 self.writer.finish(RunDone(outlet, run_id, "running", 0, 0.0, foreign=True))
-            for run_id, outlet in con.execute("SELECT run_id, outlet FROM crawl_runs WHERE status = 'running'").fetchall():
-                if f"{run_id}.{outlet}" in unfinished:
-                    continue
-                con.execute("UPDATE crawl_runs SET status = 'crashed', finished_at = coalesce(finished_at, now()), "
-                            "message = coalesce(message, 'crawl ended without recording its end') "
-                            "WHERE run_id = ? AND outlet = ?", [run_id, outlet])
-            latest = con.execute(
-                "SELECT outlet, arg_max(status, started_at) FROM crawl_runs GROUP BY outlet"
-            ).fetchall()
-            for outlet, status in latest:
-                if status not in ("ok", "running"):
-                    _forget_validators(con, outlet)
-            rows = con.execute(
-                "SELECT outlet, interval_seconds, consecutive_failures, healthy, health_reason, last_run_id, "
-                "last_status, last_run_at, last_new_at, delay_seconds, next_run_at FROM outlet_state"
-            ).fetchall()
+            runs_db.close_orphan_runs(con, unfinished)
+            for outlet_name in runs_db.outlets_last_run_unfinished(con):
+                _forget_validators(con, outlet_name)
+            rows = runs_db.load_outlet_states(con)
         for row in rows:
             if self.outlet(row[0]) is None:
                 continue
@@ -531,10 +519,7 @@ class Daemon:
     def _run_finished(self, run: RunDone, con: Any) -> None:
         """In the writer thread, once every record of the run is ingested: figures, new
         state, the log line, the next run."""
-        row = con.execute(
-            "SELECT status, requests, articles_new, articles_updated, skipped, errors, message "
-            "FROM crawl_runs WHERE run_id = ? AND outlet = ?", [run.run_id, run.outlet]
-        ).fetchone()
+        row = runs_db.run_figures(con, run.run_id, run.outlet)
         status = row[0] if row is not None and row[0] != "running" else run.status
         if run.status in ("stopped", "timeout"):
             status = run.status  # we stopped it (then maybe killed it): not the outlet's fault
@@ -562,30 +547,16 @@ class Daemon:
         # a run rescheduled while the archive was held: the outlet has run on since
         next_at = self._schedule(run.outlet, delay, failures=state.failures) if outlet and not run.rescheduled else None
         state.next_run_at = next_at or (now + timedelta(seconds=delay))
-        con.execute(
-            """
-            INSERT INTO outlet_state (outlet, next_run_at, interval_seconds, delay_seconds, consecutive_failures,
-                                      healthy, health_reason, last_run_id, last_status, last_run_at, last_new_at,
-                                      updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (outlet) DO UPDATE SET next_run_at = excluded.next_run_at,
-                interval_seconds = excluded.interval_seconds, delay_seconds = excluded.delay_seconds,
-                consecutive_failures = excluded.consecutive_failures, healthy = excluded.healthy,
-                health_reason = excluded.health_reason, last_run_id = excluded.last_run_id,
-                last_status = excluded.last_status, last_run_at = excluded.last_run_at,
-                last_new_at = excluded.last_new_at, updated_at = excluded.updated_at
-            """,
-            [run.outlet, state.next_run_at, state.interval, delay, state.failures, state.healthy, state.reason,
-             state.last_run_id, state.last_status, state.last_run_at, state.last_new_at, now],
-        )
+        runs_db.save_outlet_state(
+            con, run.outlet, next_run_at=state.next_run_at, interval=state.interval, delay=delay,
+            failures=state.failures, healthy=state.healthy, reason=state.reason, last_run_id=state.last_run_id,
+            last_status=state.last_status, last_run_at=state.last_run_at, last_new_at=state.last_new_at, now=now)
         if previous.healthy and not state.healthy:
             log.warning("%s is unhealthy: %s", run.outlet, state.reason)
-            con.execute("INSERT INTO daemon_events (event_at, pid, kind, outlet, message) VALUES (?, ?, ?, ?, ?)",
-                        [now, os.getpid(), "unhealthy", run.outlet, state.reason])
+            runs_db.record_events(con, [(now, "unhealthy", run.outlet, state.reason)])
         elif state.healthy and not previous.healthy:
             log.info("%s recovered", run.outlet)
-            con.execute("INSERT INTO daemon_events (event_at, pid, kind, outlet, message) VALUES (?, ?, ?, ?, ?)",
-                        [now, os.getpid(), "recovered", run.outlet, None])
+            runs_db.record_events(con, [(now, "recovered", run.outlet, None)])
         failing = f", failing x{state.failures}" if state.failures else ""
         log.log(logging.WARNING if run_failed(figures) else logging.INFO,
                 "%s run %s %s: %d requests, %d new, %d updated, %d skipped, %d errors, %.1fs; "
@@ -793,11 +764,10 @@ def _trim_heap() -> None:
 def _forget_validators(con: Any, outlet: str) -> None:
     """A run that did not finish may have stored a feed's ETag without fetching the articles
     the feed listed; the next run must GET the feed in full, or those articles hide behind 304s."""
-    row = con.execute("UPDATE http_state SET etag = NULL, last_modified = NULL "
-                      "WHERE outlet = ? AND (etag IS NOT NULL OR last_modified IS NOT NULL)", [outlet]).fetchone()
-    if row and row[0]:
+    dropped = runs_db.forget_validators(con, outlet)
+    if dropped:
         log.info("%s: %d feed/sitemap validators dropped after an unfinished run; next run fetches them in full",
-                 outlet, row[0])
+                 outlet, dropped)
 
 
 def _schedule_key(o: Outlet) -> tuple[Any, ...]:
@@ -873,9 +843,8 @@ def read_status(db: Path, configured: list[str] | None = None) -> list[dict[str,
     """Per-outlet status from the outlet_status view, opened read-only (never the daemon's lock)."""
     con = connect_read(db)
     try:
-        cols = ", ".join(STATUS_COLUMNS)
         try:
-            rows = con.execute(f"SELECT {cols} FROM outlet_status ORDER BY outlet").fetchall()
+            rows = runs_db.status_rows(con, STATUS_COLUMNS)
         except Exception as exc:
             if "outlet_status" not in str(exc):
                 raise

@@ -61,9 +61,7 @@ def reprocess(db: str | Path, config: Config | None, *, outlets: list[str] | Non
             for outlet in {p.outlet for p in pages} - set(boilerplate):
                 boilerplate[outlet] = load_boilerplate(con, outlet)
                 rules[outlet] = _outlet_rules(config, outlet)
-            words = dict(con.execute(
-                "SELECT id, word_count FROM articles WHERE id IN (SELECT unnest(?))", [batch]
-            ).fetchall())
+            words = reclean.word_counts(con, batch)
         writes = []
         unchanged: list[int] = []
         for page in pages:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from archive import runs as runs_db
 from archive.db import ArchiveError, ArchiveLocked, writer
 from archive.ingest import IngestResult, ingest_spool
 from crawler.outlets import load_config
@@ -123,33 +124,18 @@ def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout
     return CrawlResult(run_id, list(outlets), returncode, status, time.monotonic() - started, result)
 
 
+def abnormal_end_message(status: str, returncode: int) -> str:
+    return {"timeout": "crawl timed out and was stopped", "stopped": "stopped by the operator",
+            "crashed": f"crawl process died (signal {-returncode})",
+            "failed": f"crawl process exited with code {returncode}"}[status]
+
+
 def record_abnormal_end(db: str | Path, run_id: str, outlets: list[str], status: str, returncode: int) -> None:
-    """A crawl that was killed or timed out still gets its crawl_runs row, with why."""
-    message = {"timeout": "crawl timed out and was stopped", "stopped": "stopped by the operator",
-               "crashed": f"crawl process died (signal {-returncode})",
-               "failed": f"crawl process exited with code {returncode}"}[status]
-    now = datetime.now(UTC)
+    """A crawl that was killed or timed out still gets its crawl_runs row, with why. (The
+    daemon writes it in its own bookkeeping session, retried while the archive is held.)"""
     try:
         with writer(db) as con:
-            for outlet in outlets:
-                con.execute(
-                    """
-                    INSERT INTO crawl_runs (run_id, outlet, started_at, finished_at, status, message)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (run_id, outlet) DO UPDATE SET
-                        status = CASE WHEN crawl_runs.status IN ('running', 'ok')
-                                        OR (crawl_runs.status = 'stopped' AND excluded.status = 'timeout')
-                                        -- the ingest of a killed crawl's spool says 'crashed'; the
-                                        -- supervisor that killed it knows why
-                                        OR (crawl_runs.status = 'crashed' AND excluded.status IN ('timeout', 'stopped'))
-                                      THEN excluded.status ELSE crawl_runs.status END,
-                        finished_at = coalesce(crawl_runs.finished_at, excluded.finished_at),
-                        -- a crawl that ended itself with a reason (memusage_exceeded) keeps it
-                        message = CASE WHEN crawl_runs.status = 'failed' AND excluded.status = 'failed'
-                                            AND crawl_runs.message IS NOT NULL
-                                       THEN crawl_runs.message ELSE excluded.message END
-                    """,
-                    [run_id, outlet, now, now, status, message],
-                )
-    except ArchiveError:
-        pass
+            runs_db.record_abnormal_end(con, run_id, outlets, status, abnormal_end_message(status, returncode),
+                                        datetime.now(UTC))
+    except ArchiveError as exc:  # the crawl's own records are in the spool; only the verdict is lost
+        log.warning("run %s: could not record its %s end: %s", run_id, status, exc)

@@ -1,6 +1,7 @@
 """The import rule: crawler -> pipelines -> archive. archive imports neither (and no Scrapy),
 pipelines never imports crawler, only the Scrapy wrappers in pipelines touch Scrapy, and
-nothing imports the CLI (crawler.cli, crawler.cli_archive) but the CLI itself."""
+nothing imports the CLI (crawler.cli, crawler.cli_archive) but the CLI itself. And every SQL
+statement lives in archive/: no other layer calls execute on a connection."""
 
 from __future__ import annotations
 
@@ -37,3 +38,13 @@ def test_imports_run_one_way() -> None:
                 if name in CLI and module not in CLI:
                     bad.append(f"{module} imports the CLI ({name})")
     assert bad == []
+
+
+def test_no_sql_outside_the_archive_layer() -> None:
+    calls = []
+    for layer in ("crawler", "pipelines"):
+        for path in sorted((REPO / layer).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany", "sql"):
+                    calls.append(f"{path.relative_to(REPO)}:{node.lineno} .{node.attr}")
+    assert calls == []
