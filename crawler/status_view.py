@@ -82,4 +82,4 @@ def print_status(rows: list[dict[str, Any]], db: Path, daemon_pid: int | None, *
     console.print(Text(f"daemon: running (pid {daemon_pid})" if daemon_pid else
                        "daemon: not running (next runs are what it had planned)"))
     for line in notes:
-        console.print(Text(line))
+        console.print(Text(line), soft_wrap=True)  # one line each, for grep; the terminal wraps it
