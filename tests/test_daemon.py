@@ -19,11 +19,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from archive.db import connect_read, wal_bytes
+from archive.db import wal_bytes
 from archive.spool import spool_dir_for
 from crawler.daemon import OutletState, RunFigures, advance, bounds
 from crawler.outlets import parse_config
-from tests.conftest import MEDIAWATCH, REPO, build_outlet, outlet_config, run_cli
+from tests.conftest import MEDIAWATCH, REPO, build_outlet, outlet_config, rows, run_cli
 from tests.fakeweb import FakeWeb, Route
 
 ARTICLES = 5  # what one crawl of build_outlet archives (tests/test_e2e_crawl.py)
@@ -117,15 +117,6 @@ class Daemon:
             assert self.proc is not None
             self.proc.kill()
             self.proc.wait()
-
-
-def rows(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    """A reader as users have it: read-only, retrying on the writer's lock."""
-    con = connect_read(db)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, daemon: Daemon | None = None) -> Any:

@@ -6,16 +6,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from archive.db import wal_bytes
-from tests.conftest import REPO, SHARED, build_outlet, outlet_config, run_cli
+from tests.conftest import SHARED, build_outlet, outlet_config, run_cli, scrapy_crawl
+from tests.conftest import rows as _rows
 from tests.fakeweb import FakeWeb
 
 ARTICLE_PATHS = [
@@ -26,14 +25,6 @@ ARTICLE_PATHS = [
     "/2024/05/23/cycling-lanes",
     "/2024/05/24/trump-poutine-appel",
 ]
-
-
-def _rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def _crawl_once(web: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
@@ -193,12 +184,7 @@ def test_scrapy_crawl_command_works_too(fake_outlet: FakeWeb, tmp_path: Path) ->
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(fake_outlet.base))
     db = tmp_path / "archive.duckdb"
-    scrapy = Path(sys.executable).parent / "scrapy"
-    result = subprocess.run(
-        [str(scrapy), "crawl", "outlet", "-a", "outlet=courrier", "-s", f"MEDIAWATCH_CONFIG={config}",
-         "-s", f"MEDIAWATCH_DB={db}"],
-        cwd=REPO, capture_output=True, text=True, timeout=180, env={**os.environ},
-    )
+    result = scrapy_crawl(config, db)
     assert result.returncode == 0, result.stderr[-3000:]
     assert _rows(db, "SELECT count(*) FROM articles") == [(5,)]
 

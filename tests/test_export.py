@@ -8,26 +8,18 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.export import Selection, export, parse_when
 from archive.query import QueryError
+from tests.conftest import rows
 from tests.test_query import ARTICLES, build_archive, html_for, run_cli
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_archive(tmp_path_factory.mktemp("e") / "archive.duckdb")
-
-
-def rows(db: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_parquet_partitioned_by_outlet_and_day(db: Path, tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from tests.conftest import REPO, RSS, build_outlet, outlet_config, run_cli
+from tests.conftest import REPO, RSS, build_outlet, outlet_config, run_cli, scrapy_crawl
+from tests.conftest import rows as _rows
 from tests.fakeweb import FakeWeb
 
 # Not `url`: which tracking variant of a URL is fetched first (feed or section link) depends
@@ -24,14 +24,6 @@ ARTICLE_COLUMNS = ("canonical_url, title, authors, published_at, modified_at, da
                    "section, tags, description, summary, image_url, site_name, text, word_count, paywalled, "
                    "promo_flagged, content_hash, feed_title, feed_published_at, discovered_via, "
                    "cross_site_canonical, extractor_version")
-
-
-def _rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _crawl(tmp_path: Path, workers: str, web: FakeWeb | None = None) -> tuple[Path, str]:
@@ -187,12 +179,7 @@ def test_a_page_the_cleaner_cannot_finish_does_not_stall_the_crawl(fake_outlet: 
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(fake_outlet.base))
     db = tmp_path / "archive.duckdb"
-    scrapy = Path(sys.executable).parent / "scrapy"
-    result = subprocess.run(
-        [str(scrapy), "crawl", "outlet", "-a", "outlet=courrier", "-s", f"MEDIAWATCH_CONFIG={config}",
-         "-s", f"MEDIAWATCH_DB={db}", "-s", "MEDIAWATCH_WORKERS=1", "-s", "MEDIAWATCH_CLEAN_TIMEOUT=0.001"],
-        cwd=REPO, capture_output=True, text=True, timeout=180, env={**os.environ},
-    )
+    result = scrapy_crawl(config, db, "MEDIAWATCH_WORKERS=1", "MEDIAWATCH_CLEAN_TIMEOUT=0.001")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "worker killed" in result.stderr
     skipped = _rows(db, "SELECT skip_reason, detail FROM pages WHERE skip_reason = 'extraction_error'")

@@ -6,20 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
-
 from tests.conftest import outlet_config, run_cli
+from tests.conftest import rows as _rows
 from tests.fakeweb import FakeWeb
 
 PARAGRAPH = "toute la différence entre un politicien"
-
-
-def _rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_reprocess_updates_exactly_the_articles_a_new_rule_touches(fake_outlet: FakeWeb, tmp_path: Path) -> None:

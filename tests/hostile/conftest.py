@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from tests.conftest import MEDIAWATCH, REPO
+from tests.conftest import MEDIAWATCH, REPO, rows
 from tests.hostile.web import (
     MB,
     HostileWeb,
@@ -46,14 +45,6 @@ MILLION_BUDGET = 25
 
 def crawl_env(**extra: Any) -> dict[str, str]:
     return {**os.environ, "MEDIAWATCH_SCRAPY_SETTINGS": json.dumps({**CRAWL_SETTINGS, **extra})}
-
-
-def rows(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 RSS_WRAPPER = (
