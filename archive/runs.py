@@ -22,8 +22,9 @@ STATE_COLUMNS = ("outlet", "interval_seconds", "consecutive_failures", "healthy"
 def record_abnormal_end(con: duckdb.DuckDBPyConnection, run_id: str, outlets: Iterable[str], status: str,
                         message: str, now: datetime) -> None:
     """A crawl that was stopped, timed out, died or failed gets its row, with why. A verdict
-    only replaces 'running' or 'ok' (and 'stopped' by a 'timeout'); a crawl that ended itself
-    with a reason (memusage_exceeded) keeps its message."""
+    only replaces 'running' or 'ok', 'stopped' by a 'timeout', and 'crashed' (what the ingest of
+    a killed crawl's spool says) by the supervisor's 'timeout' or 'stopped'; a crawl that ended
+    itself with a reason (memusage_exceeded) keeps its message."""
     for outlet in outlets:
         con.execute(
             """
@@ -32,6 +33,9 @@ def record_abnormal_end(con: duckdb.DuckDBPyConnection, run_id: str, outlets: It
             ON CONFLICT (run_id, outlet) DO UPDATE SET
                 status = CASE WHEN crawl_runs.status IN ('running', 'ok')
                                 OR (crawl_runs.status = 'stopped' AND excluded.status = 'timeout')
+                                -- the ingest of a killed crawl's spool says 'crashed'; the
+                                -- supervisor that killed it knows why
+                                OR (crawl_runs.status = 'crashed' AND excluded.status IN ('timeout', 'stopped'))
                               THEN excluded.status ELSE crawl_runs.status END,
                 finished_at = coalesce(crawl_runs.finished_at, excluded.finished_at),
                 message = CASE WHEN crawl_runs.status = 'failed' AND excluded.status = 'failed'
