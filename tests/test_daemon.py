@@ -441,8 +441,10 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(co
         wait_for("the first run archived", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
                  90, daemon)
         holder = subprocess.Popen(
-            [sys.executable, "-c", "import duckdb, sys\ncon = duckdb.connect(sys.argv[1])\nprint('held', flush=True)\n"
-             "sys.stdin.read()\ncon.close()\n", str(db)],
+            # like a user's shell, it gets in between the daemon's short write sessions
+            [sys.executable, "-c", "import duckdb, sys, time\nfor _ in range(600):\n    try:\n"
+             "        con = duckdb.connect(sys.argv[1])\n        break\n    except duckdb.IOException:\n"
+             "        time.sleep(0.05)\nprint('held', flush=True)\nsys.stdin.read()\ncon.close()\n", str(db)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
 
