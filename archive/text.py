@@ -33,3 +33,18 @@ def word_count(text: str) -> int:
 
 def has_cjk(text: str) -> bool:
     return bool(_HAS_CJK.search(text or ""))
+
+
+# A sentence's end, closing quotes and brackets after it allowed, in Latin and CJK scripts.
+_SENTENCE_END = re.compile(r"[.!?…。！？][\s»«”“\"')’\]」』]*$")
+
+
+def ends_sentence(text: str) -> bool:
+    return bool(_SENTENCE_END.search(text or ""))
+
+
+def is_prose(text: str, link_chars: int = 0) -> bool:
+    """A paragraph of running text: 15 words or more, closed like a sentence, under 30 % of it
+    links. The one definition the extractor (articles vs listings) and the promo stage
+    (containers, edges of the text) share."""
+    return word_count(text) >= 15 and link_chars < 0.3 * max(1, len(text)) and ends_sentence(text)

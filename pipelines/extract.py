@@ -25,7 +25,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from archive.text import word_count, words
+from archive.text import is_prose, word_count, words
 from pipelines.decode import decode_html
 from pipelines.jsontext import load_json
 from pipelines.language import decide as decide_language
@@ -905,19 +905,12 @@ def classify_page(
 
 
 ARTICLE_PROSE_WORDS = 150
-_SENTENCE_END = re.compile(r"[.!?…。！？][\s»”\"')’]*$")
 
 
 def _prose_words(blocks: list[dict[str, Any]]) -> int:
-    """Words in paragraphs of running text: long enough, closed by a full stop, mostly not
-    links (a listing's teasers are links; its headlines have no full stop)."""
-    total = 0
-    for b in blocks:
-        text = b["text"]
-        n = word_count(text)
-        if b["kind"] == "p" and n >= 15 and b["link_chars"] < 0.3 * len(text) and _SENTENCE_END.search(text):
-            total += n
-    return total
+    """Words in paragraphs of running text (a listing's teasers are links; its headlines
+    have no full stop)."""
+    return sum(word_count(b["text"]) for b in blocks if b["kind"] == "p" and is_prose(b["text"], b["link_chars"]))
 
 
 def _is_challenge(

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archive.text import word_count
+from archive.text import is_prose, word_count
 from pipelines import promo_signals as signals
 
 KINDS = ("subscription", "newsletter", "read_also", "donation", "app", "social", "event", "shop")
-# Not promotions but never the story either, removed and recorded the same way.
-OTHER_KINDS = ("credit",)
+# Besides these, `credit` (photo, source and author lines): not promotions but never the
+# story either, removed and recorded the same way.
 CUES = ("strong", "lead", "weak", "topic", "label", "speech")
 # When a block names several kinds, the more specific one wins.
 _PRIORITY = (
@@ -671,9 +671,7 @@ def _own_promo(info: _Info) -> bool:
 
 
 def _plain_prose(block: Mapping[str, Any], info: _Info) -> bool:
-    """A paragraph of running text: long enough, closed by a full stop, few links."""
-    text = str(block.get("text") or "")
-    return info.words >= 15 and info.density < 0.2 and bool(_END_PUNCT.search(text))
+    return is_prose(str(block.get("text") or ""), int(block.get("link_chars") or 0))
 
 
 def _text_rules(
