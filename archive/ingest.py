@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from archive import boilerplate, dedup, search
+from archive.dates import stored as stored_date
 from archive.db import ArchiveError, wal_bytes, writer
 from archive.spool import PART, Line, discard_segment, read_lines, ready_segments, spool_dir_for
 from archive.tx import transaction
@@ -76,17 +77,6 @@ class _Pending:
         if new_hash in self.by_hash:
             self.by_hash[new_hash].append((article_id, outlet))
 
-
-def _ts(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def ingest_spool(db_path: str | os.PathLike[str], *, time_budget: float = 2.0,
@@ -423,7 +413,7 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
                 con.execute(
                     "INSERT INTO crawl_runs (run_id, outlet, started_at, status) VALUES (?, ?, ?, 'running') "
                     "ON CONFLICT DO NOTHING",
-                    [record["run_id"], record["outlet"], _ts(record["started_at"])],
+                    [record["run_id"], record["outlet"], stored_date(record["started_at"])],
                 )
                 outcome = "run_start"
             elif kind == "run":
@@ -485,7 +475,7 @@ def _ingest_run(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
                            ELSE excluded.message END,
             failure = excluded.failure
         """,
-        [r["run_id"], r["outlet"], _ts(r.get("started_at")), _ts(r.get("finished_at")), r.get("status", "ok"),
+        [r["run_id"], r["outlet"], stored_date(r.get("started_at")), stored_date(r.get("finished_at")), r.get("status", "ok"),
          stats.get("requests", 0), json.dumps(stats.get("responses", {})), json.dumps(stats.get("skipped", {})),
          stats.get("errors", 0), stats.get("failure") or r.get("finish_reason"), stats.get("failure")],
     )
@@ -559,7 +549,7 @@ def _page_ids(con: duckdb.DuckDBPyConnection, n: int) -> list[int]:
 
 
 def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pending, page_id: int) -> str:
-    fetched_at = _ts(r.get("fetched_at")) or datetime.now(UTC)
+    fetched_at = stored_date(r.get("fetched_at")) or datetime.now(UTC)
     article = r.get("article")
     skip = r.get("skip_reason")
     detail = r.get("detail")
@@ -630,7 +620,7 @@ def _article_values(article: dict[str, Any]) -> list[Any]:
     for column in _ARTICLE_COLUMNS:
         value = article.get(column)
         if column in ("published_at", "modified_at"):
-            value = _ts(value)
+            value = stored_date(value)
         elif column in ("authors", "tags"):
             value = list(value or [])
         elif column == "paywalled":
@@ -656,7 +646,7 @@ def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: 
         RETURNING id
         """,
         [r["outlet"], r.get("final_url") or r["url"], r["key"], *_article_values(article),
-         bool(article.get("promo_flagged")), r["content_hash"], hints.get("title"), _ts(hints.get("published_at")),
+         bool(article.get("promo_flagged")), r["content_hash"], hints.get("title"), stored_date(hints.get("published_at")),
          hints.get("source"), r.get("cross_site_canonical"), r.get("extractor_version"), page_id, now, now],
     ).fetchone()
     assert row is not None
@@ -664,7 +654,7 @@ def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: 
     pending.text_changed(article_id, r["outlet"], None, r["content_hash"])
     _insert_removed(con, article_id, 1, r.get("removed_blocks") or [])
     dedup.place_article(con, article_id, outlet=r["outlet"], text=article["text"], bands=r.get("bands") or [],
-                        published_at=_ts(article.get("published_at")), now=now)
+                        published_at=stored_date(article.get("published_at")), now=now)
     pending.to_index.append(article_id)
     if r.get("para_hashes"):
         pending.paragraphs.append((r["outlet"], [(str(h), str(t)) for h, t in r["para_hashes"]], now,

@@ -12,11 +12,8 @@ from __future__ import annotations
 import html as html_lib
 import logging
 import re
-import time as _time
-import warnings
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -25,6 +22,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
+from archive.dates import iso_date
 from archive.text import is_prose, word_count, words
 from pipelines.decode import decode_html
 from pipelines.jsontext import load_json
@@ -48,8 +46,6 @@ TRAFILATURA_OPTIONS: dict[str, Any] = {
 
 RETRY_BELOW_CHARS = 1000  # extracted text shorter than this: retry without favor_precision
 
-MIN_DATE = datetime(1990, 1, 1, tzinfo=UTC)
-FUTURE_SLACK = timedelta(days=2)
 
 ARTICLE_TYPES = {
     "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle",
@@ -176,52 +172,9 @@ def _empty_article(page_kind: str) -> dict[str, Any]:
 
 
 def parse_date(value: Any, now: datetime | None = None) -> str | None:
-    """Return a timezone-aware ISO 8601 string, or None when unparsable or implausible.
-
-    Naive values (no offset, or a bare day) are taken as UTC: a stored date must always
-    carry an offset. Dates before 1990 or more than 2 days ahead are rejected: they are
-    template defaults, typos or embargo placeholders, not publication dates.
-    """
-    dt: datetime | None = None
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, _time.struct_time):
-        dt = datetime(*value[:6], tzinfo=UTC)
-    elif isinstance(value, str):
-        s = value.strip()
-        if not s or len(s) > 64:
-            return None
-        if s.endswith(("Z", "z")):
-            s = s[:-1] + "+00:00"
-        try:
-            dt = datetime.fromisoformat(s)
-        except ValueError:
-            dt = None
-        if dt is None:
-            try:
-                dt = parsedate_to_datetime(s)  # RFC 2822, as in RSS feeds
-            except (TypeError, ValueError, IndexError):
-                dt = None
-        if dt is None and re.search(r"\d{4}", s):
-            try:
-                from dateutil import parser as du_parser  # installed with htmldate
-
-                with warnings.catch_warnings():  # unknown zone names ("IST"): taken as UTC
-                    warnings.simplefilter("ignore")
-                    dt = du_parser.parse(s)
-            except (ValueError, OverflowError, TypeError):
-                dt = None
-    if dt is None:
-        return None
-    if dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None:
-        dt = dt.replace(tzinfo=UTC)
-    now = now or datetime.now(UTC)
-    try:
-        if dt < MIN_DATE or dt > now + FUTURE_SLACK:
-            return None
-    except (OverflowError, ValueError):
-        return None
-    return dt.isoformat()
+    """A plausible, timezone-aware ISO 8601 string or None (`archive.dates.iso_date`: the
+    rule every stage shares)."""
+    return iso_date(value, now)
 
 
 def url_date(url: str) -> str | None:

@@ -16,8 +16,7 @@ import re
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -29,6 +28,7 @@ from scrapy.http import Request, Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
 
+from archive.dates import iso_date, parse_datetime
 from archive.state import CrawlState, load_crawl_state
 from crawler.discovery import (
     CharRefRepairingReader,
@@ -49,8 +49,6 @@ MAX_CHILD_SITEMAPS = 20  # child sitemaps read per run (newest first; the rest i
 MAX_INDEX_CHILDREN = 50_000  # the protocol's limit of entries per sitemap index
 # Feed and sitemap dates outside these bounds are typos or placeholders: trusting a date in
 # 2100 would make an article "modified" (and refetched) on every run.
-MIN_PLAUSIBLE_DATE = datetime(1990, 1, 1, tzinfo=UTC)
-FUTURE_SLACK = timedelta(days=2)
 _SITEMAP_NS = re.compile(r"^\{[^}]*\}")
 
 
@@ -59,20 +57,9 @@ def _local(tag: Any) -> str:
 
 
 def parse_date(value: str | None) -> datetime | None:
-    """Feed and sitemap dates: W3C/ISO 8601 or RFC 822; naive dates are taken as UTC."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            dt = parsedate_to_datetime(value)  # RFC 822, as feeds write it
-        except (TypeError, ValueError):
-            return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt
+    """Feed and sitemap dates (`archive.dates`, the rule every stage shares); no plausibility
+    check: a lastmod only orders entries."""
+    return parse_datetime(value) if value else None
 
 
 class OutletSpider(scrapy.Spider):
@@ -505,12 +492,7 @@ def _header(response: Response, name: str) -> str | None:
 
 def _iso(value: Any) -> str | None:
     """A feed or sitemap date as ISO 8601, or None when unreadable or implausible."""
-    if isinstance(value, str):
-        dt = parse_date(value)
-        if dt is None or dt < MIN_PLAUSIBLE_DATE or dt > datetime.now(UTC) + FUTURE_SLACK:
-            return None
-        return dt.isoformat()
-    return None
+    return iso_date(value) if isinstance(value, str) else None
 
 
 _HEADER_LIMIT = re.compile(r"response (?:headers over \d+ bytes|has over \d+ header lines)[^\]>'\"]*")
