@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,16 @@ import duckdb
 from archive import boilerplate, dedup, search
 from archive.dates import stored as stored_date
 from archive.db import ArchiveError, wal_bytes, writer
+from archive.records import (
+    Article,
+    HttpStateRecord,
+    PageRecord,
+    RemovedBlock,
+    RunRecord,
+    SpoolRecord,
+    checked,
+    record_problem,
+)
 from archive.spool import PART, Line, discard_segment, read_lines, ready_segments, spool_dir_for
 from archive.tx import transaction
 
@@ -144,7 +155,7 @@ def _ingest_into(con: duckdb.DuckDBPyConnection, segments: list[Path], result: I
                 else:
                     good.append(line)
         try:
-            ingest_records(con, [line.record for line in good if line.record is not None], result)
+            ingest_records(con, [checked(line.record) for line in good if line.record is not None], result)
         except Exception as exc:
             if environmental(exc):
                 raise
@@ -167,7 +178,7 @@ def _ingest_one_by_one(con: duckdb.DuckDBPyConnection, lines: list[Line],
     for line in lines:
         assert line.record is not None
         try:
-            ingest_records(con, [line.record], result)
+            ingest_records(con, [checked(line.record)], result)
         except Exception as exc:
             if environmental(exc):
                 raise
@@ -228,136 +239,6 @@ def quarantine_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, st
     return {str(o): (int(n), str(r), at) for o, n, r, at in rows}
 
 
-# -- what a record must look like before it reaches SQL -----------------------------------------
-# A record is checked against these types first, so a wrong type is quarantined with a reason
-# that names the field instead of failing deep in an INSERT (or, worse, passing: list("abc")
-# would have made three authors). Hand-written rather than a schema library: the format is
-# ours, the table below is the whole of it, and it adds no dependency to the crawl.
-
-MAX_FIELD_CHARS = 16 << 20  # over what a 10 MB page (the crawl's limit) can yield, gzip + base64 included
-_REQ = True
-_OPT = False
-_RECORD_FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
-    "page": {"record_id": (str, _REQ), "outlet": (str, _REQ), "url": (str, _REQ), "run_id": (str, _OPT),
-             "final_url": (str, _OPT), "status": (int, _OPT), "content_type": (str, _OPT),
-             "fetched_at": (str, _OPT), "html_gz_b64": (str, _OPT), "size_bytes": (int, _OPT),
-             "hints": (dict, _OPT), "skip_reason": (str, _OPT), "detail": (str, _OPT), "article": (dict, _OPT),
-             "removed_blocks": (list, _OPT), "content_hash": (str, _OPT), "bands": (list, _OPT),
-             "key": (str, _OPT), "url_aliases": (list, _OPT), "seen_urls": (list, _OPT),
-             "cross_site_canonical": (str, _OPT), "extractor_version": (str, _OPT), "para_hashes": (list, _OPT)},
-    "http_state": {"outlet": (str, _REQ), "url": (str, _REQ), "status": (int, _OPT), "etag": (str, _OPT),
-                   "last_modified": (str, _OPT)},
-    "run_start": {"run_id": (str, _REQ), "outlet": (str, _REQ), "started_at": (str, _REQ)},
-    "run": {"run_id": (str, _REQ), "outlet": (str, _REQ), "started_at": (str, _OPT), "finished_at": (str, _OPT),
-            "status": (str, _OPT), "stats": (dict, _OPT), "finish_reason": (str, _OPT)},
-}
-_ARTICLE_FIELDS: dict[str, type] = {
-    "text": str, "authors": list, "tags": list, "word_count": int, "title": str, "published_at": str,
-    "modified_at": str, "date_source": str, "language": str, "section": str, "description": str,
-    "summary": str, "image_url": str, "site_name": str}
-_INT_RANGES = {"status": (0, 999), "size_bytes": (0, 1 << 40), "word_count": (0, 1 << 31),
-               "requests": (0, 1 << 40), "errors": (0, 1 << 40)}
-
-
-def record_problem(record: dict[str, Any]) -> str | None:
-    """Why this record cannot be ingested as it is, or None when it can."""
-    kind = record.get("type")
-    fields = _RECORD_FIELDS.get(kind) if isinstance(kind, str) else None
-    if fields is None:
-        return f"unknown record type {kind!r:.50}"
-    for name, (expected, required) in fields.items():
-        why = _wrong(name, record.get(name), expected, required)
-        if why:
-            return why
-    if kind == "page":
-        return _page_problem(record)
-    if kind == "run":
-        for name, value in (record.get("stats") or {}).items():
-            if name in _INT_RANGES and (why := _wrong(f"stats.{name}", value, int, False)):
-                return why
-    return _oversized(record, "")
-
-
-def _page_problem(r: dict[str, Any]) -> str | None:
-    article = r.get("article")
-    if article and not r.get("skip_reason"):
-        for name in ("key", "content_hash"):
-            if why := _wrong(name, r.get(name), str, True):
-                return why
-        for name, expected in _ARTICLE_FIELDS.items():
-            if why := _wrong(f"article.{name}", article.get(name), expected, name == "text"):
-                return why
-        for name in ("authors", "tags"):
-            if any(not isinstance(v, str) for v in article.get(name) or []):
-                return f"article.{name}: not a list of strings"
-    for name in ("url_aliases", "seen_urls"):
-        if any(not isinstance(v, str) for v in r.get(name) or []):
-            return f"{name}: not a list of strings"
-    if any(not _is_int(b) or not 0 <= b < 1 << 64 for b in r.get("bands") or []):
-        return "bands: not a list of unsigned 64-bit integers"
-    for block in r.get("removed_blocks") or []:
-        if not (isinstance(block, dict) and _is_int(block.get("position"))
-                and all(isinstance(block.get(k), str) for k in ("kind", "rule", "text"))):
-            return "removed_blocks: each needs position (int), kind, rule and text (strings)"
-    for pair in r.get("para_hashes") or []:
-        if not (isinstance(pair, list) and len(pair) == 2):
-            return "para_hashes: not a list of [hash, text] pairs"
-    if r.get("html_gz_b64"):
-        try:
-            base64.b64decode(r["html_gz_b64"], validate=True)
-        except ValueError:
-            return "html_gz_b64: not base64"
-    return _oversized(r, "")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _wrong(name: str, value: Any, expected: type, required: bool) -> str | None:
-    if value is None:
-        return f"{name}: missing" if required else None
-    if expected is int:
-        if not _is_int(value):
-            return f"{name}: expected a number, got {_kind(value)}"
-        low, high = _INT_RANGES.get(name.rsplit(".", 1)[-1], (-(1 << 63), (1 << 63) - 1))
-        if not low <= value <= high:
-            return f"{name}: {value:.3g} is out of range" if abs(value) > 1e15 else f"{name}: {value} is out of range"
-        return None
-    if not isinstance(value, expected):
-        return f"{name}: expected {_kind_name(expected)}, got {_kind(value)}"
-    if isinstance(value, str) and required and not value.strip():
-        return f"{name}: empty"
-    return None
-
-
-def _kind(value: Any) -> str:
-    return {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list",
-            dict: "an object"}.get(type(value), type(value).__name__)
-
-
-def _kind_name(expected: type) -> str:
-    names: dict[type, str] = {str: "a string", list: "a list", dict: "an object"}
-    return names.get(expected, expected.__name__)
-
-
-def _oversized(value: Any, path: str) -> str | None:
-    """The first string over MAX_FIELD_CHARS, by where it is in the record."""
-    if isinstance(value, str):
-        if len(value) > MAX_FIELD_CHARS:
-            return f"{path or 'field'}: {len(value) / (1 << 20):.0f} MB, over the {MAX_FIELD_CHARS >> 20} MB a field may hold"
-        return None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if why := _oversized(v, f"{path}.{k}" if path else str(k)):
-                return why
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            if why := _oversized(v, f"{path}[{i}]"):
-                return why
-    return None
-
-
 def drain_spool(db_path: str | os.PathLike[str], *, pause: float = 0.05) -> IngestResult:
     """Ingest everything ready, in bounded bites with pauses so readers get their turn."""
     total = IngestResult()
@@ -382,7 +263,7 @@ def _mark_crashed(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
     )
 
 
-def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]],
+def ingest_records(con: duckdb.DuckDBPyConnection, records: Sequence[SpoolRecord],
                    result: IngestResult | None = None) -> IngestResult:
     """Ingest records in one transaction; all or nothing (result counts only what committed)."""
     total = result if result is not None else IngestResult()
@@ -392,31 +273,30 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
     with transaction(con):
         # Which records are already in, and the page ids: one statement each per transaction
         # instead of two per page (a statement costs a few ms of CPU, more than its rows).
-        pages = [r for r in records if r.get("type") == "page"]
+        pages = [r for r in records if r["type"] == "page"]
         done = _ingested(con, [r["record_id"] for r in pages])
         page_ids = _page_ids(con, sum(1 for r in pages if r["record_id"] not in done))
         pending.load_hashes(con, [str(r.get("content_hash") or "") for r in pages
                                   if r["record_id"] not in done and r.get("article")])
         for record in records:
-            kind = record.get("type")
-            if kind == "page":
+            if record["type"] == "page":
                 if record["record_id"] in done:
                     outcome = "already_ingested"
                 else:
                     done.add(record["record_id"])  # the same record twice in one segment
                     outcome = _ingest_page(con, record, pending, page_ids.pop())
                 counters.setdefault((record.get("run_id") or "", record["outlet"]), Counter())[outcome] += 1
-            elif kind == "http_state":
+            elif record["type"] == "http_state":
                 _ingest_http_state(con, record)
                 outcome = "http_state"
-            elif kind == "run_start":
+            elif record["type"] == "run_start":
                 con.execute(
                     "INSERT INTO crawl_runs (run_id, outlet, started_at, status) VALUES (?, ?, ?, 'running') "
                     "ON CONFLICT DO NOTHING",
                     [record["run_id"], record["outlet"], stored_date(record["started_at"])],
                 )
                 outcome = "run_start"
-            elif kind == "run":
+            elif record["type"] == "run":
                 _ingest_run(con, record)
                 outcome = "run"
             else:
@@ -438,7 +318,7 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
     return total
 
 
-def _ingest_http_state(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
+def _ingest_http_state(con: duckdb.DuckDBPyConnection, r: HttpStateRecord) -> None:
     now = datetime.now(UTC)
     changed = now if r.get("changed") else None
     if r.get("status") == 304:
@@ -458,7 +338,7 @@ def _ingest_http_state(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> Non
     )
 
 
-def _ingest_run(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
+def _ingest_run(con: duckdb.DuckDBPyConnection, r: RunRecord) -> None:
     stats = r.get("stats") or {}
     con.execute(
         """
@@ -481,7 +361,7 @@ def _ingest_run(con: duckdb.DuckDBPyConnection, r: dict[str, Any]) -> None:
     )
 
 
-def _html_bytes(r: dict[str, Any]) -> bytes | None:
+def _html_bytes(r: PageRecord) -> bytes | None:
     data = r.get("html_gz_b64")
     return base64.b64decode(data) if data else None
 
@@ -523,7 +403,7 @@ def _add_urls(con: duckdb.DuckDBPyConnection, article_id: int, urls: list[tuple[
 
 
 def _insert_removed(con: duckdb.DuckDBPyConnection, article_id: int, version: int,
-                    removed: list[dict[str, Any]]) -> None:
+                    removed: list[RemovedBlock]) -> None:
     if removed:
         con.executemany(
             "INSERT INTO removed_blocks (article_id, version, position, kind, rule, text) VALUES (?, ?, ?, ?, ?, ?)",
@@ -548,7 +428,7 @@ def _page_ids(con: duckdb.DuckDBPyConnection, n: int) -> list[int]:
     return sorted((int(r[0]) for r in rows), reverse=True)
 
 
-def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pending, page_id: int) -> str:
+def _ingest_page(con: duckdb.DuckDBPyConnection, r: PageRecord, pending: _Pending, page_id: int) -> str:
     fetched_at = stored_date(r.get("fetched_at")) or datetime.now(UTC)
     article = r.get("article")
     skip = r.get("skip_reason")
@@ -556,7 +436,7 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
     article_id: int | None = None
     outcome = skip or "skipped"
     if article and not skip:
-        key = r["key"]
+        key, content_hash = _given(r.get("key")), _given(r.get("content_hash"))  # record_problem checked both
         aliases = list(r.get("url_aliases") or [])
         outlet = r["outlet"]
         seen = [str(u) for u in r.get("seen_urls") or []]
@@ -575,11 +455,11 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
         existing = next((known[u] for u in [key, *aliases] if u in known and owners[known[u]] == outlet), None)
         if existing is not None:
             article_id = existing
-            outcome = _update_article(con, existing, r, page_id, fetched_at, pending)
+            outcome = _update_article(con, existing, r, article, content_hash, page_id, fetched_at, pending)
             if outcome == "unchanged":
                 detail = "revisit: text unchanged"
         else:
-            exact = pending.find_exact(con, outlet, r["content_hash"])
+            exact = pending.find_exact(con, outlet, content_hash)
             if exact is not None:
                 article_id = exact
                 skip, outcome = "exact_duplicate", "exact_duplicate"
@@ -588,7 +468,7 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: dict[str, Any], pending: _Pe
                 dedup.record_decision(con, dedup.Decision(exact, exact, "exact", 1.0,
                                                           f"same text under {key}"), fetched_at)
             else:
-                article_id = _insert_article(con, r, page_id, fetched_at, pending)
+                article_id = _insert_article(con, r, article, content_hash, page_id, fetched_at, pending)
                 outcome = "new"
             if syndicated is not None:
                 dedup.record_decision(con, dedup.Decision(
@@ -615,10 +495,11 @@ _ARTICLE_COLUMNS = ("title", "authors", "published_at", "modified_at", "date_sou
                     "page_canonical_url")
 
 
-def _article_values(article: dict[str, Any]) -> list[Any]:
+def _article_values(article: Article) -> list[Any]:
     values = []
+    fields: dict[str, Any] = dict(article)
     for column in _ARTICLE_COLUMNS:
-        value = article.get(column)
+        value = fields.get(column)
         if column in ("published_at", "modified_at"):
             value = stored_date(value)
         elif column in ("authors", "tags"):
@@ -631,9 +512,14 @@ def _article_values(article: dict[str, Any]) -> list[Any]:
     return values
 
 
-def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: int, now: datetime,
-                    pending: _Pending) -> int:
-    article = r["article"]
+def _given(value: str | None) -> str:
+    if not value:
+        raise ValueError("a page with an article needs its key and content_hash")
+    return value
+
+
+def _insert_article(con: duckdb.DuckDBPyConnection, r: PageRecord, article: Article, content_hash: str,
+                    page_id: int, now: datetime, pending: _Pending) -> int:
     hints = r.get("hints") or {}
     columns = ", ".join(_ARTICLE_COLUMNS)
     placeholders = ", ".join("?" for _ in _ARTICLE_COLUMNS)
@@ -645,32 +531,32 @@ def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: 
         VALUES (?, ?, ?, {placeholders}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING id
         """,
-        [r["outlet"], r.get("final_url") or r["url"], r["key"], *_article_values(article),
-         bool(article.get("promo_flagged")), r["content_hash"], hints.get("title"), stored_date(hints.get("published_at")),
+        [r["outlet"], r.get("final_url") or r["url"], r.get("key"), *_article_values(article),
+         bool(article.get("promo_flagged")), content_hash, hints.get("title"), stored_date(hints.get("published_at")),
          hints.get("source"), r.get("cross_site_canonical"), r.get("extractor_version"), page_id, now, now],
     ).fetchone()
     assert row is not None
     article_id = int(row[0])
-    pending.text_changed(article_id, r["outlet"], None, r["content_hash"])
+    pending.text_changed(article_id, r["outlet"], None, content_hash)
     _insert_removed(con, article_id, 1, r.get("removed_blocks") or [])
     dedup.place_article(con, article_id, outlet=r["outlet"], text=article["text"], bands=r.get("bands") or [],
                         published_at=stored_date(article.get("published_at")), now=now)
     pending.to_index.append(article_id)
     if r.get("para_hashes"):
         pending.paragraphs.append((r["outlet"], [(str(h), str(t)) for h, t in r["para_hashes"]], now,
-                                   str((r.get("article") or {}).get("text") or "")))
+                                   article["text"]))
     return article_id
 
 
-def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: dict[str, Any], page_id: int,
-                    fetched_at: datetime, pending: _Pending) -> str:
+def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: PageRecord, article: Article,
+                    content_hash: str, page_id: int, fetched_at: datetime, pending: _Pending) -> str:
     """A known article fetched again: a new version when its cleaned text changed."""
     current = con.execute(
         "SELECT content_hash, version, title, text, page_id, last_seen_at, outlet FROM articles WHERE id = ?",
         [article_id]).fetchone()
     assert current is not None
     old_hash, version, old_title, old_text, old_page, last_seen, outlet = current
-    if old_hash == r["content_hash"]:
+    if old_hash == content_hash:
         con.execute("UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, article_id])
         return "unchanged"
     con.execute(
@@ -678,15 +564,14 @@ def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: dict[str
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [article_id, version, old_title, old_text, old_hash, last_seen, old_page],
     )
-    article = r["article"]
     assignments = ", ".join(f"{c} = ?" for c in _ARTICLE_COLUMNS)
     con.execute(
         f"UPDATE articles SET {assignments}, content_hash = ?, version = ?, page_id = ?, last_seen_at = ?, "
         "promo_flagged = ?, extractor_version = ? WHERE id = ?",
-        [*_article_values(article), r["content_hash"], version + 1, page_id, fetched_at,
+        [*_article_values(article), content_hash, version + 1, page_id, fetched_at,
          bool(article.get("promo_flagged")), r.get("extractor_version"), article_id],
     )
-    pending.text_changed(article_id, str(outlet), old_hash, r["content_hash"])
+    pending.text_changed(article_id, str(outlet), old_hash, content_hash)
     _insert_removed(con, article_id, version + 1, r.get("removed_blocks") or [])
     dedup.refresh_bands(con, article_id, r.get("bands") or [])
     con.execute(

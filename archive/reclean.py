@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from archive import dedup, search
+from archive.records import Article, Hints, RemovedBlock
 
 _FIELDS = ("title", "authors", "published_at", "modified_at", "date_source", "language", "section", "tags",
            "description", "summary", "image_url", "site_name", "text", "word_count", "paywalled")
@@ -28,7 +29,7 @@ class StoredPage:
     outlet: str
     url: str
     html: str
-    hints: dict[str, Any]
+    hints: Hints
     content_hash: str | None
     extractor_version: str | None
     removed: list[tuple[int, str, str, str]]  # (position, kind, rule, text)
@@ -77,15 +78,15 @@ def stored_pages(con: duckdb.DuckDBPyConnection, article_ids: list[int]) -> list
     for (article_id, version, current, outlet, url, html_gz, feed_title, feed_published, via, chash,
          extractor) in rows:
         html = gzip.decompress(html_gz).decode("utf-8", "replace")
-        hints = {"title": feed_title, "published_at": feed_published.isoformat() if feed_published else None,
+        hints: Hints = {"title": feed_title, "published_at": feed_published.isoformat() if feed_published else None,
                  "source": via}
         pages.append(StoredPage(article_id, version, current, outlet, url, html, hints, chash, extractor,
                                 removed.get((article_id, version), [])))
     return pages
 
 
-def apply(con: duckdb.DuckDBPyConnection, page: StoredPage, article: dict[str, Any],
-          removed: list[dict[str, Any]], content_hash: str, bands: list[int], extractor_version: str,
+def apply(con: duckdb.DuckDBPyConnection, page: StoredPage, article: Article,
+          removed: list[RemovedBlock], content_hash: str, bands: list[int], extractor_version: str,
           now: datetime) -> None:
     """Write a re-cleaned result over the stored one, in the caller's transaction."""
     con.execute("DELETE FROM removed_blocks WHERE article_id = ? AND version = ?", [page.article_id, page.version])
@@ -102,7 +103,7 @@ def apply(con: duckdb.DuckDBPyConnection, page: StoredPage, article: dict[str, A
         return
     values = []
     for field in _FIELDS:
-        value = article.get(field)
+        value: Any = article.get(field)
         if field in ("authors", "tags"):
             value = list(value or [])
         elif field == "paywalled":

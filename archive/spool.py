@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from archive.records import RECORD_VERSION, SpoolRecord
+
 logger = logging.getLogger(__name__)
 
 PART = ".part"
@@ -101,14 +103,16 @@ class SpoolWriter:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: SpoolRecord) -> None:
         if self._file is None:
             self._start_segment()
         assert self._file is not None
+        record = {"v": RECORD_VERSION, **record}  # type: ignore[assignment]  # stamped, the caller's left as it is
         line = json.dumps(record, ensure_ascii=False, default=str)
         if _SURROGATE.search(line):  # rare: repaired here rather than losing the page
-            record, replaced = scrub_surrogates(record)
-            note_repair(record, replaced)
+            scrubbed, replaced = scrub_surrogates(record)
+            note_repair(scrubbed, replaced)
+            record = scrubbed
             self.repaired += 1
             logger.warning("record %s: %d lone surrogates replaced with U+FFFD", record.get("url"), replaced)
             line = json.dumps(record, ensure_ascii=False, default=str)

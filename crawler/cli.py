@@ -207,14 +207,12 @@ def extract_cmd(page: Any, url: str, language: str | None, include_blocks: bool)
     body = page.read()
     html, _note = decode_html(body)
     cleaned = clean_article(html, url, language_hint=language)
-    article = dict(cleaned.article)
-    if not include_blocks:
-        article.pop("blocks", None)
+    article = cleaned.article
     key, cross_site = article_key(url, article.get("canonical_url"), article.get("og_url"))
     out = {
         "url": url, "key": key, "cross_site_canonical": cross_site,
         "archived": cleaned.skip_reason is None, "skip_reason": cleaned.skip_reason,
-        **article,
+        **{k: v for k, v in article.items() if include_blocks or k != "blocks"},
         "content_hash": content_hash(article.get("text") or ""),
         "removed_blocks": cleaned.removed, "extractor_version": PIPELINE_VERSION,
     }

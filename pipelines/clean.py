@@ -7,6 +7,7 @@ import base64
 import gzip
 from typing import Any, NamedTuple
 
+from archive.records import Article, Block, Hints, PageItem, PageRecord, RemovedBlock
 from pipelines.extract import EXTRACTOR_VERSION, extract_with_tree
 from pipelines.fingerprint import content_hash, minhash_bands
 from pipelines.promo import RULES_VERSION, paragraph_hash, strip_promotions
@@ -20,7 +21,7 @@ _SKIP_KINDS = {"listing": "listing", "empty": "empty_extraction", "challenge": "
 MIN_WORDS = 40
 
 
-def clean_article(html: str, url: str, hints: dict[str, Any] | None = None, *,
+def clean_article(html: str, url: str, hints: Hints | None = None, *,
                   language_hint: str | None = None, outlet_rules: Any = None,
                   boilerplate: frozenset[str] = frozenset()) -> Cleaned:
     """Extract and strip one page."""
@@ -40,16 +41,29 @@ def clean_article(html: str, url: str, hints: dict[str, Any] | None = None, *,
 
 
 class Cleaned(NamedTuple):
-    extracted: dict[str, Any]  # before promotion stripping (boilerplate learning counts these)
-    article: dict[str, Any]
-    removed: list[dict[str, Any]]
+    extracted: Article  # before promotion stripping (boilerplate learning counts these)
+    article: Article
+    removed: list[RemovedBlock]
     skip_reason: str | None
 
 
-def clean_page(item: dict[str, Any], html: str, *, outlet_rules: Any = None,
-               boilerplate: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _record(item: PageItem) -> PageRecord:
+    """What the spider saw of the page, without its HTML (the record keeps it gzipped)."""
+    fields = {k: v for k, v in item.items() if k != "html"}
+    return PageRecord(**fields)  # type: ignore[typeddict-item]
+
+
+def unclean_record(item: PageItem, skip_reason: str, detail: str | None) -> PageRecord:
+    """The record of a page that is not archived as an article: what the spider saw, and why."""
+    record = _record(item)
+    record.update({"skip_reason": skip_reason, "detail": detail})
+    return record
+
+
+def clean_page(item: PageItem, html: str, *, outlet_rules: Any = None,
+               boilerplate: frozenset[str] = frozenset()) -> PageRecord:
     """A spool page record from a page item and its HTML (the HTML itself is kept, gzipped)."""
-    record = dict(item)
+    record = _record(item)
     record["html_gz_b64"] = base64.b64encode(gzip.compress(html.encode("utf-8", "replace"), 6)).decode("ascii")
     record["extractor_version"] = PIPELINE_VERSION
     url = record.get("final_url") or record["url"]
@@ -59,27 +73,27 @@ def clean_page(item: dict[str, Any], html: str, *, outlet_rules: Any = None,
             outlet_rules=outlet_rules, boilerplate=boilerplate,
         )
     except Exception as exc:  # a page that breaks the extractor is recorded, never fatal
-        record.update(skip_reason="extraction_error", detail=f"{type(exc).__name__}: {exc}"[:500])
+        record.update({"skip_reason": "extraction_error", "detail": f"{type(exc).__name__}: {exc}"[:500]})
         return record
     article, removed, skip = cleaned.article, cleaned.removed, cleaned.skip_reason
     if skip:
-        record.update(skip_reason=skip, detail=article.get("detail"))
+        record.update({"skip_reason": skip, "detail": article.get("detail")})
         return record
     key, cross_site = article_key(url, article.get("canonical_url"), article.get("og_url"))
-    seen = [record["url"], *record.get("redirect_urls", []), url, *(record.get("hints") or {}).get("seen_as", [])]
+    seen = [record["url"], *record.get("redirect_urls", []), url, *record.get("hints", {}).get("seen_as", [])]
     seen = [u for u in seen if u and same_site(u, url)]  # a feed proxy's URL names no article of ours
     aliases = [canonical_url(u) for u in seen]
-    record.update(
-        article=article,
-        removed_blocks=removed,
-        key=key,
-        cross_site_canonical=cross_site,
-        url_aliases=sorted(set(aliases) - {key}),
-        seen_urls=sorted(set(seen) - set(aliases) - {key}),  # raw spellings, as found
-        content_hash=content_hash(article["text"]),
-        bands=minhash_bands(article["text"]),
-        para_hashes=[(paragraph_hash(b["text"]), b["text"][:300]) for b in boundary_blocks(cleaned.extracted)],
-    )
+    record.update({
+        "article": article,
+        "removed_blocks": removed,
+        "key": key,
+        "cross_site_canonical": cross_site,
+        "url_aliases": sorted(set(aliases) - {key}),
+        "seen_urls": sorted(set(seen) - set(aliases) - {key}),  # raw spellings, as found
+        "content_hash": content_hash(article["text"]),
+        "bands": minhash_bands(article["text"]),
+        "para_hashes": [[paragraph_hash(b["text"]), b["text"][:300]] for b in boundary_blocks(cleaned.extracted)],
+    })
     return record
 
 
@@ -87,7 +101,7 @@ MID_SHORT_CHARS = 400  # short blocks inside the text: pitches, labels, teaser l
 MID_SHORT_MAX = 8
 
 
-def boundary_blocks(article: dict[str, Any]) -> list[dict[str, Any]]:
+def boundary_blocks(article: Article) -> list[Block]:
     """The blocks whose recurrence across an outlet's articles is counted (boilerplate
     learning): head and tail blocks, where outlets put their repeated promos, and the 8
     shortest blocks between them (on real pages, newsletter boxes, "most read" labels and

@@ -23,6 +23,7 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from archive.dates import iso_date
+from archive.records import Article, Block, Hints
 from archive.text import is_prose, word_count, words
 from pipelines.decode import decode_html
 from pipelines.jsontext import load_json
@@ -161,7 +162,7 @@ def _clean(value: Any) -> str | None:
     return text or None
 
 
-def _empty_article(page_kind: str) -> dict[str, Any]:
+def _empty_article(page_kind: str) -> Article:
     return {
         "title": None, "authors": [], "published_at": None, "modified_at": None,
         "date_source": None, "language": None, "description": None, "section": None,
@@ -492,7 +493,7 @@ def _metadata(tree: HtmlElement, url: str) -> dict[str, Any]:
 
 
 def _pick_dates(
-    md: dict[str, Any], tree: HtmlElement | None, url: str, hints: dict[str, Any] | None
+    md: dict[str, Any], tree: HtmlElement | None, url: str, hints: Hints | None
 ) -> tuple[str | None, str | None, str | None]:
     """(published_at, modified_at, date_source): page markup first, then the feed or
     sitemap hint, then the URL, then htmldate (the slowest, least certain)."""
@@ -713,18 +714,18 @@ def _block_elements(container: etree._Element) -> Iterator[etree._Element | str]
             yield el.tail
 
 
-def _blocks(body: etree._Element) -> list[dict[str, Any]]:
-    blocks = []
+def _blocks(body: etree._Element) -> list[Block]:
+    blocks: list[Block] = []
     for el in _block_elements(body):
         if isinstance(el, str):
             if text := _norm(el):
-                blocks.append({"kind": "p", "text": text, "link_chars": 0})
+                blocks.append(Block(kind="p", text=text, link_chars=0))
             continue
         kind = _BLOCK_KINDS.get(str(el.tag), "p")
         text = _block_text(el)
         if not text:
             continue
-        block: dict[str, Any] = {"kind": kind, "text": text, "link_chars": min(_link_chars(el), len(text))}
+        block = Block(kind=kind, text=text, link_chars=min(_link_chars(el), len(text)))
         targets = [t for ref in el.iter("ref") if (t := ref.get("target"))][:8]
         if targets:
             block["links"] = targets  # where the block sends the reader: a promo signal
@@ -807,7 +808,7 @@ def _listing_url(url: str) -> bool:
 def classify_page(
     html: str,
     tree: HtmlElement | None = None,
-    blocks: list[dict[str, Any]] | None = None,
+    blocks: list[Block] | None = None,
     md: dict[str, Any] | None = None,
     url: str = "",
     _stats: tuple[str, int, int, int, str] | None = None,
@@ -860,14 +861,14 @@ def classify_page(
 ARTICLE_PROSE_WORDS = 150
 
 
-def _prose_words(blocks: list[dict[str, Any]]) -> int:
+def _prose_words(blocks: list[Block]) -> int:
     """Words in paragraphs of running text (a listing's teasers are links; its headlines
     have no full stop)."""
     return sum(word_count(b["text"]) for b in blocks if b["kind"] == "p" and is_prose(b["text"], b["link_chars"]))
 
 
 def _is_challenge(
-    html: str, visible: str, title: str, blocks: list[dict[str, Any]] | None, weak: bool = True
+    html: str, visible: str, title: str, blocks: list[Block] | None, weak: bool = True
 ) -> bool:
     """Bot challenge, JavaScript or cookie wall: a short page with a vendor fingerprint or
     a challenge title; with ``weak``, also challenge wording, unless the extracted text is
@@ -895,9 +896,9 @@ def _is_challenge(
 def extract_article(
     html: str | bytes,
     url: str,
-    hints: dict[str, Any] | None = None,
+    hints: Hints | None = None,
     language_hint: str | None = None,
-) -> dict[str, Any]:
+) -> Article:
     """Article dict for one fetched page (see docs/ARCHITECTURE.md). Never raises."""
     return extract_with_tree(html, url, hints, language_hint)[0]
 
@@ -905,9 +906,9 @@ def extract_article(
 def extract_with_tree(
     html: str | bytes,
     url: str,
-    hints: dict[str, Any] | None = None,
+    hints: Hints | None = None,
     language_hint: str | None = None,
-) -> tuple[dict[str, Any], HtmlElement | None]:
+) -> tuple[Article, HtmlElement | None]:
     """extract_article, and the page's parsed tree for the next stage (promo stripping),
     so a page is parsed once. Never raises."""
     holder: list[HtmlElement] = []
@@ -919,9 +920,9 @@ def extract_with_tree(
 
 
 def _extract(
-    html: str | bytes, url: str, hints: dict[str, Any] | None, language_hint: str | None,
+    html: str | bytes, url: str, hints: Hints | None, language_hint: str | None,
     holder: list[HtmlElement],
-) -> dict[str, Any]:
+) -> Article:
     hints = hints if isinstance(hints, dict) else {}
     if isinstance(html, (bytes, bytearray)):
         if _looks_binary(bytes(html)):
@@ -949,9 +950,7 @@ def _extract(
 
     md = _metadata(tree, url)
     art = _empty_article("article")
-    for key in art:
-        if key in md:
-            art[key] = md[key]
+    art.update({key: md[key] for key in art if key in md})  # type: ignore[typeddict-item]  # the metadata keys are Article keys
     art["language"] = md["language"] or _language(language_hint)
     if not art["title"] and _clean(hints.get("title")):
         art["title"] = _clean(hints.get("title"))
@@ -990,7 +989,7 @@ def _extract(
     return art
 
 
-def _body_blocks(tree: HtmlElement, url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+def _body_blocks(tree: HtmlElement, url: str, options: dict[str, Any]) -> list[Block]:
     doc = trafilatura.bare_extraction(tree, url=url or None, **options)
     body = getattr(doc, "body", None) if doc is not None else None
     return _blocks(body) if body is not None else []
@@ -1000,7 +999,7 @@ def _same(a: str, b: str) -> bool:
     return _WORD.findall(a.casefold()) == _WORD.findall(b.casefold())
 
 
-def _repeats_title(block: dict[str, Any], title: str) -> bool:
+def _repeats_title(block: Block, title: str) -> bool:
     """The first block is the headline again: the same words, or the headline with its
     kicker ("Premier League Rückschlag im Titelkampf - Liverpool verliert ...") or the
     site's name around it, as a heading or a line without a full stop."""
@@ -1016,7 +1015,7 @@ def _repeats_title(block: dict[str, Any], title: str) -> bool:
     return sub in joined or (len(have) >= 4 and " " + " ".join(have) + " " in sub)
 
 
-def _bare(page_kind: str, language_hint: str | None) -> dict[str, Any]:
+def _bare(page_kind: str, language_hint: str | None) -> Article:
     """Article for a page with nothing to extract: only its kind and the outlet language."""
     art = _empty_article(page_kind)
     art["language"] = _language(language_hint)

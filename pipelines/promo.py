@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archive.records import Article, Block, RemovedBlock
 from archive.text import is_prose, word_count
 from pipelines import promo_signals as signals
 
@@ -767,14 +768,14 @@ def _text_rules(
 
 
 def strip_promotions(
-    article: dict[str, Any],
+    article: Article,
     html: str | None = None,
     *,
     rules: PromoRules | None = None,
     outlet_rules: OutletPromoRules | None = None,
     boilerplate: frozenset[str] = frozenset(),
     tree: Any = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[Article, list[RemovedBlock]]:
     """Return (article without promo blocks, removed blocks).
 
     `html` (or an already parsed lxml `tree`) enables markup boxes and outlet CSS selectors;
@@ -784,8 +785,8 @@ def strip_promotions(
     whole with promo_flagged=True and no removed blocks.
     """
     rules = rules or load_rules()
-    blocks: list[dict[str, Any]] = [dict(b) for b in (article.get("blocks") or [])]
-    out = copy.deepcopy({k: v for k, v in article.items() if k != "blocks"})
+    blocks: list[Block] = [Block(**b) for b in (article.get("blocks") or [])]
+    out: Article = copy.deepcopy(article)  # the caller's article is left as it was
     n = len(blocks)
     squashed = [_squash(str(b.get("text") or "")) for b in blocks]
     total = sum(len(s) for s in squashed)
@@ -876,23 +877,16 @@ def strip_promotions(
     verdict = {**exempt, **guessed}
     if flagged and not verdict:
         out["blocks"] = blocks
-        out["text"] = "\n\n".join(str(b.get("text") or "") for b in blocks)
+        out["text"] = "\n\n".join(b["text"] for b in blocks)
         out["word_count"] = word_count(out["text"])
         out["promo_flagged"] = True
         return out, []
 
     kept = [b for i, b in enumerate(blocks) if i not in verdict]
-    removed = [
-        {
-            "position": i,
-            "kind": verdict[i][0],
-            "rule": verdict[i][1],
-            "text": str(blocks[i].get("text") or ""),
-        }
-        for i in sorted(verdict)
-    ]
+    removed = [RemovedBlock(position=i, kind=verdict[i][0], rule=verdict[i][1], text=blocks[i]["text"])
+               for i in sorted(verdict)]
     out["blocks"] = kept
-    out["text"] = "\n\n".join(str(b.get("text") or "") for b in kept)
+    out["text"] = "\n\n".join(b["text"] for b in kept)
     out["word_count"] = word_count(out["text"])
     out["promo_flagged"] = flagged
     return out, removed

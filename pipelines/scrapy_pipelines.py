@@ -23,7 +23,16 @@ from typing import Any
 from scrapy import signals
 from scrapy.crawler import Crawler
 
+from archive.records import (
+    HttpStateRecord,
+    PageItem,
+    PageRecord,
+    RunRecord,
+    RunStartRecord,
+    RunStats,
+)
 from archive.spool import SpoolWriter, spool_dir_for
+from pipelines.clean import unclean_record
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +67,8 @@ def _worker_init(parent: int) -> None:
     load_rules()  # compile the phrase rules now, not on the first page
 
 
-def _clean_in_worker(item: dict[str, Any], html: str, selectors: tuple[str, ...], patterns: tuple[str, ...],
-                     boilerplate: frozenset[str]) -> tuple[dict[str, Any], int]:
+def _clean_in_worker(item: PageItem, html: str, selectors: tuple[str, ...], patterns: tuple[str, ...],
+                     boilerplate: frozenset[str]) -> tuple[PageRecord, int]:
     """Runs in a worker: the outlet rules travel as strings (compiled once per worker)."""
     from pipelines.clean import clean_page
 
@@ -207,7 +216,7 @@ class CleanPipeline:
             self.pool = None
             _POOL.release()
 
-    async def _in_pool(self, item: dict[str, Any], html: str) -> dict[str, Any]:
+    async def _in_pool(self, item: PageItem, html: str) -> PageRecord:
         detail = "cleaning worker died twice on this page"
         async with _POOL.slots():
             for attempt in (1, 2):
@@ -227,9 +236,7 @@ class CleanPipeline:
                     self.pool = _POOL.replace(pool, kill=True)
                     detail = f"cleaning took over {self.timeout:g}s"
                     break
-        record = dict(item)
-        record.update(skip_reason="extraction_error", detail=detail)
-        return record
+        return unclean_record(item, "extraction_error", detail)
 
     async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         if item.get("type") != "page":
@@ -239,19 +246,20 @@ class CleanPipeline:
             return item
         stats = self.crawler.stats
         assert stats is not None
+        page: PageItem = item  # type: ignore[assignment]  # the spider's page item (Scrapy hands dicts on)
         if self.pool is not None:
-            record = await self._in_pool(item, html)
+            record = await self._in_pool(page, html)
         else:
             from pipelines.clean import clean_page
 
-            record = clean_page(item, html, outlet_rules=self.outlet_rules, boilerplate=self.boilerplate)
+            record = clean_page(page, html, outlet_rules=self.outlet_rules, boilerplate=self.boilerplate)
         if record.get("skip_reason"):
             stats.inc_value(f"mediawatch/skipped/{record['skip_reason']}")
             logger.info("page %s skipped: %s", record["url"], record["skip_reason"])
         else:
             stats.inc_value("mediawatch/articles_extracted")
             stats.inc_value("mediawatch/promo_blocks_removed", len(record.get("removed_blocks") or ()))
-        return record
+        return dict(record)
 
 
 # Article failures that may pass next time: while one is pending, the feed's validators must
@@ -272,7 +280,7 @@ class SpoolPipeline:
         self.ingest_on_close = crawler.settings.getbool("MEDIAWATCH_INGEST_ON_CLOSE", True)
         self.writer: SpoolWriter | None = None
         self.started_at = datetime.now(UTC)
-        self.source_states: list[dict[str, Any]] = []
+        self.source_states: list[HttpStateRecord] = []
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -285,15 +293,15 @@ class SpoolPipeline:
         self.writer = SpoolWriter(spool_dir_for(spider.db_path), f"{spider.run_id}.{spider.outlet.name}")
         self.writer.open()
         self.started_at = datetime.now(UTC)
-        self.writer.write({"type": "run_start", "run_id": spider.run_id, "outlet": spider.outlet.name,
-                           "started_at": self.started_at.isoformat()})
+        self.writer.write(RunStartRecord(type="run_start", run_id=spider.run_id, outlet=spider.outlet.name,
+                                         started_at=self.started_at.isoformat()))
 
     def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         assert self.writer is not None
         if item.get("type") == "http_state":
-            self.source_states.append(item)
+            self.source_states.append(item)  # type: ignore[arg-type]  # the spider's http_state record
         else:
-            self.writer.write(item)
+            self.writer.write(item)  # type: ignore[arg-type]  # a PageRecord from CleanPipeline
         return item
 
     def spider_closed(self, spider: Any, reason: str) -> None:
@@ -306,14 +314,14 @@ class SpoolPipeline:
         ) and not any(k.startswith("mediawatch/skipped/http_5") for k in values)
         for state in self.source_states:
             if not keep_validators:
-                state = {**state, "etag": None, "last_modified": None}
+                state = HttpStateRecord(**{**state, "etag": None, "last_modified": None})
             self.writer.write(state)
-        self.writer.write({
+        self.writer.write(RunRecord(**{
             "type": "run", "run_id": spider.run_id, "outlet": spider.outlet.name,
             "started_at": self.started_at.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
             "status": "ok" if reason == "finished" else ("stopped" if reason == "shutdown" else "failed"),
             "finish_reason": reason, "stats": run_stats(values),
-        })
+        }))
         self.writer.close()
         if self.ingest_on_close:
             from archive.db import ArchiveError
@@ -326,7 +334,7 @@ class SpoolPipeline:
                 logger.warning("spool left for the archive writer: %s", exc)
 
 
-def run_stats(values: dict[str, Any]) -> dict[str, Any]:
+def run_stats(values: dict[str, Any]) -> RunStats:
     """The figures of a run from Scrapy's stats, in the shape crawl_runs stores."""
     responses = {
         key.rsplit("/", 1)[1]: value

@@ -29,6 +29,7 @@ from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
 
 from archive.dates import iso_date, parse_datetime
+from archive.records import HttpStateRecord, PageItem
 from archive.state import CrawlState, load_crawl_state
 from crawler.discovery import (
     CharRefRepairingReader,
@@ -173,7 +174,7 @@ class OutletSpider(scrapy.Spider):
         return Request(url, callback=callback, errback=self.source_failed, headers=headers,
                        meta=meta, dont_filter=True, priority=10)
 
-    def article_request(self, url: str, hints: dict[str, Any]) -> Request | dict[str, Any] | None:
+    def article_request(self, url: str, hints: dict[str, Any]) -> Request | PageItem | None:
         """Filter a candidate article URL before any byte is downloaded; None when skipped, a
         page record when the skip must be recorded (an article_pattern that timed out)."""
         url = urljoin(hints.get("source_url") or "", url.strip())
@@ -241,7 +242,7 @@ class OutletSpider(scrapy.Spider):
         for url in self.outlet.start_urls:
             yield self._source_request(url, self.parse_section, source_kind="section")
 
-    def _source_state(self, response: Response) -> Iterator[dict[str, Any]]:
+    def _source_state(self, response: Response) -> Iterator[HttpStateRecord]:
         """Record conditional-GET validators; say whether the source changed."""
         source_url = response.meta["source_url"]
         yield {
@@ -391,7 +392,7 @@ class OutletSpider(scrapy.Spider):
 
     # -- article pages -----------------------------------------------------------------------
 
-    def _page(self, request: Request, **fields: Any) -> dict[str, Any]:
+    def _page(self, request: Request, **fields: Any) -> PageItem:
         redirects = list(request.meta.get("redirect_urls", []))
         return {
             "type": "page",
@@ -403,10 +404,10 @@ class OutletSpider(scrapy.Spider):
             "fetched_at": datetime.now(UTC).isoformat(),
             "hints": request.meta.get("hints", {}),
             "language_hint": self.outlet.language,
-            **fields,
+            **fields,  # type: ignore[typeddict-item]  # the fetch's fields of a PageItem (status, html...)
         }
 
-    def parse_article(self, response: Response) -> Iterator[dict[str, Any]]:
+    def parse_article(self, response: Response) -> Iterator[PageItem]:
         content_type = (_header(response, "Content-Type") or "").lower()
         request = response.request
         assert request is not None
@@ -427,7 +428,7 @@ class OutletSpider(scrapy.Spider):
             self._count("charset_corrected")
         yield self._page(request, **base, html=html, skip_reason=None, detail=note)
 
-    def article_failed(self, failure: Failure) -> Iterator[dict[str, Any]]:
+    def article_failed(self, failure: Failure) -> Iterator[PageItem]:
         request: Request = failure.request  # type: ignore[attr-defined]
         message = failure.getErrorMessage()
         name = type(failure.value).__name__
