@@ -471,7 +471,8 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(co
         wait_for("the article fetched meanwhile archived", lambda: rows(
             db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"])[0][0] == 1, 90, daemon)
         assert rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles") == [(ARTICLES + 1,) * 2]
-        failed = rows(db, "SELECT status, count(*) FROM crawl_runs WHERE status <> 'ok' GROUP BY 1")
+        # the run in progress at this moment is 'running': not a failure
+        failed = rows(db, "SELECT status, count(*) FROM crawl_runs WHERE status NOT IN ('ok', 'running') GROUP BY 1")
         assert failed == [], f"runs failed while the archive was held: {failed}\n{daemon.log()[-3000:]}"
         assert "unhealthy" not in daemon.log() and "failing x" not in daemon.log()
         code, _ = daemon.stop(signal.SIGTERM)
