@@ -466,7 +466,7 @@ def test_a_long_article_on_a_link_heavy_page_is_not_a_listing() -> None:
 def test_nested_containers_from_the_fallback_extractors_keep_their_paragraphs_apart() -> None:
     from lxml import etree
 
-    from pipelines.extract import _blocks
+    from pipelines.extract.blocks import _blocks
 
     body = etree.fromstring(
         "<body><div><div><p>NEW DELHI: </p><ref target='/topic/x'>Pakistan</ref><p>'s army said so.</p>"

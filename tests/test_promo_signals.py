@@ -1,4 +1,4 @@
-"""Wording-free promo signals (pipelines/promo_signals.py) through strip_promotions: each
+"""Wording-free promo signals (pipelines/promo/signals.py) through strip_promotions: each
 signal removes what it is for and keeps its hard negative, the article text that looks like it."""
 
 from __future__ import annotations

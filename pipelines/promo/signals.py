@@ -15,20 +15,49 @@ from typing import Any
 
 # Link targets by kind, matched on the URL (path and host), case-blind.
 _TARGETS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("app", re.compile(r"apps\.apple\.com|itunes\.apple\.com|play\.google\.com/store|app\.adjust\.com"
-                       r"|onelink\.me|app\.link/|/apps?(?:/|$|\?)|/app-download", re.I)),
-    ("newsletter", re.compile(r"newsletter|nieuwsbrief|/nl-signup|/e-?mail-?alerts?|/infolettre", re.I)),
-    ("donation", re.compile(r"/donat|/donate|/spende|/spenden|/don(?:s|ate)?(?:/|$|\?)|/contribut|/support-us"
-                            r"|/soutenir|/unterstuetzen|/apoya|/doneer|paypal\.me|/steady|steadyhq\.com", re.I)),
-    ("subscription", re.compile(r"/subscri|/abonn|/abo(?:/|$|\?|-)|/aboshop|/checkout|/offers?(?:/|$|\?)"
-                                r"|/angebot|/plus(?:/|$|\?)|/premium(?:/|$|\?)|/membership|/join(?:/|$|\?)"
-                                r"|/suscri|/assin|/abbonam|/predplatne|/prenumerat|/abone|/tilbud|/kjop"
-                                r"|/registrier|/register(?:/|$|\?)|/login(?:/|$|\?)|/paywall|piano\.io"
-                                r"|/digital-?access|/produkte?/", re.I)),
-    ("social", re.compile(r"(?:^|//)(?:www\.)?(?:facebook\.com|twitter\.com|x\.com|instagram\.com|t\.me"
-                          r"|whatsapp\.com|linkedin\.com|tiktok\.com|youtube\.com)/(?!watch|status|p/|reel)", re.I)),
+    (
+        "app",
+        re.compile(
+            r"apps\.apple\.com|itunes\.apple\.com|play\.google\.com/store|app\.adjust\.com"
+            r"|onelink\.me|app\.link/|/apps?(?:/|$|\?)|/app-download",
+            re.I,
+        ),
+    ),
+    (
+        "newsletter",
+        re.compile(r"newsletter|nieuwsbrief|/nl-signup|/e-?mail-?alerts?|/infolettre", re.I),
+    ),
+    (
+        "donation",
+        re.compile(
+            r"/donat|/donate|/spende|/spenden|/don(?:s|ate)?(?:/|$|\?)|/contribut|/support-us"
+            r"|/soutenir|/unterstuetzen|/apoya|/doneer|paypal\.me|/steady|steadyhq\.com",
+            re.I,
+        ),
+    ),
+    (
+        "subscription",
+        re.compile(
+            r"/subscri|/abonn|/abo(?:/|$|\?|-)|/aboshop|/checkout|/offers?(?:/|$|\?)"
+            r"|/angebot|/plus(?:/|$|\?)|/premium(?:/|$|\?)|/membership|/join(?:/|$|\?)"
+            r"|/suscri|/assin|/abbonam|/predplatne|/prenumerat|/abone|/tilbud|/kjop"
+            r"|/registrier|/register(?:/|$|\?)|/login(?:/|$|\?)|/paywall|piano\.io"
+            r"|/digital-?access|/produkte?/",
+            re.I,
+        ),
+    ),
+    (
+        "social",
+        re.compile(
+            r"(?:^|//)(?:www\.)?(?:facebook\.com|twitter\.com|x\.com|instagram\.com|t\.me"
+            r"|whatsapp\.com|linkedin\.com|tiktok\.com|youtube\.com)/(?!watch|status|p/|reel)",
+            re.I,
+        ),
+    ),
 )
-_SENTENCE = re.compile(r"\w[.!?。！？]+(?:[\s»”“\"'’)]|[A-ZÀ-Þ])")  # a sentence ends inside the text
+_SENTENCE = re.compile(
+    r"\w[.!?。！？]+(?:[\s»”“\"'’)]|[A-ZÀ-Þ])"
+)  # a sentence ends inside the text
 _FULL_STOP = re.compile(r"[.!…。！]\s*[»«”“\"')’\]」』]*$")
 _END_PUNCT = re.compile(r"[.!?…:;。！？]\s*[»«”“\"')’\]」』]*$")
 
@@ -42,8 +71,12 @@ def link_kind(links: Iterable[str]) -> str | None:
     return None
 
 
-def trailing_headlines(blocks: Sequence[Mapping[str, Any]], words: Sequence[int],
-                       density: Sequence[float], removed: Mapping[int, Any]) -> list[int]:
+def trailing_headlines(
+    blocks: Sequence[Mapping[str, Any]],
+    words: Sequence[int],
+    density: Sequence[float],
+    removed: Mapping[int, Any],
+) -> list[int]:
     """Indexes of a list of headlines after the story's last paragraph: a run of short
     lines without closing punctuation at the end, at least one of them a link, none of
     them running text. Two or more lines, or one link-only line: a lone heading at the end
@@ -51,7 +84,11 @@ def trailing_headlines(blocks: Sequence[Mapping[str, Any]], words: Sequence[int]
     last_prose = -1
     for i, b in enumerate(blocks):
         text = str(b.get("text") or "")
-        if i not in removed and words[i] >= 15 and (_END_PUNCT.search(text) or _SENTENCE.search(text)):
+        if (
+            i not in removed
+            and words[i] >= 15
+            and (_END_PUNCT.search(text) or _SENTENCE.search(text))
+        ):
             last_prose = i
     run = []
     for i in range(last_prose + 1, len(blocks)):
@@ -105,7 +142,9 @@ _CREDIT = re.compile(
     r"|pictures?\s*:|credits?\s*:|quelle\s*:|quellen\s*:|sources?\s*:|fuente\s*:|fonte\s*:|kilde\s*:"
     r"|källa\s*:|źródło\s*:|zdroj\s*:|kaynak\s*:|фото\s*:|источник\s*:|stand\s*:|lesedauer\s*:"
     r"|reading time\s*:|temps de lecture\s*:|mit agenturmaterial|with reporting by|additional reporting by"
-    r"|first published (?:in|on|by)\b)", re.I)
+    r"|first published (?:in|on|by)\b)",
+    re.I,
+)
 _AGENCY = re.compile(r"^\((?:[\w/ .,-]{1,40})\)$")  # "(dpa)", "(Quelle: APA/sda/dpa)", "(phy)"
 
 
@@ -129,4 +168,8 @@ def byline(text: str) -> bool:
         return False
     tokens = _BY.sub("", line).replace(",", " , ").split()
     names = [t for t in tokens if t not in {",", "/", "&", "–", "-"}]
-    return 2 <= len(names) <= 6 and all(_NAME.match(t) for t in tokens) and sum(t[0].isupper() for t in names) >= 2
+    return (
+        2 <= len(names) <= 6
+        and all(_NAME.match(t) for t in tokens)
+        and sum(t[0].isupper() for t in names) >= 2
+    )
