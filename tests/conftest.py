@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -120,13 +121,22 @@ every = "2s"
 """
 
 
-@pytest.fixture
-def fake_outlet() -> Iterator[FakeWeb]:
+@contextmanager
+def serving_outlet() -> Iterator[FakeWeb]:
+    """The stored outlet (build_outlet) served on 127.0.0.1 for the length of the block."""
     web = FakeWeb()
     build_outlet(web)
     web.start()
-    yield web
-    web.stop()
+    try:
+        yield web
+    finally:
+        web.stop()
+
+
+@pytest.fixture
+def fake_outlet() -> Iterator[FakeWeb]:
+    with serving_outlet() as web:
+        yield web
 
 
 @pytest.fixture

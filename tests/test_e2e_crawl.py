@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from archive.db import wal_bytes
-from tests.conftest import SHARED, build_outlet, outlet_config, run_cli, scrapy_crawl
+from tests.conftest import (
+    SHARED,
+    outlet_config,
+    run_cli,
+    scrapy_crawl,
+    serving_outlet,
+)
 from tests.conftest import rows as _rows
 from tests.fakeweb import FakeWeb
 
@@ -39,11 +45,8 @@ def _crawl_once(web: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
 @pytest.fixture(scope="module")
 def archived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeWeb, Path, Path]]:
     """One crawl shared by the tests that only read its archive."""
-    web = FakeWeb()
-    build_outlet(web)
-    web.start()
-    yield _crawl_once(web, tmp_path_factory.mktemp("crawl"))
-    web.stop()
+    with serving_outlet() as web:
+        yield _crawl_once(web, tmp_path_factory.mktemp("crawl"))
 
 
 @pytest.fixture

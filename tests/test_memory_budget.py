@@ -9,18 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_outlet, outlet_config
+from tests.conftest import outlet_config, serving_outlet
 from tests.fakeweb import FakeWeb
 from tests.test_daemon import Daemon, rows, wait_for
 
 
 @pytest.fixture
 def courrier() -> Iterator[FakeWeb]:
-    web = FakeWeb()
-    build_outlet(web)
-    web.start()
-    yield web
-    web.stop()
+    with serving_outlet() as web:
+        yield web
 
 
 def test_the_daemon_goes_on_after_a_crawl_over_its_memory_budget(courrier: FakeWeb, tmp_path: Path,

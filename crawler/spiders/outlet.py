@@ -264,8 +264,13 @@ class OutletSpider(scrapy.Spider):
         return True
 
     def parse_feed(self, response: Response) -> Iterator[Any]:
+        yield from self._hint_source_done(self._parse_feed(response))
+
+    def _hint_source_done(self, parsed: Iterator[Any]) -> Iterator[Any]:
+        """A feed or sitemap read to its end (or failing): one hint source fewer to wait for;
+        the article requests of section pages, held until the hints are known, go once none is left."""
         try:
-            yield from self._parse_feed(response)
+            yield from parsed
         finally:
             self._hint_sources_pending -= 1
         yield from self._release_held()
@@ -291,11 +296,7 @@ class OutletSpider(scrapy.Spider):
                 yield request
 
     def parse_sitemap(self, response: Response) -> Iterator[Any]:
-        try:
-            yield from self._parse_sitemap(response)
-        finally:
-            self._hint_sources_pending -= 1
-        yield from self._release_held()
+        yield from self._hint_source_done(self._parse_sitemap(response))
 
     def _parse_sitemap(self, response: Response) -> Iterator[Any]:
         yield from self._source_state(response)

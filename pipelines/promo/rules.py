@@ -9,7 +9,7 @@ import hashlib
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,6 +244,27 @@ def _fail(path: Path, where: str, msg: str) -> PromoRuleError:
     return PromoRuleError(f"{path.name}: {where}: {msg}")
 
 
+def _tables(
+    path: Path, data: dict[str, Any], name: str, keys: set[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each [[name]] table of a rule file with where it is ("rule 'en-subscribe'"), once its
+    keys are known and its id is a non-empty string."""
+    entries = data.get(name, [])
+    if not isinstance(entries, list) or not entries:
+        raise _fail(path, "top level", f"needs at least one [[{name}]] table")
+    for i, entry in enumerate(entries, 1):
+        where = f"{name} #{i}"
+        if not isinstance(entry, dict):
+            raise _fail(path, where, "must be a table")
+        if isinstance(entry.get("id"), str):
+            where = f"{name} {entry['id']!r}"
+        if bad := set(entry) - keys:
+            raise _fail(path, where, f"unknown keys {sorted(bad)}")
+        if not isinstance(entry.get("id"), str) or not entry["id"]:
+            raise _fail(path, where, "'id' must be a non-empty string")
+        yield where, entry
+
+
 def _load_phrase_file(path: Path, data: dict[str, Any]) -> list[_Rule]:
     unknown = set(data) - {"language", "rule"}
     if unknown:
@@ -251,22 +272,11 @@ def _load_phrase_file(path: Path, data: dict[str, Any]) -> list[_Rule]:
     lang = data.get("language")
     if not isinstance(lang, str) or not (lang == "*" or re.fullmatch(r"[a-z]{2}", lang)):
         raise _fail(path, "top level", f"'language' must be a 2-letter code or '*', got {lang!r}")
-    entries = data.get("rule", [])
-    if not isinstance(entries, list) or not entries:
-        raise _fail(path, "top level", "needs at least one [[rule]] table")
     rules: list[_Rule] = []
-    for i, entry in enumerate(entries, 1):
-        where = f"rule #{i}"
-        if not isinstance(entry, dict):
-            raise _fail(path, where, "must be a table")
-        if isinstance(entry.get("id"), str):
-            where = f"rule {entry['id']!r}"
-        bad = set(entry) - {"id", "kind", "cue", "phrases", "regex", "note"}
-        if bad:
-            raise _fail(path, where, f"unknown keys {sorted(bad)}")
-        rid = entry.get("id")
-        if not isinstance(rid, str) or not rid:
-            raise _fail(path, where, "'id' must be a non-empty string")
+    for where, entry in _tables(
+        path, data, "rule", {"id", "kind", "cue", "phrases", "regex", "note"}
+    ):
+        rid = entry["id"]
         if entry.get("kind") not in KINDS:
             raise _fail(
                 path, where, f"'kind' must be one of {list(KINDS)}, got {entry.get('kind')!r}"
@@ -319,20 +329,7 @@ def _load_markup_file(path: Path, data: dict[str, Any]) -> tuple[list[_Box], lis
 
     keep = list(names_of(data.get("keep", ["summary"]), "keep"))
     boxes = []
-    entries = data.get("box", [])
-    if not isinstance(entries, list) or not entries:
-        raise _fail(path, "top level", "needs at least one [[box]] table")
-    for i, entry in enumerate(entries, 1):
-        where = f"box #{i}"
-        if not isinstance(entry, dict):
-            raise _fail(path, where, "must be a table")
-        if isinstance(entry.get("id"), str):
-            where = f"box {entry['id']!r}"
-        bad = set(entry) - {"id", "kind", "names", "note", "gate"}
-        if bad:
-            raise _fail(path, where, f"unknown keys {sorted(bad)}")
-        if not isinstance(entry.get("id"), str) or not entry["id"]:
-            raise _fail(path, where, "'id' must be a non-empty string")
+    for where, entry in _tables(path, data, "box", {"id", "kind", "names", "note", "gate"}):
         if entry.get("kind") not in (*KINDS, "auto"):
             raise _fail(
                 path, where, f"'kind' must be one of {[*KINDS, 'auto']}, got {entry.get('kind')!r}"

@@ -16,7 +16,7 @@ import pytest
 
 from archive.db import writer
 from archive.migrations import load_migrations
-from tests.conftest import build_outlet, outlet_config, run_cli
+from tests.conftest import outlet_config, run_cli, serving_outlet
 from tests.fakeweb import FakeWeb
 from tests.hostile.conftest import crawl_env, rows
 
@@ -25,11 +25,8 @@ ARTICLES = 5  # what one crawl of tests/conftest.py's build_outlet archives
 
 @pytest.fixture(scope="module")
 def outlet() -> Iterator[FakeWeb]:
-    web = FakeWeb()
-    build_outlet(web)
-    web.start()
-    yield web
-    web.stop()
+    with serving_outlet() as web:
+        yield web
 
 
 def crawl(web: FakeWeb, tmp: Path, db: Path, timeout: float = 180,
