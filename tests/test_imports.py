@@ -1,6 +1,6 @@
 """The import rule: crawler -> pipelines -> archive. archive imports neither (and no Scrapy),
 pipelines never imports crawler, only the Scrapy wrappers in pipelines touch Scrapy, and
-nothing imports the CLI (crawler.cli, crawler.cli_archive) but the CLI itself. And every SQL
+nothing imports the CLI (crawler.cli, crawler.cli_archive, crawler.cli_daemon) but the CLI itself. And every SQL
 statement lives in archive/: no other layer calls execute on a connection."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = {"crawler.cli", "crawler.cli_archive"}
+CLI = {"crawler.cli", "crawler.cli_archive", "crawler.cli_daemon"}
 
 
 def _imports(path: Path) -> set[str]:
