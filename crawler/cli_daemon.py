@@ -82,14 +82,14 @@ def register(group: click.Group) -> None:
             try:
                 daemon.prepare_archive()
                 break
-            except ArchiveError as exc:
-                if not isinstance(exc, ArchiveLocked):
-                    fail(str(exc))
+            except ArchiveLocked as exc:
                 if not waited:  # a user's long query: wait for it rather than refuse to start
                     log.warning("archive busy at start, waiting: %s", exc)
                     waited = True
                 if daemon.stopping.wait(2.0):
                     sys.exit(0)
+            except ArchiveError as exc:  # unreadable, unwritable, disk full: nothing to wait for
+                fail(str(exc))
         sys.exit(daemon.serve())
 
     del run_cmd
