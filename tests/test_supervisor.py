@@ -110,7 +110,9 @@ def test_mediawatch_crawl_and_the_daemon_end_a_hung_crawl_the_same_way(tmp_path:
         assert "timed out after 10s: stopping it" in result.stderr
         assert f"did not stop in {STOP_GRACE:.0f}s: killing it" in result.stderr
         assert took < 10 + STOP_GRACE + 30, f"mediawatch crawl took {took:.0f}s"
-        assert web.requests_to("/feed.xml"), "the crawl was stopped in the middle of its feed download"
+        assert web.requests_to("/feed.xml"), (
+            "the crawl was stopped in the middle of its feed download"
+        )
         assert ": timeout in " in result.stderr
 
         db = tmp_path / "daemon" / "archive.duckdb"
@@ -150,3 +152,33 @@ def test_status_of_an_archive_older_than_the_status_view_is_one_line(tmp_path: P
         and "has no daemon state of this version yet" in result.stderr
     )
     assert "Traceback" not in result.stderr and os.path.getsize(db) > 0
+
+
+def test_ctrl_c_of_mediawatch_crawl_stops_its_crawl_and_records_it(tmp_path: Path) -> None:
+    """Ctrl-C reaches only `mediawatch crawl` (its crawl runs in its own session): the crawl is
+    stopped through the supervisor, recorded 'stopped', and nothing is left running."""
+    import signal
+
+    from tests.conftest import MEDIAWATCH
+
+    web = stuck_outlet(seconds=60)
+    try:
+        config = tmp_path / "outlets.toml"
+        config.write_text(f'[[outlet]]\nname = "stuck"\nfeeds = ["{web.base}/feed.xml"]\n')
+        db = tmp_path / "archive.duckdb"
+        proc = subprocess.Popen(
+            [str(MEDIAWATCH), "crawl", "--config", str(config), "--db", str(db)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        wait_for("the feed request", lambda: web.requests_to("/feed.xml"), 60)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 1, stderr[-3000:]
+        assert "Traceback" not in stderr and ": stopped in " in stderr
+        assert _run_row(db) == ("stopped", "stopped by the operator")
+        assert [pid for pid in _processes_naming(str(db)) if _alive(pid)] == []
+    finally:
+        web.stop()
