@@ -1,5 +1,5 @@
 """Crawl runs, the daemon's per-outlet state and its events: every statement the scheduler
-and the supervisors need, in the archive layer (the crawler writes no SQL of its own).
+and the supervisor need, in the archive layer (the crawler writes no SQL of its own).
 
 A run's status is written by the crawl's own record (ingest), by the supervisor when it
 stopped or lost the crawl (`record_abnormal_end`), and by the daemon for runs whose crawl
@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+
+from archive.db import ArchiveError
 
 STATE_COLUMNS = ("outlet", "interval_seconds", "consecutive_failures", "healthy", "health_reason", "last_run_id",
                  "last_status", "last_run_at", "last_new_at", "delay_seconds", "next_run_at")
@@ -124,7 +126,15 @@ def record_events(con: duckdb.DuckDBPyConnection,
                         rows)
 
 
+class NoStatusView(ArchiveError):
+    """The archive has no outlet_status view with these columns: its schema predates them
+    (made by an older mediawatch and opened read-only since, so never migrated)."""
+
+
 def status_rows(con: duckdb.DuckDBPyConnection, columns: Iterable[str]) -> list[tuple[Any, ...]]:
     """The outlet_status view, the columns asked for, by outlet."""
-    return [tuple(r) for r in con.execute(
-        f"SELECT {', '.join(columns)} FROM outlet_status ORDER BY outlet").fetchall()]
+    try:
+        return [tuple(r) for r in con.execute(
+            f"SELECT {', '.join(columns)} FROM outlet_status ORDER BY outlet").fetchall()]
+    except (duckdb.CatalogException, duckdb.BinderException) as exc:  # no such view, or an older one
+        raise NoStatusView(str(exc).splitlines()[0]) from exc

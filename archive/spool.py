@@ -3,8 +3,8 @@
 A crawl process appends JSON records to segment files in the spool directory and never
 opens the archive for writing, so a long crawl never holds DuckDB's lock. Each record is
 flushed as it is written (a kill -9 loses at most the line being written); a segment is
-renamed from ``.part`` to ``.jsonl`` when full, so the writer can ingest while the crawl
-runs. A writer holds an flock on its ``.lock`` file for its whole life: when the lock is
+renamed from ``.part`` to ``.jsonl`` by the write that fills it or finds it older than
+``max_age``, and at close, so the writer can ingest while the crawl runs. A writer holds an flock on its ``.lock`` file for its whole life: when the lock is
 free, the writer is dead and its ``.part`` segments are ingestable as they are.
 Ingest is idempotent by ``record_id``, so a segment ingested twice (killed after the
 commit, before the unlink) is harmless.
@@ -123,11 +123,6 @@ class SpoolWriter:
         if self._count >= self.max_records or time.monotonic() - self._opened_at >= self.max_age:
             self._finish_segment()
 
-    def rotate_if_old(self) -> None:
-        """Called periodically so a slow crawl's records do not wait in a .part file."""
-        if self._file is not None and time.monotonic() - self._opened_at >= self.max_age:
-            self._finish_segment()
-
     def close(self) -> None:
         self._finish_segment()
         if self._lock_fd is not None:
@@ -165,6 +160,13 @@ def _writer_alive(lock_path: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def live_writers(spool_dir: Path) -> set[str]:
+    """Prefixes ("run_id.outlet") of the writers still alive: their crawl holds its lock."""
+    if not spool_dir.is_dir():
+        return set()
+    return {lock.name[: -len(".lock")] for lock in spool_dir.glob("*.lock") if _writer_alive(lock)}
 
 
 def ready_segments(spool_dir: Path) -> list[Path]:

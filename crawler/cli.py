@@ -33,7 +33,7 @@ class _LazyGroup(click.Group):
     pay for the daemon, the scheduler and the cleaning stack (0.9 s against 0.1 s for duckdb)."""
 
     LAZY: ClassVar[dict[str, str]] = {"query": "crawler.cli_archive", "search": "crawler.cli_archive", "export": "crawler.cli_archive",
-            "reindex": "crawler.cli_archive", "run": "crawler.daemon", "status": "crawler.daemon"}
+            "reindex": "crawler.cli_archive", "run": "crawler.cli_daemon", "status": "crawler.cli_daemon"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
@@ -106,9 +106,10 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
       mediawatch crawl --config outlets.toml --db data/archive.duckdb lemonde bbc
     """
     config = _load(config_path)
-    from crawler.daemon import setup_logging
     from crawler.outlets import ConfigError
-    from crawler.runner import new_run_id, run_crawl
+    from crawler.scheduler.logs import setup_logging
+    from crawler.scheduler.run_once import run_crawl
+    from crawler.scheduler.supervisor import new_run_id
 
     setup_logging(None, os.environ.get("MEDIAWATCH_LOG_LEVEL", "WARNING").upper())
 

@@ -21,8 +21,8 @@ import pytest
 
 from archive.db import wal_bytes
 from archive.spool import spool_dir_for
-from crawler.daemon import OutletState, RunFigures, advance, bounds
 from crawler.outlets import parse_config
+from crawler.scheduler.policy import OutletState, RunFigures, advance, bounds
 from tests.conftest import MEDIAWATCH, REPO, build_outlet, outlet_config, rows, run_cli
 from tests.fakeweb import FakeWeb, Route
 
@@ -400,7 +400,7 @@ def test_archive_errors_reach_the_daemon_log(tmp_path: Path) -> None:
     daemon.log with a timestamp, not only on the daemon's stderr."""
     import logging
 
-    from crawler.daemon import setup_logging
+    from crawler.scheduler.logs import setup_logging
 
     names = ("mediawatch", "archive", "apscheduler")
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)

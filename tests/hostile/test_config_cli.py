@@ -151,7 +151,7 @@ def test_allow_networks_must_be_networks(tmp_path: Path) -> None:
 def test_the_crawl_subprocess_never_reads_an_outlet_name_as_an_option(tmp_path: Path) -> None:
     """An outlet name reaches `python -m crawler.crawlproc` as an argument: `--help` there once
     printed the usage, crawled nothing and exited 0, so the daemon showed the outlet healthy."""
-    from crawler.runner import start_crawl
+    from crawler.scheduler.supervisor import start_crawl
 
     path = write(tmp_path, f'[[outlet]]\nname = "x"\n{FEED}\n')
     log = tmp_path / "crawl.log"
