@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from lxml import etree
 
+from crawler.discovery import iter_sitemap
 from crawler.middlewares import retry_after_seconds
-from crawler.spiders.outlet import iter_sitemap, parse_date
+from crawler.spiders.outlet import parse_date
 
 NEWS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"

@@ -32,9 +32,11 @@ from archive.dates import iso_date, parse_datetime
 from archive.records import HttpStateRecord, PageItem
 from archive.state import CrawlState, load_crawl_state
 from crawler.discovery import (
+    CappedReader,
     CharRefRepairingReader,
     FeedError,
     feed_entries,
+    iter_sitemap,
     order_child_sitemaps,
     pattern_search,
 )
@@ -50,11 +52,6 @@ MAX_CHILD_SITEMAPS = 20  # child sitemaps read per run (newest first; the rest i
 MAX_INDEX_CHILDREN = 50_000  # the protocol's limit of entries per sitemap index
 # Feed and sitemap dates outside these bounds are typos or placeholders: trusting a date in
 # 2100 would make an article "modified" (and refetched) on every run.
-_SITEMAP_NS = re.compile(r"^\{[^}]*\}")
-
-
-def _local(tag: Any) -> str:
-    return _SITEMAP_NS.sub("", tag) if isinstance(tag, str) else ""
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -306,7 +303,7 @@ class OutletSpider(scrapy.Spider):
         # Streamed: a gzipped sitemap is inflated as it is parsed, never as a whole, and only up
         # to MAX_SITEMAP_BYTES (the protocol's limit): a million-URL sitemap costs flat memory
         # and gives its first entries instead of nothing.
-        source = _CappedReader(gzip.GzipFile(fileobj=io.BytesIO(body)) if body[:2] == b"\x1f\x8b"
+        source = CappedReader(gzip.GzipFile(fileobj=io.BytesIO(body)) if body[:2] == b"\x1f\x8b"
                                else io.BytesIO(body), MAX_SITEMAP_BYTES)
         count = 0
         children: list[dict[str, Any]] = []
@@ -505,52 +502,3 @@ def decode_html(response: TextResponse) -> tuple[str, str | None]:
     decoding path shared with `mediawatch extract` (pipelines.decode)."""
     content_type = response.headers.get(b"Content-Type")
     return decode_page(response.body, content_type.decode("latin-1") if content_type else None)
-
-
-class _CappedReader:
-    """A file-like view of at most `limit` bytes of another; remembers when it cut."""
-
-    def __init__(self, raw: Any, limit: int) -> None:
-        self.raw = raw
-        self.left = limit
-        self.truncated = False
-
-    def read(self, size: int = -1) -> bytes:
-        if self.left <= 0:
-            if self.raw.read(1):
-                self.truncated = True
-            return b""
-        want = self.left if size is None or size < 0 else min(size, self.left)
-        data: bytes = self.raw.read(want)
-        self.left -= len(data)
-        return data
-
-
-def iter_sitemap(body: bytes | Any) -> Iterator[tuple[str, dict[str, str]]]:
-    """Stream a sitemap or sitemap index: ("url", {...}) or ("sitemap", {...}) per entry.
-
-    Streaming keeps memory flat on a million-URL sitemap; the parser resolves no entity
-    and reaches no network (billion laughs and XXE stay inert)."""
-    parser_kwargs = {"resolve_entities": False, "no_network": True, "huge_tree": False,
-                     "load_dtd": False, "recover": False}
-    source = io.BytesIO(body) if isinstance(body, bytes | bytearray) else body
-    context = etree.iterparse(source, events=("end",), **parser_kwargs)
-    for _event, element in context:
-        tag = _local(element.tag)
-        if tag not in ("url", "sitemap"):
-            continue
-        entry: dict[str, str] = {}
-        for child in element.iter():
-            name = _local(child.tag)
-            text = (child.text or "").strip()
-            if not text:
-                continue
-            if name == "title" and "news" not in str(child.tag):
-                continue  # image:title or video:title is not the article's headline
-            if name in ("loc", "lastmod", "publication_date", "title") and name not in entry:
-                entry[name] = text
-        if entry.get("loc"):
-            yield tag, entry
-        element.clear()
-        while element.getprevious() is not None:
-            del element.getparent()[0]
