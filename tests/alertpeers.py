@@ -22,7 +22,9 @@ class WebhookReceiver:
 
     def __init__(self, statuses: list[int] | None = None) -> None:
         self.statuses = list(statuses or [])
-        self.requests: list[tuple[str, dict[str, Any]]] = []  # (Idempotency-Key, body), every attempt
+        self.requests: list[
+            tuple[str, dict[str, Any]]
+        ] = []  # (Idempotency-Key, body), every attempt
         self.hold = threading.Event()
         self.arrived = threading.Event()
         self.release = threading.Event()
@@ -46,12 +48,15 @@ class WebhookReceiver:
                     receiver.requests.append((key, body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 payload = b'{"ok": true}' if status < 300 else b'{"error": "try later"}'
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-                self.wfile.flush()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):  # the daemon was killed meanwhile
+                    return
                 if status < 300:
                     receiver.answered.set()
 

@@ -101,7 +101,7 @@ def _table(rows: list[dict[str, Any]], config_path: str) -> None:
         "waiting",
         "failed",
         "last sent",
-        "last error, next try",
+        "last error",
     ):
         table.add_column(column)
     for row in rows:
