@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from archive.search import FALLBACK_STEMMER, STEMMERS, load_fts, snippet
+from archive.search import FALLBACK_STEMMER, STEMMERS, _matching_tokens, _snippet, load_fts
 from archive.search_syntax import ParsedQuery
 from archive.tx import transaction
 
@@ -130,9 +130,12 @@ def matches(
     spec: AlertSpec,
     after: int,
     upto: int,
+    *,
+    snippets: bool = True,
 ) -> list[tuple[int, int, str]]:
     """(article id, cluster id, snippet) of the articles with after < id <= upto that the
-    alert's query and filters match, as `mediawatch search` would find them."""
+    alert's query and filters match, as `mediawatch search` would find them. The snippets
+    of all of them are marked in one statement (search._matching_tokens)."""
     load_fts(con)
     out: list[tuple[int, int, str]] = []
     words = spec.query.words()
@@ -153,13 +156,12 @@ def matches(
             "outlets": list(spec.outlets),
             "languages": [x.lower() for x in spec.languages],
         }
-        for article_id, cluster_id, text, language in con.execute(sql, params).fetchall():
-            text_snippet = (
-                snippet(con, text or "", words, _stemmer(language), size=40, mark=("", ""))
-                if words
-                else ""
-            )
-            out.append((int(article_id), int(cluster_id), text_snippet or (text or "")[:300]))
+        found = con.execute(sql, params).fetchall()
+        texts = [(_stemmer(r[3]), r[2] or "") for r in found]
+        marked = _matching_tokens(con, texts, words) if words and snippets and found else {}
+        for (article_id, cluster_id, _, _), (stemmer, text) in zip(found, texts, strict=True):
+            shown = _snippet(text, marked.get(stemmer, set()), 40, ("", "")) if marked else ""
+            out.append((int(article_id), int(cluster_id), shown or text[:300] if snippets else ""))
     return out
 
 

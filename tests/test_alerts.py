@@ -429,3 +429,22 @@ def test_alerts_test_shows_what_would_be_sent_now(tmp_path: Path, hook: WebhookR
     )
     assert "Example:" in run_cli("alerts", "test", "--help").stdout
     assert "Example:" in run_cli("alerts", "--help").stdout
+
+
+def test_a_new_alert_alerts_on_what_comes_next_not_on_the_backlog(
+    tmp_path: Path, hook: WebhookReceiver
+) -> None:
+    db = tmp_path / "archive.duckdb"
+    ingest(db, agency_story())  # archived before the alert exists
+    holder = {"config": load_config(write_config(tmp_path, ""))}
+    service = AlertService(db, lambda: holder["config"])
+    assert (
+        not service.wants_archive()
+    )  # no alert: the daemon's writer never opens the archive for them
+    holder["config"] = alert_config(tmp_path, hook)  # added by a config reload
+    drive(service, lambda: feed_path(db, "rhine").exists())
+    assert rows(db, "SELECT count(*) FROM alert_deliveries") == [(0,)]
+    ingest(db, paper_copy())
+    service.ingested()
+    drive(service, lambda: len(hook.requests) == 1)
+    assert [a["url"] for a in hook.requests[0][1]["articles"]] == [PAPER_URL]
