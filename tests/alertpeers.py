@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 class WebhookReceiver:
@@ -102,12 +103,29 @@ class _Collect:
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1: the messages it accepted, parsed."""
+    """aiosmtpd on 127.0.0.1: the messages it accepted, parsed. With `login`, AUTH is
+    required and only that (user, password) is accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.handler = _Collect()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.logins: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {}
+        if login is not None:
+
+            def authenticator(
+                server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+            ) -> AuthResult:
+                pair = (data.login.decode(), data.password.decode())
+                self.logins.append(pair)
+                return AuthResult(success=pair == login)
+
+            kwargs = {
+                "authenticator": authenticator,
+                "auth_required": True,
+                "auth_require_tls": False,
+            }
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def start(self) -> SmtpServer:
         self.controller.start()

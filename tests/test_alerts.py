@@ -448,3 +448,41 @@ def test_a_new_alert_alerts_on_what_comes_next_not_on_the_backlog(
     service.ingested()
     drive(service, lambda: len(hook.requests) == 1)
     assert [a["url"] for a in hook.requests[0][1]["articles"]] == [PAPER_URL]
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Requiring AUTH while not requiring TLS"
+)  # loopback, a test password
+def test_email_logs_in_with_the_password_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = SmtpServer(login=("mw", "s3cret")).start()
+    try:
+        db = tmp_path / "archive.duckdb"
+        config = load_config(write_config(tmp_path, f"""
+[[alert]]
+name = "rhine"
+query = "rhine"
+email = {{ host = "127.0.0.1", port = {server.port}, from = "mw@example.org", to = "desk@example.org", username = "mw", password_env = "MW_TEST_SMTP_PASSWORD" }}
+retry = 0.2
+"""))  # fmt: skip
+        monkeypatch.delenv("MW_TEST_SMTP_PASSWORD", raising=False)
+        service = AlertService(db, lambda: config)
+        drive(service, lambda: feed_path(db, "rhine").exists())
+        ingest(db, agency_story())
+        service.ingested()
+        drive(service, lambda: rows(db, "SELECT last_error FROM alert_deliveries WHERE channel = 'email' "
+                                        "AND last_error IS NOT NULL"))  # fmt: skip
+        (error,) = rows(db, "SELECT last_error FROM alert_deliveries WHERE channel = 'email'")[0]
+        assert (
+            error
+            == f"smtp 127.0.0.1:{server.port}: environment variable MW_TEST_SMTP_PASSWORD is not set"
+        )
+        monkeypatch.setenv("MW_TEST_SMTP_PASSWORD", "s3cret")
+        drive(service, lambda: len(server.messages) == 1)
+        assert server.logins == [("mw", "s3cret")]
+        assert rows(
+            db, "SELECT status, attempts FROM alert_deliveries WHERE channel = 'email'"
+        ) == [("sent", 2)]
+    finally:
+        server.stop()
