@@ -196,13 +196,24 @@ def enqueue(
                 continue
             found = matches(con, spec, after, upto)
             before = _count(con, spec.name)
-            for article_id, cluster_id, text_snippet in found:
-                con.execute(
-                    "INSERT INTO alert_matches (alert, article_id, cluster_id, matched_at, snippet) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [spec.name, article_id, cluster_id, now, text_snippet],
-                )
             if found:
+                # one statement, the columns as separated strings: bound lists cost ~0.5 ms an element
+                con.execute(
+                    """
+                    INSERT INTO alert_matches (alert, article_id, cluster_id, matched_at, snippet)
+                    SELECT $alert, CAST(i AS BIGINT), CAST(c AS BIGINT), $now, s
+                    FROM (SELECT unnest(string_split($ids, ',')) AS i, unnest(string_split($clusters, ',')) AS c,
+                                 unnest(string_split($snippets, chr(31))) AS s)
+                    ON CONFLICT DO NOTHING
+                    """,
+                    {
+                        "alert": spec.name,
+                        "now": now,
+                        "ids": ",".join(str(f[0]) for f in found),
+                        "clusters": ",".join(str(f[1]) for f in found),
+                        "snippets": "\x1f".join(f[2].replace("\x1f", " ") for f in found),
+                    },
+                )
                 con.execute(
                     """
                     INSERT INTO alert_deliveries (alert, channel, cluster_id, article_id, status, enqueued_at,
