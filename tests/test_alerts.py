@@ -327,6 +327,21 @@ def test_a_failing_webhook_is_retried_with_backoff_and_the_attempts_are_recorded
         )
         (error,) = rows(db, "SELECT last_error FROM alert_deliveries WHERE channel = 'webhook'")[0]
         assert error == "webhook " + hook.url.split("/")[2] + " answered HTTP 500"
+        # `alerts test` shows the waiting delivery as it will go: the very JSON the receiver got
+        r = run_cli(
+            "alerts",
+            "test",
+            "rhine",
+            "--config",
+            str(config.path),
+            "--db",
+            str(db),
+            "--format",
+            "json",
+        )
+        (waiting,) = [w for w in json.loads(r.stdout)["waiting"] if w["channel"] == "webhook"]
+        assert waiting["payload"] == hook.requests[0][1] and waiting["last_error"] == error
+        assert waiting["attempts"] == 1 and waiting["status"] == "pending"
         drive(
             service,
             lambda: rows(

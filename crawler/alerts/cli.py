@@ -154,11 +154,7 @@ def preview(config: Any, name: str, db: Path) -> dict[str, Any]:
             waiting = outbox.waiting(con, name)
             articles = outbox.cluster_articles(con, name, [w["cluster_id"] for w in waiting])
             out["waiting"] = [
-                {
-                    **{k: _iso(v) for k, v in w.items()},
-                    "articles": [_article(a) for a in articles.get(w["cluster_id"], [])],
-                }
-                for w in waiting
+                _waiting(alert, w, articles.get(w["cluster_id"], [])) for w in waiting
             ]
             found = outbox.matches(con, alert.spec, mark, upto)
             joins = outbox.known_clusters(con, name, [c for _, c, _ in found])
@@ -175,6 +171,22 @@ def preview(config: Any, name: str, db: Path) -> dict[str, Any]:
         }
         for aid, cluster, snip in found
     ]
+    return out
+
+
+def _waiting(alert: Any, w: dict[str, Any], articles: list[dict[str, Any]]) -> dict[str, Any]:
+    """A waiting delivery as it would go: the webhook's exact JSON, the e-mail's subject."""
+    from crawler.alerts import channels
+
+    out = {**{k: _iso(v) for k, v in w.items()}, "articles": [_article(a) for a in articles]}
+    if w["channel"] == "webhook":
+        out["payload"] = channels.webhook_payload(
+            alert, w["delivery_id"], w["cluster_id"], articles
+        )
+    elif w["channel"] == "email" and alert.email is not None:
+        out["subject"] = channels.email_message(alert, alert.email, w["delivery_id"], articles)[
+            "Subject"
+        ]
     return out
 
 
