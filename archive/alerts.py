@@ -264,19 +264,18 @@ def claim(
 ) -> list[Claimed]:
     """Mark up to `limit` due deliveries of these (alert, channels) 'sending', attempts + 1,
     and return them: committed before anything is sent, so a crash leaves them in doubt,
-    never forgotten."""
-    with transaction(con):
-        rows = con.execute(
-            """
-            UPDATE alert_deliveries SET status = 'sending', attempts = attempts + 1, claimed_at = $now
-            WHERE id IN (SELECT id FROM alert_deliveries
-                         WHERE status = 'pending' AND next_attempt_at <= $now
-                           AND list_contains($keys, alert || chr(31) || channel)
-                         ORDER BY next_attempt_at, id LIMIT $limit)
-            RETURNING id, alert, channel, cluster_id, attempts
-            """,
-            {"now": now, "keys": _keys(channels), "limit": int(limit)},
-        ).fetchall()
+    never forgotten. The caller reads what they send in the same transaction."""
+    rows = con.execute(
+        """
+        UPDATE alert_deliveries SET status = 'sending', attempts = attempts + 1, claimed_at = $now
+        WHERE id IN (SELECT id FROM alert_deliveries
+                     WHERE status = 'pending' AND next_attempt_at <= $now
+                       AND list_contains($keys, alert || chr(31) || channel)
+                     ORDER BY next_attempt_at, id LIMIT $limit)
+        RETURNING id, alert, channel, cluster_id, attempts
+        """,
+        {"now": now, "keys": _keys(channels), "limit": int(limit)},
+    ).fetchall()
     return sorted(
         (Claimed(int(r[0]), r[1], r[2], int(r[3]), int(r[4])) for r in rows), key=lambda c: c.id
     )

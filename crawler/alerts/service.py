@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from archive import alerts as outbox
 from archive.db import writer
 from archive.runs import record_events
+from archive.tx import transaction
 from crawler.alerts import channels
 from crawler.alerts.config import Alert
 
@@ -121,12 +122,11 @@ class AlertService:
                 self._record(con, outcomes, now)
                 outcomes = []
                 if self._ingested or not self._started:
-                    self._ingested = False
                     added = outbox.enqueue(con, [a.spec for a in alerts.values()], now)
+                    self._ingested = False  # only once matched: a failed enqueue is tried again
                     for name, n in added.items():
                         if n:
                             log.info("alert %s: %d new deliveries queued", name, n)
-                    self._next_due = now
                 self._started = True
                 if not final and not self._busy.is_set():
                     jobs = self._claim(con, alerts, now)
@@ -136,14 +136,21 @@ class AlertService:
             if outcomes:  # not recorded: kept for the next session
                 with self._lock:
                     self._outcomes[:0] = outcomes
-        if jobs:
-            self._busy.set()
-            self._ensure_sender()
-            self._jobs.put(jobs)
+            if jobs:  # claimed (committed): they go, whatever failed after
+                self._busy.set()
+                self._ensure_sender()
+                self._jobs.put(jobs)
 
     def _claim(self, con: Any, alerts: dict[str, Alert], now: datetime) -> list[Job]:
+        """Claim due deliveries and read what they send, in one transaction: deliveries are
+        never left 'sending' without a job that sends them."""
         keys = {name: a.spec.channels for name, a in alerts.items()}
-        claimed = outbox.claim(con, keys, now, BATCH)
+        with transaction(con):
+            return self._jobs_for(con, alerts, outbox.claim(con, keys, now, BATCH))
+
+    def _jobs_for(
+        self, con: Any, alerts: dict[str, Alert], claimed: list[outbox.Claimed]
+    ) -> list[Job]:
         jobs: list[Job] = []
         atom: dict[str, list[outbox.Claimed]] = {}
         for c in claimed:
