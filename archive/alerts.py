@@ -177,11 +177,12 @@ def watermark(con: duckdb.DuckDBPyConnection, alert: str) -> int | None:
 
 def enqueue(
     con: duckdb.DuckDBPyConnection, specs: Sequence[AlertSpec], now: datetime
-) -> dict[str, int]:
+) -> dict[str, tuple[int, int]]:
     """Match each alert against the articles archived since its watermark and queue one
-    delivery per (channel, cluster) not queued before; return the new deliveries per alert.
+    delivery per (channel, cluster) not queued before; return per alert the articles it
+    matched and the deliveries it queued (fewer: copies join their cluster's).
     A new alert starts at the archive's newest article: it alerts on what comes next."""
-    added: dict[str, int] = {}
+    added: dict[str, tuple[int, int]] = {}
     with transaction(con):
         upto = max_article_id(con)
         for spec in specs:
@@ -236,7 +237,7 @@ def enqueue(
                 "UPDATE alert_state SET watermark = ?, matched_at = ? WHERE alert = ?",
                 [upto, now, spec.name],
             )
-            added[spec.name] = _count(con, spec.name) - before
+            added[spec.name] = (len(found), _count(con, spec.name) - before)
     return added
 
 

@@ -289,6 +289,10 @@ def test_each_match_is_delivered_once_per_channel_and_a_syndicated_copy_is_group
     time.sleep(0.5)
     drive(service, lambda: not service.wants_archive())
     assert len(hook.requests) == 1 and len(smtp.messages) == 1
+    (entry,) = feedparser.parse(
+        feed_path(db, "rhine").read_bytes()
+    ).entries  # the copy, in the entry
+    assert entry.link == AGENCY_URL and f"Also published by: paper {PAPER_URL}" in entry.summary
     clusters = rows(db, "SELECT DISTINCT cluster_id FROM alert_matches")
     assert len(clusters) == 1 and len(outbox(db)) == 3
     assert [(r[0], r[1], r[2]) for r in outbox(db)] == [

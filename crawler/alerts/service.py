@@ -124,9 +124,15 @@ class AlertService:
                 if self._ingested or not self._started:
                     added = outbox.enqueue(con, [a.spec for a in alerts.values()], now)
                     self._ingested = False  # only once matched: a failed enqueue is tried again
-                    for name, n in added.items():
-                        if n:
-                            log.info("alert %s: %d new deliveries queued", name, n)
+                    for name, (matched, queued) in added.items():
+                        if matched:
+                            log.info(
+                                "alert %s: %d new articles matched, %d deliveries queued",
+                                name,
+                                matched,
+                                queued,
+                            )
+                            self._feeds.discard(name)  # a copy joined an entry: its feed lists it
                 self._started = True
                 if not final and not self._busy.is_set():
                     jobs = self._claim(con, alerts, now)
