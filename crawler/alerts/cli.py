@@ -18,6 +18,9 @@ _FORMAT = click.option(
 )
 
 
+PREVIEW_WINDOW = 5000  # articles a not yet started alert is tried on by `alerts test`
+
+
 def _config(config_path: str) -> Any:
     from crawler.outlets import ConfigError, load_config
 
@@ -159,7 +162,8 @@ def preview(config: Any, name: str, db: Path) -> dict[str, Any]:
             found = outbox.matches(con, alert.spec, mark, upto)
             joins = outbox.known_clusters(con, name, [c for _, c, _ in found])
         else:
-            found = outbox.matches(con, alert.spec, 0, upto)[-10:]  # what it would have caught
+            # what it would have caught among the latest articles (not the whole archive's matches)
+            found = outbox.matches(con, alert.spec, max(0, upto - PREVIEW_WINDOW), upto)[-10:]
             joins = set()
         meta = outbox.articles_by_id(con, [a for a, _, _ in found])
     out["started"] = started
@@ -203,7 +207,7 @@ def _print_preview(p: dict[str, Any]) -> None:
     if not p["started"]:
         click.echo(
             "the daemon has not started this alert: it alerts on articles archived after it does. "
-            f"The archive's latest matches ({len(p['new'])}):"
+            f"Its latest matches among the archive's last {PREVIEW_WINDOW:,} articles:"
         )
     else:
         clusters = {n["cluster_id"] for n in p["new"] if not n["joins_earlier_delivery"]}
