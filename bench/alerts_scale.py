@@ -29,7 +29,9 @@ NEW = 50
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", default="10000,200000")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", default="/tmp/mediawatch-bench-alerts")
@@ -53,7 +55,7 @@ def main() -> None:
         )
         index_articles(con, range(size + 1, size + NEW + 1))
         con.execute("COMMIT")
-        for q in (f"{a} {b}", f'+{a} -{b}', f"{a[:3]}*"):
+        for q in (f"{a} {b}", f"+{a} -{b}", f"{a[:3]}*"):
             spec = AlertSpec("bench", parse_query(q))
             ours, naive, shown = [], [], []
             for _ in range(args.repeat):
@@ -64,14 +66,20 @@ def main() -> None:
                 matches(con, spec, size, size + NEW)
                 shown.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                want = sorted(r[0] for r in con.execute(
-                    "SELECT article_id FROM search_articles(?) WHERE article_id > ?", [q, size]).fetchall())
+                want = sorted(
+                    r[0]
+                    for r in con.execute(
+                        "SELECT article_id FROM search_articles(?) WHERE article_id > ?", [q, size]
+                    ).fetchall()
+                )
                 naive.append(time.perf_counter() - t0)
             assert got == want, (q, got, want)
             o, n = min(ours), min(naive)
-            print(f"{size:>9,} articles  {q!r:28} {len(got):2} of {NEW} new match: "
-                  f"alerts.matches {o * 1000:7.1f} ms vs search_articles {n * 1000:8.1f} ms ({n / o:5.1f}x); "
-                  f"with snippets {min(shown) * 1000:.1f} ms")
+            print(
+                f"{size:>9,} articles  {q!r:28} {len(got):2} of {NEW} new match: "
+                f"alerts.matches {o * 1000:7.1f} ms vs search_articles {n * 1000:8.1f} ms ({n / o:5.1f}x); "
+                f"with snippets {min(shown) * 1000:.1f} ms"
+            )
         con.close()
     shutil.rmtree(root, ignore_errors=True)
 
