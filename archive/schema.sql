@@ -695,3 +695,46 @@ SELECT outlet, count(*) AS records, arg_max(reason, quarantined_at) AS last_reas
        max(quarantined_at) AS last_at
 FROM spool_quarantine
 GROUP BY outlet;
+
+-- migration: 0015_alerts
+-- Alerts (issue #16): saved searches whose new matches the daemon delivers. The outbox is
+-- here, in the archive, so a delivery survives a crash or a kill -9 of the daemon: a row is
+-- claimed ('sending', attempts + 1) in one short session, sent outside any session, and
+-- marked 'sent' (or 'pending' again with a later next_attempt_at, or 'failed' when it gave
+-- up) in another. One row per (alert, channel, cluster): a syndicated copy of an article
+-- already alerted joins its cluster's row (alert_matches) instead of being sent again.
+CREATE SEQUENCE IF NOT EXISTS alert_delivery_id_seq START 1;
+
+-- Where each alert is in the archive: articles with a larger id are not matched yet.
+CREATE TABLE alert_state (
+    alert VARCHAR PRIMARY KEY,
+    watermark BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    matched_at TIMESTAMPTZ             -- the last enqueue that looked at new articles
+);
+
+CREATE TABLE alert_deliveries (
+    id BIGINT PRIMARY KEY DEFAULT nextval('alert_delivery_id_seq'),  -- the webhook's Idempotency-Key
+    alert VARCHAR NOT NULL,
+    channel VARCHAR NOT NULL,          -- atom | webhook | email
+    cluster_id BIGINT NOT NULL,        -- the syndication cluster: one delivery per cluster
+    article_id BIGINT NOT NULL,        -- its first matching article
+    status VARCHAR NOT NULL,           -- pending | sending | sent | failed
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error VARCHAR,
+    enqueued_at TIMESTAMPTZ NOT NULL,
+    next_attempt_at TIMESTAMPTZ NOT NULL,
+    claimed_at TIMESTAMPTZ,
+    sent_at TIMESTAMPTZ,
+    UNIQUE (alert, channel, cluster_id)
+);
+
+-- Every article an alert matched, under its cluster: the copies a delivery groups.
+CREATE TABLE alert_matches (
+    alert VARCHAR NOT NULL,
+    article_id BIGINT NOT NULL,
+    cluster_id BIGINT NOT NULL,
+    matched_at TIMESTAMPTZ NOT NULL,
+    snippet VARCHAR,                   -- the words around the match, as the search shows them
+    PRIMARY KEY (alert, article_id)
+);

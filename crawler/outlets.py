@@ -12,13 +12,16 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import regex
 from apscheduler.triggers.cron import CronTrigger
 
 from pipelines.promo import compile_outlet_rules
+
+if TYPE_CHECKING:
+    from crawler.alerts.config import Alert
 
 # A letter or digit first: a name is passed to the crawl subprocess as an argument, and
 # "-h" or "--help" must never be read as an option there.
@@ -65,6 +68,7 @@ class Config:
     path: Path
     outlets: tuple[Outlet, ...]
     user_agent: str | None = None
+    alerts: tuple[Alert, ...] = ()  # [[alert]] entries (crawler/alerts/config.py)
 
     def get(self, name: str) -> Outlet:
         for outlet in self.outlets:
@@ -83,7 +87,7 @@ _KNOWN_KEYS = {
     "strip_selectors", "strip_patterns", "min_interval", "max_interval", "timeout",
     "allow_networks",
 }
-_TOP_KEYS = {"outlet", "defaults", "user_agent"}
+_TOP_KEYS = {"outlet", "defaults", "user_agent", "alert"}
 
 
 def parse_duration(value: Any) -> float:
@@ -135,7 +139,7 @@ def read_config(path: str | Path) -> tuple[Config, bytes]:
 def parse_config(data: dict[str, Any], path: Path) -> Config:
     for key in data:
         if key not in _TOP_KEYS:
-            raise ConfigError(f"{path}: key {key!r}: unknown top-level key (expected [[outlet]], [defaults], user_agent)")
+            raise ConfigError(f"{path}: key {key!r}: unknown top-level key (expected [[outlet]], [[alert]], [defaults], user_agent)")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise ConfigError(f"{path}: key 'defaults': must be a table")
@@ -166,7 +170,10 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
             raise ConfigError(f"{path}: {label}: key 'name': duplicate outlet name")
         seen.add(outlet.name)
         outlets.append(outlet)
-    return Config(path=path, outlets=tuple(outlets), user_agent=user_agent)
+    from crawler.alerts.config import parse_alerts
+
+    alerts = parse_alerts(data.get("alert", []), path, [o.name for o in outlets])
+    return Config(path=path, outlets=tuple(outlets), user_agent=user_agent, alerts=alerts)
 
 
 class _KeyError(Exception):

@@ -85,6 +85,9 @@ class Daemon:
         self._config_mtime: float | None = None
         self.writer = ArchiveWriter(db, self._run_finished, on_held=self._run_held)
         self.writer.after_ingest = self._reclean_learned
+        from crawler.alerts.service import AlertService  # feedgen, smtplib: only for the daemon
+
+        self.writer.alerts = AlertService(db, lambda: self.config)
         self.scheduler: Any = None
 
     def _reclean_learned(self) -> int:

@@ -77,6 +77,7 @@ class ArchiveWriter(threading.Thread):
         self.held_total = 0.0
         # after an ingest that archived something: re-clean articles for learned boilerplate
         self.after_ingest: Callable[[], object] | None = None
+        self.alerts: Any = None  # crawler.alerts.service.AlertService: enqueue after ingest, deliver between sessions
 
     def finish(self, run: RunDone) -> None:
         with self._lock:
@@ -99,6 +100,8 @@ class ArchiveWriter(threading.Thread):
             with self._lock:
                 idle = not self._runs and not self._events
             if stopping and idle and not more:
+                if self.alerts is not None and self.alerts.wait_idle(3.0):
+                    self._alerts_step(final=True)  # record what the sender finished
                 self._final_checkpoint()
                 return
             if not more:
@@ -126,6 +129,8 @@ class ArchiveWriter(threading.Thread):
     def _after_ingest(self) -> None:
         """A re-clean is a bonus: when it fails, it is logged and tried after the next ingest
         (its queue is in the archive), the writer goes on."""
+        if self.alerts is not None:
+            self.alerts.ingested()
         try:
             assert self.after_ingest is not None
             self.after_ingest()
@@ -194,7 +199,24 @@ class ArchiveWriter(threading.Thread):
                 return False
             finally:
                 self._held(started)
+        self._alerts_step()
         return bool(ingested) and bool(ready_segments(self.spool))
+
+    def _alerts_step(self, *, final: bool = False) -> None:
+        """Alerts between sessions: a session of their own, only when they have work; the
+        network I/O happens in the alerts' sender thread, outside any session."""
+        if self.alerts is None or not self.alerts.wants_archive():
+            return
+        self._session()
+        started = time.monotonic()
+        try:
+            self.alerts.step(final=final)
+        except ArchiveError as exc:
+            log.warning("alerts wait for the archive: %s", exc)
+        except Exception:
+            log.exception("alert step failed; retried on the next turn")
+        finally:
+            self._held(started)
 
     def _runs_while_held(self) -> None:
         """Crawling goes on while another program holds the archive: a finished run is
