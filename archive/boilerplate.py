@@ -37,7 +37,9 @@ def record_paragraphs(
     repeated within one article counts once. A hash not seen for more than `window_days`
     starts again from 1: an old campaign does not make a new paragraph look repeated.
     """
-    return record_paragraphs_batch(con, [(outlet, para_hashes_with_samples, seen_at)], window_days=window_days)
+    return record_paragraphs_batch(
+        con, [(outlet, para_hashes_with_samples, seen_at)], window_days=window_days
+    )
 
 
 def record_paragraphs_batch(
@@ -53,7 +55,9 @@ def record_paragraphs_batch(
     transaction instead of one upsert per article (an upsert cost ~25 ms a statement at 400k
     rows whatever it carried, bench/dedup_scale.py)."""
     counts: dict[tuple[str, str], list[Any]] = {}  # key -> [articles, first, last, sample]
-    kept: list[tuple[str, str, str]] = []  # (outlet, hash, sample) a new article's final text still holds
+    kept: list[
+        tuple[str, str, str]
+    ] = []  # (outlet, hash, sample) a new article's final text still holds
     for outlet, pairs, seen_at, *final in articles:
         if seen_at.tzinfo is None:
             seen_at = seen_at.replace(tzinfo=UTC)
@@ -78,9 +82,13 @@ def record_paragraphs_batch(
     # one by one (point updates), the others inserted in one plain INSERT: an ON CONFLICT
     # upsert cost 4x as much and grew with the table.
     placeholders = ", ".join("?" for _ in keys)
-    stored = {str(k): (int(n), first, last) for k, n, first, last in con.execute(
-        f"SELECT para_key, articles, first_seen_at, last_seen_at FROM paragraph_stats WHERE para_key IN ({placeholders})",
-        list(keys)).fetchall()}
+    stored = {
+        str(k): (int(n), first, last)
+        for k, n, first, last in con.execute(
+            f"SELECT para_key, articles, first_seen_at, last_seen_at FROM paragraph_stats WHERE para_key IN ({placeholders})",
+            list(keys),
+        ).fetchall()
+    }
     window = timedelta(days=window_days)
     updates, inserts = [], []
     for para_key, key in keys.items():
@@ -102,10 +110,13 @@ def record_paragraphs_batch(
         )
     if updates:
         con.executemany(
-            "UPDATE paragraph_stats SET articles = ?, first_seen_at = ?, last_seen_at = ? WHERE para_key = ?", updates
+            "UPDATE paragraph_stats SET articles = ?, first_seen_at = ?, last_seen_at = ? WHERE para_key = ?",
+            updates,
         )
     totals = {u[3]: u[0] for u in updates} | {i[0]: i[3] for i in inserts}
-    due = {f"{o}:{h}": (o, h, smp) for o, h, smp in kept if totals.get(f"{o}:{h}", 0) >= min_articles}
+    due = {
+        f"{o}:{h}": (o, h, smp) for o, h, smp in kept if totals.get(f"{o}:{h}", 0) >= min_articles
+    }
     if due:
         # learned now (or before, by a crawl that did not know it yet): the outlet's
         # articles that still hold the paragraph are to be cleaned again
@@ -142,13 +153,23 @@ def load_boilerplate(
 
 def due_recleans(con: duckdb.DuckDBPyConnection, limit: int = 50) -> list[tuple[str, str, str]]:
     """(para_key, outlet, sample) of learned paragraphs archived articles may still hold."""
-    return [(str(k), str(o), str(smp)) for k, o, smp in con.execute(
-        "SELECT para_key, outlet, sample FROM boilerplate_due ORDER BY due_since, para_key LIMIT ?", [limit]
-    ).fetchall()]
+    return [
+        (str(k), str(o), str(smp))
+        for k, o, smp in con.execute(
+            "SELECT para_key, outlet, sample FROM boilerplate_due ORDER BY due_since, para_key LIMIT ?",
+            [limit],
+        ).fetchall()
+    ]
 
 
-def articles_holding(con: duckdb.DuckDBPyConnection, outlet: str, samples: list[str],
-                     *, window_days: int = 30, now: datetime | None = None) -> list[int]:
+def articles_holding(
+    con: duckdb.DuckDBPyConnection,
+    outlet: str,
+    samples: list[str],
+    *,
+    window_days: int = 30,
+    now: datetime | None = None,
+) -> list[int]:
     """Ids of the outlet's recent articles whose current text contains one of the samples."""
     now = now or datetime.now(UTC)
     rows = con.execute(
@@ -164,14 +185,21 @@ def articles_holding(con: duckdb.DuckDBPyConnection, outlet: str, samples: list[
 
 
 def clear_due(con: duckdb.DuckDBPyConnection, para_keys: list[str]) -> None:
-    con.execute("DELETE FROM boilerplate_due WHERE para_key IN (SELECT unnest(?::VARCHAR[]))", [para_keys])
+    con.execute(
+        "DELETE FROM boilerplate_due WHERE para_key IN (SELECT unnest(?::VARCHAR[]))", [para_keys]
+    )
 
 
-def record_reclean(con: duckdb.DuckDBPyConnection, outlet: str, articles: int, sample: str,
-                   pid: int | None = None) -> None:
+def record_reclean(
+    con: duckdb.DuckDBPyConnection, outlet: str, articles: int, sample: str, pid: int | None = None
+) -> None:
     """A re-clean for learned boilerplate, where `daemon_events` shows what the archive did."""
     con.execute(
         "INSERT INTO daemon_events (event_at, pid, kind, outlet, message) VALUES (?, ?, 'boilerplate_reclean', ?, ?)",
-        [datetime.now(UTC), pid, outlet,
-         f"re-cleaned {articles} article(s) for learned boilerplate: {' '.join(sample.split())[:120]}"],
+        [
+            datetime.now(UTC),
+            pid,
+            outlet,
+            f"re-cleaned {articles} article(s) for learned boilerplate: {' '.join(sample.split())[:120]}",
+        ],
     )

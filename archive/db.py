@@ -32,7 +32,9 @@ import duckdb
 
 from archive.migrations import migrate
 
-DEFAULT_ARCHIVE = "data/archive.duckdb"  # the one default path of the archive (CLI, daemon, scrapy crawl)
+DEFAULT_ARCHIVE = (
+    "data/archive.duckdb"  # the one default path of the archive (CLI, daemon, scrapy crawl)
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,9 @@ class ArchiveLocked(ArchiveError):
     """Another process held the archive through all our retries: try again later."""
 
 
-CHECKPOINT_WAL = "8MB"  # log size at which a commit checkpoints: a reader replays ~0.3 s of it at most
+CHECKPOINT_WAL = (
+    "8MB"  # log size at which a commit checkpoints: a reader replays ~0.3 s of it at most
+)
 DEFER_CHECKPOINT_ARTICLES = 200_000  # above this, sessions do not checkpoint as they close
 
 
@@ -86,7 +90,9 @@ def connect_write(path: str | os.PathLike[str], *, retries: int = 50) -> duckdb.
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ArchiveError(f"{p.parent}: cannot create the archive directory: {exc.strerror}") from exc
+        raise ArchiveError(
+            f"{p.parent}: cannot create the archive directory: {exc.strerror}"
+        ) from exc
     if not p.exists():
         try:
             _create(p)
@@ -136,7 +142,9 @@ def _is_ours(command: str) -> bool:
     return any(word in command for word in _OURS)
 
 
-def _retry(opener: Callable[[], duckdb.DuckDBPyConnection], path: Path, retries: int) -> duckdb.DuckDBPyConnection:
+def _retry(
+    opener: Callable[[], duckdb.DuckDBPyConnection], path: Path, retries: int
+) -> duckdb.DuckDBPyConnection:
     """Retry while the lock is held by mediawatch (its write sessions are short); a lock held
     by another program (a read-write duckdb shell, a notebook) may last for hours, so that one
     is named, with how to read alongside, after FOREIGN_HOLDER_WAIT."""
@@ -150,7 +158,9 @@ def _retry(opener: Callable[[], duckdb.DuckDBPyConnection], path: Path, retries:
                 raise ArchiveError(f"{path}: cannot open the archive: {exc}") from exc
             pid, command = lock_holder(exc)
             foreign = not _is_ours(command)
-            if attempt < retries and not (foreign and time.monotonic() - started >= FOREIGN_HOLDER_WAIT):
+            if attempt < retries and not (
+                foreign and time.monotonic() - started >= FOREIGN_HOLDER_WAIT
+            ):
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 1.6, 0.5)
                 continue
@@ -160,8 +170,10 @@ def _retry(opener: Callable[[], duckdb.DuckDBPyConnection], path: Path, retries:
                     f"{path}: archive is locked by another program ({holder}); close it, or open the "
                     f"archive read-only there (duckdb -readonly {path}; duckdb.connect(path, read_only=True))"
                 ) from exc
-            raise ArchiveLocked(f"{path}: archive is locked by another process ({holder}); "
-                                f"gave up after {retries} retries") from exc
+            raise ArchiveLocked(
+                f"{path}: archive is locked by another process ({holder}); "
+                f"gave up after {retries} retries"
+            ) from exc
         except duckdb.Error as exc:
             raise ArchiveError(f"{path}: cannot open the archive: {exc}") from exc
     raise AssertionError("unreachable")

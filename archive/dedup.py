@@ -81,7 +81,6 @@ MAX_CANDIDATES = 40  # verified per article, by shared band count: bounds the wo
 SHINGLE = 5
 
 
-
 # Same tokenisation as pipelines.fingerprint.words (archive must not import pipelines;
 # tests/test_dedup.py checks the two agree).
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -191,7 +190,9 @@ def find_exact(con: duckdb.DuckDBPyConnection, outlet: str, content_hash: str) -
         return None
     # The outlet is filtered here, not in SQL: with a second predicate DuckDB drops the
     # index scan on content_hash for a scan of the table.
-    rows = con.execute("SELECT id, outlet FROM articles WHERE content_hash = ?", [content_hash]).fetchall()
+    rows = con.execute(
+        "SELECT id, outlet FROM articles WHERE content_hash = ?", [content_hash]
+    ).fetchall()
     ids = [int(i) for i, o in rows if o == outlet]
     return min(ids) if ids else None
 
@@ -213,8 +214,14 @@ def record_decision(con: duckdb.DuckDBPyConnection, decision: Decision, now: dat
     con.execute(
         "INSERT INTO duplicate_links (article_id, matched_article_id, level, score, reason, decided_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        [decision.article_id, decision.matched_article_id, decision.level, decision.score,
-         decision.reason, now],
+        [
+            decision.article_id,
+            decision.matched_article_id,
+            decision.level,
+            decision.score,
+            decision.reason,
+            now,
+        ],
     )
 
 
@@ -302,8 +309,12 @@ class BandIndex:
     def _merge(self) -> None:
         if not self.delta:
             return
-        dk = np.fromiter((k for k, v in self.delta.items() for _ in v), dtype=np.uint32, count=self.delta_rows)
-        di = np.fromiter((a for v in self.delta.values() for a in v), dtype=np.uint32, count=self.delta_rows)
+        dk = np.fromiter(
+            (k for k, v in self.delta.items() for _ in v), dtype=np.uint32, count=self.delta_rows
+        )
+        di = np.fromiter(
+            (a for v in self.delta.values() for a in v), dtype=np.uint32, count=self.delta_rows
+        )
         order = np.argsort(dk, kind="stable")
         keys = np.concatenate([self.keys, dk[order]])
         ids = np.concatenate([self.ids, di[order]])
@@ -318,7 +329,8 @@ class BandIndex:
         # sort of the same rows took 29 s at 1M articles.
         res = con.execute(
             "SELECT (hash & 4294967295)::UINTEGER AS k, article_id::UINTEGER AS a FROM lsh_bands "
-            "WHERE article_id > ?", [after]
+            "WHERE article_id > ?",
+            [after],
         ).fetchnumpy()
         keys, ids = np.asarray(res["k"], np.uint32), np.asarray(res["a"], np.uint32)
         if len(keys):
@@ -342,7 +354,9 @@ class BandIndex:
         # which zone maps prune: an unfiltered count(*) scans the table while the log holds
         # appended rows (0.2-0.3 s a session at 1M articles).
         if self.watermark >= 0:
-            row = con.execute("SELECT count(*) FROM lsh_bands WHERE article_id >= ?", [self.watermark]).fetchone()
+            row = con.execute(
+                "SELECT count(*) FROM lsh_bands WHERE article_id >= ?", [self.watermark]
+            ).fetchone()
             if row is None or not int(row[0]):
                 self.__init__()  # type: ignore[misc]
         self._load_since(con, self.watermark)
@@ -376,8 +390,11 @@ class BandIndex:
 
     def held_by(self, article_id: int, bands: Sequence[int]) -> set[int]:
         """The keys of these bands that article_id already has rows for."""
-        return {key for key, a, b in self._spans(bands)
-                if article_id in self.ids[a:b].tolist() or article_id in self.delta.get(key, [])}
+        return {
+            key
+            for key, a, b in self._spans(bands)
+            if article_id in self.ids[a:b].tolist() or article_id in self.delta.get(key, [])
+        }
 
 
 _INDEXES: dict[tuple[str, int, int] | int, BandIndex] = {}
@@ -445,8 +462,10 @@ def _join_cluster(
             "VALUES (?, ?, ?, 1) ON CONFLICT DO NOTHING",
             [cluster_id, cluster_id, pub],
         )
-        con.execute("UPDATE articles SET cluster_id = ? WHERE id = ? AND cluster_id IS NULL",
-                    [cluster_id, cluster_id])
+        con.execute(
+            "UPDATE articles SET cluster_id = ? WHERE id = ? AND cluster_id IS NULL",
+            [cluster_id, cluster_id],
+        )
         row = (cluster_id, pub, seen)
     first_id, first_pub, first_seen = row
     if _earlier((published_at, now, article_id), (first_pub, first_seen, int(first_id))):
@@ -485,7 +504,9 @@ def place_article(
             for cand_id, cand_outlet, cand_text, cand_cluster in rows:
                 sim = _compare(me, _Text(cand_text or ""))
                 if sim.duplicate:
-                    matches.append((sim, int(cand_id), cand_outlet, cand_cluster, int(shared[cand_id])))
+                    matches.append(
+                        (sim, int(cand_id), cand_outlet, cand_cluster, int(shared[cand_id]))
+                    )
         _store_bands(con, article_id, bands)
         index.added(article_id, bands)
     if not matches:
@@ -505,11 +526,18 @@ def place_article(
         where = "same outlet" if cand_outlet == outlet else f"outlet {cand_outlet}"
         cluster = int(cand_cluster) if cand_cluster is not None else cand_id
         verdict = (
-            f"joined cluster {target}" if cluster == target
+            f"joined cluster {target}"
+            if cluster == target
             else f"in cluster {cluster}, not merged (joined cluster {target})"
         )
-        kind = "identical text" if sim.jaccard >= 0.999 else (
-            "near-identical text" if sim.jaccard >= JACCARD_MIN else "contained (truncated copy)"
+        kind = (
+            "identical text"
+            if sim.jaccard >= 0.999
+            else (
+                "near-identical text"
+                if sim.jaccard >= JACCARD_MIN
+                else "contained (truncated copy)"
+            )
         )
         reason = f"{kind}, {where}: {sim.describe()}, {n_bands}/{len(bands)} bands; {verdict}"
         decisions.append(Decision(article_id, cand_id, "near", round(sim.score, 4), reason))
@@ -517,7 +545,12 @@ def place_article(
         "INSERT INTO duplicate_links (article_id, matched_article_id, level, score, reason, decided_at) "
         "SELECT ?, unnest(string_split(?, ',')::BIGINT[]), 'near', "
         "unnest(string_split(?, ',')::DOUBLE[]), unnest(?::VARCHAR[]), ?",
-        [article_id, _csv([d.matched_article_id for d in decisions]),
-         ",".join(repr(float(d.score or 0.0)) for d in decisions), [d.reason for d in decisions], now],
+        [
+            article_id,
+            _csv([d.matched_article_id for d in decisions]),
+            ",".join(repr(float(d.score or 0.0)) for d in decisions),
+            [d.reason for d in decisions],
+            now,
+        ],
     )
     return decisions

@@ -52,8 +52,10 @@ def _iso(column: str) -> str:
     """A TIMESTAMPTZ as ISO 8601 in UTC, exactly as Python's isoformat() writes it (and so as
     `mediawatch query` and `search` print it): 2024-05-17T06:30:00+00:00, microseconds when set."""
     utc = f"timezone('UTC', a.{column})"
-    return (f"CASE WHEN epoch_us(a.{column}) % 1000000 = 0 THEN strftime({utc}, '%Y-%m-%dT%H:%M:%S+00:00') "
-            f"ELSE strftime({utc}, '%Y-%m-%dT%H:%M:%S.%f+00:00') END AS {column}")
+    return (
+        f"CASE WHEN epoch_us(a.{column}) % 1000000 = 0 THEN strftime({utc}, '%Y-%m-%dT%H:%M:%S+00:00') "
+        f"ELSE strftime({utc}, '%Y-%m-%dT%H:%M:%S.%f+00:00') END AS {column}"
+    )
 
 
 def select_columns(fmt: str) -> str:
@@ -84,7 +86,9 @@ class Selection:
     def where(self) -> str:
         column = DATE_FIELDS.get(self.date_field)
         if column is None:
-            raise QueryError(f"unknown date field {self.date_field!r} (one of {', '.join(DATE_FIELDS)})")
+            raise QueryError(
+                f"unknown date field {self.date_field!r} (one of {', '.join(DATE_FIELDS)})"
+            )
         clauses = ["TRUE"]
         self.params = {}
         if self.since is not None:

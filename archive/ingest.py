@@ -57,6 +57,7 @@ class IngestResult:
 class _Pending:
     """Work done once per transaction rather than once per article (a statement costs more
     than its rows): search indexing and the learned-boilerplate counts."""
+
     to_index: list[int] = field(default_factory=list)
     paragraphs: list[tuple[str, list[tuple[str, str]], datetime, str]] = field(default_factory=list)
     # content_hash -> (article id, outlet) of the articles with that text: looked up for the
@@ -71,27 +72,32 @@ class _Pending:
         if wanted:
             placeholders = ", ".join("?" for _ in wanted)
             for article_id, outlet, h in con.execute(
-                    f"SELECT id, outlet, content_hash FROM articles WHERE content_hash IN ({placeholders})",
-                    wanted).fetchall():
+                f"SELECT id, outlet, content_hash FROM articles WHERE content_hash IN ({placeholders})",
+                wanted,
+            ).fetchall():
                 self.by_hash[str(h)].append((int(article_id), str(outlet)))
 
-    def find_exact(self, con: duckdb.DuckDBPyConnection, outlet: str, content_hash: str) -> int | None:
+    def find_exact(
+        self, con: duckdb.DuckDBPyConnection, outlet: str, content_hash: str
+    ) -> int | None:
         """dedup.find_exact, answered from the transaction's lookup."""
         if content_hash not in self.by_hash:
             return dedup.find_exact(con, outlet, content_hash)
         ids = [a for a, o in self.by_hash[content_hash] if o == outlet]
         return min(ids) if ids else None
 
-    def text_changed(self, article_id: int, outlet: str, old_hash: str | None, new_hash: str | None) -> None:
+    def text_changed(
+        self, article_id: int, outlet: str, old_hash: str | None, new_hash: str | None
+    ) -> None:
         if old_hash in self.by_hash:
             self.by_hash[old_hash] = [(a, o) for a, o in self.by_hash[old_hash] if a != article_id]
         if new_hash in self.by_hash:
             self.by_hash[new_hash].append((article_id, outlet))
 
 
-
-def ingest_spool(db_path: str | os.PathLike[str], *, time_budget: float = 2.0,
-                 spool_dir: Path | None = None) -> IngestResult:
+def ingest_spool(
+    db_path: str | os.PathLike[str], *, time_budget: float = 2.0, spool_dir: Path | None = None
+) -> IngestResult:
     """Ingest ready spool segments, holding the write lock at most about time_budget seconds."""
     spool = spool_dir or spool_dir_for(db_path)
     result = IngestResult()
@@ -106,8 +112,10 @@ def ingest_spool(db_path: str | os.PathLike[str], *, time_budget: float = 2.0,
             raise
         # Disk full, file gone, read-only: the segments stay in the spool, nothing is lost.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArchiveError(f"{db_path}: cannot write the archive ({first_line}); "
-                           "the spool is kept and ingested once it can be") from exc
+        raise ArchiveError(
+            f"{db_path}: cannot write the archive ({first_line}); "
+            "the spool is kept and ingested once it can be"
+        ) from exc
     return result
 
 
@@ -123,12 +131,19 @@ def environmental(exc: BaseException) -> bool:
     return any(words in text for words in _ENVIRONMENTAL_WORDS)
 
 
-_ENVIRONMENTAL_WORDS = ("No space left", "Could not write file", "Failed to commit", "Read-only file system",
-                        "Disk quota exceeded", "Input/output error")
+_ENVIRONMENTAL_WORDS = (
+    "No space left",
+    "Could not write file",
+    "Failed to commit",
+    "Read-only file system",
+    "Disk quota exceeded",
+    "Input/output error",
+)
 
 
-def _ingest_segments(db_path: str | os.PathLike[str], segments: list[Path], result: IngestResult,
-                     deadline: float) -> None:
+def _ingest_segments(
+    db_path: str | os.PathLike[str], segments: list[Path], result: IngestResult, deadline: float
+) -> None:
     with writer(db_path) as con:
         _ingest_into(con, segments, result, deadline)
         if not ready_segments(segments[0].parent) and wal_bytes(db_path) > IDLE_CHECKPOINT_WAL:
@@ -141,8 +156,9 @@ def _ingest_segments(db_path: str | os.PathLike[str], segments: list[Path], resu
                 logger.warning("checkpoint of %s failed, its log is kept: %s", db_path, exc)
 
 
-def _ingest_into(con: duckdb.DuckDBPyConnection, segments: list[Path], result: IngestResult,
-                 deadline: float) -> None:
+def _ingest_into(
+    con: duckdb.DuckDBPyConnection, segments: list[Path], result: IngestResult, deadline: float
+) -> None:
     for segment in segments:
         lines = list(read_lines(segment))
         bad = [(line, line.problem) for line in lines if line.problem]
@@ -155,11 +171,15 @@ def _ingest_into(con: duckdb.DuckDBPyConnection, segments: list[Path], result: I
                 else:
                     good.append(line)
         try:
-            ingest_records(con, [checked(line.record) for line in good if line.record is not None], result)
+            ingest_records(
+                con, [checked(line.record) for line in good if line.record is not None], result
+            )
         except Exception as exc:
             if environmental(exc):
                 raise
-            logger.error("segment %s failed as a whole (%s); ingesting record by record", segment.name, exc)
+            logger.error(
+                "segment %s failed as a whole (%s); ingesting record by record", segment.name, exc
+            )
             bad += _ingest_one_by_one(con, good, result)
         if bad:
             _quarantine(con, segment, sorted(bad, key=lambda b: b[0].number), result)
@@ -171,8 +191,9 @@ def _ingest_into(con: duckdb.DuckDBPyConnection, segments: list[Path], result: I
             break
 
 
-def _ingest_one_by_one(con: duckdb.DuckDBPyConnection, lines: list[Line],
-                       result: IngestResult) -> list[tuple[Line, str]]:
+def _ingest_one_by_one(
+    con: duckdb.DuckDBPyConnection, lines: list[Line], result: IngestResult
+) -> list[tuple[Line, str]]:
     """Keep every good record of a segment; return those that fail alone, with the reason."""
     failed: list[tuple[Line, str]] = []
     for line in lines:
@@ -190,8 +211,9 @@ QUARANTINE_DIR = "quarantine"
 _EXCERPT = 500
 
 
-def _quarantine(con: duckdb.DuckDBPyConnection, segment: Path, bad: list[tuple[Line, str]],
-                result: IngestResult) -> None:
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, segment: Path, bad: list[tuple[Line, str]], result: IngestResult
+) -> None:
     """Set aside the records of a segment that cannot be ingested, so they block nothing and
     lose nothing: the segment's bytes are copied as they are to <spool>/quarantine/, and one
     row per record (line, outlet, reason) goes to spool_quarantine, what `mediawatch status`
@@ -208,16 +230,34 @@ def _quarantine(con: duckdb.DuckDBPyConnection, segment: Path, bad: list[tuple[L
     rows = []
     for line, reason in bad:
         record = line.record or {}
-        rows.append([segment.name, line.number, _text(record.get("outlet")) or outlet,
-                     _text(record.get("run_id")) or run_id, _text(record.get("record_id")),
-                     _clean(reason, 1000), _clean(line.raw, _EXCERPT), now])
+        rows.append(
+            [
+                segment.name,
+                line.number,
+                _text(record.get("outlet")) or outlet,
+                _text(record.get("run_id")) or run_id,
+                _text(record.get("record_id")),
+                _clean(reason, 1000),
+                _clean(line.raw, _EXCERPT),
+                now,
+            ]
+        )
     first = rows[0]
-    logger.error("%s: %d records quarantined (first: line %d of %s: %s); kept in %s, listed in spool_quarantine",
-                 segment.name, len(rows), first[1], first[2], first[5], kept)
+    logger.error(
+        "%s: %d records quarantined (first: line %d of %s: %s); kept in %s, listed in spool_quarantine",
+        segment.name,
+        len(rows),
+        first[1],
+        first[2],
+        first[5],
+        kept,
+    )
     with transaction(con):
         con.executemany(
             "INSERT INTO spool_quarantine (segment, line, outlet, run_id, record_id, reason, excerpt, "
-            "quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
+            "quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            rows,
+        )
     result.outcomes["quarantined"] += len(bad)
 
 
@@ -233,7 +273,9 @@ def _clean(text: str, limit: int) -> str:
 def quarantine_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str, datetime]]:
     """outlet -> (records quarantined, latest reason, when): for `mediawatch status`."""
     try:
-        rows = con.execute("SELECT outlet, records, last_reason, last_at FROM quarantine_per_outlet").fetchall()
+        rows = con.execute(
+            "SELECT outlet, records, last_reason, last_at FROM quarantine_per_outlet"
+        ).fetchall()
     except duckdb.CatalogException:  # an archive from before the quarantine table
         return {}
     return {str(o): (int(n), str(r), at) for o, n, r, at in rows}
@@ -263,8 +305,11 @@ def _mark_crashed(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
     )
 
 
-def ingest_records(con: duckdb.DuckDBPyConnection, records: Sequence[SpoolRecord],
-                   result: IngestResult | None = None) -> IngestResult:
+def ingest_records(
+    con: duckdb.DuckDBPyConnection,
+    records: Sequence[SpoolRecord],
+    result: IngestResult | None = None,
+) -> IngestResult:
     """Ingest records in one transaction; all or nothing (result counts only what committed)."""
     total = result if result is not None else IngestResult()
     result = IngestResult()
@@ -276,8 +321,14 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: Sequence[SpoolRecord
         pages = [r for r in records if r["type"] == "page"]
         done = _ingested(con, [r["record_id"] for r in pages])
         page_ids = _page_ids(con, sum(1 for r in pages if r["record_id"] not in done))
-        pending.load_hashes(con, [str(r.get("content_hash") or "") for r in pages
-                                  if r["record_id"] not in done and r.get("article")])
+        pending.load_hashes(
+            con,
+            [
+                str(r.get("content_hash") or "")
+                for r in pages
+                if r["record_id"] not in done and r.get("article")
+            ],
+        )
         for record in records:
             if record["type"] == "page":
                 if record["record_id"] in done:
@@ -285,7 +336,9 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: Sequence[SpoolRecord
                 else:
                     done.add(record["record_id"])  # the same record twice in one segment
                     outcome = _ingest_page(con, record, pending, page_ids.pop())
-                counters.setdefault((record.get("run_id") or "", record["outlet"]), Counter())[outcome] += 1
+                counters.setdefault((record.get("run_id") or "", record["outlet"]), Counter())[
+                    outcome
+                ] += 1
             elif record["type"] == "http_state":
                 _ingest_http_state(con, record)
                 outcome = "http_state"
@@ -323,7 +376,8 @@ def _ingest_http_state(con: duckdb.DuckDBPyConnection, r: HttpStateRecord) -> No
     changed = now if r.get("changed") else None
     if r.get("status") == 304:
         con.execute(
-            "UPDATE http_state SET last_status = 304, last_fetched_at = ? WHERE url = ?", [now, r["url"]]
+            "UPDATE http_state SET last_status = 304, last_fetched_at = ? WHERE url = ?",
+            [now, r["url"]],
         )
         return
     con.execute(
@@ -334,7 +388,15 @@ def _ingest_http_state(con: duckdb.DuckDBPyConnection, r: HttpStateRecord) -> No
             last_status = excluded.last_status, last_fetched_at = excluded.last_fetched_at,
             last_changed_at = coalesce(excluded.last_changed_at, http_state.last_changed_at)
         """,
-        [r["url"], r["outlet"], r.get("etag"), r.get("last_modified"), r.get("status"), now, changed],
+        [
+            r["url"],
+            r["outlet"],
+            r.get("etag"),
+            r.get("last_modified"),
+            r.get("status"),
+            now,
+            changed,
+        ],
     )
 
 
@@ -355,9 +417,19 @@ def _ingest_run(con: duckdb.DuckDBPyConnection, r: RunRecord) -> None:
                            ELSE excluded.message END,
             failure = excluded.failure
         """,
-        [r["run_id"], r["outlet"], stored_date(r.get("started_at")), stored_date(r.get("finished_at")), r.get("status", "ok"),
-         stats.get("requests", 0), json.dumps(stats.get("responses", {})), json.dumps(stats.get("skipped", {})),
-         stats.get("errors", 0), stats.get("failure") or r.get("finish_reason"), stats.get("failure")],
+        [
+            r["run_id"],
+            r["outlet"],
+            stored_date(r.get("started_at")),
+            stored_date(r.get("finished_at")),
+            r.get("status", "ok"),
+            stats.get("requests", 0),
+            json.dumps(stats.get("responses", {})),
+            json.dumps(stats.get("skipped", {})),
+            stats.get("errors", 0),
+            stats.get("failure") or r.get("finish_reason"),
+            stats.get("failure"),
+        ],
     )
 
 
@@ -371,7 +443,9 @@ def _known_urls(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, in
     if not urls:
         return {}
     placeholders = ", ".join("?" for _ in urls)
-    rows = con.execute(f"SELECT url, article_id FROM article_urls WHERE url IN ({placeholders})", urls).fetchall()
+    rows = con.execute(
+        f"SELECT url, article_id FROM article_urls WHERE url IN ({placeholders})", urls
+    ).fetchall()
     return {str(u): int(a) for u, a in rows}
 
 
@@ -381,12 +455,19 @@ def _outlets_of(con: duckdb.DuckDBPyConnection, article_ids: set[int]) -> dict[i
         return {}
     ids = sorted(article_ids)
     placeholders = ", ".join("?" for _ in ids)
-    rows = con.execute(f"SELECT id, outlet FROM articles WHERE id IN ({placeholders})", ids).fetchall()
+    rows = con.execute(
+        f"SELECT id, outlet FROM articles WHERE id IN ({placeholders})", ids
+    ).fetchall()
     return {int(i): str(o) for i, o in rows}
 
 
-def _add_urls(con: duckdb.DuckDBPyConnection, article_id: int, urls: list[tuple[str, str]], now: datetime,
-              known: dict[str, int]) -> None:
+def _add_urls(
+    con: duckdb.DuckDBPyConnection,
+    article_id: int,
+    urls: list[tuple[str, str]],
+    now: datetime,
+    known: dict[str, int],
+) -> None:
     """One plain INSERT for the article's URLs not stored yet: a URL already stored keeps its
     article (as ON CONFLICT DO NOTHING would), and the lookup made before is cheaper than
     the 3 ms that ON CONFLICT adds to each statement."""
@@ -402,12 +483,16 @@ def _add_urls(con: duckdb.DuckDBPyConnection, article_id: int, urls: list[tuple[
         )
 
 
-def _insert_removed(con: duckdb.DuckDBPyConnection, article_id: int, version: int,
-                    removed: list[RemovedBlock]) -> None:
+def _insert_removed(
+    con: duckdb.DuckDBPyConnection, article_id: int, version: int, removed: list[RemovedBlock]
+) -> None:
     if removed:
         con.executemany(
             "INSERT INTO removed_blocks (article_id, version, position, kind, rule, text) VALUES (?, ?, ?, ?, ?, ?)",
-            [[article_id, version, b["position"], b["kind"], b["rule"], b["text"]] for b in removed],
+            [
+                [article_id, version, b["position"], b["kind"], b["rule"], b["text"]]
+                for b in removed
+            ],
         )
 
 
@@ -415,8 +500,9 @@ def _ingested(con: duckdb.DuckDBPyConnection, record_ids: list[str]) -> set[str]
     """The record ids already in pages (ingest is idempotent by record_id)."""
     if not record_ids:
         return set()
-    rows = con.execute("SELECT record_id FROM pages WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
-                       [record_ids]).fetchall()
+    rows = con.execute(
+        "SELECT record_id FROM pages WHERE record_id IN (SELECT unnest(?::VARCHAR[]))", [record_ids]
+    ).fetchall()
     return {str(r[0]) for r in rows}
 
 
@@ -428,7 +514,9 @@ def _page_ids(con: duckdb.DuckDBPyConnection, n: int) -> list[int]:
     return sorted((int(r[0]) for r in rows), reverse=True)
 
 
-def _ingest_page(con: duckdb.DuckDBPyConnection, r: PageRecord, pending: _Pending, page_id: int) -> str:
+def _ingest_page(
+    con: duckdb.DuckDBPyConnection, r: PageRecord, pending: _Pending, page_id: int
+) -> str:
     fetched_at = stored_date(r.get("fetched_at")) or datetime.now(UTC)
     article = r.get("article")
     skip = r.get("skip_reason")
@@ -436,7 +524,10 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: PageRecord, pending: _Pendin
     article_id: int | None = None
     outcome = skip or "skipped"
     if article and not skip:
-        key, content_hash = _given(r.get("key")), _given(r.get("content_hash"))  # record_problem checked both
+        key, content_hash = (
+            _given(r.get("key")),
+            _given(r.get("content_hash")),
+        )  # record_problem checked both
         aliases = list(r.get("url_aliases") or [])
         outlet = r["outlet"]
         seen = [str(u) for u in r.get("seen_urls") or []]
@@ -448,14 +539,24 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: PageRecord, pending: _Pendin
             # domain, so the pipeline took it as the key): an article belongs to the outlet
             # that published it, so the page keeps its own URL and the link is syndication.
             syndicated = (known[key], owners[known[key]], key)
-            key = next((u for u in aliases if owners.get(known.get(u, -1), outlet) == outlet),
-                       str(r.get("final_url") or r["url"]))
+            key = next(
+                (u for u in aliases if owners.get(known.get(u, -1), outlet) == outlet),
+                str(r.get("final_url") or r["url"]),
+            )
             aliases = [u for u in aliases if u != key]
-            r = {**r, "key": key, "cross_site_canonical": r.get("cross_site_canonical") or syndicated[2]}
-        existing = next((known[u] for u in [key, *aliases] if u in known and owners[known[u]] == outlet), None)
+            r = {
+                **r,
+                "key": key,
+                "cross_site_canonical": r.get("cross_site_canonical") or syndicated[2],
+            }
+        existing = next(
+            (known[u] for u in [key, *aliases] if u in known and owners[known[u]] == outlet), None
+        )
         if existing is not None:
             article_id = existing
-            outcome = _update_article(con, existing, r, article, content_hash, page_id, fetched_at, pending)
+            outcome = _update_article(
+                con, existing, r, article, content_hash, page_id, fetched_at, pending
+            )
             if outcome == "unchanged":
                 detail = "revisit: text unchanged"
         else:
@@ -464,16 +565,31 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: PageRecord, pending: _Pendin
                 article_id = exact
                 skip, outcome = "exact_duplicate", "exact_duplicate"
                 detail = f"same text as article {exact}"
-                con.execute("UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, exact])
-                dedup.record_decision(con, dedup.Decision(exact, exact, "exact", 1.0,
-                                                          f"same text under {key}"), fetched_at)
+                con.execute(
+                    "UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, exact]
+                )
+                dedup.record_decision(
+                    con,
+                    dedup.Decision(exact, exact, "exact", 1.0, f"same text under {key}"),
+                    fetched_at,
+                )
             else:
-                article_id = _insert_article(con, r, article, content_hash, page_id, fetched_at, pending)
+                article_id = _insert_article(
+                    con, r, article, content_hash, page_id, fetched_at, pending
+                )
                 outcome = "new"
             if syndicated is not None:
-                dedup.record_decision(con, dedup.Decision(
-                    article_id, syndicated[0], "syndication", None,
-                    f"rel=canonical to {syndicated[2]}, an article of outlet {syndicated[1]}"), fetched_at)
+                dedup.record_decision(
+                    con,
+                    dedup.Decision(
+                        article_id,
+                        syndicated[0],
+                        "syndication",
+                        None,
+                        f"rel=canonical to {syndicated[2]}, an article of outlet {syndicated[1]}",
+                    ),
+                    fetched_at,
+                )
         url_rows = [(key, "canonical")] + [(u, "alias") for u in aliases]
         url_rows += [(u, "seen") for u in seen]
         _add_urls(con, article_id, url_rows, fetched_at, known)
@@ -484,15 +600,44 @@ def _ingest_page(con: duckdb.DuckDBPyConnection, r: PageRecord, pending: _Pendin
                            size_bytes, html_gz, article_id, skip_reason, detail)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
-        [page_id, r["record_id"], r.get("run_id"), r["outlet"], r["url"], r.get("final_url"), r.get("status"),
-         r.get("content_type"), fetched_at, r.get("size_bytes"), html, article_id, skip, detail],
+        [
+            page_id,
+            r["record_id"],
+            r.get("run_id"),
+            r["outlet"],
+            r["url"],
+            r.get("final_url"),
+            r.get("status"),
+            r.get("content_type"),
+            fetched_at,
+            r.get("size_bytes"),
+            html,
+            article_id,
+            skip,
+            detail,
+        ],
     )
     return outcome
 
 
-_ARTICLE_COLUMNS = ("title", "authors", "published_at", "modified_at", "date_source", "language", "section",
-                    "tags", "description", "summary", "image_url", "site_name", "text", "word_count", "paywalled",
-                    "page_canonical_url")
+_ARTICLE_COLUMNS = (
+    "title",
+    "authors",
+    "published_at",
+    "modified_at",
+    "date_source",
+    "language",
+    "section",
+    "tags",
+    "description",
+    "summary",
+    "image_url",
+    "site_name",
+    "text",
+    "word_count",
+    "paywalled",
+    "page_canonical_url",
+)
 
 
 def _article_values(article: Article) -> list[Any]:
@@ -518,8 +663,15 @@ def _given(value: str | None) -> str:
     return value
 
 
-def _insert_article(con: duckdb.DuckDBPyConnection, r: PageRecord, article: Article, content_hash: str,
-                    page_id: int, now: datetime, pending: _Pending) -> int:
+def _insert_article(
+    con: duckdb.DuckDBPyConnection,
+    r: PageRecord,
+    article: Article,
+    content_hash: str,
+    page_id: int,
+    now: datetime,
+    pending: _Pending,
+) -> int:
     hints = r.get("hints") or {}
     columns = ", ".join(_ARTICLE_COLUMNS)
     placeholders = ", ".join("?" for _ in _ARTICLE_COLUMNS)
@@ -531,29 +683,59 @@ def _insert_article(con: duckdb.DuckDBPyConnection, r: PageRecord, article: Arti
         VALUES (?, ?, ?, {placeholders}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING id
         """,
-        [r["outlet"], r.get("final_url") or r["url"], r.get("key"), *_article_values(article),
-         bool(article.get("promo_flagged")), content_hash, hints.get("title"), stored_date(hints.get("published_at")),
-         hints.get("source"), r.get("cross_site_canonical"), r.get("extractor_version"), page_id, now, now],
+        [
+            r["outlet"],
+            r.get("final_url") or r["url"],
+            r.get("key"),
+            *_article_values(article),
+            bool(article.get("promo_flagged")),
+            content_hash,
+            hints.get("title"),
+            stored_date(hints.get("published_at")),
+            hints.get("source"),
+            r.get("cross_site_canonical"),
+            r.get("extractor_version"),
+            page_id,
+            now,
+            now,
+        ],
     ).fetchone()
     assert row is not None
     article_id = int(row[0])
     pending.text_changed(article_id, r["outlet"], None, content_hash)
     _insert_removed(con, article_id, 1, r.get("removed_blocks") or [])
-    dedup.place_article(con, article_id, outlet=r["outlet"], text=article["text"], bands=r.get("bands") or [],
-                        published_at=stored_date(article.get("published_at")), now=now)
+    dedup.place_article(
+        con,
+        article_id,
+        outlet=r["outlet"],
+        text=article["text"],
+        bands=r.get("bands") or [],
+        published_at=stored_date(article.get("published_at")),
+        now=now,
+    )
     pending.to_index.append(article_id)
     if r.get("para_hashes"):
-        pending.paragraphs.append((r["outlet"], [(str(h), str(t)) for h, t in r["para_hashes"]], now,
-                                   article["text"]))
+        pending.paragraphs.append(
+            (r["outlet"], [(str(h), str(t)) for h, t in r["para_hashes"]], now, article["text"])
+        )
     return article_id
 
 
-def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: PageRecord, article: Article,
-                    content_hash: str, page_id: int, fetched_at: datetime, pending: _Pending) -> str:
+def _update_article(
+    con: duckdb.DuckDBPyConnection,
+    article_id: int,
+    r: PageRecord,
+    article: Article,
+    content_hash: str,
+    page_id: int,
+    fetched_at: datetime,
+    pending: _Pending,
+) -> str:
     """A known article fetched again: a new version when its cleaned text changed."""
     current = con.execute(
         "SELECT content_hash, version, title, text, page_id, last_seen_at, outlet FROM articles WHERE id = ?",
-        [article_id]).fetchone()
+        [article_id],
+    ).fetchone()
     assert current is not None
     old_hash, version, old_title, old_text, old_page, last_seen, outlet = current
     if old_hash == content_hash:
@@ -568,8 +750,16 @@ def _update_article(con: duckdb.DuckDBPyConnection, article_id: int, r: PageReco
     con.execute(
         f"UPDATE articles SET {assignments}, content_hash = ?, version = ?, page_id = ?, last_seen_at = ?, "
         "promo_flagged = ?, extractor_version = ? WHERE id = ?",
-        [*_article_values(article), content_hash, version + 1, page_id, fetched_at,
-         bool(article.get("promo_flagged")), r.get("extractor_version"), article_id],
+        [
+            *_article_values(article),
+            content_hash,
+            version + 1,
+            page_id,
+            fetched_at,
+            bool(article.get("promo_flagged")),
+            r.get("extractor_version"),
+            article_id,
+        ],
     )
     pending.text_changed(article_id, str(outlet), old_hash, content_hash)
     _insert_removed(con, article_id, version + 1, r.get("removed_blocks") or [])

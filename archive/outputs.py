@@ -38,14 +38,20 @@ def check_not_archive(output: str | os.PathLike[str], db: str | os.PathLike[str]
     if out == archive:
         raise OutputError(f"{output}: is the archive itself; choose another output file")
     if out.parent == archive.parent and out.name.startswith(archive.name + "."):
-        raise OutputError(f"{output}: belongs to the archive {archive} (its log, lock or state); "
-                          "choose another output file")
+        raise OutputError(
+            f"{output}: belongs to the archive {archive} (its log, lock or state); "
+            "choose another output file"
+        )
     if _inside(out, spool) or _inside(archive, out):
-        raise OutputError(f"{output}: holds the archive's spool or the archive; choose another output")
+        raise OutputError(
+            f"{output}: holds the archive's spool or the archive; choose another output"
+        )
     return out
 
 
-def check_file_output(output: str | os.PathLike[str], db: str | os.PathLike[str], *, overwrite: bool) -> Path:
+def check_file_output(
+    output: str | os.PathLike[str], db: str | os.PathLike[str], *, overwrite: bool
+) -> Path:
     """Resolved path of a one-file output, after the checks; raise OutputError otherwise."""
     out = check_not_archive(output, db)
     try:
@@ -96,7 +102,11 @@ def atomic_directory(out: Path, *, replace_children: str) -> Iterator[Path]:
         yield tmp
         out.mkdir(parents=True, exist_ok=True)
         for child in out.iterdir():
-            if child.name.startswith(replace_children) and child.is_dir() and not child.is_symlink():
+            if (
+                child.name.startswith(replace_children)
+                and child.is_dir()
+                and not child.is_symlink()
+            ):
                 shutil.rmtree(child)
         for child in tmp.iterdir():
             os.replace(child, out / child.name)

@@ -210,7 +210,9 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        return (
+            value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        )
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -362,7 +364,7 @@ def run_query(
 
 
 def _close(name: str, known: Sequence[str]) -> str:
-    """"; did you mean 'x'?" for the closest known name, or nothing (stdlib difflib is enough)."""
+    """ "; did you mean 'x'?" for the closest known name, or nothing (stdlib difflib is enough)."""
     import difflib
 
     match = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
@@ -373,13 +375,23 @@ def check_outlets(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
     """Refuse outlet names the archive has never seen: a typo must not return nothing silently."""
     if not names:
         return
-    known = [r[0] for r in con.execute(
-        "SELECT outlet FROM articles UNION SELECT outlet FROM crawl_runs ORDER BY 1").fetchall()]
+    known = [
+        r[0]
+        for r in con.execute(
+            "SELECT outlet FROM articles UNION SELECT outlet FROM crawl_runs ORDER BY 1"
+        ).fetchall()
+    ]
     for name in names:
         if name not in known:
-            listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "") if known else "none yet"
-            raise QueryError(f"--outlet: no outlet {name!r} in the archive{_close(name, known)} "
-                             f"(outlets: {listed})")
+            listed = (
+                ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+                if known
+                else "none yet"
+            )
+            raise QueryError(
+                f"--outlet: no outlet {name!r} in the archive{_close(name, known)} "
+                f"(outlets: {listed})"
+            )
 
 
 def check_languages(con: duckdb.DuckDBPyConnection, codes: Sequence[str]) -> None:
@@ -388,8 +400,12 @@ def check_languages(con: duckdb.DuckDBPyConnection, codes: Sequence[str]) -> Non
         return
     from archive.search import STEMMERS
 
-    known = [r[0] for r in con.execute(
-        "SELECT DISTINCT language FROM articles WHERE language IS NOT NULL ORDER BY 1").fetchall()]
+    known = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT language FROM articles WHERE language IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    ]
     by_name = {stemmer: code for code, stemmer in STEMMERS.items() if code in known}
     for code in codes:
         if code in known:
@@ -400,5 +416,7 @@ def check_languages(con: duckdb.DuckDBPyConnection, codes: Sequence[str]) -> Non
         match = difflib.get_close_matches(name, [*known, *by_name], n=1, cutoff=0.6)
         guess = by_name.get(match[0], match[0]) if match else None
         hint = f"; did you mean {guess!r}?" if guess else ""
-        raise QueryError(f"--lang: no article in language {code!r}{hint} "
-                         f"(ISO 639-1 codes in the archive: {', '.join(known) or 'none'})")
+        raise QueryError(
+            f"--lang: no article in language {code!r}{hint} "
+            f"(ISO 639-1 codes in the archive: {', '.join(known) or 'none'})"
+        )

@@ -17,8 +17,23 @@ import duckdb
 from archive import dedup, search
 from archive.records import Article, Hints, RemovedBlock
 
-_FIELDS = ("title", "authors", "published_at", "modified_at", "date_source", "language", "section", "tags",
-           "description", "summary", "image_url", "site_name", "text", "word_count", "paywalled")
+_FIELDS = (
+    "title",
+    "authors",
+    "published_at",
+    "modified_at",
+    "date_source",
+    "language",
+    "section",
+    "tags",
+    "description",
+    "summary",
+    "image_url",
+    "site_name",
+    "text",
+    "word_count",
+    "paywalled",
+)
 
 
 @dataclass
@@ -35,8 +50,12 @@ class StoredPage:
     removed: list[tuple[int, str, str, str]]  # (position, kind, rule, text)
 
 
-def candidates(con: duckdb.DuckDBPyConnection, *, outlets: list[str] | None = None,
-               since: datetime | None = None) -> list[int]:
+def candidates(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    outlets: list[str] | None = None,
+    since: datetime | None = None,
+) -> list[int]:
     """Ids of the articles to clean again, oldest first."""
     where: list[str] = ["TRUE"]
     params: list[Any] = []
@@ -75,25 +94,64 @@ def stored_pages(con: duckdb.DuckDBPyConnection, article_ids: list[int]) -> list
     ).fetchall():
         removed.setdefault((article_id, version), []).append((position, kind, rule, text))
     pages = []
-    for (article_id, version, current, outlet, url, html_gz, feed_title, feed_published, via, chash,
-         extractor) in rows:
+    for (
+        article_id,
+        version,
+        current,
+        outlet,
+        url,
+        html_gz,
+        feed_title,
+        feed_published,
+        via,
+        chash,
+        extractor,
+    ) in rows:
         html = gzip.decompress(html_gz).decode("utf-8", "replace")
-        hints: Hints = {"title": feed_title, "published_at": feed_published.isoformat() if feed_published else None,
-                 "source": via}
-        pages.append(StoredPage(article_id, version, current, outlet, url, html, hints, chash, extractor,
-                                removed.get((article_id, version), [])))
+        hints: Hints = {
+            "title": feed_title,
+            "published_at": feed_published.isoformat() if feed_published else None,
+            "source": via,
+        }
+        pages.append(
+            StoredPage(
+                article_id,
+                version,
+                current,
+                outlet,
+                url,
+                html,
+                hints,
+                chash,
+                extractor,
+                removed.get((article_id, version), []),
+            )
+        )
     return pages
 
 
-def apply(con: duckdb.DuckDBPyConnection, page: StoredPage, article: Article,
-          removed: list[RemovedBlock], content_hash: str, bands: list[int], extractor_version: str,
-          now: datetime) -> None:
+def apply(
+    con: duckdb.DuckDBPyConnection,
+    page: StoredPage,
+    article: Article,
+    removed: list[RemovedBlock],
+    content_hash: str,
+    bands: list[int],
+    extractor_version: str,
+    now: datetime,
+) -> None:
     """Write a re-cleaned result over the stored one, in the caller's transaction."""
-    con.execute("DELETE FROM removed_blocks WHERE article_id = ? AND version = ?", [page.article_id, page.version])
+    con.execute(
+        "DELETE FROM removed_blocks WHERE article_id = ? AND version = ?",
+        [page.article_id, page.version],
+    )
     if removed:
         con.executemany(
             "INSERT INTO removed_blocks (article_id, version, position, kind, rule, text) VALUES (?, ?, ?, ?, ?, ?)",
-            [[page.article_id, page.version, b["position"], b["kind"], b["rule"], b["text"]] for b in removed],
+            [
+                [page.article_id, page.version, b["position"], b["kind"], b["rule"], b["text"]]
+                for b in removed
+            ],
         )
     if not page.current:
         con.execute(
@@ -112,20 +170,34 @@ def apply(con: duckdb.DuckDBPyConnection, page: StoredPage, article: Article,
     assignments = ", ".join(f"{f} = ?" for f in _FIELDS)
     con.execute(
         f"UPDATE articles SET {assignments}, content_hash = ?, promo_flagged = ?, extractor_version = ? WHERE id = ?",
-        [*values, content_hash, bool(article.get("promo_flagged")), extractor_version, page.article_id],
+        [
+            *values,
+            content_hash,
+            bool(article.get("promo_flagged")),
+            extractor_version,
+            page.article_id,
+        ],
     )
     dedup.refresh_bands(con, page.article_id, bands)
     search.index_articles(con, [page.article_id])
 
 
-def mark_version(con: duckdb.DuckDBPyConnection, article_ids: list[int], extractor_version: str) -> None:
+def mark_version(
+    con: duckdb.DuckDBPyConnection, article_ids: list[int], extractor_version: str
+) -> None:
     """Articles whose result did not change were still made again by this version."""
     if article_ids:
-        con.execute("UPDATE articles SET extractor_version = ? WHERE id IN (SELECT unnest(?))",
-                    [extractor_version, article_ids])
+        con.execute(
+            "UPDATE articles SET extractor_version = ? WHERE id IN (SELECT unnest(?))",
+            [extractor_version, article_ids],
+        )
 
 
 def word_counts(con: duckdb.DuckDBPyConnection, article_ids: list[int]) -> dict[int, int]:
     """Current word count of each article, for the before/after report of a re-clean."""
-    return {int(i): int(n or 0) for i, n in con.execute(
-        "SELECT id, word_count FROM articles WHERE id IN (SELECT unnest(?))", [article_ids]).fetchall()}
+    return {
+        int(i): int(n or 0)
+        for i, n in con.execute(
+            "SELECT id, word_count FROM articles WHERE id IN (SELECT unnest(?))", [article_ids]
+        ).fetchall()
+    }

@@ -125,7 +125,9 @@ def _each(select: str, column: str, values: Iterable[int]) -> str:
 
 
 # 64 bits of md5, keyed by stemmer: the term's identity without a vocabulary table.
-_TERM_KEY = "CAST(md5_number({stemmer} || ':' || strip_accents(stem({word}, {stemmer}))) >> 64 AS UBIGINT)"
+_TERM_KEY = (
+    "CAST(md5_number({stemmer} || ':' || strip_accents(stem({word}, {stemmer}))) >> 64 AS UBIGINT)"
+)
 
 # The selected articles, their tokens stemmed once per distinct (stemmer, token), counted.
 _TOKENS_SQL = f"""
@@ -357,8 +359,18 @@ def search(
     if limit <= 0 or (not words and not has_syntax(query)):
         return []
     if has_syntax(query):
-        return _search_macro(con, query, words, outlets=outlets, languages=languages, since=since,
-                             until=until, limit=limit, snippet_words=snippet_words, mark=mark)
+        return _search_macro(
+            con,
+            query,
+            words,
+            outlets=outlets,
+            languages=languages,
+            since=since,
+            until=until,
+            limit=limit,
+            snippet_words=snippet_words,
+            mark=mark,
+        )
     stats = {
         str(r[0]): (int(r[1]), float(r[2]) / int(r[1]))
         for r in con.execute(
@@ -373,8 +385,7 @@ def search(
         return []
     qterms = _query_terms(con, words, stemmers)
     filters: list[str] = ["TRUE"]
-    params: dict[str, Any] = {
-"limit": int(limit), "k1": K1, "b": B}
+    params: dict[str, Any] = {"limit": int(limit), "k1": K1, "b": B}
     _add_filters(filters, params, outlets, languages, since, until)
     # Rank first on ids and scores only; fetch titles and texts for the top ones after, so
     # a common word does not drag every matching article's text through the sort.
@@ -384,8 +395,13 @@ def search(
     top = con.execute(
         f"""
         WITH raw AS MATERIALIZED (
-            {_each("SELECT term_key, doc_id, tf, doc_len FROM search_postings", "term_key",
-                   (k for k, _ in qterms))}
+            {
+            _each(
+                "SELECT term_key, doc_id, tf, doc_len FROM search_postings",
+                "term_key",
+                (k for k, _ in qterms),
+            )
+        }
         ),
         p AS MATERIALIZED (  -- live texts only: postings of superseded ones match no doc
             SELECT raw.term_key, d.article_id, d.stemmer, raw.tf, raw.doc_len
@@ -456,14 +472,24 @@ def positive_words(query: str) -> list[str]:
     for phrase in re.findall(r'"([^"]*)"', query):
         out.update(tokens(phrase))
     for tok in re.sub(r'"[^"]*"?', " ", query).split():
-        if tok in ("AND", "OR") or (tok.startswith("-") and len(tok) > 1) or (tok.endswith("*") and len(tok) > 1):
+        if (
+            tok in ("AND", "OR")
+            or (tok.startswith("-") and len(tok) > 1)
+            or (tok.endswith("*") and len(tok) > 1)
+        ):
             continue
         out.update(tokens(tok))
     return sorted(out)
 
 
-def _add_filters(filters: list[str], params: dict[str, Any], outlets: Sequence[str] | None,
-                 languages: Sequence[str] | None, since: datetime | None, until: datetime | None) -> None:
+def _add_filters(
+    filters: list[str],
+    params: dict[str, Any],
+    outlets: Sequence[str] | None,
+    languages: Sequence[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> None:
     """The --outlet / --lang / --since / --until conditions on `articles a`, as SQL and parameters."""
     if outlets:
         filters.append("list_contains($outlets, a.outlet)")
@@ -480,9 +506,17 @@ def _add_filters(filters: list[str], params: dict[str, Any], outlets: Sequence[s
 
 
 def _search_macro(
-    con: duckdb.DuckDBPyConnection, query: str, words: list[str], *, outlets: Sequence[str],
-    languages: Sequence[str], since: datetime | None, until: datetime | None, limit: int,
-    snippet_words: int, mark: tuple[str, str],
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    words: list[str],
+    *,
+    outlets: Sequence[str],
+    languages: Sequence[str],
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    snippet_words: int,
+    mark: tuple[str, str],
 ) -> list[Hit]:
     """A query with syntax, through the search_articles macro (migration 0011)."""
     filters = ["TRUE"]
@@ -519,7 +553,14 @@ def _matching_tokens(
 
     One query for all hits, with the index's own stemming: "élections" marks "élection".
     """
-    pairs = sorted({(st, t[2]) for st, text in texts for t in _spans(text) if _MIN_LEN <= len(t[2]) <= _MAX_LEN})
+    pairs = sorted(
+        {
+            (st, t[2])
+            for st, text in texts
+            for t in _spans(text)
+            if _MIN_LEN <= len(t[2]) <= _MAX_LEN
+        }
+    )
     if not pairs:
         return {}
     rows = con.execute(

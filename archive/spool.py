@@ -82,7 +82,9 @@ def spool_dir_for(db_path: str | os.PathLike[str]) -> Path:
 class SpoolWriter:
     """Appends records for one crawl (run and outlet) to rotating segment files."""
 
-    def __init__(self, spool_dir: Path, prefix: str, *, max_records: int = 50, max_age: float = 2.0):
+    def __init__(
+        self, spool_dir: Path, prefix: str, *, max_records: int = 50, max_age: float = 2.0
+    ):
         self.dir = Path(spool_dir)
         self.prefix = prefix
         self.max_records = max_records
@@ -114,7 +116,9 @@ class SpoolWriter:
             note_repair(scrubbed, replaced)
             record = scrubbed
             self.repaired += 1
-            logger.warning("record %s: %d lone surrogates replaced with U+FFFD", record.get("url"), replaced)
+            logger.warning(
+                "record %s: %d lone surrogates replaced with U+FFFD", record.get("url"), replaced
+            )
             line = json.dumps(record, ensure_ascii=False, default=str)
             line = _SURROGATE.sub("\ufffd", line)  # one left in a default=str value
         self._file.write(line + "\n")
@@ -214,11 +218,18 @@ def read_lines(path: Path) -> Iterator[Line]:
                 while chunk and not chunk.endswith(b"\n"):  # skip the rest of the giant line
                     chunk = fh.readline(MAX_LINE_BYTES)
                     size += len(chunk)
-                yield Line(number, None, f"record of {size / (1 << 20):.0f} MB is over the "
-                           f"{MAX_LINE_BYTES >> 20} MB limit", "")
+                yield Line(
+                    number,
+                    None,
+                    f"record of {size / (1 << 20):.0f} MB is over the "
+                    f"{MAX_LINE_BYTES >> 20} MB limit",
+                    "",
+                )
                 continue
             if not chunk.endswith(b"\n") and path.name.endswith(PART):
-                logger.warning("%s: last line cut by a crash (%d bytes) left out", path.name, len(chunk))
+                logger.warning(
+                    "%s: last line cut by a crash (%d bytes) left out", path.name, len(chunk)
+                )
                 return
             text = chunk.decode("utf-8", errors="replace")
             if not text.strip():
@@ -241,8 +252,14 @@ def _parse(number: int, text: str) -> Line:
 
 
 def _json_kind(value: Any) -> str:
-    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        list: "an array",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def read_segment(path: Path) -> Iterator[dict[str, Any]]:

@@ -22,8 +22,19 @@ logger = logging.getLogger(__name__)
 # Pages whose failure is permanent enough not to fetch them again for a while.
 # Skips that the next run would only repeat: not fetched again for PERMANENT_SKIP_DAYS.
 # (A pattern that timed out on a URL times out again; a refused address stays refused.)
-PERMANENT_SKIPS = ("http_404", "http_410", "not_html", "listing", "too_large", "offsite_redirect",
-                   "robots_forbidden", "http_403", "http_451", "pattern_timeout", "address_refused")
+PERMANENT_SKIPS = (
+    "http_404",
+    "http_410",
+    "not_html",
+    "listing",
+    "too_large",
+    "offsite_redirect",
+    "robots_forbidden",
+    "http_403",
+    "http_451",
+    "pattern_timeout",
+    "address_refused",
+)
 PERMANENT_SKIP_DAYS = 7
 # Bounded revisits: an article is rechecked a few times in its first days.
 REVISIT_MAX_FETCHES = 3
@@ -77,7 +88,12 @@ def load_crawl_state(db_path: str | os.PathLike[str], outlet: str) -> CrawlState
     except ArchiveLocked as exc:
         state = _cached_state(spool, outlet)
         state.held_by = str(exc)
-        logger.warning("%s; crawling %s from its saved state (%d known URLs)", exc, outlet, len(state.seen_urls))
+        logger.warning(
+            "%s; crawling %s from its saved state (%d known URLs)",
+            exc,
+            outlet,
+            len(state.seen_urls),
+        )
     else:
         _save_state(spool, outlet, state)
     state.seen_urls |= pending
@@ -94,8 +110,10 @@ def _save_state(spool: Path, outlet: str, state: CrawlState) -> None:
     whole seen-set."""
     data = {
         "saved_at": datetime.now(UTC).isoformat(),
-        "known": {u: [k.article_id, k.fetches, k.last_fetched_at.isoformat(), k.first_seen_at.isoformat()]
-                  for u, k in state.known.items()},
+        "known": {
+            u: [k.article_id, k.fetches, k.last_fetched_at.isoformat(), k.first_seen_at.isoformat()]
+            for u, k in state.known.items()
+        },
         "skip_urls": sorted(state.skip_urls),
         "validators": state.validators,
         "boilerplate": sorted(state.boilerplate),
@@ -115,8 +133,12 @@ def _cached_state(spool: Path, outlet: str) -> CrawlState:
         data: dict[str, Any] = json.loads(_cache_path(spool, outlet).read_text(encoding="utf-8"))
         state = CrawlState()
         for url, (article_id, fetches, last, first) in data["known"].items():
-            state.known[url] = KnownArticle(int(article_id), int(fetches), datetime.fromisoformat(last),
-                                            datetime.fromisoformat(first))
+            state.known[url] = KnownArticle(
+                int(article_id),
+                int(fetches),
+                datetime.fromisoformat(last),
+                datetime.fromisoformat(first),
+            )
         state.seen_urls = set(state.known)
         state.skip_urls = set(data["skip_urls"])
         state.validators = {u: (v[0], v[1]) for u, v in data["validators"].items()}
@@ -125,7 +147,9 @@ def _cached_state(spool: Path, outlet: str) -> CrawlState:
     except FileNotFoundError:
         return CrawlState()
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        logger.warning("saved crawl state of %s unreadable (%s): starting from nothing", outlet, exc)
+        logger.warning(
+            "saved crawl state of %s unreadable (%s): starting from nothing", outlet, exc
+        )
         return CrawlState()
 
 
@@ -160,7 +184,9 @@ def _read_state(path: Path, outlet: str) -> CrawlState:
             [outlet, young, young],
         ).fetchall()
         for url, article_id, fetches, last_fetched, first_seen in rows:
-            state.known[url] = KnownArticle(article_id, int(fetches), last_fetched or first_seen, first_seen)
+            state.known[url] = KnownArticle(
+                article_id, int(fetches), last_fetched or first_seen, first_seen
+            )
         state.boilerplate = load_boilerplate(con, outlet)
     finally:
         con.close()

@@ -95,23 +95,16 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
 
 INVARIANTS = {
     # a kill leaves at most a cut last line, never a record the ingest must set aside
-    "spool records quarantined":
-        "SELECT count(*) FROM spool_quarantine",
-    "articles without their page":
-        "SELECT count(*) FROM articles a LEFT JOIN pages p ON p.id = a.page_id "
-        "WHERE p.id IS NULL OR p.article_id <> a.id",
-    "canonical URLs with two articles":
-        "SELECT count(*) - count(DISTINCT canonical_url) FROM articles",
-    "records ingested twice":
-        "SELECT count(*) - count(DISTINCT record_id) FROM pages",
-    "articles with the same text":
-        "SELECT count(*) - count(DISTINCT content_hash) FROM articles",
-    "versions inconsistent":
-        "SELECT count(*) FROM articles a WHERE a.version <> 1 + (SELECT count(*) FROM article_versions v "
-        "WHERE v.article_id = a.id) OR EXISTS (SELECT 1 FROM article_versions v WHERE v.article_id = a.id "
-        "AND v.version >= a.version)",
-    "article URLs of missing articles":
-        "SELECT count(*) FROM article_urls u LEFT JOIN articles a ON a.id = u.article_id WHERE a.id IS NULL",
+    "spool records quarantined": "SELECT count(*) FROM spool_quarantine",
+    "articles without their page": "SELECT count(*) FROM articles a LEFT JOIN pages p ON p.id = a.page_id "
+    "WHERE p.id IS NULL OR p.article_id <> a.id",
+    "canonical URLs with two articles": "SELECT count(*) - count(DISTINCT canonical_url) FROM articles",
+    "records ingested twice": "SELECT count(*) - count(DISTINCT record_id) FROM pages",
+    "articles with the same text": "SELECT count(*) - count(DISTINCT content_hash) FROM articles",
+    "versions inconsistent": "SELECT count(*) FROM articles a WHERE a.version <> 1 + (SELECT count(*) FROM article_versions v "
+    "WHERE v.article_id = a.id) OR EXISTS (SELECT 1 FROM article_versions v WHERE v.article_id = a.id "
+    "AND v.version >= a.version)",
+    "article URLs of missing articles": "SELECT count(*) FROM article_urls u LEFT JOIN articles a ON a.id = u.article_id WHERE a.id IS NULL",
 }
 
 
@@ -131,7 +124,9 @@ def check_archive(db: Path, *, idle: bool) -> tuple[dict[str, int], set[str]] | 
     try:
         violations = {name: _scalar(con, sql) for name, sql in INVARIANTS.items()}
         if idle:
-            violations["runs still 'running'"] = _scalar(con, "SELECT count(*) FROM crawl_runs WHERE status = 'running'")
+            violations["runs still 'running'"] = _scalar(
+                con, "SELECT count(*) FROM crawl_runs WHERE status = 'running'"
+            )
         urls = {r[0] for r in con.execute("SELECT canonical_url FROM articles").fetchall()}
     except Exception:
         return None
@@ -177,8 +172,13 @@ max_interval = "4s"
 delay = 0
 concurrency = 4
 """)
-        self.env = {**os.environ, "MEDIAWATCH_WORKERS": workers,
-                    "MEDIAWATCH_SCRAPY_SETTINGS": json.dumps({"DOWNLOAD_TIMEOUT": 10, "MEDIAWATCH_WORKERS": workers})}
+        self.env = {
+            **os.environ,
+            "MEDIAWATCH_WORKERS": workers,
+            "MEDIAWATCH_SCRAPY_SETTINGS": json.dumps(
+                {"DOWNLOAD_TIMEOUT": 10, "MEDIAWATCH_WORKERS": workers}
+            ),
+        }
         self.figures = Figures()
         self.crawl_seconds = 6.0
 
@@ -188,8 +188,13 @@ concurrency = 4
     def _popen(self, *args: str) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"cli-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 - handed to the child
         try:
-            return subprocess.Popen([str(MEDIAWATCH), *args, "--config", str(self.config), "--db", str(self.db)],
-                                    stdout=log, stderr=log, env=self.env, cwd=REPO)
+            return subprocess.Popen(
+                [str(MEDIAWATCH), *args, "--config", str(self.config), "--db", str(self.db)],
+                stdout=log,
+                stderr=log,
+                env=self.env,
+                cwd=REPO,
+            )
         finally:
             log.close()
 
@@ -296,8 +301,14 @@ concurrency = 4
         f.expected = len(expected)
         f.archived = len(expected & urls)
         f.lost = len(expected - urls)
-        f.duplicated = sum(violations.get(k, 0) for k in ("canonical URLs with two articles",
-                                                          "records ingested twice", "articles with the same text"))
+        f.duplicated = sum(
+            violations.get(k, 0)
+            for k in (
+                "canonical URLs with two articles",
+                "records ingested twice",
+                "articles with the same text",
+            )
+        )
         if ready_segments(spool_dir_for(self.db)):
             self._add({"spool segments left after a clean run": 1})
 
@@ -306,8 +317,9 @@ concurrency = 4
             self.figures.violations[k] = self.figures.violations.get(k, 0) + v
 
 
-def run(iterations: int, target: str, seed: int, workers: str, workdir: Path,
-        progress: bool = True) -> Figures:
+def run(
+    iterations: int, target: str, seed: int, workers: str, workdir: Path, progress: bool = True
+) -> Figures:
     started = time.monotonic()
     chaos = Chaos(workdir, seed, workers)
     try:
@@ -319,9 +331,12 @@ def run(iterations: int, target: str, seed: int, workers: str, workdir: Path,
             chaos.iteration(t)
             if progress:
                 f = chaos.figures
-                print(f"iteration {i + 1}/{iterations} ({t}): expected {f.expected}, archived {f.archived}, "
-                      f"lost {f.lost}, unreadable {f.unreadable}, violations {f.violations}", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"iteration {i + 1}/{iterations} ({t}): expected {f.expected}, archived {f.archived}, "
+                    f"lost {f.lost}, unreadable {f.unreadable}, violations {f.violations}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         chaos.close()
     chaos.figures.seconds = round(time.monotonic() - started, 1)
@@ -333,9 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--target", choices=["crawl", "daemon", "both"], default="both")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--workers", default="0", help="cleaning workers of each crawl (auto, 0, N)")
+    parser.add_argument(
+        "--workers", default="0", help="cleaning workers of each crawl (auto, 0, N)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    parser.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="work in this directory and keep it"
+    )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**6)
     if args.keep:
@@ -348,11 +367,25 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"seed": seed, "target": args.target, **asdict(figures)}))
     else:
         print(f"seed {seed}, target {args.target}, {figures.seconds}s")
-        for key in ("iterations", "expected", "archived", "lost", "duplicated", "unreadable", "orphans"):
+        for key in (
+            "iterations",
+            "expected",
+            "archived",
+            "lost",
+            "duplicated",
+            "unreadable",
+            "orphans",
+        ):
             print(f"  {key:<12} {getattr(figures, key)}")
         print(f"  kills        {figures.kills}")
         print(f"  violations   {figures.violations or 'none'}")
-    bad = figures.lost or figures.duplicated or figures.unreadable or figures.violations or figures.orphans
+    bad = (
+        figures.lost
+        or figures.duplicated
+        or figures.unreadable
+        or figures.violations
+        or figures.orphans
+    )
     return 1 if bad else 0
 
 

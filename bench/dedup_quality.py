@@ -30,9 +30,14 @@ def main() -> int:
     ap.add_argument("--sweep", action="store_true", help="pair P/R for other thresholds")
     args = ap.parse_args()
     ev = build()
-    with tempfile.TemporaryDirectory(dir="/tmp") as tmp, writer(Path(tmp) / "dedup_quality.duckdb") as con:
+    with (
+        tempfile.TemporaryDirectory(dir="/tmp") as tmp,
+        writer(Path(tmp) / "dedup_quality.duckdb") as con,
+    ):
         rep = run(ev, con)
-    print(f"labelled set: {len(ev.docs)} texts, {len(ev.text_pairs)} text pairs, {len(ev.url_pairs)} URL pairs")
+    print(
+        f"labelled set: {len(ev.docs)} texts, {len(ev.text_pairs)} text pairs, {len(ev.url_pairs)} URL pairs"
+    )
     print("URL identity (same key?)")
     print(_row("all", rep.url))
     for cat, c in sorted(rep.url_by_cat.items()):

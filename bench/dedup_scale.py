@@ -67,8 +67,14 @@ def _parse_size(s: str) -> int:
 
 def _text(rng: random.Random, words: int) -> str:
     """Zipf-ish random words in paragraphs: unrelated texts share almost no 5-shingle."""
-    toks = [VOCAB[min(int(rng.paretovariate(1.1)) - 1, len(VOCAB) - 1) if rng.random() < 0.5
-                  else rng.randrange(len(VOCAB))] for _ in range(words)]
+    toks = [
+        VOCAB[
+            min(int(rng.paretovariate(1.1)) - 1, len(VOCAB) - 1)
+            if rng.random() < 0.5
+            else rng.randrange(len(VOCAB))
+        ]
+        for _ in range(words)
+    ]
     paras = [" ".join(toks[i : i + 60]) for i in range(0, len(toks), 60)]
     return "\n\n".join(paras)
 
@@ -90,8 +96,14 @@ def make_workload(batch: int, seed: int = 11) -> tuple[list[dict[str, Any]], lis
     seeds: list[dict[str, Any]] = []
     for n in range(SEEDS):
         text = _text(rng, rng.randint(150, 500))
-        seeds.append({"outlet": f"outlet-{n % OUTLETS}", "url": f"https://seed.example/{n}", "text": text,
-                      "published_at": T0 + timedelta(minutes=n)})
+        seeds.append(
+            {
+                "outlet": f"outlet-{n % OUTLETS}",
+                "url": f"https://seed.example/{n}",
+                "text": text,
+                "published_at": T0 + timedelta(minutes=n),
+            }
+        )
     new: list[dict[str, Any]] = []
     for n in range(batch):
         r = rng.random()
@@ -99,11 +111,20 @@ def make_workload(batch: int, seed: int = 11) -> tuple[list[dict[str, Any]], lis
             s = seeds[rng.randrange(SEEDS)]
             text, outlet = str(s["text"]), str(s["outlet"])
         elif r < 0.45:
-            text, outlet = _edit(rng, str(seeds[rng.randrange(SEEDS)]["text"])), f"outlet-{rng.randrange(OUTLETS)}"
+            text, outlet = (
+                _edit(rng, str(seeds[rng.randrange(SEEDS)]["text"])),
+                f"outlet-{rng.randrange(OUTLETS)}",
+            )
         else:
             text, outlet = _text(rng, rng.randint(150, 500)), f"outlet-{rng.randrange(OUTLETS)}"
-        new.append({"outlet": outlet, "url": f"https://new.example/{n}", "text": text,
-                    "published_at": T0 + timedelta(days=400, minutes=n)})
+        new.append(
+            {
+                "outlet": outlet,
+                "url": f"https://new.example/{n}",
+                "text": text,
+                "published_at": T0 + timedelta(days=400, minutes=n),
+            }
+        )
     for d in seeds + new:
         d["content_hash"] = content_hash(str(d["text"]))
         d["bands"] = minhash_bands(str(d["text"]))
@@ -116,8 +137,18 @@ def build_archive(path: Path, size: int, seeds: list[dict[str, Any]], words: int
     tmp = path.parent
     with open(tmp / "seeds.jsonl", "w", encoding="utf-8") as fh:
         for d in seeds:
-            fh.write(json.dumps({"outlet": d["outlet"], "url": d["url"], "text": d["text"],
-                                 "hash": d["content_hash"], "published": d["published_at"].isoformat()}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "outlet": d["outlet"],
+                        "url": d["url"],
+                        "text": d["text"],
+                        "hash": d["content_hash"],
+                        "published": d["published_at"].isoformat(),
+                    }
+                )
+                + "\n"
+            )
     with open(tmp / "seed_bands.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         for n, d in enumerate(seeds):
@@ -147,7 +178,9 @@ def build_archive(path: Path, size: int, seeds: list[dict[str, Any]], words: int
         )
         con.execute("UPDATE articles SET cluster_id = id")
         con.execute("INSERT INTO clusters SELECT id, id, published_at, 1 FROM articles")
-        con.execute("INSERT INTO article_urls SELECT canonical_url, id, 'canonical', first_seen_at FROM articles")
+        con.execute(
+            "INSERT INTO article_urls SELECT canonical_url, id, 'canonical', first_seen_at FROM articles"
+        )
         con.execute(
             "INSERT INTO pages (record_id, outlet, url, final_url, status, fetched_at, article_id) "
             "SELECT md5(id::VARCHAR), outlet, url, url, 200, first_seen_at, id FROM articles"
@@ -182,7 +215,9 @@ def build_archive(path: Path, size: int, seeds: list[dict[str, Any]], words: int
     return time.perf_counter() - t
 
 
-def _time_dedup(con: duckdb.DuckDBPyConnection, new: list[dict[str, Any]], txn: int) -> tuple[float, dict[str, int]]:
+def _time_dedup(
+    con: duckdb.DuckDBPyConnection, new: list[dict[str, Any]], txn: int
+) -> tuple[float, dict[str, int]]:
     outcomes = {"exact": 0, "near": 0, "new": 0}
     now = T0 + timedelta(days=500)
     t = time.process_time()
@@ -192,17 +227,37 @@ def _time_dedup(con: duckdb.DuckDBPyConnection, new: list[dict[str, Any]], txn: 
             exact = dedup.find_exact(con, d["outlet"], d["content_hash"])
             if exact is not None:
                 dedup.add_url(con, d["url"], exact, "alias", now)
-                dedup.record_decision(con, dedup.Decision(exact, exact, "exact", 1.0, f"same text under {d['url']}"), now)
+                dedup.record_decision(
+                    con,
+                    dedup.Decision(exact, exact, "exact", 1.0, f"same text under {d['url']}"),
+                    now,
+                )
                 outcomes["exact"] += 1
                 continue
             row = con.execute(
                 "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, "
                 "first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [d["outlet"], d["url"], d["url"], d["text"], d["content_hash"], d["published_at"], now, now],
+                [
+                    d["outlet"],
+                    d["url"],
+                    d["url"],
+                    d["text"],
+                    d["content_hash"],
+                    d["published_at"],
+                    now,
+                    now,
+                ],
             ).fetchone()
             assert row is not None
-            decisions = dedup.place_article(con, int(row[0]), outlet=d["outlet"], text=d["text"], bands=d["bands"],
-                                            published_at=d["published_at"], now=now)
+            decisions = dedup.place_article(
+                con,
+                int(row[0]),
+                outlet=d["outlet"],
+                text=d["text"],
+                bands=d["bands"],
+                published_at=d["published_at"],
+                now=now,
+            )
             dedup.add_url(con, d["url"], int(row[0]), "canonical", now)
             outcomes["near" if decisions else "new"] += 1
         con.execute("COMMIT")  # DuckDB checkpoints when the log reaches archive.db.CHECKPOINT_WAL
@@ -212,23 +267,53 @@ def _time_dedup(con: duckdb.DuckDBPyConnection, new: list[dict[str, Any]], txn: 
 def _records(new: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
     out = []
     for n, d in enumerate(new):
-        out.append({
-            "type": "page", "record_id": f"{tag}-{n}", "run_id": "bench", "outlet": d["outlet"], "url": d["url"],
-            "final_url": d["url"], "redirect_urls": [], "status": 200, "content_type": "text/html",
-            "fetched_at": (T0 + timedelta(days=500)).isoformat(), "html_gz_b64": None, "size_bytes": 0,
-            "hints": {}, "skip_reason": None, "detail": None,
-            "article": {"title": d["text"][:40], "text": d["text"], "published_at": d["published_at"].isoformat(),
-                        "language": "en", "word_count": len(d["text"].split()), "blocks": []},
-            "removed_blocks": [], "content_hash": d["content_hash"], "bands": d["bands"], "key": d["url"],
-            "url_aliases": [], "cross_site_canonical": None, "extractor_version": "bench",
-            "para_hashes": [(hashlib.md5(f"{tag}-{n}-{k}".encode()).hexdigest()[:16], f"paragraph {k}") for k in range(4)]
-            + [(hashlib.md5(d["outlet"].encode()).hexdigest()[:16], f"footer of {d['outlet']}")],
-        })
+        out.append(
+            {
+                "type": "page",
+                "record_id": f"{tag}-{n}",
+                "run_id": "bench",
+                "outlet": d["outlet"],
+                "url": d["url"],
+                "final_url": d["url"],
+                "redirect_urls": [],
+                "status": 200,
+                "content_type": "text/html",
+                "fetched_at": (T0 + timedelta(days=500)).isoformat(),
+                "html_gz_b64": None,
+                "size_bytes": 0,
+                "hints": {},
+                "skip_reason": None,
+                "detail": None,
+                "article": {
+                    "title": d["text"][:40],
+                    "text": d["text"],
+                    "published_at": d["published_at"].isoformat(),
+                    "language": "en",
+                    "word_count": len(d["text"].split()),
+                    "blocks": [],
+                },
+                "removed_blocks": [],
+                "content_hash": d["content_hash"],
+                "bands": d["bands"],
+                "key": d["url"],
+                "url_aliases": [],
+                "cross_site_canonical": None,
+                "extractor_version": "bench",
+                "para_hashes": [
+                    (hashlib.md5(f"{tag}-{n}-{k}".encode()).hexdigest()[:16], f"paragraph {k}")
+                    for k in range(4)
+                ]
+                + [
+                    (hashlib.md5(d["outlet"].encode()).hexdigest()[:16], f"footer of {d['outlet']}")
+                ],
+            }
+        )
     return out
 
 
-def _time_ingest(path: Path, new: list[dict[str, Any]], txn: int,
-                 tag: str, ckpt: int) -> tuple[float, dict[str, int]]:
+def _time_ingest(
+    path: Path, new: list[dict[str, Any]], txn: int, tag: str, ckpt: int
+) -> tuple[float, dict[str, int]]:
     """As the daemon does it: each write session opens the archive (and checks its schema),
     ingests ``ckpt`` transactions and closes it. Open and close are timed."""
     from archive.ingest import ingest_records
@@ -251,12 +336,22 @@ def _explain(con: duckdb.DuckDBPyConnection, d: dict[str, Any]) -> None:
 
     some = [r[0] for r in con.execute("SELECT id FROM articles USING SAMPLE 10 ROWS").fetchall()]
     plans = [
-        ("band rows since", "SELECT hash, article_id FROM lsh_bands WHERE article_id > ? ORDER BY hash",
-         [con.execute("SELECT max(article_id) - 1 FROM lsh_bands").fetchone()[0]]),  # type: ignore[index]
+        (
+            "band rows since",
+            "SELECT hash, article_id FROM lsh_bands WHERE article_id > ? ORDER BY hash",
+            [con.execute("SELECT max(article_id) - 1 FROM lsh_bands").fetchone()[0]],
+        ),  # type: ignore[index]
         ("candidate rows", dedup._CANDIDATE_ROWS, [dedup._csv(some)]),
-        ("find_exact", "SELECT id, outlet FROM articles WHERE content_hash = ?", [d["content_hash"]]),
-        ("ingest key lookup", "SELECT article_id FROM article_urls WHERE url IN (?, ?) LIMIT 1",
-         [d["url"], d["url"] + "/x"]),
+        (
+            "find_exact",
+            "SELECT id, outlet FROM articles WHERE content_hash = ?",
+            [d["content_hash"]],
+        ),
+        (
+            "ingest key lookup",
+            "SELECT article_id FROM article_urls WHERE url IN (?, ?) LIMIT 1",
+            [d["url"], d["url"] + "/x"],
+        ),
     ]
     for name, sql, params in plans:
         plan = con.execute("EXPLAIN ANALYZE " + sql, params).fetchall()[0][1]
@@ -274,8 +369,9 @@ def main() -> int:
     ap.add_argument("--txn", type=int, default=50, help="articles per transaction")
     ap.add_argument("--words", type=int, default=120, help="words per filler article")
     ap.add_argument("--mode", choices=["dedup", "ingest", "both"], default="both")
-    ap.add_argument("--session-txns", type=int, default=1,
-                    help="transactions per write session in ingest mode")
+    ap.add_argument(
+        "--session-txns", type=int, default=1, help="transactions per write session in ingest mode"
+    )
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per size (best is kept)")
     ap.add_argument("--dir", default="/tmp/mediawatch-dedup-scale")
     ap.add_argument("--keep", action="store_true", help="keep the archives")
@@ -292,8 +388,10 @@ def main() -> int:
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
     seeds, new = make_workload(args.batch * args.repeat * len(modes))
-    print(f"workload: {SEEDS} real seed texts, {len(new)} new articles, {args.txn} per transaction, "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"workload: {SEEDS} real seed texts, {len(new)} new articles, {args.txn} per transaction, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
     rates: dict[str, dict[int, float]] = {m: {} for m in modes}
     for size in sizes:
         work = base / f"{size}"
@@ -302,15 +400,21 @@ def main() -> int:
         path = work / "archive.duckdb"
         built = build_archive(path, size, seeds, args.words)
         mb = path.stat().st_size / 1e6
-        print(f"{size:>9,} articles: built in {built:.0f} s, {mb:,.0f} MB on disk "
-              f"({mb * 1e6 / size / 1e3:.1f} kB/article, filler {args.words} words)")
+        print(
+            f"{size:>9,} articles: built in {built:.0f} s, {mb:,.0f} MB on disk "
+            f"({mb * 1e6 / size / 1e3:.1f} kB/article, filler {args.words} words)"
+        )
         chunk = 0
         with writer(path) as con:
             t = time.perf_counter()
-            index = dedup._band_index(con)  # once per process and archive: load lsh_bands into memory
+            index = dedup._band_index(
+                con
+            )  # once per process and archive: load lsh_bands into memory
             n_rows = con.execute("SELECT count(*) FROM lsh_bands").fetchone()
-            print(f"    band index loaded in {time.perf_counter() - t:.1f} s ({n_rows[0] if n_rows else 0:,} rows, "
-                  f"{index.nbytes / 1e6:,.0f} MB in memory)")
+            print(
+                f"    band index loaded in {time.perf_counter() - t:.1f} s ({n_rows[0] if n_rows else 0:,} rows, "
+                f"{index.nbytes / 1e6:,.0f} MB in memory)"
+            )
             if args.explain:
                 _explain(con, new[0])
         for mode in modes:
@@ -322,14 +426,18 @@ def main() -> int:
                     with writer(path) as con:
                         secs, outcomes = _time_dedup(con, part, args.txn)
                 else:
-                    secs, outcomes = _time_ingest(path, part, args.txn, f"{size}-{rep}", args.session_txns)
+                    secs, outcomes = _time_ingest(
+                        path, part, args.txn, f"{size}-{rep}", args.session_txns
+                    )
                 runs.append(len(part) / max(secs, 1e-9))
             rate = max(runs)
             rates[mode][size] = rate
             first = rates[mode][sizes[0]]
-            print(f"    {mode:<6} {rate:7.1f} articles per CPU-second ({1000 / rate:5.1f} ms/article; runs "
-                  f"{', '.join(f'{r:.1f}' for r in runs)}; median {statistics.median(runs):.1f}) "
-                  f"= {rate / first:.2f}x the {sizes[0]:,} rate; last batch {outcomes}")
+            print(
+                f"    {mode:<6} {rate:7.1f} articles per CPU-second ({1000 / rate:5.1f} ms/article; runs "
+                f"{', '.join(f'{r:.1f}' for r in runs)}; median {statistics.median(runs):.1f}) "
+                f"= {rate / first:.2f}x the {sizes[0]:,} rate; last batch {outcomes}"
+            )
         mb_after = path.stat().st_size / 1e6
         print(f"    archive after the batches: {mb_after:,.0f} MB")
         if not args.keep:

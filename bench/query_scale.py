@@ -90,8 +90,10 @@ def build(path: Path, size: int, words: int) -> None:
     con.execute("CHECKPOINT")
     n = con.execute("SELECT count(*) FROM search_postings").fetchone()
     v = con.execute("SELECT count(DISTINCT term_key) FROM search_postings").fetchone()
-    print(f"full index build (rebuild_index): {time.perf_counter() - t0:.1f} s, "
-          f"{n[0] if n else 0:,} postings, {v[0] if v else 0:,} terms")
+    print(
+        f"full index build (rebuild_index): {time.perf_counter() - t0:.1f} s, "
+        f"{n[0] if n else 0:,} postings, {v[0] if v else 0:,} terms"
+    )
     con.close()
 
 
@@ -110,11 +112,17 @@ def pick_words(con: Any) -> list[str]:
 
 
 def ratio(ours: float, naive: float) -> str:
-    return f"{ours * 1000:8.1f} ms vs {naive * 1000:9.1f} ms  -> {naive / ours:7.1f}x faster" if ours else "n/a"
+    return (
+        f"{ours * 1000:8.1f} ms vs {naive * 1000:9.1f} ms  -> {naive / ours:7.1f}x faster"
+        if ours
+        else "n/a"
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", type=int, default=1_000_000)
     ap.add_argument("--words", type=int, default=80, help="words per article text")
     ap.add_argument("--dir", default="/tmp/mediawatch-bench")
@@ -128,8 +136,10 @@ def main() -> None:
         db.unlink(missing_ok=True)
         build(db, args.size, args.words)
     connect_write(db).close()  # apply any newer migration to a kept archive
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
-          "(a shared machine: compare the ratios, measured side by side, more than the times)")
+    print(
+        f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+        "(a shared machine: compare the ratios, measured side by side, more than the times)"
+    )
 
     con = open_archive(db)
     words = pick_words(con)
@@ -140,10 +150,16 @@ def main() -> None:
     t_like, like_rows = timed(
         lambda: con.execute(f"SELECT id, title FROM articles WHERE {like} LIMIT 20").fetchall()
     )
-    t_like_all, n_like = timed(lambda: con.execute(f"SELECT count(*) FROM articles WHERE {like}").fetchone())
-    print(f"  BM25 top 20 (ours, with snippets)     {ratio(t_ours, t_like_all)} than ILIKE full scan "
-          f"({n_like[0] if n_like else 0:,} rows)")
-    print(f"  (ILIKE that stops at the first 20 unranked rows: {t_like * 1000:.1f} ms, {len(like_rows)} rows)")
+    t_like_all, n_like = timed(
+        lambda: con.execute(f"SELECT count(*) FROM articles WHERE {like}").fetchone()
+    )
+    print(
+        f"  BM25 top 20 (ours, with snippets)     {ratio(t_ours, t_like_all)} than ILIKE full scan "
+        f"({n_like[0] if n_like else 0:,} rows)"
+    )
+    print(
+        f"  (ILIKE that stops at the first 20 unranked rows: {t_like * 1000:.1f} ms, {len(like_rows)} rows)"
+    )
     t_filt, _ = timed(lambda: search(con, q, outlets=["outlet7"], languages=["fr"], limit=20))
     print(f"  BM25 with --outlet --lang filters      {t_filt * 1000:8.1f} ms")
 
@@ -157,8 +173,10 @@ def main() -> None:
 
     t_naive, n_naive = timed(naive_count, repeat=1)
     assert n_view == n_naive, (n_view, n_naive)
-    print(f"  view articles_per_outlet_day           {ratio(t_view, t_naive)} than counting in Python "
-          f"({n_view:,} groups)")
+    print(
+        f"  view articles_per_outlet_day           {ratio(t_view, t_naive)} than counting in Python "
+        f"({n_view:,} groups)"
+    )
     con.close()
 
     print("\nexport one day (Parquet, partitioned)")
@@ -173,8 +191,10 @@ def main() -> None:
 
     def naive_export() -> int:
         c = open_archive(db)
-        cur = c.execute("SELECT * FROM articles WHERE strftime(published_at, '%Y-%m-%d') = ?",
-                        [day.strftime("%Y-%m-%d")])
+        cur = c.execute(
+            "SELECT * FROM articles WHERE strftime(published_at, '%Y-%m-%d') = ?",
+            [day.strftime("%Y-%m-%d")],
+        )
         cols = [d[0] for d in cur.description or []]
         n = 0
         with open(root / "export_day_naive.jsonl", "w", encoding="utf-8") as f:
@@ -186,7 +206,9 @@ def main() -> None:
 
     t_nexp, n_nexp = timed(naive_export)
     assert n_exp == n_nexp, (n_exp, n_nexp)
-    print(f"  archive.export, {n_exp:,} articles        {ratio(t_exp, t_nexp)} than a Python JSONL loop")
+    print(
+        f"  archive.export, {n_exp:,} articles        {ratio(t_exp, t_nexp)} than a Python JSONL loop"
+    )
 
     print("\nindex new articles at this size")
     con = connect_write(db)
@@ -231,27 +253,41 @@ def main() -> None:
     t_reindex = time.perf_counter() - t0
     con.execute("COMMIT")
     print(f"  index_articles(100 new), one call      {t_batch * 1000:8.1f} ms")
-    print(f"  index_articles(1 new), median of 100   {t_single * 1000:8.1f} ms  (the ingest's per-article call)")
-    print(f"  re-index 10 updated articles           {t_reindex * 1000:8.1f} ms  (old postings left for compact_index)")
+    print(
+        f"  index_articles(1 new), median of 100   {t_single * 1000:8.1f} ms  (the ingest's per-article call)"
+    )
+    print(
+        f"  re-index 10 updated articles           {t_reindex * 1000:8.1f} ms  (old postings left for compact_index)"
+    )
     if not args.skip_fts:
         t0 = time.perf_counter()
-        con.execute("PRAGMA create_fts_index('articles', 'id', 'title', 'text', stemmer='french', overwrite=1)")
+        con.execute(
+            "PRAGMA create_fts_index('articles', 'id', 'title', 'text', stemmer='french', overwrite=1)"
+        )
         t_fts = time.perf_counter() - t0
-        print(f"  PRAGMA create_fts_index full rebuild   {t_fts * 1000:8.1f} ms  "
-              f"-> 100 new via index_articles is {t_fts / t_batch:,.0f}x cheaper")
+        print(
+            f"  PRAGMA create_fts_index full rebuild   {t_fts * 1000:8.1f} ms  "
+            f"-> 100 new via index_articles is {t_fts / t_batch:,.0f}x cheaper"
+        )
         con.close()
         c = open_archive(db)
         t_fq, _ = timed(lambda: c.execute(
             "SELECT id, score FROM (SELECT id, fts_main_articles.match_bm25(id, ?) AS score FROM articles) "
             "WHERE score IS NOT NULL ORDER BY score DESC LIMIT 20", [q]).fetchall())  # fmt: skip
-        print(f"  (fts match_bm25 top 20 for the same query: {t_fq * 1000:.1f} ms; ours {t_ours * 1000:.1f} ms)")
+        print(
+            f"  (fts match_bm25 top 20 for the same query: {t_fq * 1000:.1f} ms; ours {t_ours * 1000:.1f} ms)"
+        )
         c.close()
         con = connect_write(db)
         load_fts(con)
         con.execute("PRAGMA drop_fts_index('articles')")
     c2 = con
-    t_after, hits_after = timed(lambda: search(c2, "élections municipales", languages=["fr"], limit=5), repeat=1)
-    assert hits_after and hits_after[0].outlet == "outlet1", "new articles must be searchable at once"
+    t_after, hits_after = timed(
+        lambda: search(c2, "élections municipales", languages=["fr"], limit=5), repeat=1
+    )
+    assert hits_after and hits_after[0].outlet == "outlet1", (
+        "new articles must be searchable at once"
+    )
     print(f"  search finds the new articles at once ({t_after * 1000:.1f} ms)")
     con.close()
     print(f"load average at end: {os.getloadavg()[0]:.1f}")

@@ -40,7 +40,16 @@ from bench.extract_quality import _TOKEN, corpus_scores, page_scores  # noqa: E4
 
 DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realpages"
 LABELS = REPO / "bench" / "realpages_labels.tsv"
-PROMO_KINDS = {"subscription", "newsletter", "read_also", "donation", "app", "social", "event", "shop"}
+PROMO_KINDS = {
+    "subscription",
+    "newsletter",
+    "read_also",
+    "donation",
+    "app",
+    "social",
+    "event",
+    "shop",
+}
 
 
 @dataclass
@@ -113,9 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--labels", type=Path, default=LABELS)
-    ap.add_argument("--worst", type=int, default=0, help="list the K pages where ours loses most to the control")
-    ap.add_argument("--dump-candidates", type=Path, default=None,
-                    help="write every non-article line any system outputs (TSV: page, systems, line) for labelling")
+    ap.add_argument(
+        "--worst", type=int, default=0, help="list the K pages where ours loses most to the control"
+    )
+    ap.add_argument(
+        "--dump-candidates",
+        type=Path,
+        default=None,
+        help="write every non-article line any system outputs (TSV: page, systems, line) for labelling",
+    )
     ap.add_argument("--show-removed", action="store_true", help="print every removed block")
     args = ap.parse_args(argv)
 
@@ -136,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
 
     systems: dict[str, Callable[[Page], str]] = {
         "trafilatura defaults": lambda p: trafilatura.extract(p.raw) or "",
-        "control (favor_precision, no comments)": lambda p: trafilatura.extract(
-            p.raw, favor_precision=True, include_comments=False) or "",
+        "control (favor_precision, no comments)": lambda p: (
+            trafilatura.extract(p.raw, favor_precision=True, include_comments=False) or ""
+        ),
         "mediawatch extract": ours,
     }
     for fn in systems.values():  # warm-up: imports, caches, the language model
@@ -170,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\nnot archived:")
     skipped = [(p, outcome[p.pid]) for p in pages if outcome[p.pid].skip_reason]
     for page, cleaned in skipped:
-        print(f"  {page.pid}: {cleaned.skip_reason} ({len(tokens(page.truth))} true words, lang {page.lang})")
+        print(
+            f"  {page.pid}: {cleaned.skip_reason} ({len(tokens(page.truth))} true words, lang {page.lang})"
+        )
     print(f"  {len(skipped)} of {len(pages)}")
 
     removed_total = removed_article = article_tokens_removed = truth_promo = 0
@@ -181,20 +199,28 @@ def main(argv: list[str] | None = None) -> int:
         for block in outcome[page.pid].removed:
             removed_total += 1
             article = is_article_text(block["text"], page)
-            if article and any(k in PROMO_KINDS and (contains(block["text"], lab) or contains(lab, block["text"]))
-                               for k, lab in truth_promos.get(page.pid, [])):
+            if article and any(
+                k in PROMO_KINDS and (contains(block["text"], lab) or contains(lab, block["text"]))
+                for k, lab in truth_promos.get(page.pid, [])
+            ):
                 truth_promo += 1  # the truth keeps it, the labels call it a promotion
-                print(f"  [TRUTH HOLDS A PROMO] {page.pid} {block['kind']}/{block['rule']}: {block['text'][:110]!r}")
+                print(
+                    f"  [TRUTH HOLDS A PROMO] {page.pid} {block['kind']}/{block['rule']}: {block['text'][:110]!r}"
+                )
                 continue
             if article:
                 removed_article += 1
                 article_tokens_removed += len(tokens(block["text"]))
             if article or args.show_removed:
                 tag = "ARTICLE TEXT" if article else "ok"
-                print(f"  [{tag}] {page.pid} {block['kind']}/{block['rule']}: {block['text'][:110]!r}")
-    print(f"  {removed_total} removed, {truth_promo} of them promotions the truth holds, "
-          f"{removed_article} article text; article tokens removed: "
-          f"{article_tokens_removed} of {truth_tokens_all} ({100 * article_tokens_removed / max(1, truth_tokens_all):.2f} %)")
+                print(
+                    f"  [{tag}] {page.pid} {block['kind']}/{block['rule']}: {block['text'][:110]!r}"
+                )
+    print(
+        f"  {removed_total} removed, {truth_promo} of them promotions the truth holds, "
+        f"{removed_article} article text; article tokens removed: "
+        f"{article_tokens_removed} of {truth_tokens_all} ({100 * article_tokens_removed / max(1, truth_tokens_all):.2f} %)"
+    )
 
     leaked: Counter[str] = Counter()
     leaked_pages: dict[str, set[str]] = defaultdict(set)
@@ -203,7 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in text.split("\n"):
             if not line.strip() or is_article_text(line, page):
                 continue
-            kind = next((k for k, lab in page_labels if contains(line, lab) or contains(lab, line)), "unlabelled")
+            kind = next(
+                (k for k, lab in page_labels if contains(line, lab) or contains(lab, line)),
+                "unlabelled",
+            )
             leaked[kind] += 1
             leaked_pages[kind].add(page.pid)
     print("\nmediawatch output lines that are not article text, by labelled kind:")
@@ -229,17 +258,30 @@ def main(argv: list[str] | None = None) -> int:
     n_labels = sum(len(v) for v in labels.values())
     removed_nonarticle = removed_total - removed_article
     print(f"\npromotions ({n_labels} labelled lines in {args.labels.name}):")
-    print(f"  recall against the control's leaks: {caught} of {in_control} "
-          f"({caught / max(1, in_control):.3f})")
-    print(f"  promo stage recall (lines our extraction kept): {stripped} of {in_extracted} "
-          f"({stripped / max(1, in_extracted):.3f})")
-    print(f"  removal precision (removed blocks that are not article text): {removed_nonarticle} of "
-          f"{removed_total} ({removed_nonarticle / max(1, removed_total):.3f})")
+    print(
+        f"  recall against the control's leaks: {caught} of {in_control} "
+        f"({caught / max(1, in_control):.3f})"
+    )
+    print(
+        f"  promo stage recall (lines our extraction kept): {stripped} of {in_extracted} "
+        f"({stripped / max(1, in_extracted):.3f})"
+    )
+    print(
+        f"  removal precision (removed blocks that are not article text): {removed_nonarticle} of "
+        f"{removed_total} ({removed_nonarticle / max(1, removed_total):.3f})"
+    )
 
     if args.worst:
         rows = []
         for page, a, b in zip(pages, preds[control], preds[mine], strict=True):
-            rows.append((_f1(b, page.truth) - _f1(a, page.truth), page.pid, _f1(a, page.truth), _f1(b, page.truth)))
+            rows.append(
+                (
+                    _f1(b, page.truth) - _f1(a, page.truth),
+                    page.pid,
+                    _f1(a, page.truth),
+                    _f1(b, page.truth),
+                )
+            )
         rows.sort()
         print(f"\nworst {args.worst} pages against the control:")
         for delta, pid, fa, fb in rows[: args.worst]:
@@ -256,7 +298,9 @@ def _f1(pred: str, truth: str) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def _dump(path: Path, pages: list[Page], preds: dict[str, list[str]], outcome: dict[str, Any]) -> None:
+def _dump(
+    path: Path, pages: list[Page], preds: dict[str, list[str]], outcome: dict[str, Any]
+) -> None:
     """Every line some system outputs that is not article text: the list to label by hand."""
     import trafilatura
 
@@ -265,7 +309,9 @@ def _dump(path: Path, pages: list[Page], preds: dict[str, list[str]], outcome: d
         seen: dict[str, set[str]] = {}
         texts = {name: preds[name][i] for name in preds}
         texts["mediawatch before promo"] = str(outcome[page.pid].extracted.get("text") or "")
-        texts["trafilatura favor_recall"] = nfc(trafilatura.extract(page.raw, favor_recall=True) or "")
+        texts["trafilatura favor_recall"] = nfc(
+            trafilatura.extract(page.raw, favor_recall=True) or ""
+        )
         for name, text in texts.items():
             for line in text.split("\n"):
                 line = " ".join(line.split())

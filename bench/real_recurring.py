@@ -41,7 +41,9 @@ def replaceable(page: Page, html: str) -> int:
     import lxml.html
 
     truth = {_norm(p) for p in page.truth.split("\n") if len(p) > 30}
-    return sum(_norm(el.text_content()) in truth for el in lxml.html.document_fromstring(html).iter("p"))
+    return sum(
+        _norm(el.text_content()) in truth for el in lxml.html.document_fromstring(html).iter("p")
+    )
 
 
 def variant(page: Page, html: str, donors: list[str], k: int) -> str:
@@ -51,7 +53,9 @@ def variant(page: Page, html: str, donors: list[str], k: int) -> str:
 
     tree = lxml.html.document_fromstring(html)
     truth = {_norm(p) for p in page.truth.split("\n") if len(p) > 30}
-    for el in tree.xpath("//link[@rel='canonical'] | //meta[@property='og:url'] | //script[contains(@type, 'ld+json')]"):
+    for el in tree.xpath(
+        "//link[@rel='canonical'] | //meta[@property='og:url'] | //script[contains(@type, 'ld+json')]"
+    ):
         el.getparent().remove(el)
     n = 0
     for el in list(tree.iter("p")):
@@ -91,10 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     for page in pages:
         html, _ = decode_html(page.raw)
         extracted = str(clean_article(html, page.url).extracted.get("text") or "")
-        lines = [(k, line) for k, line in labels.get(page.pid, []) if k in PROMO_KINDS and contains(extracted, line)]
+        lines = [
+            (k, line)
+            for k, line in labels.get(page.pid, [])
+            if k in PROMO_KINDS and contains(extracted, line)
+        ]
         if not lines:
             continue
-        need = args.articles * max(1, len({_norm(p) for p in page.truth.split("\n") if len(p) > 30}))
+        need = args.articles * max(
+            1, len({_norm(p) for p in page.truth.split("\n") if len(p) > 30})
+        )
         donors = [d for d in by_lang.get(page.lang, []) if d not in page.truth]
         if len(donors) < need:  # too few pages in this language: English paragraphs stand in
             donors = [d for d in by_lang["en"] if d not in page.truth]
@@ -112,30 +122,49 @@ def main(argv: list[str] | None = None) -> int:
             for k in range(args.articles):
                 with reader(db) as con:
                     learned = load_boilerplate(con, outlet)
-                item = {"type": "page", "record_id": f"{outlet}-{k}", "run_id": f"run-{k}", "outlet": outlet,
-                        "url": f"{base}-v{k}", "redirect_urls": [], "final_url": f"{base}-v{k}",
-                        "fetched_at": datetime.now(UTC).isoformat(), "status": 200,
-                        "content_type": "text/html", "hints": {}, "language_hint": None}
+                item = {
+                    "type": "page",
+                    "record_id": f"{outlet}-{k}",
+                    "run_id": f"run-{k}",
+                    "outlet": outlet,
+                    "url": f"{base}-v{k}",
+                    "redirect_urls": [],
+                    "final_url": f"{base}-v{k}",
+                    "fetched_at": datetime.now(UTC).isoformat(),
+                    "status": 200,
+                    "content_type": "text/html",
+                    "hints": {},
+                    "language_hint": None,
+                }
                 record = clean_page(item, variant(page, html, donors, k), boilerplate=learned)
                 with writer(db) as con:
                     ingest_records(con, [record])
                 reclean_learned(db, None)
             with reader(db) as con:
-                texts = [str(t or "") for (t,) in con.execute("SELECT text FROM articles ORDER BY id").fetchall()]
+                texts = [
+                    str(t or "")
+                    for (t,) in con.execute("SELECT text FROM articles ORDER BY id").fetchall()
+                ]
         for kind, line in lines:
             group = "read_also" if kind == "read_also" else "pitches"
             present[group] += len(texts)
             gone[group] += sum(not contains(t, line) for t in texts)
             first_gone[group] += sum(not contains(t, line) for t in texts[:4])
             if args.verbose and any(contains(t, line) for t in texts):
-                print(f"  stays in {sum(contains(t, line) for t in texts)}/{len(texts)}: {page.pid} {kind} {line[:90]!r}")
-    print(f"recurring promotions: {streams} outlet streams of {args.articles} articles built from real pages "
-          f"({(time.process_time() - started):.0f} s CPU)")
+                print(
+                    f"  stays in {sum(contains(t, line) for t in texts)}/{len(texts)}: {page.pid} {kind} {line[:90]!r}"
+                )
+    print(
+        f"recurring promotions: {streams} outlet streams of {args.articles} articles built from real pages "
+        f"({(time.process_time() - started):.0f} s CPU)"
+    )
     for group in ("pitches", "read_also"):
         if present[group]:
-            print(f"  {group:<10} gone from {gone[group]} of {present[group]} (line, article) pairs "
-                  f"({gone[group] / present[group]:.3f}); from the first four articles: "
-                  f"{first_gone[group]} of {present[group] * 4 // args.articles} ")
+            print(
+                f"  {group:<10} gone from {gone[group]} of {present[group]} (line, article) pairs "
+                f"({gone[group] / present[group]:.3f}); from the first four articles: "
+                f"{first_gone[group]} of {present[group] * 4 // args.articles} "
+            )
     total_present, total_gone = sum(present.values()), sum(gone.values())
     print(f"  all        {total_gone / max(1, total_present):.3f}")
     return 0

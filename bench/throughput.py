@@ -43,8 +43,12 @@ NP_ENV = REPO / ".bench-envs" / "newsplease"
 
 # ---------------------------------------------------------------- corpus and server
 
+
 def load_corpus() -> list[str]:
-    return [gzip.decompress(p.read_bytes()).decode("utf-8", "replace") for p in sorted(CORPUS.glob("*.html.gz"))]
+    return [
+        gzip.decompress(p.read_bytes()).decode("utf-8", "replace")
+        for p in sorted(CORPUS.glob("*.html.gz"))
+    ]
 
 
 def make_pages(corpus: list[str], n: int) -> list[str]:
@@ -96,9 +100,11 @@ def _serve(pages: list[bytes], port_queue: Any) -> None:
     server.request_queue_size = 128
     base = f"http://127.0.0.1:{server.server_address[1]}"
     locs = "".join(f"<url><loc>{base}{page_path(i)}</loc></url>\n" for i in range(len(pages)))
-    sitemap = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-               '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-               f"{locs}</urlset>\n").encode()
+    sitemap = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        f"{locs}</urlset>\n"
+    ).encode()
     port_queue.put(base)
     server.serve_forever()
 
@@ -107,7 +113,9 @@ class Server:
     def __init__(self, pages: list[str]) -> None:
         ctx = multiprocessing.get_context("fork")
         queue = ctx.Queue()
-        self.proc = ctx.Process(target=_serve, args=([p.encode("utf-8") for p in pages], queue), daemon=True)
+        self.proc = ctx.Process(
+            target=_serve, args=([p.encode("utf-8") for p in pages], queue), daemon=True
+        )
         self.proc.start()
         self.base: str = queue.get(timeout=30)
         self.urls = [self.base + page_path(i) for i in range(len(pages))]
@@ -151,7 +159,7 @@ def _tree_rss(root: int, cpu: dict[int, float]) -> tuple[int, int]:
                 stat = fh.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2:].split()
+        fields = stat[stat.rfind(b")") + 2 :].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
         own[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
     rss = pss = 0
@@ -162,7 +170,9 @@ def _tree_rss(root: int, cpu: dict[int, float]) -> tuple[int, int]:
         if pid in own:
             if pid not in cpu:
                 try:
-                    _NAMES[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    _NAMES[pid] = (
+                        Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    )
                 except OSError:
                     _NAMES[pid] = "?"
             cpu[pid] = max(cpu.get(pid, 0.0), own[pid])
@@ -190,8 +200,13 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_tree(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-             timeout: float = 3600) -> Run:
+def run_tree(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 3600,
+) -> Run:
     """Run cmd, sampling the tree's memory and CPU (the larger of the reaped tree's rusage and
     the sum of the CPU each process of the tree was last seen with)."""
     out = tempfile.TemporaryFile()  # noqa: SIM115 - read back after the run
@@ -232,12 +247,17 @@ def run_tree(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | N
     for pid, seconds_used in cpu.items():
         role = _role(_NAMES.get(pid, "?"))
         roles[role] = roles.get(role, 0.0) + seconds_used
-    run = Run(seconds, cpu_seconds, peak, proc.returncode, text, peak_pss=peak_pss, peak_first_half=first)
-    run.extra["cpu_by_role"] = {k: round(v, 1) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}
+    run = Run(
+        seconds, cpu_seconds, peak, proc.returncode, text, peak_pss=peak_pss, peak_first_half=first
+    )
+    run.extra["cpu_by_role"] = {
+        k: round(v, 1) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])
+    }
     return run
 
 
 # ---------------------------------------------------------------- the systems
+
 
 def bare_trafilatura(pages: list[str]) -> tuple[float, float]:
     """(seconds, cpu seconds) of trafilatura.extract over the pages, in this process."""
@@ -267,8 +287,11 @@ timeout = "2h"
 """)
     db = workdir / "data" / "archive.duckdb"
     env = {**os.environ, "MEDIAWATCH_LOG_LEVEL": "INFO"}
-    run = run_tree([str(VENV_BIN / "mediawatch"), "crawl", "--config", str(config), "--db", str(db)],
-                   env=env, cwd=REPO)
+    run = run_tree(
+        [str(VENV_BIN / "mediawatch"), "crawl", "--config", str(config), "--db", str(db)],
+        env=env,
+        cwd=REPO,
+    )
     if run.returncode == 0:
         import duckdb
 
@@ -276,8 +299,11 @@ timeout = "2h"
         try:
             run.extra["articles"] = con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]
             run.extra["pages"] = con.execute("SELECT count(*) FROM pages").fetchone()[0]  # type: ignore[index]
-            run.extra["skips"] = dict(con.execute(
-                "SELECT skip_reason, count(*) FROM pages WHERE skip_reason IS NOT NULL GROUP BY 1").fetchall())
+            run.extra["skips"] = dict(
+                con.execute(
+                    "SELECT skip_reason, count(*) FROM pages WHERE skip_reason IS NOT NULL GROUP BY 1"
+                ).fetchall()
+            )
         finally:
             con.close()
     return run
@@ -333,30 +359,57 @@ def trafilatura_cli(server: Server, workdir: Path) -> Run:
     urls = workdir / "tf-urls.txt"
     urls.write_text("\n".join(server.urls) + "\n")
     out = workdir / "tf-out"
-    run = run_tree([str(VENV_BIN / "trafilatura"), "--input-file", str(urls), "--output-dir", str(out),
-                    "--config-file", str(cfg), "--parallel", "16"], cwd=workdir)
+    run = run_tree(
+        [
+            str(VENV_BIN / "trafilatura"),
+            "--input-file",
+            str(urls),
+            "--output-dir",
+            str(out),
+            "--config-file",
+            str(cfg),
+            "--parallel",
+            "16",
+        ],
+        cwd=workdir,
+    )
     run.extra["articles"] = len(list(out.glob("*"))) if out.exists() else 0
     return run
 
 
 # ---------------------------------------------------------------- main
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", type=int, default=2000, help="pages served and crawled (default 2000)")
-    parser.add_argument("--repeat", type=int, default=1, help="timed runs of each system; the median is shown")
-    parser.add_argument("--only", default="mediawatch,newsplease,trafilatura-cli",
-                        help="comma-separated systems besides the baseline")
-    parser.add_argument("--np-chunk", type=int, default=250,
-                        help="URLs per NewsPlease.from_urls call (it starts one thread per URL)")
+    parser.add_argument(
+        "--pages", type=int, default=2000, help="pages served and crawled (default 2000)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="timed runs of each system; the median is shown"
+    )
+    parser.add_argument(
+        "--only",
+        default="mediawatch,newsplease,trafilatura-cli",
+        help="comma-separated systems besides the baseline",
+    )
+    parser.add_argument(
+        "--np-chunk",
+        type=int,
+        default=250,
+        help="URLs per NewsPlease.from_urls call (it starts one thread per URL)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     systems = [s for s in args.only.split(",") if s]
 
     corpus = load_corpus()
     pages = make_pages(corpus, args.pages)
-    print(f"{len(pages)} pages ({len(corpus)} distinct Zyte pages), {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"{len(pages)} pages ({len(corpus)} distinct Zyte pages), {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     half = len(pages) // 2
     base_runs: list[tuple[float, float]] = [bare_trafilatura(pages[:half])]
 
@@ -378,10 +431,15 @@ def main() -> int:
                     print(f"{name}: not available", flush=True)
                     continue
                 results[name].append(run)
-                tail = "" if run.returncode == 0 else f" exit {run.returncode}: {run.output[-1500:]}"
-                print(f"  {name} run {k + 1}: {run.seconds:.1f}s, cpu {run.cpu:.1f}s, peak RSS "
-                      f"{run.peak_rss / 2**20:.0f} MiB (first half {run.peak_first_half / 2**20:.0f}), "
-                      f"PSS {run.peak_pss / 2**20:.0f} MiB, {run.extra}{tail}", flush=True)
+                tail = (
+                    "" if run.returncode == 0 else f" exit {run.returncode}: {run.output[-1500:]}"
+                )
+                print(
+                    f"  {name} run {k + 1}: {run.seconds:.1f}s, cpu {run.cpu:.1f}s, peak RSS "
+                    f"{run.peak_rss / 2**20:.0f} MiB (first half {run.peak_first_half / 2**20:.0f}), "
+                    f"PSS {run.peak_pss / 2**20:.0f} MiB, {run.extra}{tail}",
+                    flush=True,
+                )
     finally:
         server.stop()
         if not args.keep:
@@ -394,10 +452,14 @@ def main() -> int:
     base_rate = len(pages) / base_s
 
     print(f"\nload now {os.getloadavg()[0]:.1f}")
-    print(f"{'system':<28} {'pages/s':>8} {'ratio':>6} {'cpu ms/page':>12} {'RSS MiB':>8} {'PSS MiB':>8}"
-          "  articles")
-    print(f"{'trafilatura.extract (1 proc)':<28} {base_rate:8.1f} {1.0:6.2f} "
-          f"{1000 * base_cpu / len(pages):12.1f} {'-':>8} {'-':>8}  -")
+    print(
+        f"{'system':<28} {'pages/s':>8} {'ratio':>6} {'cpu ms/page':>12} {'RSS MiB':>8} {'PSS MiB':>8}"
+        "  articles"
+    )
+    print(
+        f"{'trafilatura.extract (1 proc)':<28} {base_rate:8.1f} {1.0:6.2f} "
+        f"{1000 * base_cpu / len(pages):12.1f} {'-':>8} {'-':>8}  -"
+    )
     for name in systems:
         runs = results[name]
         if not runs:
@@ -407,8 +469,10 @@ def main() -> int:
         peak = max(r.peak_rss for r in runs)
         pss = max(r.peak_pss for r in runs)
         rate = len(pages) / seconds
-        print(f"{name:<28} {rate:8.1f} {rate / base_rate:6.2f} {1000 * cpu / len(pages):12.1f} "
-              f"{peak / 2**20:8.0f} {pss / 2**20:8.0f}  {runs[-1].extra.get('articles')}")
+        print(
+            f"{name:<28} {rate:8.1f} {rate / base_rate:6.2f} {1000 * cpu / len(pages):12.1f} "
+            f"{peak / 2**20:8.0f} {pss / 2**20:8.0f}  {runs[-1].extra.get('articles')}"
+        )
     return 0
 
 

@@ -16,22 +16,33 @@ from pipelines.urls import article_key, canonical_url, same_site
 PIPELINE_VERSION = f"{EXTRACTOR_VERSION}+promo-{RULES_VERSION}"
 
 # page_kind from extract_article -> skip reason
-_SKIP_KINDS = {"listing": "listing", "empty": "empty_extraction", "challenge": "bot_challenge",
-               "not_html": "not_html"}
+_SKIP_KINDS = {
+    "listing": "listing",
+    "empty": "empty_extraction",
+    "challenge": "bot_challenge",
+    "not_html": "not_html",
+}
 MIN_WORDS = 40
 
 
-def clean_article(html: str, url: str, hints: Hints | None = None, *,
-                  language_hint: str | None = None, outlet_rules: Any = None,
-                  boilerplate: frozenset[str] = frozenset()) -> Cleaned:
+def clean_article(
+    html: str,
+    url: str,
+    hints: Hints | None = None,
+    *,
+    language_hint: str | None = None,
+    outlet_rules: Any = None,
+    boilerplate: frozenset[str] = frozenset(),
+) -> Cleaned:
     """Extract and strip one page."""
     article, tree = extract_with_tree(html, url, hints, language_hint=language_hint)
     kind = article.get("page_kind") or "article"
     if kind != "article":
         return Cleaned(article, article, [], _SKIP_KINDS.get(kind, kind))
     # the extraction's own tree: the page is parsed once (trafilatura works on a copy)
-    stripped, removed = strip_promotions(article, html, outlet_rules=outlet_rules, boilerplate=boilerplate,
-                                         tree=tree)
+    stripped, removed = strip_promotions(
+        article, html, outlet_rules=outlet_rules, boilerplate=boilerplate, tree=tree
+    )
     skip = None
     if not stripped.get("text", "").strip() or (
         stripped.get("word_count", 0) < MIN_WORDS and not stripped.get("paywalled")
@@ -60,40 +71,65 @@ def unclean_record(item: PageItem, skip_reason: str, detail: str | None) -> Page
     return record
 
 
-def clean_page(item: PageItem, html: str, *, outlet_rules: Any = None,
-               boilerplate: frozenset[str] = frozenset()) -> PageRecord:
+def clean_page(
+    item: PageItem,
+    html: str,
+    *,
+    outlet_rules: Any = None,
+    boilerplate: frozenset[str] = frozenset(),
+) -> PageRecord:
     """A spool page record from a page item and its HTML (the HTML itself is kept, gzipped)."""
     record = _record(item)
-    record["html_gz_b64"] = base64.b64encode(gzip.compress(html.encode("utf-8", "replace"), 6)).decode("ascii")
+    record["html_gz_b64"] = base64.b64encode(
+        gzip.compress(html.encode("utf-8", "replace"), 6)
+    ).decode("ascii")
     record["extractor_version"] = PIPELINE_VERSION
     url = record.get("final_url") or record["url"]
     try:
         cleaned = clean_article(
-            html, url, record.get("hints"), language_hint=record.get("language_hint"),
-            outlet_rules=outlet_rules, boilerplate=boilerplate,
+            html,
+            url,
+            record.get("hints"),
+            language_hint=record.get("language_hint"),
+            outlet_rules=outlet_rules,
+            boilerplate=boilerplate,
         )
     except Exception as exc:  # a page that breaks the extractor is recorded, never fatal
-        record.update({"skip_reason": "extraction_error", "detail": f"{type(exc).__name__}: {exc}"[:500]})
+        record.update(
+            {"skip_reason": "extraction_error", "detail": f"{type(exc).__name__}: {exc}"[:500]}
+        )
         return record
     article, removed, skip = cleaned.article, cleaned.removed, cleaned.skip_reason
     if skip:
         record.update({"skip_reason": skip, "detail": article.get("detail")})
         return record
     key, cross_site = article_key(url, article.get("canonical_url"), article.get("og_url"))
-    seen = [record["url"], *record.get("redirect_urls", []), url, *record.get("hints", {}).get("seen_as", [])]
-    seen = [u for u in seen if u and same_site(u, url)]  # a feed proxy's URL names no article of ours
+    seen = [
+        record["url"],
+        *record.get("redirect_urls", []),
+        url,
+        *record.get("hints", {}).get("seen_as", []),
+    ]
+    seen = [
+        u for u in seen if u and same_site(u, url)
+    ]  # a feed proxy's URL names no article of ours
     aliases = [canonical_url(u) for u in seen]
-    record.update({
-        "article": article,
-        "removed_blocks": removed,
-        "key": key,
-        "cross_site_canonical": cross_site,
-        "url_aliases": sorted(set(aliases) - {key}),
-        "seen_urls": sorted(set(seen) - set(aliases) - {key}),  # raw spellings, as found
-        "content_hash": content_hash(article["text"]),
-        "bands": minhash_bands(article["text"]),
-        "para_hashes": [[paragraph_hash(b["text"]), b["text"][:300]] for b in boundary_blocks(cleaned.extracted)],
-    })
+    record.update(
+        {
+            "article": article,
+            "removed_blocks": removed,
+            "key": key,
+            "cross_site_canonical": cross_site,
+            "url_aliases": sorted(set(aliases) - {key}),
+            "seen_urls": sorted(set(seen) - set(aliases) - {key}),  # raw spellings, as found
+            "content_hash": content_hash(article["text"]),
+            "bands": minhash_bands(article["text"]),
+            "para_hashes": [
+                [paragraph_hash(b["text"]), b["text"][:300]]
+                for b in boundary_blocks(cleaned.extracted)
+            ],
+        }
+    )
     return record
 
 
@@ -111,6 +147,8 @@ def boundary_blocks(article: Article) -> list[Block]:
         return [b for b in blocks if 0 < len(b.get("text", "")) <= 600]
     edges = [b for b in blocks[:2] + blocks[-3:] if 0 < len(b.get("text", "")) <= 600]
     # the shortest ones: labels, prompts and teaser lines, rather than short paragraphs
-    middle = sorted((b for b in blocks[2:-3] if 0 < len(b.get("text", "")) <= MID_SHORT_CHARS),
-                    key=lambda b: len(b["text"]))[:MID_SHORT_MAX]
+    middle = sorted(
+        (b for b in blocks[2:-3] if 0 < len(b.get("text", "")) <= MID_SHORT_CHARS),
+        key=lambda b: len(b["text"]),
+    )[:MID_SHORT_MAX]
     return edges + middle

@@ -29,7 +29,9 @@ def _repair_bytes(exc: UnicodeError) -> tuple[str, int]:
     if not isinstance(exc, UnicodeDecodeError):
         raise exc
     bad = exc.object[exc.start : exc.end]
-    return "".join(chr(b) if b in _CP1252_HOLES else bytes([b]).decode("cp1252") for b in bad), exc.end
+    return "".join(
+        chr(b) if b in _CP1252_HOLES else bytes([b]).decode("cp1252") for b in bad
+    ), exc.end
 
 
 codecs.register_error(_REPAIR, _repair_bytes)
@@ -81,11 +83,18 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str 
     if good == total:
         if declared in (None, "utf-8"):
             return body.decode("utf-8", _REPAIR), None
-        return body.decode("utf-8", _REPAIR), f"charset: declared {declared} but the bytes are UTF-8; decoded as utf-8"
+        return body.decode(
+            "utf-8", _REPAIR
+        ), f"charset: declared {declared} but the bytes are UTF-8; decoded as utf-8"
     if good >= 0.5 * total and (declared in (None, "utf-8") or good >= 0.9 * total):
         return body.decode("utf-8", _REPAIR), (
             f"charset: {total - good} of {total} non-ASCII runs are not UTF-8; decoded as utf-8,"
-            " those bytes as windows-1252")
+            " those bytes as windows-1252"
+        )
     fallback = next((c for c in (http, meta) if c and c != "utf-8"), "cp1252")
-    note = f"charset: declared utf-8 but the bytes are not UTF-8; decoded as {fallback}" if declared == "utf-8" else None
+    note = (
+        f"charset: declared utf-8 but the bytes are not UTF-8; decoded as {fallback}"
+        if declared == "utf-8"
+        else None
+    )
     return body.decode(fallback, "replace"), note

@@ -96,6 +96,8 @@ def minhash_bands(text: str) -> list[int]:
     out: list[int] = []
     for b in range(BANDS):
         chunk = sig[b * ROWS : (b + 1) * ROWS].astype("<u8").tobytes()
-        digest = hashlib.blake2b(chunk, digest_size=8, key=_BAND_KEY, person=b.to_bytes(2, "little")).digest()
+        digest = hashlib.blake2b(
+            chunk, digest_size=8, key=_BAND_KEY, person=b.to_bytes(2, "little")
+        ).digest()
         out.append(int.from_bytes(digest, "little"))
     return out

@@ -90,10 +90,14 @@ def repair_char_refs(body: bytes) -> bytes:
         if not 0xD800 <= value <= 0xDFFF:
             i += 1
             continue
-        out.append(body[last:m.start()])
+        out.append(body[last : m.start()])
         nxt = refs[i + 1] if i + 1 < len(refs) else None
-        if (0xD800 <= value <= 0xDBFF and nxt is not None and nxt.start() == m.end()
-                and 0xDC00 <= code(nxt) <= 0xDFFF):
+        if (
+            0xD800 <= value <= 0xDBFF
+            and nxt is not None
+            and nxt.start() == m.end()
+            and 0xDC00 <= code(nxt) <= 0xDFFF
+        ):
             joined = 0x10000 + ((value - 0xD800) << 10) + (code(nxt) - 0xDC00)
             out.append(b"&#%d;" % joined)
             last = nxt.end()

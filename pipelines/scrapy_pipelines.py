@@ -67,13 +67,19 @@ def _worker_init(parent: int) -> None:
     load_rules()  # compile the phrase rules now, not on the first page
 
 
-def _clean_in_worker(item: PageItem, html: str, selectors: tuple[str, ...], patterns: tuple[str, ...],
-                     boilerplate: frozenset[str]) -> tuple[PageRecord, int]:
+def _clean_in_worker(
+    item: PageItem,
+    html: str,
+    selectors: tuple[str, ...],
+    patterns: tuple[str, ...],
+    boilerplate: frozenset[str],
+) -> tuple[PageRecord, int]:
     """Runs in a worker: the outlet rules travel as strings (compiled once per worker)."""
     from pipelines.clean import clean_page
 
-    return clean_page(item, html, outlet_rules=_outlet_rules(selectors, patterns),
-                      boilerplate=boilerplate), os.getpid()
+    return clean_page(
+        item, html, outlet_rules=_outlet_rules(selectors, patterns), boilerplate=boilerplate
+    ), os.getpid()
 
 
 _RULES_CACHE: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
@@ -130,8 +136,9 @@ class _SharedPool:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)
         self.size = workers
-        self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                            initargs=(_forkserver_pid(ctx),))
+        self.executor = ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_init, initargs=(_forkserver_pid(ctx),)
+        )
         for _ in range(workers):  # start every worker now, while discovery runs
             self.executor.submit(_warm)
 
@@ -223,16 +230,22 @@ class CleanPipeline:
                 assert self.pool is not None
                 pool = self.pool
                 try:
-                    future = pool.submit(_clean_in_worker, item, html, *self.rule_strings, self.boilerplate)
+                    future = pool.submit(
+                        _clean_in_worker, item, html, *self.rule_strings, self.boilerplate
+                    )
                     record, pid = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
                     self.worker_pids.add(pid)
                     return record
                 except BrokenProcessPool:
-                    logger.warning("cleaning worker died on %s (attempt %d)", item.get("url"), attempt)
+                    logger.warning(
+                        "cleaning worker died on %s (attempt %d)", item.get("url"), attempt
+                    )
                     self.pool = _POOL.replace(pool)
                 except TimeoutError:
                     # A page the cleaner cannot finish must not stall the crawl forever.
-                    logger.error("cleaning %s took over %gs: worker killed", item.get("url"), self.timeout)
+                    logger.error(
+                        "cleaning %s took over %gs: worker killed", item.get("url"), self.timeout
+                    )
                     self.pool = _POOL.replace(pool, kill=True)
                     detail = f"cleaning took over {self.timeout:g}s"
                     break
@@ -252,13 +265,17 @@ class CleanPipeline:
         else:
             from pipelines.clean import clean_page
 
-            record = clean_page(page, html, outlet_rules=self.outlet_rules, boilerplate=self.boilerplate)
+            record = clean_page(
+                page, html, outlet_rules=self.outlet_rules, boilerplate=self.boilerplate
+            )
         if record.get("skip_reason"):
             stats.inc_value(f"mediawatch/skipped/{record['skip_reason']}")
             logger.info("page %s skipped: %s", record["url"], record["skip_reason"])
         else:
             stats.inc_value("mediawatch/articles_extracted")
-            stats.inc_value("mediawatch/promo_blocks_removed", len(record.get("removed_blocks") or ()))
+            stats.inc_value(
+                "mediawatch/promo_blocks_removed", len(record.get("removed_blocks") or ())
+            )
         return dict(record)
 
 
@@ -290,11 +307,19 @@ class SpoolPipeline:
     def open_spider(self) -> None:
         spider: Any = self.crawler.spider
         self.db_path = spider.db_path
-        self.writer = SpoolWriter(spool_dir_for(spider.db_path), f"{spider.run_id}.{spider.outlet.name}")
+        self.writer = SpoolWriter(
+            spool_dir_for(spider.db_path), f"{spider.run_id}.{spider.outlet.name}"
+        )
         self.writer.open()
         self.started_at = datetime.now(UTC)
-        self.writer.write(RunStartRecord(type="run_start", run_id=spider.run_id, outlet=spider.outlet.name,
-                                         started_at=self.started_at.isoformat()))
+        self.writer.write(
+            RunStartRecord(
+                type="run_start",
+                run_id=spider.run_id,
+                outlet=spider.outlet.name,
+                started_at=self.started_at.isoformat(),
+            )
+        )
 
     def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         assert self.writer is not None
@@ -309,19 +334,31 @@ class SpoolPipeline:
         stats = self.crawler.stats
         assert stats is not None
         values = stats.get_stats()
-        keep_validators = reason == "finished" and not any(
-            values.get(f"mediawatch/skipped/{r}") for r in TRANSIENT_SKIPS
-        ) and not any(k.startswith("mediawatch/skipped/http_5") for k in values)
+        keep_validators = (
+            reason == "finished"
+            and not any(values.get(f"mediawatch/skipped/{r}") for r in TRANSIENT_SKIPS)
+            and not any(k.startswith("mediawatch/skipped/http_5") for k in values)
+        )
         for state in self.source_states:
             if not keep_validators:
                 state = HttpStateRecord(**{**state, "etag": None, "last_modified": None})
             self.writer.write(state)
-        self.writer.write(RunRecord(**{
-            "type": "run", "run_id": spider.run_id, "outlet": spider.outlet.name,
-            "started_at": self.started_at.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
-            "status": "ok" if reason == "finished" else ("stopped" if reason == "shutdown" else "failed"),
-            "finish_reason": reason, "stats": run_stats(values),
-        }))
+        self.writer.write(
+            RunRecord(
+                **{
+                    "type": "run",
+                    "run_id": spider.run_id,
+                    "outlet": spider.outlet.name,
+                    "started_at": self.started_at.isoformat(),
+                    "finished_at": datetime.now(UTC).isoformat(),
+                    "status": "ok"
+                    if reason == "finished"
+                    else ("stopped" if reason == "shutdown" else "failed"),
+                    "finish_reason": reason,
+                    "stats": run_stats(values),
+                }
+            )
+        )
         self.writer.close()
         if self.ingest_on_close:
             from archive.db import ArchiveError
@@ -330,7 +367,9 @@ class SpoolPipeline:
             try:  # all of it: one ingest_spool call stops after its time budget (a loaded machine)
                 result = drain_spool(self.db_path)
                 logger.info("ingested %s", result)
-            except ArchiveError as exc:  # the daemon (or a reader) holds the archive: it ingests later
+            except (
+                ArchiveError
+            ) as exc:  # the daemon (or a reader) holds the archive: it ingests later
                 logger.warning("spool left for the archive writer: %s", exc)
 
 
@@ -341,11 +380,14 @@ def run_stats(values: dict[str, Any]) -> RunStats:
         for key, value in values.items()
         if key.startswith("downloader/response_status_count/")
     }
-    skipped = {key[len("mediawatch/skipped/"):]: v for key, v in values.items()
-               if key.startswith("mediawatch/skipped/")}
+    skipped = {
+        key[len("mediawatch/skipped/") :]: v
+        for key, v in values.items()
+        if key.startswith("mediawatch/skipped/")
+    }
     for key, value in values.items():
         if key.startswith("mediawatch/filtered/"):
-            skipped[key[len("mediawatch/"):]] = value
+            skipped[key[len("mediawatch/") :]] = value
     return {
         "requests": values.get("downloader/request_count", 0),
         "responses": responses,

@@ -29,13 +29,54 @@ __all__ = ["article_key", "canonical_url", "registrable_domain", "same_site", "u
 # Exact parameter names (compared lower-case) that only say where a click came from.
 TRACKING_PARAMS = frozenset(
     {
-        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid",
-        "twclid", "ttclid", "igshid", "igsh", "li_fat_id", "mc_cid", "mc_eid", "xtor",
-        "xtref", "ref", "ref_src", "ref_url", "referer", "referrer", "_ga", "_gl",
-        "_hsenc", "_hsmi", "__twitter_impression", "cmpid", "cmp", "ncid", "ocid",
-        "smid", "smtyp", "soc_src", "soc_trk", "s_cid", "icid", "intcmp", "spm",
-        "ito", "wt.mc_id", "cid_source", "sr_share", "usqp", "amp_js_v", "amp_gsa",
-        "__amp_source_origin", "amp",
+        "fbclid",
+        "gclid",
+        "gclsrc",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "ttclid",
+        "igshid",
+        "igsh",
+        "li_fat_id",
+        "mc_cid",
+        "mc_eid",
+        "xtor",
+        "xtref",
+        "ref",
+        "ref_src",
+        "ref_url",
+        "referer",
+        "referrer",
+        "_ga",
+        "_gl",
+        "_hsenc",
+        "_hsmi",
+        "__twitter_impression",
+        "cmpid",
+        "cmp",
+        "ncid",
+        "ocid",
+        "smid",
+        "smtyp",
+        "soc_src",
+        "soc_trk",
+        "s_cid",
+        "icid",
+        "intcmp",
+        "spm",
+        "ito",
+        "wt.mc_id",
+        "cid_source",
+        "sr_share",
+        "usqp",
+        "amp_js_v",
+        "amp_gsa",
+        "__amp_source_origin",
+        "amp",
     }
 )
 # Prefixes of tracker families (utm_source, utm_medium, at_campaign, pk_kwd...).
@@ -73,7 +114,7 @@ def _unwrap_amp_cache(url: str) -> str:
             scheme = "https" if m.group(1) else "http"
             return f"{scheme}://{m.group(2)}" + (f"?{parts.query}" if parts.query else "")
     if host in ("www.google.com", "google.com") and path.startswith("/amp/"):
-        rest = path[len("/amp/"):]
+        rest = path[len("/amp/") :]
         scheme = "http"
         if rest.startswith("s/"):
             scheme, rest = "https", rest[2:]
@@ -136,9 +177,7 @@ def canonical_url(url: str) -> str:
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     kept = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(k, v)
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k, v)
     ]
     query = urlencode(kept)
     # w3lib: one percent-encoding and a sorted query, the same for every spelling.

@@ -30,24 +30,51 @@ def rows(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any,
         con.close()
 
 
-def scrapy_crawl(config: Path, db: Path, *settings: str, outlet: str = "courrier",
-                 timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def scrapy_crawl(
+    config: Path, db: Path, *settings: str, outlet: str = "courrier", timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     """`scrapy crawl outlet -a outlet=NAME` as a Scrapy user runs it; `settings`: more NAME=VALUE."""
     scrapy = Path(sys.executable).parent / "scrapy"
     extra = [arg for setting in settings for arg in ("-s", setting)]
     return subprocess.run(
-        [str(scrapy), "crawl", "outlet", "-a", f"outlet={outlet}", "-s", f"MEDIAWATCH_CONFIG={config}",
-         "-s", f"MEDIAWATCH_DB={db}", *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ},
+        [
+            str(scrapy),
+            "crawl",
+            "outlet",
+            "-a",
+            f"outlet={outlet}",
+            "-s",
+            f"MEDIAWATCH_CONFIG={config}",
+            "-s",
+            f"MEDIAWATCH_DB={db}",
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ},
     )
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None,
-            timeout: float = 180, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 180,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the installed `mediawatch` console script as a user would."""
     full_env = {**os.environ, "MEDIAWATCH_LOG_LEVEL": "INFO", **(env or {})}
-    return subprocess.run([str(MEDIAWATCH), *args], capture_output=True, text=True, env=full_env,
-                          input=input, timeout=timeout, cwd=cwd or REPO)
+    return subprocess.run(
+        [str(MEDIAWATCH), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=timeout,
+        cwd=cwd or REPO,
+    )
 
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
@@ -87,8 +114,17 @@ def build_outlet(web: FakeWeb) -> None:
     base = web.base
     web.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain")
     web.add("/feed.xml", RSS.format(base=base), content_type="application/rss+xml", etag=True)
-    web.add("/sitemap_index.xml", SITEMAP_INDEX.format(base=base), content_type="application/xml", etag=True)
-    web.add("/news-sitemap.xml.gz", gz(NEWS_SITEMAP.format(base=base)), content_type="application/x-gzip")
+    web.add(
+        "/sitemap_index.xml",
+        SITEMAP_INDEX.format(base=base),
+        content_type="application/xml",
+        etag=True,
+    )
+    web.add(
+        "/news-sitemap.xml.gz",
+        gz(NEWS_SITEMAP.format(base=base)),
+        content_type="application/x-gzip",
+    )
     web.add("/politique/", web.fixture("section.html"))
     web.add("/2024/05/17/elections-municipales", web.fixture("elections.html"))
     web.add("/2024/05/18/climate-summit", web.fixture("climate.html"))
@@ -96,11 +132,18 @@ def build_outlet(web: FakeWeb) -> None:
     web.add("/2024/05/20/broken", "<html><body>Internal error</body></html>", status=500)
     web.add("/2024/05/21/report.pdf", b"%PDF-1.4 fake pdf bytes", content_type="application/pdf")
     web.add("/2024/05/22/exporte-steigen", web.fixture("wirtschaft.html"))
-    web.add("/2024/05/23/old-cycling-url", b"", status=301,
-            headers={"Location": f"{base}/2024/05/23/cycling-lanes"})
+    web.add(
+        "/2024/05/23/old-cycling-url",
+        b"",
+        status=301,
+        headers={"Location": f"{base}/2024/05/23/cycling-lanes"},
+    )
     web.add("/2024/05/23/cycling-lanes", web.fixture("moved.html"))
     seed = (SHARED / "seed" / "article.html").read_text(encoding="utf-8")
-    web.add("/2024/05/24/trump-poutine-appel", seed.replace("https://courrier-strategique.example", base))
+    web.add(
+        "/2024/05/24/trump-poutine-appel",
+        seed.replace("https://courrier-strategique.example", base),
+    )
 
 
 def outlet_config(base: str, name: str = "courrier", extra: str = "") -> str:
@@ -144,7 +187,16 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-_SLOW_SIGNS = ("run_cli(", "scrapy_crawl(", "subprocess", "Popen", "run_crawl(", "_crawl(", "chaos", "MEDIAWATCH")
+_SLOW_SIGNS = (
+    "run_cli(",
+    "scrapy_crawl(",
+    "subprocess",
+    "Popen",
+    "run_crawl(",
+    "_crawl(",
+    "chaos",
+    "MEDIAWATCH",
+)
 
 
 def _looks_slow(func: object) -> bool:
@@ -163,6 +215,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         func = getattr(item, "function", None)
         info = getattr(item, "_fixtureinfo", None)
-        fixtures = [d.func for defs in (info.name2fixturedefs.values() if info else ()) for d in defs]
+        fixtures = [
+            d.func for defs in (info.name2fixturedefs.values() if info else ()) for d in defs
+        ]
         if any(_looks_slow(f) for f in (func, *fixtures) if f is not None):
             item.add_marker(pytest.mark.slow)

@@ -44,7 +44,9 @@ class FakeWeb:
                     web.log.append(("GET", self.path))
                 route = web.routes.get(self.path) or web.routes.get(self.path.split("?", 1)[0])
                 if route is None:
-                    self._send(404, b"<html><body>not found</body></html>", {"Content-Type": "text/html"})
+                    self._send(
+                        404, b"<html><body>not found</body></html>", {"Content-Type": "text/html"}
+                    )
                     return
                 if callable(route):
                     route(self)
@@ -82,8 +84,16 @@ class FakeWeb:
         self.server.shutdown()
         self.server.server_close()
 
-    def add(self, path: str, body: bytes | str = b"", *, status: int = 200, content_type: str = "text/html; charset=utf-8",
-            etag: bool = False, headers: dict[str, str] | None = None) -> None:
+    def add(
+        self,
+        path: str,
+        body: bytes | str = b"",
+        *,
+        status: int = 200,
+        content_type: str = "text/html; charset=utf-8",
+        etag: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if isinstance(body, str):
             body = body.replace("{host}", self.host).encode("utf-8")
         all_headers = {"Content-Type": content_type, **(headers or {})}

@@ -160,14 +160,18 @@ def _story(k: int) -> str:
         f"of item {w} show a long debate about the {topic} budget and the {topic} timetable.</p>"
         for w in WORDS[:6]
     )
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{topic.title()} news</title>'
-            f'<meta property="article:published_time" content="2024-05-1{k}T08:00:00Z"></head>'
-            f"<body><article><h1>{topic.title()} news</h1>{paras}<p>{PITCH}</p></article></body></html>")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{topic.title()} news</title>'
+        f'<meta property="article:published_time" content="2024-05-1{k}T08:00:00Z"></head>'
+        f"<body><article><h1>{topic.title()} news</h1>{paras}<p>{PITCH}</p></article></body></html>"
+    )
 
 
 def _feed(base: str, n: int) -> str:
-    items = "".join(f"<item><title>{TOPICS[k].title()} news</title><link>{base}/2024/05/1{k}/{TOPICS[k]}</link></item>"
-                    for k in range(n))
+    items = "".join(
+        f"<item><title>{TOPICS[k].title()} news</title><link>{base}/2024/05/1{k}/{TOPICS[k]}</link></item>"
+        for k in range(n)
+    )
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Ledger</title>{items}</channel></rss>'
 
 
@@ -184,8 +188,10 @@ def test_articles_archived_before_a_block_was_learned_lose_it_too(tmp_path: Path
     web.start()
     try:
         config = tmp_path / "outlets.toml"
-        config.write_text(f'[[outlet]]\nname = "ledger"\nfeeds = ["{web.base}/feed.xml"]\nlanguage = "en"\n'
-                          "delay = 0\nconcurrency = 4\n")
+        config.write_text(
+            f'[[outlet]]\nname = "ledger"\nfeeds = ["{web.base}/feed.xml"]\nlanguage = "en"\n'
+            "delay = 0\nconcurrency = 4\n"
+        )
         db = tmp_path / "archive.duckdb"
         for n in (3, 6):  # three articles, then three more: the pitch is learned at the fourth
             web.add("/feed.xml", _feed(web.base, n), content_type="application/rss+xml")
@@ -195,11 +201,17 @@ def test_articles_archived_before_a_block_was_learned_lose_it_too(tmp_path: Path
         web.stop()
     with reader(db) as con:
         texts = con.execute("SELECT text FROM articles ORDER BY id").fetchall()
-        removed = con.execute("SELECT rule, text FROM removed_blocks WHERE text = ?", [PITCH]).fetchall()
-        events = con.execute("SELECT outlet, message FROM daemon_events WHERE kind = 'boilerplate_reclean'").fetchall()
+        removed = con.execute(
+            "SELECT rule, text FROM removed_blocks WHERE text = ?", [PITCH]
+        ).fetchall()
+        events = con.execute(
+            "SELECT outlet, message FROM daemon_events WHERE kind = 'boilerplate_reclean'"
+        ).fetchall()
         due = con.execute("SELECT count(*) FROM boilerplate_due").fetchone()
     assert len(texts) == 6
-    assert [PITCH in t for (t,) in texts] == [False] * 6, "every article, the first ones included, lost the pitch"
+    assert [PITCH in t for (t,) in texts] == [False] * 6, (
+        "every article, the first ones included, lost the pitch"
+    )
     assert len(removed) == 6 and {r for r, _ in removed} == {"boilerplate.outlet"}
     assert events and events[0][0] == "ledger" and "re-cleaned" in events[0][1]
     assert due == (0,)

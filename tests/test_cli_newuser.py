@@ -35,7 +35,9 @@ def db(tmp_path: Path) -> Path:
         con.execute(
             "INSERT INTO articles (id, outlet, url, canonical_url, title, published_at, language, text, "
             "first_seen_at, last_seen_at) VALUES (50, 'bbc', 'https://bbc.example/50', 'https://bbc.example/50', "
-            "?, ?, 'en', ?, ?, ?)", [MARKUP_TITLE, now, MARKUP_TEXT, now, now])
+            "?, ?, 'en', ?, ?, ?)",
+            [MARKUP_TITLE, now, MARKUP_TEXT, now, now],
+        )
         index_articles(con, [50])
         con.execute("COMMIT")
     return path
@@ -46,7 +48,9 @@ def db(tmp_path: Path) -> Path:
 
 def test_query_table_prints_markup_like_text_as_is(db: Path) -> None:
     out = io.StringIO()
-    query.run_query(db, "SELECT title, text AS \"[b]col[/b]\" FROM articles WHERE id = 50", stream=out)
+    query.run_query(
+        db, 'SELECT title, text AS "[b]col[/b]" FROM articles WHERE id = 50', stream=out
+    )
     text = out.getvalue()
     assert MARKUP_TITLE in text
     assert "[/button]" in text and "[bold]subscribe[/bold]" in text
@@ -69,7 +73,11 @@ def test_search_table_prints_markup_like_text_as_is(db: Path) -> None:
 
 
 def _archive_files(db: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in db.parent.iterdir() if p.is_file() and p.name.startswith(db.name)}
+    return {
+        p.name: p.read_bytes()
+        for p in db.parent.iterdir()
+        if p.is_file() and p.name.startswith(db.name)
+    }
 
 
 def test_query_output_never_writes_onto_the_archive_or_its_files(db: Path, tmp_path: Path) -> None:
@@ -81,13 +89,29 @@ def test_query_output_never_writes_onto_the_archive_or_its_files(db: Path, tmp_p
     link = tmp_path / "innocent.csv"
     link.symlink_to(db)
     before = _archive_files(db)
-    targets = [db, db.parent / (db.name + ".wal"), db.parent / (db.name + ".daemon.lock"),
-               spool / "seg.lock", spool / "new.csv", link, db.parent / "." / db.name]
+    targets = [
+        db,
+        db.parent / (db.name + ".wal"),
+        db.parent / (db.name + ".daemon.lock"),
+        spool / "seg.lock",
+        spool / "new.csv",
+        link,
+        db.parent / "." / db.name,
+    ]
     for target in targets:
         for extra in ([], ["--overwrite"]):
             for fmt in ("csv", "parquet"):
-                r = run_cli("query", "SELECT 1 AS x", "--format", fmt, "--output", str(target), *extra,
-                            "--db", str(db))
+                r = run_cli(
+                    "query",
+                    "SELECT 1 AS x",
+                    "--format",
+                    fmt,
+                    "--output",
+                    str(target),
+                    *extra,
+                    "--db",
+                    str(db),
+                )
                 assert r.exit_code == 1, (target, r.output)
                 assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
     assert _archive_files(db) == before
@@ -102,7 +126,17 @@ def test_query_output_keeps_an_existing_file_unless_overwrite(db: Path, tmp_path
     r = run_cli("query", "SELECT 1 AS x", "--format", "csv", "--output", str(out), "--db", str(db))
     assert r.exit_code == 1 and "--overwrite" in r.stderr
     assert out.read_text() == "my notes\n"
-    r = run_cli("query", "SELECT 1 AS x", "--format", "csv", "--output", str(out), "--overwrite", "--db", str(db))
+    r = run_cli(
+        "query",
+        "SELECT 1 AS x",
+        "--format",
+        "csv",
+        "--output",
+        str(out),
+        "--overwrite",
+        "--db",
+        str(db),
+    )
     assert r.exit_code == 0, r.output
     assert out.read_text().splitlines() == ["x", "1"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
@@ -110,23 +144,52 @@ def test_query_output_keeps_an_existing_file_unless_overwrite(db: Path, tmp_path
 
 def test_query_parquet_output_is_replaced_only_with_overwrite(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.parquet"
-    assert run_cli("query", "SELECT 1 AS x", "--format", "parquet", "-o", str(out), "--db", str(db)).exit_code == 0
+    assert (
+        run_cli(
+            "query", "SELECT 1 AS x", "--format", "parquet", "-o", str(out), "--db", str(db)
+        ).exit_code
+        == 0
+    )
     r = run_cli("query", "SELECT 2 AS x", "--format", "parquet", "-o", str(out), "--db", str(db))
     assert r.exit_code == 1
-    r = run_cli("query", "SELECT 2 AS x", "--format", "parquet", "-o", str(out), "--overwrite", "--db", str(db))
+    r = run_cli(
+        "query",
+        "SELECT 2 AS x",
+        "--format",
+        "parquet",
+        "-o",
+        str(out),
+        "--overwrite",
+        "--db",
+        str(db),
+    )
     assert r.exit_code == 0, r.output
     assert duckdb.sql(f"SELECT x FROM '{out}'").fetchall() == [(2,)]
 
 
-@pytest.mark.parametrize("fmt,name", [("csv", "a.csv"), ("jsonl", "a.jsonl"), ("warc", "a.warc.gz"),
-                                      ("parquet", "pq")])
-def test_export_overwrite_works_for_every_format(db: Path, tmp_path: Path, fmt: str, name: str) -> None:
+@pytest.mark.parametrize(
+    "fmt,name", [("csv", "a.csv"), ("jsonl", "a.jsonl"), ("warc", "a.warc.gz"), ("parquet", "pq")]
+)
+def test_export_overwrite_works_for_every_format(
+    db: Path, tmp_path: Path, fmt: str, name: str
+) -> None:
     out = tmp_path / name
     first = run_cli("export", "--format", fmt, "--output", str(out), "--db", str(db))
     assert first.exit_code == 0, first.output
     again = run_cli("export", "--format", fmt, "--output", str(out), "--db", str(db))
     assert again.exit_code == 1 and "--overwrite" in again.stderr
-    r = run_cli("export", "--format", fmt, "--output", str(out), "--overwrite", "--outlet", "bbc", "--db", str(db))
+    r = run_cli(
+        "export",
+        "--format",
+        fmt,
+        "--output",
+        str(out),
+        "--overwrite",
+        "--outlet",
+        "bbc",
+        "--db",
+        str(db),
+    )
     assert r.exit_code == 0, r.output
     # bbc only (3 articles, 2 with a stored page): what was there before is replaced, not added to
     assert r.stderr.split()[0] == ("2" if fmt == "warc" else "3")
@@ -151,7 +214,10 @@ def test_export_never_replaces_what_is_not_a_regular_file(db: Path, tmp_path: Pa
 def test_search_refuses_an_unknown_outlet_naming_the_close_one(db: Path) -> None:
     r = run_cli("search", "election", "--outlet", "lemond", "--db", str(db))
     assert r.exit_code == 1
-    assert r.stderr.startswith("error: --outlet: no outlet 'lemond'") and "did you mean 'lemonde'?" in r.stderr
+    assert (
+        r.stderr.startswith("error: --outlet: no outlet 'lemond'")
+        and "did you mean 'lemonde'?" in r.stderr
+    )
     assert r.stderr.count("\n") == 1 and r.stdout == ""
 
 
@@ -159,13 +225,17 @@ def test_search_refuses_a_language_name_and_names_the_code(db: Path) -> None:
     r = run_cli("search", "election", "--lang", "french", "--db", str(db))
     assert r.exit_code == 1 and "did you mean 'fr'?" in r.stderr and r.stderr.count("\n") == 1
     r = run_cli("search", "election", "--lang", "xx", "--db", str(db))
-    assert r.exit_code == 1 and "no article in language 'xx'" in r.stderr and "de, en, fr" in r.stderr
+    assert (
+        r.exit_code == 1 and "no article in language 'xx'" in r.stderr and "de, en, fr" in r.stderr
+    )
     assert run_cli("search", "election", "--lang", "en", "--db", str(db)).exit_code == 0
 
 
 def test_export_of_an_unknown_outlet_writes_nothing(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "x.jsonl"
-    r = run_cli("export", "--format", "jsonl", "--output", str(out), "--outlet", "nosuch", "--db", str(db))
+    r = run_cli(
+        "export", "--format", "jsonl", "--output", str(out), "--outlet", "nosuch", "--db", str(db)
+    )
     assert r.exit_code == 1 and r.stderr.startswith("error: --outlet: no outlet 'nosuch'")
     assert not out.exists()
     assert "did you mean" not in r.stderr  # nothing close: no guess
@@ -185,19 +255,34 @@ def test_readme_notebook_snippet_runs_in_a_plain_python(db: Path, tmp_path: Path
     only = tmp_path / "only-duckdb"
     only.mkdir()
     site = Path(duckdb.__file__).resolve().parents[1]
-    for name in ("duckdb", "_duckdb-stubs", *(p.name for p in site.glob("_duckdb*.so")),
-                 *(p.name for p in site.glob("duckdb-*.dist-info"))):
+    for name in (
+        "duckdb",
+        "_duckdb-stubs",
+        *(p.name for p in site.glob("_duckdb*.so")),
+        *(p.name for p in site.glob("duckdb-*.dist-info")),
+    ):
         if (site / name).exists():
             (only / name).symlink_to(site / name)
     work = tmp_path / "notebook"
     (work / "data").mkdir(parents=True)
     (work / "data" / "archive.duckdb").write_bytes(db.read_bytes())
     env = {"PYTHONPATH": str(only), "PATH": os.environ.get("PATH", "")}
-    probe = subprocess.run([sys.executable, "-S", "-c", "import archive"], cwd=work, env=env,
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [sys.executable, "-S", "-c", "import archive"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert probe.returncode != 0  # mediawatch is not importable there
-    r = subprocess.run([sys.executable, "-S", "-c", _readme_notebook_snippet()], cwd=work, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-S", "-c", _readme_notebook_snippet()],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "('bbc', 3)" in r.stdout and "day" in r.stdout
 
@@ -207,13 +292,23 @@ def test_readme_notebook_snippet_runs_in_a_plain_python(db: Path, tmp_path: Path
 
 def test_csv_export_lists_as_json_and_iso_timestamps(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "a.csv"
-    assert run_cli("export", "--format", "csv", "--output", str(out), "--db", str(db)).exit_code == 0
+    assert (
+        run_cli("export", "--format", "csv", "--output", str(out), "--db", str(db)).exit_code == 0
+    )
     rows = {r["id"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
-    assert json.loads(rows["1"]["authors"]) == ["A. Auteur"] and json.loads(rows["1"]["tags"]) == ["politique"]
+    assert json.loads(rows["1"]["authors"]) == ["A. Auteur"] and json.loads(rows["1"]["tags"]) == [
+        "politique"
+    ]
     assert rows["1"]["published_at"] == "2026-11-28T07:30:00+00:00"
     # The same cell as `mediawatch query --format csv` and `--format json` give.
-    q = run_cli("query", "SELECT published_at, first_seen_at, authors FROM articles WHERE id = 1",
-                "--format", "csv", "--db", str(db))
+    q = run_cli(
+        "query",
+        "SELECT published_at, first_seen_at, authors FROM articles WHERE id = 1",
+        "--format",
+        "csv",
+        "--db",
+        str(db),
+    )
     cells = next(csv.DictReader(io.StringIO(q.stdout)))
     assert cells["published_at"] == rows["1"]["published_at"]
     assert cells["first_seen_at"] == rows["1"]["first_seen_at"]
@@ -223,11 +318,23 @@ def test_csv_export_lists_as_json_and_iso_timestamps(db: Path, tmp_path: Path) -
 
 def test_jsonl_export_iso_timestamps(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "a.jsonl"
-    assert run_cli("export", "--format", "jsonl", "--output", str(out), "--db", str(db)).exit_code == 0
+    assert (
+        run_cli("export", "--format", "jsonl", "--output", str(out), "--db", str(db)).exit_code == 0
+    )
     first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
-    assert first["published_at"] == "2026-11-28T07:30:00+00:00" and first["authors"] == ["A. Auteur"]
-    q = json.loads(run_cli("query", "SELECT first_seen_at FROM articles WHERE id = 1", "--format", "json",
-                           "--db", str(db)).stdout)
+    assert first["published_at"] == "2026-11-28T07:30:00+00:00" and first["authors"] == [
+        "A. Auteur"
+    ]
+    q = json.loads(
+        run_cli(
+            "query",
+            "SELECT first_seen_at FROM articles WHERE id = 1",
+            "--format",
+            "json",
+            "--db",
+            str(db),
+        ).stdout
+    )
     assert q[0]["first_seen_at"] == first["first_seen_at"]
 
 
@@ -236,21 +343,28 @@ def test_export_canonical_url_is_the_pages_and_the_dedup_key_its_own_column(tmp_
     from tests.test_ingest import fixture, page_record
 
     stated = "http://news.example/2024/05/17/elections-municipales?utm_source=canonical"
-    html = fixture("elections.html").replace('href="http://news.example/2024/05/17/elections-municipales"',
-                                             f'href="{stated}"')
+    html = fixture("elections.html").replace(
+        'href="http://news.example/2024/05/17/elections-municipales"', f'href="{stated}"'
+    )
     db = tmp_path / "a.duckdb"
     with writer(db) as con:
-        ingest_records(con, [page_record("http://news.example/2024/05/17/elections-municipales?x=1", html)])
+        ingest_records(
+            con, [page_record("http://news.example/2024/05/17/elections-municipales?x=1", html)]
+        )
     for fmt, name in (("csv", "a.csv"), ("jsonl", "a.jsonl"), ("parquet", "pq")):
         out = tmp_path / name
-        assert run_cli("export", "--format", fmt, "--output", str(out), "--db", str(db)).exit_code == 0
+        assert (
+            run_cli("export", "--format", fmt, "--output", str(out), "--db", str(db)).exit_code == 0
+        )
         if fmt == "csv":
             row = next(csv.DictReader(out.open(encoding="utf-8")))
         elif fmt == "jsonl":
             row = json.loads(out.read_text(encoding="utf-8"))
         else:
             con = duckdb.connect()
-            cur = con.execute(f"SELECT canonical_url, dedup_key FROM read_parquet('{out}/**/*.parquet')")
+            cur = con.execute(
+                f"SELECT canonical_url, dedup_key FROM read_parquet('{out}/**/*.parquet')"
+            )
             row = dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
         assert row["canonical_url"] == stated, fmt
         assert row["dedup_key"] == "https://news.example/2024/05/17/elections-municipales", fmt
@@ -266,21 +380,31 @@ def _with_daemon_state(db: Path) -> None:
             con.execute(
                 "INSERT INTO outlet_state (outlet, next_run_at, interval_seconds, delay_seconds, healthy, "
                 "last_run_at, updated_at) VALUES (?, ?, 1800, 1800, true, ?, ?)",
-                [outlet, now + timedelta(minutes=30), now, now])
+                [outlet, now + timedelta(minutes=30), now, now],
+            )
 
 
 def test_status_does_not_show_outlets_removed_from_the_config_as_ok(db: Path) -> None:
     _with_daemon_state(db)
     # What the daemon runs now: lemonde and bbc only (its config snapshot beside the archive).
-    feeds = "\n".join(f'[[outlet]]\nname = "{n}"\nfeeds = ["https://{n}.example/feed"]\n' for n in ("lemonde", "bbc"))
+    feeds = "\n".join(
+        f'[[outlet]]\nname = "{n}"\nfeeds = ["https://{n}.example/feed"]\n'
+        for n in ("lemonde", "bbc")
+    )
     (db.parent / (db.name + ".daemon-config.toml")).write_text(feeds)
     r = subprocess_cli("status", "--db", str(db))
     assert r.returncode == 0, r.stderr
     rows = [line.split() for line in r.stdout.splitlines()]
-    listed = {cells[0] for cells in rows if cells and cells[0] in ("lemonde", "bbc", "liberation", "spiegel")}
+    listed = {
+        cells[0]
+        for cells in rows
+        if cells and cells[0] in ("lemonde", "bbc", "liberation", "spiegel")
+    }
     assert listed == {"lemonde", "bbc"}, r.stdout
-    assert any("not in the config any more" in line and "liberation, spiegel" in line
-               for line in r.stdout.splitlines()), r.stdout
+    assert any(
+        "not in the config any more" in line and "liberation, spiegel" in line
+        for line in r.stdout.splitlines()
+    ), r.stdout
 
 
 def test_status_fits_80_columns(db: Path) -> None:
@@ -289,7 +413,17 @@ def test_status_fits_80_columns(db: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert all(len(line) <= 80 for line in r.stdout.splitlines()), r.stdout
     header = next(line for line in r.stdout.splitlines() if line.startswith("outlet"))
-    assert header.split() == ["outlet", "health", "last", "run", "new/err", "next", "run", "24h", "failed"]
+    assert header.split() == [
+        "outlet",
+        "health",
+        "last",
+        "run",
+        "new/err",
+        "next",
+        "run",
+        "24h",
+        "failed",
+    ]
     assert "[red]" not in r.stdout
 
 
@@ -297,4 +431,7 @@ def test_reprocess_refuses_an_unknown_outlet(db: Path) -> None:
     r = subprocess_cli("reprocess", "--outlet", "lemond", "--dry-run", "--db", str(db))
     assert r.returncode == 1 and r.stderr.startswith("error: --outlet: no outlet 'lemond'")
     assert "did you mean 'lemonde'?" in r.stderr and r.stderr.count("\n") == 1
-    assert subprocess_cli("reprocess", "--outlet", "lemonde", "--dry-run", "--db", str(db)).returncode == 0
+    assert (
+        subprocess_cli("reprocess", "--outlet", "lemonde", "--dry-run", "--db", str(db)).returncode
+        == 0
+    )

@@ -28,9 +28,14 @@ from tests.fakeweb import FakeWeb, Route
 
 ARTICLES = 5  # what one crawl of build_outlet archives (tests/test_e2e_crawl.py)
 ARTICLE_PATHS = [
-    "/2024/05/17/elections-municipales", "/2024/05/18/climate-summit", "/2024/05/22/exporte-steigen",
-    "/2024/05/23/old-cycling-url", "/2024/05/23/cycling-lanes", "/2024/05/24/trump-poutine-appel",
-    "/2024/05/19/missing", "/2024/05/21/report.pdf",
+    "/2024/05/17/elections-municipales",
+    "/2024/05/18/climate-summit",
+    "/2024/05/22/exporte-steigen",
+    "/2024/05/23/old-cycling-url",
+    "/2024/05/23/cycling-lanes",
+    "/2024/05/24/trump-poutine-appel",
+    "/2024/05/19/missing",
+    "/2024/05/21/report.pdf",
 ]
 
 READER = r"""
@@ -78,7 +83,10 @@ class Daemon:
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [str(MEDIAWATCH), "run", "--config", str(self.config), "--db", str(self.db)],
-                stdout=subprocess.DEVNULL, stderr=err, cwd=REPO, env={**os.environ},
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                cwd=REPO,
+                env={**os.environ},
             )
         return self
 
@@ -109,7 +117,9 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"daemon did not stop within {bound + 10}s:\n{self.log()[-3000:]}") from None
+            raise AssertionError(
+                f"daemon did not stop within {bound + 10}s:\n{self.log()[-3000:]}"
+            ) from None
         return code, time.monotonic() - started
 
     def kill(self) -> None:
@@ -119,7 +129,9 @@ class Daemon:
             self.proc.wait()
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float, daemon: Daemon | None = None) -> Any:
+def wait_for(
+    what: str, check: Callable[[], Any], timeout: float, daemon: Daemon | None = None
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -241,10 +253,14 @@ def test_a_stopped_run_or_errors_with_news_are_no_failure() -> None:
 # -- the daemon, for real -----------------------------------------------------------------------
 
 
-def test_daemon_schedules_serves_readers_backs_off_and_stops(courrier: FakeWeb, tmp_path: Path) -> None:
+def test_daemon_schedules_serves_readers_backs_off_and_stops(
+    courrier: FakeWeb, tmp_path: Path
+) -> None:
     broken, stuck = failing_outlet(), stuck_outlet()
     config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(courrier.base) + f"""
+    config.write_text(
+        outlet_config(courrier.base)
+        + f"""
 [[outlet]]
 name = "broken"
 feeds = ["{broken.base}/feed.xml"]
@@ -256,51 +272,103 @@ name = "stuck"
 feeds = ["{stuck.base}/feed.xml"]
 every = "1s"
 timeout = "2s"
-""")
+"""
+    )
     db = tmp_path / "data" / "archive.duckdb"
     daemon = Daemon(config, db).start()
     reader: subprocess.Popen[str] | None = None
     stop_reader = tmp_path / "stop-reader"
     try:
         # A second daemon on the same archive refuses at once, in one line.
-        wait_for("the daemon lock", lambda: db.with_name(db.name + ".daemon.lock").exists(), 20, daemon)
+        wait_for(
+            "the daemon lock", lambda: db.with_name(db.name + ".daemon.lock").exists(), 20, daemon
+        )
         second = run_cli("run", "--config", str(config), "--db", str(db), timeout=30)
         assert second.returncode == 1
-        assert "another mediawatch daemon" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        assert (
+            "another mediawatch daemon" in second.stderr
+            and len(second.stderr.strip().splitlines()) == 1
+        )
         # ... also when --db reaches the same archive through a symlink (to the file or to its directory)
         (tmp_path / "link.duckdb").symlink_to(db)
         (tmp_path / "data-link").symlink_to(db.parent, target_is_directory=True)
         for alias in (tmp_path / "link.duckdb", tmp_path / "data-link" / db.name):
             third = run_cli("run", "--config", str(config), "--db", str(alias), timeout=30)
-            assert third.returncode == 1 and "another mediawatch daemon" in third.stderr, third.stderr[-2000:]
-        assert not (tmp_path / "link.spool").exists() and not (tmp_path / "link.duckdb.daemon.lock").exists()
+            assert third.returncode == 1 and "another mediawatch daemon" in third.stderr, (
+                third.stderr[-2000:]
+            )
+        assert (
+            not (tmp_path / "link.spool").exists()
+            and not (tmp_path / "link.duckdb.daemon.lock").exists()
+        )
 
         wait_for("the archive", db.exists, 30, daemon)
-        reader = subprocess.Popen([sys.executable, "-c", READER, str(db), str(stop_reader)], cwd=REPO,
-                                  stdout=subprocess.PIPE, text=True)
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER, str(db), str(stop_reader)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         # A user holding a long query only delays ingest: the articles all arrive below.
         hold = subprocess.Popen([sys.executable, "-c", HOLD, str(db), "5"], cwd=REPO)
 
         # The courrier is crawled, then polled again and again; the failing outlet backs off.
-        wait_for("5 articles", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] >= ARTICLES, 60, daemon)
+        wait_for(
+            "5 articles",
+            lambda: rows(db, "SELECT count(*) FROM articles")[0][0] >= ARTICLES,
+            60,
+            daemon,
+        )
         assert hold.wait(timeout=60) == 0
         query = run_cli("query", "--db", str(db), "SELECT count(*) AS n FROM articles", timeout=30)
         assert query.returncode == 0, query.stderr
-        wait_for("3 courrier runs", lambda: rows(
-            db, "SELECT count(*) FROM crawl_runs WHERE outlet = 'courrier' AND status = 'ok'")[0][0] >= 3, 40, daemon)
-        status = wait_for("broken reported unhealthy",
-                          lambda: (s := status_json(db)).get("broken", {}).get("healthy") is False and s, 45, daemon)
+        wait_for(
+            "3 courrier runs",
+            lambda: (
+                rows(
+                    db,
+                    "SELECT count(*) FROM crawl_runs WHERE outlet = 'courrier' AND status = 'ok'",
+                )[0][0]
+                >= 3
+            ),
+            40,
+            daemon,
+        )
+        status = wait_for(
+            "broken reported unhealthy",
+            lambda: (s := status_json(db)).get("broken", {}).get("healthy") is False and s,
+            45,
+            daemon,
+        )
         assert status["broken"]["consecutive_failures"] >= 3
-        assert status["broken"]["last_run_errors"] > 0 and "consecutive failed runs" in status["broken"]["health_reason"]
-        assert status["courrier"]["healthy"] is True and status["courrier"]["articles_24h"] == ARTICLES
+        assert (
+            status["broken"]["last_run_errors"] > 0
+            and "consecutive failed runs" in status["broken"]["health_reason"]
+        )
+        assert (
+            status["courrier"]["healthy"] is True and status["courrier"]["articles_24h"] == ARTICLES
+        )
         assert status["courrier"]["next_run_at"] is not None
         # a hung crawl is stopped at its timeout and recorded (waited for: a loaded machine is slow)
-        wait_for("a timed-out run of the stuck outlet", lambda: rows(
-            db, "SELECT count(*) FROM crawl_runs WHERE outlet = 'stuck' AND status = 'timeout'")[0][0] >= 1, 60, daemon)
+        wait_for(
+            "a timed-out run of the stuck outlet",
+            lambda: (
+                rows(
+                    db,
+                    "SELECT count(*) FROM crawl_runs WHERE outlet = 'stuck' AND status = 'timeout'",
+                )[0][0]
+                >= 1
+            ),
+            60,
+            daemon,
+        )
 
         # The failing outlet's delays grow: 2s, 4s, 8s... (the daemon logs each run's next delay).
-        delays = [float(line.split("next in ")[1].split("s")[0]) for line in daemon.log().splitlines()
-                  if " broken run " in line and "next in " in line]
+        delays = [
+            float(line.split("next in ")[1].split("s")[0])
+            for line in daemon.log().splitlines()
+            if " broken run " in line and "next in " in line
+        ]
         assert len(delays) >= 3 and delays[:3] == [2.0, 4.0, 8.0], delays
         feed_hits = [i for i, (_, p) in enumerate(broken.log) if p == "/feed.xml"]
         assert len(feed_hits) >= 3
@@ -310,14 +378,29 @@ timeout = "2s"
         mtime = config.stat().st_mtime
         config.write_text(good + "\n[[outlet]]\nname = 'Bad Name'\n")
         os.utime(config, (mtime, mtime))  # only the signal may trigger this reload
-        runs_before = rows(db, "SELECT count(*) FROM crawl_runs WHERE outlet = 'courrier' AND status = 'ok'")[0][0]
+        runs_before = rows(
+            db, "SELECT count(*) FROM crawl_runs WHERE outlet = 'courrier' AND status = 'ok'"
+        )[0][0]
         os.kill(daemon.pid, signal.SIGHUP)
-        wait_for("config_invalid event", lambda: rows(
-            db, "SELECT message FROM daemon_events WHERE kind = 'config_invalid'"), 20, daemon)
+        wait_for(
+            "config_invalid event",
+            lambda: rows(db, "SELECT message FROM daemon_events WHERE kind = 'config_invalid'"),
+            20,
+            daemon,
+        )
         assert "config not reloaded (SIGHUP)" in daemon.log() and "'Bad Name'" in daemon.log()
-        wait_for("a run after the broken config", lambda: rows(
-            db, "SELECT count(*) FROM crawl_runs WHERE outlet = 'courrier' AND status = 'ok'")[0][0] > runs_before,
-            30, daemon)
+        wait_for(
+            "a run after the broken config",
+            lambda: (
+                rows(
+                    db,
+                    "SELECT count(*) FROM crawl_runs WHERE outlet = 'courrier' AND status = 'ok'",
+                )[0][0]
+                > runs_before
+            ),
+            30,
+            daemon,
+        )
         config.write_text(good)
 
         code, seconds = daemon.stop(signal.SIGTERM)
@@ -337,24 +420,39 @@ timeout = "2s"
     # A 304 feed costs no article request: every article page was fetched in the first run only.
     assert rows(db, "SELECT count(*) FROM articles") == [(ARTICLES,)]
     for path in ARTICLE_PATHS:
-        assert requests_of(courrier, path) <= 1, f"{path} fetched {requests_of(courrier, path)} times"
-    feed_runs = rows(db, "SELECT count(*) FROM crawl_runs WHERE outlet = 'courrier' AND status = 'ok'")[0][0]
+        assert requests_of(courrier, path) <= 1, (
+            f"{path} fetched {requests_of(courrier, path)} times"
+        )
+    feed_runs = rows(
+        db, "SELECT count(*) FROM crawl_runs WHERE outlet = 'courrier' AND status = 'ok'"
+    )[0][0]
     assert requests_of(courrier, "/feed.xml") >= feed_runs >= 3
-    assert dict(rows(db, "SELECT url, last_status FROM http_state"))[f"{courrier.base}/feed.xml"] == 304
+    assert (
+        dict(rows(db, "SELECT url, last_status FROM http_state"))[f"{courrier.base}/feed.xml"]
+        == 304
+    )
     assert "courrier run " in daemon.log() and " requests, " in daemon.log()
     crawl_logs = [p for p in (db.parent / "logs").iterdir() if p.name.startswith("courrier.")]
     assert crawl_logs, "crawl logs in <db dir>/logs"
     # Four crawls may run at once (--max-parallel 4): they share the cores instead of each
     # starting a pool of one worker per core.
-    pool_sizes = {line.split("cleaning pages in ")[1].split()[0] for p in crawl_logs
-                  for line in p.read_text(errors="replace").splitlines() if "cleaning pages in " in line}
+    pool_sizes = {
+        line.split("cleaning pages in ")[1].split()[0]
+        for p in crawl_logs
+        for line in p.read_text(errors="replace").splitlines()
+        if "cleaning pages in " in line
+    }
     if not os.environ.get("MEDIAWATCH_WORKERS"):
         assert pool_sizes == {str(max(1, (os.cpu_count() or 1) // 4))}, pool_sizes
     assert not list(spool_dir_for(db).glob("*.jsonl")), "pending items were ingested at stop"
-    assert wal_bytes(db) == 0, "at stop the log is folded into the file: the archive at rest is one file"
+    assert wal_bytes(db) == 0, (
+        "at stop the log is folded into the file: the archive at rest is one file"
+    )
 
 
-def test_kill_9_of_a_crawl_and_of_the_daemon_loses_nothing(courrier: FakeWeb, tmp_path: Path) -> None:
+def test_kill_9_of_a_crawl_and_of_the_daemon_loses_nothing(
+    courrier: FakeWeb, tmp_path: Path
+) -> None:
     slow_articles(courrier, 0.7)
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(courrier.base, extra="concurrency = 1"))
@@ -369,8 +467,12 @@ def test_kill_9_of_a_crawl_and_of_the_daemon_loses_nothing(courrier: FakeWeb, tm
         crawls = wait_for("the crawl process", daemon.children, 10, daemon)
         for pid in crawls:
             os.kill(pid, signal.SIGKILL)
-        wait_for("the killed crawl recorded", lambda: rows(
-            db, "SELECT count(*) FROM crawl_runs WHERE status = 'crashed'")[0][0] >= 1, 30, daemon)
+        wait_for(
+            "the killed crawl recorded",
+            lambda: rows(db, "SELECT count(*) FROM crawl_runs WHERE status = 'crashed'")[0][0] >= 1,
+            30,
+            daemon,
+        )
         hits = article_hits()
         wait_for("the next run fetching", lambda: article_hits() >= hits + 1, 60, daemon)
         daemon.kill()  # kill -9 of the daemon itself, a crawl in flight
@@ -379,18 +481,38 @@ def test_kill_9_of_a_crawl_and_of_the_daemon_loses_nothing(courrier: FakeWeb, tm
 
     restarted = Daemon(config, db).start()
     try:
-        wait_for("every article archived", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] >= ARTICLES,
-                 90, restarted)
-        wait_for("a quiet run after", lambda: rows(
-            db, "SELECT count(*) FROM crawl_runs WHERE status = 'ok' AND articles_new = 0 "
-                "AND started_at > (SELECT max(first_seen_at) FROM articles)")[0][0] >= 1, 60, restarted)
+        wait_for(
+            "every article archived",
+            lambda: rows(db, "SELECT count(*) FROM articles")[0][0] >= ARTICLES,
+            90,
+            restarted,
+        )
+        wait_for(
+            "a quiet run after",
+            lambda: (
+                rows(
+                    db,
+                    "SELECT count(*) FROM crawl_runs WHERE status = 'ok' AND articles_new = 0 "
+                    "AND started_at > (SELECT max(first_seen_at) FROM articles)",
+                )[0][0]
+                >= 1
+            ),
+            60,
+            restarted,
+        )
         code, _ = restarted.stop()
         assert code == 0
     finally:
         restarted.kill()
     assert rows(db, "SELECT count(*) FROM articles") == [(ARTICLES,)]
-    assert rows(db, "SELECT url, count(*) FROM pages WHERE article_id IS NOT NULL GROUP BY url "
-                    "HAVING count(*) > 1") == [], "an article page ingested twice"
+    assert (
+        rows(
+            db,
+            "SELECT url, count(*) FROM pages WHERE article_id IS NOT NULL GROUP BY url "
+            "HAVING count(*) > 1",
+        )
+        == []
+    ), "an article page ingested twice"
     assert rows(db, "SELECT count(*) FROM crawl_runs WHERE status = 'running'") == [(0,)]
     assert not [p for p in spool_dir_for(db).iterdir() if p.suffix in (".jsonl", ".part")]
 
@@ -403,8 +525,14 @@ def test_archive_errors_reach_the_daemon_log(tmp_path: Path) -> None:
     from crawler.scheduler.logs import setup_logging
 
     names = ("mediawatch", "archive", "apscheduler")
-    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
-             for n in names}
+    saved = {
+        n: (
+            logging.getLogger(n).handlers[:],
+            logging.getLogger(n).level,
+            logging.getLogger(n).propagate,
+        )
+        for n in names
+    }
     try:
         setup_logging(tmp_path / "logs", "INFO")
         logging.getLogger("archive.ingest").error("record r1 quarantined: boom")
@@ -424,8 +552,9 @@ def test_archive_errors_reach_the_daemon_log(tmp_path: Path) -> None:
     assert " INFO lemonde run ok" in text
 
 
-def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(courrier: FakeWeb,
-                                                                              tmp_path: Path) -> None:
+def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(
+    courrier: FakeWeb, tmp_path: Path
+) -> None:
     """A user opens the archive read-write in another program (`duckdb data/archive.duckdb`, a
     notebook). The crawls must go on into the spool (they crashed: the seen-set read needed the
     archive), without back-off; a query names the holder (pid, command) and how to read
@@ -438,42 +567,87 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(co
     daemon = Daemon(config, db).start()
     holder: subprocess.Popen[str] | None = None
     try:
-        wait_for("the first run archived", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
-                 90, daemon)
+        wait_for(
+            "the first run archived",
+            lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
+            90,
+            daemon,
+        )
         holder = subprocess.Popen(
             # like a user's shell, it gets in between the daemon's short write sessions
-            [sys.executable, "-c", "import duckdb, sys, time\nfor _ in range(600):\n    try:\n"
-             "        con = duckdb.connect(sys.argv[1])\n        break\n    except duckdb.IOException:\n"
-             "        time.sleep(0.05)\nprint('held', flush=True)\nsys.stdin.read()\ncon.close()\n", str(db)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+            [
+                sys.executable,
+                "-c",
+                "import duckdb, sys, time\nfor _ in range(600):\n    try:\n"
+                "        con = duckdb.connect(sys.argv[1])\n        break\n    except duckdb.IOException:\n"
+                "        time.sleep(0.05)\nprint('held', flush=True)\nsys.stdin.read()\ncon.close()\n",
+                str(db),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
 
         query = run_cli("query", "SELECT count(*) FROM articles", "--db", str(db), timeout=60)
         assert query.returncode == 1
         error = query.stderr.strip()
         assert error.startswith("error: ") and "\n" not in error
-        assert f"pid {holder.pid}" in error and "duckdb.connect" in error and "read-only" in error, error
+        assert (
+            f"pid {holder.pid}" in error and "duckdb.connect" in error and "read-only" in error
+        ), error
 
         # a new article appears while the archive is held: it is fetched, into the spool
         new_path = "/2024/05/25/importe-steigen"
         courrier.add(new_path, courrier.fixture("wirtschaft.html").replace("dritten", "vierten"))
-        item = f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
-        courrier.add("/feed.xml", RSS.format(base=courrier.base).replace("</channel>", item),
-                     content_type="application/rss+xml", etag=True)
-        wait_for("the new article fetched while the archive is held", lambda: courrier.requests_to(new_path),
-                 90, daemon)
+        item = (
+            f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
+        )
+        courrier.add(
+            "/feed.xml",
+            RSS.format(base=courrier.base).replace("</channel>", item),
+            content_type="application/rss+xml",
+            etag=True,
+        )
+        wait_for(
+            "the new article fetched while the archive is held",
+            lambda: courrier.requests_to(new_path),
+            90,
+            daemon,
+        )
         feeds = len(courrier.requests_to("/feed.xml"))
-        wait_for("runs going on while the archive is held",
-                 lambda: len(courrier.requests_to("/feed.xml")) >= feeds + 2, 90, daemon)
+        wait_for(
+            "runs going on while the archive is held",
+            lambda: len(courrier.requests_to("/feed.xml")) >= feeds + 2,
+            90,
+            daemon,
+        )
         assert holder.poll() is None, "the holder held the archive all along"
 
         holder.communicate("", timeout=30)  # the user closes the shell
-        wait_for("the article fetched meanwhile archived", lambda: rows(
-            db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"])[0][0] == 1, 90, daemon)
-        assert rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles") == [(ARTICLES + 1,) * 2]
+        wait_for(
+            "the article fetched meanwhile archived",
+            lambda: (
+                rows(
+                    db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"]
+                )[0][0]
+                == 1
+            ),
+            90,
+            daemon,
+        )
+        assert rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles") == [
+            (ARTICLES + 1,) * 2
+        ]
         # the run in progress at this moment is 'running': not a failure
-        failed = rows(db, "SELECT status, count(*) FROM crawl_runs WHERE status NOT IN ('ok', 'running') GROUP BY 1")
-        assert failed == [], f"runs failed while the archive was held: {failed}\n{daemon.log()[-3000:]}"
+        failed = rows(
+            db,
+            "SELECT status, count(*) FROM crawl_runs WHERE status NOT IN ('ok', 'running') GROUP BY 1",
+        )
+        assert failed == [], (
+            f"runs failed while the archive was held: {failed}\n{daemon.log()[-3000:]}"
+        )
         assert "unhealthy" not in daemon.log() and "failing x" not in daemon.log()
         code, _ = daemon.stop(signal.SIGTERM)
         assert code == 0
@@ -483,8 +657,9 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(co
         daemon.kill()
 
 
-def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(courrier: FakeWeb,
-                                                                             tmp_path: Path) -> None:
+def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(
+    courrier: FakeWeb, tmp_path: Path
+) -> None:
     """Segments the daemon cannot ingest (a line `7`, `[1,2]`, random bytes) are quarantined;
     the daemon goes on ingesting every later crawl, and `mediawatch status` shows the quarantine."""
     import random
@@ -496,27 +671,52 @@ def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(cou
     db = tmp_path / "data" / "archive.duckdb"
     daemon = Daemon(config, db).start()
     try:
-        wait_for("the first run archived", lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
-                 90, daemon)
+        wait_for(
+            "the first run archived",
+            lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
+            90,
+            daemon,
+        )
         spool = spool_dir_for(db)
-        poison = {"20000101T000000-dead01.courrier-000001.jsonl": b'7\n[1, 2]\n{"type": "page"}\n',
-                  "20000101T000000-dead01.courrier-000002.jsonl": random.Random(5).randbytes(50_000)}
+        poison = {
+            "20000101T000000-dead01.courrier-000001.jsonl": b'7\n[1, 2]\n{"type": "page"}\n',
+            "20000101T000000-dead01.courrier-000002.jsonl": random.Random(5).randbytes(50_000),
+        }
         for name, data in poison.items():
             (spool / f".{name}.tmp").write_bytes(data)
             os.replace(spool / f".{name}.tmp", spool / name)
         new_path = "/2024/05/25/importe-steigen"
         courrier.add(new_path, courrier.fixture("wirtschaft.html").replace("dritten", "vierten"))
-        item = f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
-        courrier.add("/feed.xml", RSS.format(base=courrier.base).replace("</channel>", item),
-                     content_type="application/rss+xml", etag=True)
-        wait_for("an article published after the poison archived", lambda: rows(
-            db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"])[0][0] == 1, 90, daemon)
-        assert not [p for p in spool.iterdir() if p.name in poison], "the poison segments are retired"
+        item = (
+            f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
+        )
+        courrier.add(
+            "/feed.xml",
+            RSS.format(base=courrier.base).replace("</channel>", item),
+            content_type="application/rss+xml",
+            etag=True,
+        )
+        wait_for(
+            "an article published after the poison archived",
+            lambda: (
+                rows(
+                    db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"]
+                )[0][0]
+                == 1
+            ),
+            90,
+            daemon,
+        )
+        assert not [p for p in spool.iterdir() if p.name in poison], (
+            "the poison segments are retired"
+        )
         assert sorted(p.name for p in (spool / "quarantine").iterdir()) == sorted(poison)
         status = status_json(db)["courrier"]
         assert status["quarantined"] >= 4 and status["healthy"] is True
         table = run_cli("status", "--db", str(db), timeout=30)
-        assert f"courrier: {status['quarantined']} spool records quarantined" in table.stdout, table.stdout
+        assert f"courrier: {status['quarantined']} spool records quarantined" in table.stdout, (
+            table.stdout
+        )
         assert daemon.log().count("ingest failed") == 0
         code, _ = daemon.stop(signal.SIGTERM)
         assert code == 0

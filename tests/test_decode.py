@@ -39,27 +39,38 @@ def test_a_real_single_byte_page_keeps_its_charset() -> None:
 def test_multi_byte_charsets_and_boms() -> None:
     ja = "東京都新宿区の新校舎"
     assert decode_html(b'<meta charset="shift_jis">' + ja.encode("shift_jis"))[0].endswith(ja)
-    assert decode_html(b"\xef\xbb\xbf" + FR.encode("utf-8"), "text/html; charset=iso-8859-1")[0].endswith(FR)
+    assert decode_html(b"\xef\xbb\xbf" + FR.encode("utf-8"), "text/html; charset=iso-8859-1")[
+        0
+    ].endswith(FR)
 
 
 def _page(title: str) -> bytes:
-    paras = "".join(f"<p>{FR} Paragraphe {i} sur la rentrée et ses élèves, à Besançon comme ailleurs.</p>"
-                    for i in range(8))
-    return (f'<html lang="fr"><head><meta charset="iso-8859-1"><title>{title}</title></head>'
-            f"<body><article><h1>{title}</h1>{paras}</article></body></html>").encode()
+    paras = "".join(
+        f"<p>{FR} Paragraphe {i} sur la rentrée et ses élèves, à Besançon comme ailleurs.</p>"
+        for i in range(8)
+    )
+    return (
+        f'<html lang="fr"><head><meta charset="iso-8859-1"><title>{title}</title></head>'
+        f"<body><article><h1>{title}</h1>{paras}</article></body></html>"
+    ).encode()
 
 
 def test_the_crawl_and_mediawatch_extract_read_the_same_characters(tmp_path: Path) -> None:
     body = _page("Rentrée à Besançon")  # UTF-8 bytes behind a latin-1 declaration
     web = FakeWeb()
     web.add("/2024/09/02/rentree", body, content_type="text/html")
-    web.add("/feed.xml", f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-            f"<item><title>Rentrée</title><link>{web.base}/2024/09/02/rentree</link></item></channel></rss>",
-            content_type="application/rss+xml")
+    web.add(
+        "/feed.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>Rentrée</title><link>{web.base}/2024/09/02/rentree</link></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
     web.start()
     try:
         config = tmp_path / "outlets.toml"
-        config.write_text(f'[[outlet]]\nname = "besancon"\nfeeds = ["{web.base}/feed.xml"]\ndelay = 0\n')
+        config.write_text(
+            f'[[outlet]]\nname = "besancon"\nfeeds = ["{web.base}/feed.xml"]\ndelay = 0\n'
+        )
         db = tmp_path / "archive.duckdb"
         done = run_cli("crawl", "--config", str(config), "--db", str(db))
         assert done.returncode == 0, done.stderr
@@ -72,8 +83,13 @@ def test_the_crawl_and_mediawatch_extract_read_the_same_characters(tmp_path: Pat
         con.close()
     page = tmp_path / "page.html"
     page.write_bytes(body)
-    out = subprocess.run([str(MEDIAWATCH), "extract", str(page), "--url", "https://x.example/2024/09/02/rentree"],
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [str(MEDIAWATCH), "extract", str(page), "--url", "https://x.example/2024/09/02/rentree"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     extracted = json.loads(out.stdout)["text"]
     assert "élèves" in crawled and "Ã" not in crawled
     assert crawled == extracted

@@ -61,23 +61,48 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         yield c
 
 
-def _insert(con: duckdb.DuckDBPyConnection, outlet: str, text: str, published: datetime | None,
-            url: str | None = None) -> int:
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    outlet: str,
+    text: str,
+    published: datetime | None,
+    url: str | None = None,
+) -> int:
     row = con.execute(
         "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, first_seen_at, "
         "last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [outlet, url or f"https://{outlet}.example/{len(text)}-{published}", url or f"k-{outlet}-{len(text)}-{published}",
-         text, content_hash(text), published, T0, T0],
+        [
+            outlet,
+            url or f"https://{outlet}.example/{len(text)}-{published}",
+            url or f"k-{outlet}-{len(text)}-{published}",
+            text,
+            content_hash(text),
+            published,
+            T0,
+            T0,
+        ],
     ).fetchone()
     assert row is not None
     return int(row[0])
 
 
-def _place(con: duckdb.DuckDBPyConnection, outlet: str, text: str, published: datetime | None,
-           url: str | None = None) -> tuple[int, list[dedup.Decision]]:
+def _place(
+    con: duckdb.DuckDBPyConnection,
+    outlet: str,
+    text: str,
+    published: datetime | None,
+    url: str | None = None,
+) -> tuple[int, list[dedup.Decision]]:
     aid = _insert(con, outlet, text, published, url)
-    return aid, dedup.place_article(con, aid, outlet=outlet, text=text, bands=minhash_bands(text),
-                                    published_at=published, now=T0)
+    return aid, dedup.place_article(
+        con,
+        aid,
+        outlet=outlet,
+        text=text,
+        bands=minhash_bands(text),
+        published_at=published,
+        now=T0,
+    )
 
 
 def _cluster(con: duckdb.DuckDBPyConnection, aid: int) -> int:
@@ -90,7 +115,9 @@ def _cluster(con: duckdb.DuckDBPyConnection, aid: int) -> int:
 
 
 def test_content_hash_ignores_typography_not_words() -> None:
-    assert content_hash("L’été — “chaud”,  très\u00a0chaud!") == content_hash("l'été - \"chaud\" très chaud")
+    assert content_hash("L’été — “chaud”,  très\u00a0chaud!") == content_hash(
+        'l\'été - "chaud" très chaud'
+    )
     assert content_hash(STORY) != content_hash(STORY.replace("eleven", "twelve"))
     assert normalise_text("Hello,\n\nWORLD!") == "hello world"
 
@@ -112,13 +139,25 @@ def test_bands_shape_and_range() -> None:
 
 def test_bands_deterministic_across_processes() -> None:
     code = "import json; from pipelines.fingerprint import minhash_bands as m; print(json.dumps(m(open(0).read())))"
-    out = subprocess.run([sys.executable, "-c", code], input=STORY, capture_output=True, text=True,
-                         cwd=ROOT, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=STORY,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
     assert json.loads(out) == minhash_bands(STORY)
 
 
 def test_archive_tokeniser_matches_pipeline() -> None:
-    samples = [STORY, OTHER, "Straße ÉTÉ ﬁnal 3,5 % x²", "naïve café—déjà vu", "日本語のテキスト 2024年"]
+    samples = [
+        STORY,
+        OTHER,
+        "Straße ÉTÉ ﬁnal 3,5 % x²",
+        "naïve café—déjà vu",
+        "日本語のテキスト 2024年",
+    ]
     for s in samples:
         assert dedup._words(s) == words(s)
 
@@ -128,8 +167,10 @@ def test_similarity_truncated_and_template() -> None:
     assert half.duplicate and half.containment > 0.95 and half.jaccard < 0.6
     assert not dedup.similarity(STORY, OTHER).duplicate
     a = STORY + " Prices rose 3.1 percent, 2.4 percent and 7.5 percent in three years."
-    b = STORY.replace("eleven", "nine").replace("ten minutes", "15 minutes") + \
-        " Prices rose 4.2 percent, 1.9 percent and 6.6 percent in three years."
+    b = (
+        STORY.replace("eleven", "nine").replace("ten minutes", "15 minutes")
+        + " Prices rose 4.2 percent, 1.9 percent and 6.6 percent in three years."
+    )
     assert not dedup.similarity(a, b).duplicate  # same text, other figures: the number guard
 
 
@@ -139,15 +180,21 @@ def test_similarity_truncated_and_template() -> None:
 def test_truncated_copy_joins_original_cluster(con: duckdb.DuckDBPyConnection) -> None:
     orig, d0 = _place(con, "wire", STORY, T0)
     assert d0 == []
-    copy, d1 = _place(con, "daily", "Bridges to be rebuilt\n\n" + _half(STORY), T0 + timedelta(hours=2))
+    copy, d1 = _place(
+        con, "daily", "Bridges to be rebuilt\n\n" + _half(STORY), T0 + timedelta(hours=2)
+    )
     assert [d.matched_article_id for d in d1] == [orig]
     assert d1[0].level == "near" and d1[0].score is not None and d1[0].score > 0.9
     assert _cluster(con, copy) == _cluster(con, orig) == orig
     other, d2 = _place(con, "daily", OTHER, T0)
     assert d2 == [] and _cluster(con, other) == other
-    rows = con.execute("SELECT article_id, matched_article_id, level, reason FROM duplicate_links").fetchall()
+    rows = con.execute(
+        "SELECT article_id, matched_article_id, level, reason FROM duplicate_links"
+    ).fetchall()
     assert rows == [(copy, orig, "near", rows[0][3])] and "contained" in rows[0][3]
-    assert con.execute("SELECT size, first_article_id FROM clusters WHERE cluster_id = ?", [orig]).fetchone() == (2, orig)
+    assert con.execute(
+        "SELECT size, first_article_id FROM clusters WHERE cluster_id = ?", [orig]
+    ).fetchone() == (2, orig)
     assert con.execute("SELECT count(*) FROM lsh_bands").fetchone() == (3 * BANDS,)
 
 
@@ -157,8 +204,10 @@ def test_earliest_member_tracked(con: duckdb.DuckDBPyConnection) -> None:
     undated, _ = _place(con, "c", STORY, None)
     cid = _cluster(con, late)
     assert _cluster(con, early) == _cluster(con, undated) == cid
-    row = con.execute("SELECT first_article_id, first_published_at, size FROM clusters WHERE cluster_id = ?",
-                      [cid]).fetchone()
+    row = con.execute(
+        "SELECT first_article_id, first_published_at, size FROM clusters WHERE cluster_id = ?",
+        [cid],
+    ).fetchone()
     assert row == (early, T0, 3)
 
 
@@ -167,7 +216,9 @@ def test_exact_is_per_outlet(con: duckdb.DuckDBPyConnection) -> None:
     assert dedup.find_exact(con, "wire", content_hash(STORY.replace("\n\n", "\n"))) == aid
     assert dedup.find_exact(con, "other", content_hash(STORY)) is None
     assert dedup.find_exact(con, "wire", "") is None
-    dedup.record_decision(con, dedup.Decision(aid, aid, "exact", 1.0, "same text under https://x/y"), T0)
+    dedup.record_decision(
+        con, dedup.Decision(aid, aid, "exact", 1.0, "same text under https://x/y"), T0
+    )
     assert con.execute("SELECT level FROM duplicate_links").fetchall() == [("exact",)]
 
 
@@ -195,7 +246,9 @@ def test_refresh_bands_adds_only_missing(con: duckdb.DuckDBPyConnection) -> None
     aid, _ = _place(con, "a", STORY, T0)
     new_text = STORY.replace("eleven weeks", "twelve weeks")
     dedup.refresh_bands(con, aid, minhash_bands(new_text))
-    n = con.execute("SELECT count(*), count(DISTINCT hash) FROM lsh_bands WHERE article_id = ?", [aid]).fetchone()
+    n = con.execute(
+        "SELECT count(*), count(DISTINCT hash) FROM lsh_bands WHERE article_id = ?", [aid]
+    ).fetchone()
     assert n is not None and BANDS < n[0] < 2 * BANDS and n[0] == n[1]
 
 
@@ -214,9 +267,11 @@ def test_article_without_text_gets_own_cluster(con: duckdb.DuckDBPyConnection) -
 
 
 def test_lookups_use_indexes_not_scans(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("INSERT INTO articles (outlet, url, canonical_url, text, content_hash, first_seen_at, "
-                "last_seen_at) SELECT 'o', 'u' || range, 'u' || range, 't', md5(range::VARCHAR), now(), now() "
-                "FROM range(20000)")
+    con.execute(
+        "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, first_seen_at, "
+        "last_seen_at) SELECT 'o', 'u' || range, 'u' || range, 't', md5(range::VARCHAR), now(), now() "
+        "FROM range(20000)"
+    )
     checks = [
         (dedup._CANDIDATE_ROWS, [dedup._csv([3, 50, 700])]),
         ("SELECT id, outlet FROM articles WHERE content_hash = ?", [content_hash("x")]),
@@ -232,8 +287,10 @@ def test_band_index_follows_other_writers_and_replaced_files(tmp_path: Path) -> 
         a, _ = _place(c1, "a", STORY, T0)
     with writer(path) as c2:  # another connection (another cycle, or another process)
         aid = _insert(c2, "b", STORY, T0)
-        c2.execute("INSERT INTO lsh_bands SELECT range::SMALLINT, unnest(?::UBIGINT[]), ? FROM range(1)",
-                   [minhash_bands(OTHER)[:1], aid])
+        c2.execute(
+            "INSERT INTO lsh_bands SELECT range::SMALLINT, unnest(?::UBIGINT[]), ? FROM range(1)",
+            [minhash_bands(OTHER)[:1], aid],
+        )
     with writer(path) as c3:
         _, decisions = _place(c3, "c", OTHER, T0)
         assert [d.matched_article_id for d in decisions] == []  # b's row seen, text differs
@@ -247,6 +304,7 @@ def test_band_index_follows_other_writers_and_replaced_files(tmp_path: Path) -> 
 
 
 # -- the labelled set ----------------------------------------------------------------------
+
 
 def test_labelled_set_is_big_enough() -> None:
     ev = build()
@@ -275,9 +333,13 @@ def test_near_duplicate_pairs_meet_targets() -> None:
 def test_archive_clusters_on_a_slice(tmp_path: Path) -> None:
     ev = build()
     stories = {"wire-1", "wire-2", "wire-3", "wire-4", "indep-1", "indep-2"}
-    keep = {d.id for d in ev.docs
-            if d.story in stories or d.story.startswith(("tpl-5", "tpl-6"))
-            or (d.story.startswith("brief-") and d.outlet in ("daily-post", "metro-news", "wire-desk"))}
+    keep = {
+        d.id
+        for d in ev.docs
+        if d.story in stories
+        or d.story.startswith(("tpl-5", "tpl-6"))
+        or (d.story.startswith("brief-") and d.outlet in ("daily-post", "metro-news", "wire-desk"))
+    }
     ev.docs = [d for d in ev.docs if d.id in keep]
     ev.text_pairs = [p for p in ev.text_pairs if p.a in keep and p.b in keep]
     rep = Report()

@@ -55,19 +55,26 @@ def crawled(fake_outlet: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
     return _crawl_once(fake_outlet, tmp_path)
 
 
-def test_crawl_archives_each_article_once_with_its_metadata(archived: tuple[FakeWeb, Path, Path]) -> None:
+def test_crawl_archives_each_article_once_with_its_metadata(
+    archived: tuple[FakeWeb, Path, Path],
+) -> None:
     web, _, db = archived
     base = web.base.replace("http://", "https://")  # canonical_url is a scheme-folded identity key
-    rows = _rows(db, "SELECT canonical_url, title, published_at, date_source, language, authors, feed_title, "
-                     "discovered_via, word_count FROM articles ORDER BY canonical_url")
+    rows = _rows(
+        db,
+        "SELECT canonical_url, title, published_at, date_source, language, authors, feed_title, "
+        "discovered_via, word_count FROM articles ORDER BY canonical_url",
+    )
     by_url = {r[0]: r for r in rows}
-    assert sorted(by_url) == sorted([
-        f"{base}/2024/05/17/elections-municipales",
-        f"{base}/2024/05/18/climate-summit",
-        f"{base}/2024/05/22/exporte-steigen",
-        f"{base}/2024/05/23/cycling-lanes",
-        f"{base}/geopolitique/trump-poutine-appel-ordre-mondial",  # its same-site rel=canonical
-    ]), "tracking parameters and fragments must not create extra articles"
+    assert sorted(by_url) == sorted(
+        [
+            f"{base}/2024/05/17/elections-municipales",
+            f"{base}/2024/05/18/climate-summit",
+            f"{base}/2024/05/22/exporte-steigen",
+            f"{base}/2024/05/23/cycling-lanes",
+            f"{base}/geopolitique/trump-poutine-appel-ordre-mondial",  # its same-site rel=canonical
+        ]
+    ), "tracking parameters and fragments must not create extra articles"
 
     fr = by_url[f"{base}/2024/05/17/elections-municipales"]
     assert fr[1] == "Municipales : la participation en hausse dans les grandes villes"
@@ -75,7 +82,9 @@ def test_crawl_archives_each_article_once_with_its_metadata(archived: tuple[Fake
     assert fr[3] == "jsonld"
     assert fr[4] == "fr"
     assert fr[5] == ["Claire Martin"]
-    assert fr[6] == "Municipales : la participation en hausse (flux)", "the feed's title is kept beside the page's"
+    assert fr[6] == "Municipales : la participation en hausse (flux)", (
+        "the feed's title is kept beside the page's"
+    )
 
     en = by_url[f"{base}/2024/05/18/climate-summit"]
     assert (en[2], en[3], en[4]) == (datetime(2024, 5, 18, 16, 45, tzinfo=UTC), "meta", "en")
@@ -87,21 +96,33 @@ def test_crawl_archives_each_article_once_with_its_metadata(archived: tuple[Fake
 
     moved = by_url[f"{base}/2024/05/23/cycling-lanes"]
     assert moved[3] in ("sitemap", "url")
-    aliases = {r[0] for r in _rows(db, "SELECT url FROM article_urls WHERE article_id = "
-                                       "(SELECT id FROM articles WHERE canonical_url = ?)", [moved[0]])}
+    aliases = {
+        r[0]
+        for r in _rows(
+            db,
+            "SELECT url FROM article_urls WHERE article_id = "
+            "(SELECT id FROM articles WHERE canonical_url = ?)",
+            [moved[0]],
+        )
+    }
     assert f"{base}/2024/05/23/old-cycling-url" in aliases, "the redirected-from URL is stored too"
     assert all(r[8] > 40 for r in rows)
 
 
 def test_after_a_crawl_the_archive_file_alone_holds_everything(
-        archived: tuple[FakeWeb, Path, Path], tmp_path: Path) -> None:
+    archived: tuple[FakeWeb, Path, Path], tmp_path: Path
+) -> None:
     """Write sessions leave their work in DuckDB's log; `mediawatch crawl` folds it into the
     file at the end, so copying archive.duckdb (and nothing else) copies the archive."""
     _, _, db = archived
     assert wal_bytes(db) == 0
     copy = tmp_path / "copy.duckdb"
     shutil.copy(db, copy)
-    assert _rows(copy, "SELECT count(*) FROM articles") == _rows(db, "SELECT count(*) FROM articles") == [(5,)]
+    assert (
+        _rows(copy, "SELECT count(*) FROM articles")
+        == _rows(db, "SELECT count(*) FROM articles")
+        == [(5,)]
+    )
 
 
 def test_crawl_records_skips_and_the_run(archived: tuple[FakeWeb, Path, Path]) -> None:
@@ -112,10 +133,16 @@ def test_crawl_records_skips_and_the_run(archived: tuple[FakeWeb, Path, Path]) -
     assert skips[f"{base}/2024/05/20/broken"] == "http_500"
     assert skips[f"{base}/2024/05/21/report.pdf"] == "not_html"
     # every archived article keeps its raw page
-    orphans = _rows(db, "SELECT count(*) FROM articles a LEFT JOIN pages p ON p.id = a.page_id "
-                        "WHERE p.html_gz IS NULL")
+    orphans = _rows(
+        db,
+        "SELECT count(*) FROM articles a LEFT JOIN pages p ON p.id = a.page_id "
+        "WHERE p.html_gz IS NULL",
+    )
     assert orphans == [(0,)]
-    (run,) = _rows(db, "SELECT outlet, status, articles_new, requests, responses, skipped, finished_at FROM crawl_runs")
+    (run,) = _rows(
+        db,
+        "SELECT outlet, status, articles_new, requests, responses, skipped, finished_at FROM crawl_runs",
+    )
     assert run[0] == "courrier" and run[1] == "ok" and run[2] == 5
     assert run[3] >= 10 and run[6] is not None
     responses = json.loads(run[4])
@@ -127,7 +154,8 @@ def test_crawl_records_skips_and_the_run(archived: tuple[FakeWeb, Path, Path]) -
 
 
 def test_next_crawls_download_no_known_article_and_retry_the_failed_one(
-        crawled: tuple[FakeWeb, Path, Path]) -> None:
+    crawled: tuple[FakeWeb, Path, Path],
+) -> None:
     web, config, db = crawled
     # The article that answered 500 is back. The first run kept no feed validators (an article
     # failed transiently), so the feed is read again and that article is fetched and archived.
@@ -168,8 +196,11 @@ def test_a_stopped_run_keeps_no_feed_validators(fake_outlet: FakeWeb, tmp_path: 
     db = tmp_path / "archive.duckdb"
     from tests.conftest import MEDIAWATCH
 
-    proc = subprocess.Popen([str(MEDIAWATCH), "crawl", "--config", str(config), "--db", str(db)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(MEDIAWATCH), "crawl", "--config", str(config), "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while not fake_outlet.requests_to("/2024/05/17/") and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -192,13 +223,20 @@ def test_scrapy_crawl_command_works_too(fake_outlet: FakeWeb, tmp_path: Path) ->
     assert _rows(db, "SELECT count(*) FROM articles") == [(5,)]
 
 
-def test_seed_article_is_archived_without_its_magazine_pitch(archived: tuple[FakeWeb, Path, Path]) -> None:
+def test_seed_article_is_archived_without_its_magazine_pitch(
+    archived: tuple[FakeWeb, Path, Path],
+) -> None:
     _, _, db = archived
-    lines = [ln.strip() for ln in (SHARED / "seed" / "article.txt").read_text(encoding="utf-8").splitlines()]
+    lines = [
+        ln.strip()
+        for ln in (SHARED / "seed" / "article.txt").read_text(encoding="utf-8").splitlines()
+    ]
     pitch = lines[-3:]
     assert pitch[0] == "IMPORTANT - À lire"
     (article_id, text, summary) = _rows(
-        db, "SELECT id, text, coalesce(summary, '') FROM articles WHERE title LIKE 'Trump et Poutine%'")[0]
+        db,
+        "SELECT id, text, coalesce(summary, '') FROM articles WHERE title LIKE 'Trump et Poutine%'",
+    )[0]
     for line in lines[:-3]:
         if line.startswith("🔥"):
             continue  # the key-points box's label; its points are the summary
@@ -206,9 +244,16 @@ def test_seed_article_is_archived_without_its_magazine_pitch(archived: tuple[Fak
             assert line[2:] in summary, f"key point lost: {line}"
         else:
             assert line in text, f"article paragraph lost: {line[:60]}"
-    assert "IMPORTANT - À lire" not in text and "Abonnez-vous" not in text and "revue papier" not in text
-    removed = _rows(db, "SELECT kind, rule, text FROM removed_blocks WHERE article_id = ? ORDER BY position",
-                    [article_id])
+    assert (
+        "IMPORTANT - À lire" not in text
+        and "Abonnez-vous" not in text
+        and "revue papier" not in text
+    )
+    removed = _rows(
+        db,
+        "SELECT kind, rule, text FROM removed_blocks WHERE article_id = ? ORDER BY position",
+        [article_id],
+    )
     assert removed, "the removal is auditable"
     assert any("Abonnez-vous" in r[2] for r in removed)
     assert all(r[0] and r[1] for r in removed)

@@ -30,14 +30,18 @@ WIRE = [
     "showed that shared rivers could be managed by rules rather than by the strongest upstream country, and "
     "that the commission's first report would be published within a year of ratification.",
 ]
-EDIT = "Update: two more delegations announced on Wednesday that they would sign the draft next week."
+EDIT = (
+    "Update: two more delegations announced on Wednesday that they would sign the draft next week."
+)
 
 
 def page(title: str, paragraphs: list[str], published: str) -> str:
     body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f'<meta property="article:published_time" content="{published}"></head>'
-            f"<body><nav><a href='/'>Home</a></nav><article><h1>{title}</h1>{body}</article></body></html>")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<meta property="article:published_time" content="{published}"></head>'
+        f"<body><nav><a href='/'>Home</a></nav><article><h1>{title}</h1>{body}</article></body></html>"
+    )
 
 
 def rss(items: list[str]) -> str:
@@ -46,8 +50,10 @@ def rss(items: list[str]) -> str:
 
 
 def sitemap(url: str, lastmod: str) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-            f"<url><loc>{url}</loc><lastmod>{lastmod}</lastmod></url></urlset>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{url}</loc><lastmod>{lastmod}</lastmod></url></urlset>"
+    )
 
 
 def test_wire_story_across_two_outlets(tmp_path: Path) -> None:
@@ -56,14 +62,23 @@ def test_wire_story_across_two_outlets(tmp_path: Path) -> None:
     try:
         a_url = f"{first.base}/2024/06/04/rhine-water-deal"
         first.add("/robots.txt", "", content_type="text/plain")
-        first.add("/2024/06/04/rhine-water-deal", page("Rhine states reach water deal", WIRE, "2024-06-04T09:00:00Z"))
-        first.add("/sitemap.xml", sitemap(a_url, "2024-06-04T09:00:00Z"), content_type="application/xml")
+        first.add(
+            "/2024/06/04/rhine-water-deal",
+            page("Rhine states reach water deal", WIRE, "2024-06-04T09:00:00Z"),
+        )
+        first.add(
+            "/sitemap.xml", sitemap(a_url, "2024-06-04T09:00:00Z"), content_type="application/xml"
+        )
 
         second.add("/robots.txt", "", content_type="text/plain")
-        variants = [f"{second.base}/world/2024/06/04/water-accord?utm_source=rss&utm_medium=feed",
-                    f"{second.base}/world/2024/06/04/water-accord/amp",
-                    f"{second.base}/world/2024/06/04/water-accord#comments"]
-        cut = page("Upstream and downstream, a deal on the river at last", WIRE[:3], "2024-06-04T11:30:00Z")
+        variants = [
+            f"{second.base}/world/2024/06/04/water-accord?utm_source=rss&utm_medium=feed",
+            f"{second.base}/world/2024/06/04/water-accord/amp",
+            f"{second.base}/world/2024/06/04/water-accord#comments",
+        ]
+        cut = page(
+            "Upstream and downstream, a deal on the river at last", WIRE[:3], "2024-06-04T11:30:00Z"
+        )
         second.add("/world/2024/06/04/water-accord", cut)
         second.add("/world/2024/06/04/water-accord/amp", cut)
         second.add("/feed.xml", rss(variants), content_type="application/rss+xml")
@@ -90,34 +105,51 @@ language = "en"
 
         # the agency edits its story later; its sitemap says so with a new lastmod
         edited = datetime.now(UTC).isoformat()
-        first.add("/2024/06/04/rhine-water-deal",
-                  page("Rhine states reach water deal", [*WIRE, EDIT], "2024-06-04T09:00:00Z"))
+        first.add(
+            "/2024/06/04/rhine-water-deal",
+            page("Rhine states reach water deal", [*WIRE, EDIT], "2024-06-04T09:00:00Z"),
+        )
         first.add("/sitemap.xml", sitemap(a_url, edited), content_type="application/xml")
         result = run_cli("crawl", "--config", str(config), "--db", str(db))
         assert result.returncode == 0, result.stderr
 
         con = duckdb.connect(str(db), read_only=True)
         try:
-            articles = con.execute("SELECT id, outlet, version, cluster_id, text FROM articles ORDER BY outlet").fetchall()
-            assert [(a[1], a[2]) for a in articles] == [("agency", 2), ("paper", 1)], \
+            articles = con.execute(
+                "SELECT id, outlet, version, cluster_id, text FROM articles ORDER BY outlet"
+            ).fetchall()
+            assert [(a[1], a[2]) for a in articles] == [("agency", 2), ("paper", 1)], (
                 "one article per outlet; the edit made version 2, not a new article"
+            )
             agency, paper = articles
             assert EDIT in agency[4]
-            assert agency[3] is not None and agency[3] == paper[3], "the cut copy joins the original's cluster"
-            (first_member,) = con.execute("SELECT first_article_id FROM clusters WHERE cluster_id = ?",
-                                          [agency[3]]).fetchone()
+            assert agency[3] is not None and agency[3] == paper[3], (
+                "the cut copy joins the original's cluster"
+            )
+            (first_member,) = con.execute(
+                "SELECT first_article_id FROM clusters WHERE cluster_id = ?", [agency[3]]
+            ).fetchone()
             assert first_member == agency[0], "the cluster knows who published first"
-            paper_urls = {r[0] for r in con.execute("SELECT url FROM article_urls WHERE article_id = ?",
-                                                     [paper[0]]).fetchall()}
+            paper_urls = {
+                r[0]
+                for r in con.execute(
+                    "SELECT url FROM article_urls WHERE article_id = ?", [paper[0]]
+                ).fetchall()
+            }
             assert set(variants) <= paper_urls, "every URL the copy was seen under is stored"
-            assert con.execute("SELECT count(*) FROM pages WHERE outlet = 'paper' AND skip_reason IS NULL"
-                               ).fetchone() == (1,), "the three variants cost one article page"
-            (old,) = con.execute("SELECT text FROM article_versions WHERE article_id = ? AND version = 1",
-                                 [agency[0]]).fetchone()
+            assert con.execute(
+                "SELECT count(*) FROM pages WHERE outlet = 'paper' AND skip_reason IS NULL"
+            ).fetchone() == (1,), "the three variants cost one article page"
+            (old,) = con.execute(
+                "SELECT text FROM article_versions WHERE article_id = ? AND version = 1",
+                [agency[0]],
+            ).fetchone()
             assert EDIT not in old
             levels = {r[0] for r in con.execute("SELECT level FROM duplicate_links").fetchall()}
             assert {"near", "version"} <= levels
-            (score,) = con.execute("SELECT score FROM duplicate_links WHERE level = 'near'").fetchone()
+            (score,) = con.execute(
+                "SELECT score FROM duplicate_links WHERE level = 'near'"
+            ).fetchone()
             assert 0.5 <= score <= 1.0
         finally:
             con.close()

@@ -28,7 +28,9 @@ def test_parquet_partitioned_by_outlet_and_day(db: Path, tmp_path: Path) -> None
     parts = sorted(str(p.relative_to(out).parent) for p in out.rglob("*.parquet"))
     assert "outlet=lemonde/day=2026-11-28" in parts and "outlet=spiegel/day=2026-11-30" in parts
     # The undated article lands on the UTC day it was first seen.
-    undated_day = rows(db, "SELECT CAST(timezone('UTC', first_seen_at) AS DATE) FROM articles WHERE id = 6")[0][0]
+    undated_day = rows(
+        db, "SELECT CAST(timezone('UTC', first_seen_at) AS DATE) FROM articles WHERE id = 6"
+    )[0][0]
     assert f"outlet=bbc/day={undated_day}" in parts
     back = rows(db, f"SELECT id, outlet, title, text, published_at, authors, day FROM "
                     f"read_parquet('{out}/**/*.parquet', hive_partitioning = true) ORDER BY id")  # fmt: skip
@@ -54,10 +56,26 @@ def test_time_range_and_outlets(db: Path, tmp_path: Path) -> None:
     assert [a["id"] for a in got] == [2, 3, 4]
     assert got[0]["title"] == ARTICLES[1]["title"] and got[0]["authors"] == ["A. Auteur"]
     out2 = tmp_path / "b.jsonl"
-    assert export(db, out2, "jsonl", Selection(outlets=["lemonde", "spiegel"], since=parse_when("2026-11-29"))) == 2
+    assert (
+        export(
+            db,
+            out2,
+            "jsonl",
+            Selection(outlets=["lemonde", "spiegel"], since=parse_when("2026-11-29")),
+        )
+        == 2
+    )
     # first_seen_at instead of published_at: the undated article is included.
     out3 = tmp_path / "c.jsonl"
-    assert export(db, out3, "jsonl", Selection(since=datetime(2000, 1, 1, tzinfo=UTC), date_field="first_seen")) == 6
+    assert (
+        export(
+            db,
+            out3,
+            "jsonl",
+            Selection(since=datetime(2000, 1, 1, tzinfo=UTC), date_field="first_seen"),
+        )
+        == 6
+    )
 
 
 def test_csv(db: Path, tmp_path: Path) -> None:
@@ -81,7 +99,11 @@ def test_warc_reads_back(db: Path, tmp_path: Path) -> None:
                                          for i, a in enumerate(ARTICLES, start=1) if a["outlet"] in ("lemonde", "bbc")]  # fmt: skip
     kind, _, date, status, body = responses[0]
     assert kind == "response" and status == "200"
-    assert body == html_for(ARTICLES[0]) == gzip.decompress(rows(db, "SELECT html_gz FROM pages WHERE id = 1")[0][0])
+    assert (
+        body
+        == html_for(ARTICLES[0])
+        == gzip.decompress(rows(db, "SELECT html_gz FROM pages WHERE id = 1")[0][0])
+    )
     fetched = rows(db, "SELECT fetched_at FROM pages WHERE id = 1")[0][0]
     assert date == fetched.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -101,11 +123,23 @@ def test_uncompressed_warc(db: Path, tmp_path: Path) -> None:
 
 def test_cli_export(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli.warc.gz"
-    r = run_cli("export", "--format", "warc", "--output", str(out), "--outlet", "spiegel", "--db", str(db))
+    r = run_cli(
+        "export", "--format", "warc", "--output", str(out), "--outlet", "spiegel", "--db", str(db)
+    )
     assert r.exit_code == 0, r.output
     assert "1 pages written" in r.stderr
     r = run_cli("export", "--format", "parquet", "--output", str(tmp_path / "p"), "--since", "2026-11-30",
                 "--db", str(db))  # fmt: skip
     assert r.exit_code == 0 and "1 articles written" in r.stderr
-    r = run_cli("export", "--format", "csv", "--output", str(tmp_path / "x.csv"), "--since", "soon", "--db", str(db))
+    r = run_cli(
+        "export",
+        "--format",
+        "csv",
+        "--output",
+        str(tmp_path / "x.csv"),
+        "--since",
+        "soon",
+        "--db",
+        str(db),
+    )
     assert r.exit_code == 1 and r.stderr.startswith("error: bad date") and r.stderr.count("\n") == 1

@@ -450,15 +450,19 @@ def test_shingle_metric_on_a_tiny_example() -> None:
 def test_a_long_article_on_a_link_heavy_page_is_not_a_listing() -> None:
     """Blogs and portals mark every page og:type website and wrap the story in menus and
     teaser rivers; 150 words of running prose make it an article whatever the chrome says."""
-    nav = "".join(f'<li><a href="/section/{i}/">Section {i} headline number {i}</a></li>' for i in range(60))
+    nav = "".join(
+        f'<li><a href="/section/{i}/">Section {i} headline number {i}</a></li>' for i in range(60)
+    )
     prose = "".join(
         f"<p>The water board said on Monday that repair {w} on the old dam would take until the autumn, "
         f"because divers found more cracks than expected and the contractor needs new parts for job {w}.</p>"
         for w in ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
     )
-    html = (f'<html><head><title>Dam repairs</title><meta property="og:type" content="website"></head>'
-            f"<body><nav><ul>{nav}</ul></nav><main><div class='post'>{prose}</div></main>"
-            f"<aside><ul>{nav}</ul></aside></body></html>")
+    html = (
+        f'<html><head><title>Dam repairs</title><meta property="og:type" content="website"></head>'
+        f"<body><nav><ul>{nav}</ul></nav><main><div class='post'>{prose}</div></main>"
+        f"<aside><ul>{nav}</ul></aside></body></html>"
+    )
     article = extract_article(html, "https://blog.example/dam-repairs")
     assert article["page_kind"] == "article", article["page_kind"]
 
@@ -473,4 +477,10 @@ def test_nested_containers_from_the_fallback_extractors_keep_their_paragraphs_ap
         "<head rend='h2'>Repeated attacks</head><p>In recent months, he spoke.</p></div></div></body>"
     )
     texts = [b["text"] for b in _blocks(body)]
-    assert texts == ["NEW DELHI:", "Pakistan", "'s army said so.", "Repeated attacks", "In recent months, he spoke."]
+    assert texts == [
+        "NEW DELHI:",
+        "Pakistan",
+        "'s army said so.",
+        "Repeated attacks",
+        "In recent months, he spoke.",
+    ]

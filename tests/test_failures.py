@@ -24,7 +24,14 @@ def test_download_errors_are_classified() -> None:
     assert classify(terror.ConnectionRefusedError()) == "refused"
     assert classify(terror.TimeoutError()) == "timeout"
     assert classify(terror.TCPTimedOutError()) == "timeout"
-    assert classify(ResponseNeverReceived([Failure(SSL.Error([("SSL routines", "", "certificate verify failed")]))])) == "tls"
+    assert (
+        classify(
+            ResponseNeverReceived(
+                [Failure(SSL.Error([("SSL routines", "", "certificate verify failed")]))]
+            )
+        )
+        == "tls"
+    )
     assert classify(ResponseNeverReceived([Failure(terror.ConnectionLost())])) == "connection"
     assert classify(ValueError("x")) == "error"
     # Scrapy 2.19's own download exceptions
@@ -38,7 +45,9 @@ def test_download_errors_are_classified() -> None:
 def test_summary_names_the_cause_and_the_host() -> None:
     log = FailureLog()
     for _ in range(3):
-        log.download_failed("http://news.example/feed.xml", terror.DNSLookupError("news.example"), "feed")
+        log.download_failed(
+            "http://news.example/feed.xml", terror.DNSLookupError("news.example"), "feed"
+        )
     assert log.summary() == "DNS lookup failed for news.example (3 attempts)"
     log = FailureLog()
     log.source_answered("http://127.0.0.1:1/feed.xml", 404, "feed")
@@ -65,7 +74,9 @@ def broken_web() -> FakeWeb:
     web.stop()
 
 
-def test_status_says_what_went_wrong_from_the_first_failed_run(tmp_path: Path, broken_web: FakeWeb) -> None:
+def test_status_says_what_went_wrong_from_the_first_failed_run(
+    tmp_path: Path, broken_web: FakeWeb
+) -> None:
     port = _closed_port()
     config = tmp_path / "outlets.toml"
     config.write_text(f"""
@@ -90,18 +101,43 @@ feeds = ["{broken_web.base}/feed.xml"]
     assert all(len(line) <= 80 for line in lines if "last run failed" not in line), status.stdout
     assert any(line.startswith("refused") and "FAILING" in line for line in lines), status.stdout
     assert any(line.startswith("gone") and "FAILING" in line for line in lines), status.stdout
-    assert f"refused: last run failed: connection refused by 127.0.0.1:{port} (4 attempts)" in lines  # robots + feed
+    assert (
+        f"refused: last run failed: connection refused by 127.0.0.1:{port} (4 attempts)" in lines
+    )  # robots + feed
     assert f"gone: last run failed: feed {broken_web.base}/feed.xml answered 404" in lines
-    js = {r["outlet"]: r for r in json.loads(run_cli("status", "--format", "json", "--config", str(config),
-                                                     "--db", str(db)).stdout)}
-    assert js["refused"]["last_run_failed"] is True and "connection refused" in js["refused"]["last_run_failure"]
+    js = {
+        r["outlet"]: r
+        for r in json.loads(
+            run_cli("status", "--format", "json", "--config", str(config), "--db", str(db)).stdout
+        )
+    }
+    assert (
+        js["refused"]["last_run_failed"] is True
+        and "connection refused" in js["refused"]["last_run_failure"]
+    )
     # The two views agree on what a failed run is.
-    q = run_cli("query", "SELECT a.outlet, a.failed_runs_24h, s.failed_runs_24h AS s_failed, a.runs_24h, "
-                "s.runs_24h AS s_runs FROM outlet_activity a JOIN outlet_status s USING (outlet) ORDER BY 1",
-                "--format", "json", "--db", str(db))
+    q = run_cli(
+        "query",
+        "SELECT a.outlet, a.failed_runs_24h, s.failed_runs_24h AS s_failed, a.runs_24h, "
+        "s.runs_24h AS s_runs FROM outlet_activity a JOIN outlet_status s USING (outlet) ORDER BY 1",
+        "--format",
+        "json",
+        "--db",
+        str(db),
+    )
     views = json.loads(q.stdout)
-    assert [(v["outlet"], v["failed_runs_24h"], v["s_failed"]) for v in views] == [("gone", 1, 1), ("refused", 1, 1)]
+    assert [(v["outlet"], v["failed_runs_24h"], v["s_failed"]) for v in views] == [
+        ("gone", 1, 1),
+        ("refused", 1, 1),
+    ]
     assert all(v["runs_24h"] == v["s_runs"] == 1 for v in views)
-    q = run_cli("query", "SELECT outlet, failure FROM crawl_runs WHERE run_failed(status, errors, articles_new, "
-                "articles_updated) ORDER BY 1", "--format", "csv", "--db", str(db))
+    q = run_cli(
+        "query",
+        "SELECT outlet, failure FROM crawl_runs WHERE run_failed(status, errors, articles_new, "
+        "articles_updated) ORDER BY 1",
+        "--format",
+        "csv",
+        "--db",
+        str(db),
+    )
     assert q.stdout.splitlines()[1].startswith("gone,feed ")

@@ -34,9 +34,15 @@ def test_imports_run_one_way() -> None:
                     bad.append(f"{module} imports {name}")
                 if layer == "pipelines" and top == "crawler":
                     bad.append(f"{module} imports {name}")
-                if layer == "pipelines" and top in ("scrapy", "twisted") and module != "pipelines.scrapy_pipelines":
+                if (
+                    layer == "pipelines"
+                    and top in ("scrapy", "twisted")
+                    and module != "pipelines.scrapy_pipelines"
+                ):
                     bad.append(f"{module} imports {name}")
-                if layer != "archive" and top == "duckdb":  # connections, errors, SQL: archive/ only
+                if (
+                    layer != "archive" and top == "duckdb"
+                ):  # connections, errors, SQL: archive/ only
                     bad.append(f"{module} imports {name}")
                 if name in CLI and module not in CLI:
                     bad.append(f"{module} imports the CLI ({name})")
@@ -48,6 +54,10 @@ def test_no_sql_outside_the_archive_layer() -> None:
     for layer in ("crawler", "pipelines"):
         for path in sorted((REPO / layer).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany", "sql"):
+                if isinstance(node, ast.Attribute) and node.attr in (
+                    "execute",
+                    "executemany",
+                    "sql",
+                ):
                     calls.append(f"{path.relative_to(REPO)}:{node.lineno} .{node.attr}")
     assert calls == []

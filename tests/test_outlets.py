@@ -36,7 +36,9 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_good_config_applies_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     lemonde, bbc = config.outlets
-    assert lemonde.delay == 2.0 and lemonde.every_seconds == 900 and lemonde.domains == ("lemonde.fr",)
+    assert (
+        lemonde.delay == 2.0 and lemonde.every_seconds == 900 and lemonde.domains == ("lemonde.fr",)
+    )
     assert bbc.delay == 0.5 and bbc.cron == "*/30 * * * *" and bbc.every_seconds is None
 
 
@@ -44,20 +46,50 @@ def test_good_config_applies_defaults(tmp_path: Path) -> None:
     ("snippet", "outlet", "key", "words"),
     [
         ('name = "x"\nfeeds = ["https://a.example/f"]\nfeed = ["x"]', "'x'", "feed", "unknown key"),
-        ('name = "x"\nfeeds = ["https://a.example/f"]\narticle_pattern = "(unclosed"', "'x'", "article_pattern",
-         "bad regular expression"),
+        (
+            'name = "x"\nfeeds = ["https://a.example/f"]\narticle_pattern = "(unclosed"',
+            "'x'",
+            "article_pattern",
+            "bad regular expression",
+        ),
         ('name = "x"', "'x'", "feeds", "at least one source"),
         ('name = "Bad Name"\nfeeds = ["https://a.example/f"]', "'Bad Name'", "name", "must match"),
         ('name = "x"\nfeeds = ["ftp://a.example/f"]', "'x'", "feeds", "not an http(s) URL"),
-        ('name = "x"\nfeeds = ["https://a.example/f"]\nevery = "often"', "'x'", "every", "duration"),
-        ('name = "x"\nfeeds = ["https://a.example/f"]\ncron = "61 * * * *"', "'x'", "cron", "bad cron"),
-        ('name = "x"\nfeeds = ["https://a.example/f"]\ndelay = "slow"', "'x'", "delay", "must be a number"),
-        ('name = "x"\nfeeds = ["https://a.example/f"]\nconcurrency = 0', "'x'", "concurrency", ">= 1"),
-        ('name = "x"\nfeeds = ["https://a.example/f"]\nlanguage = "French"', "'x'", "language", "ISO 639"),
+        (
+            'name = "x"\nfeeds = ["https://a.example/f"]\nevery = "often"',
+            "'x'",
+            "every",
+            "duration",
+        ),
+        (
+            'name = "x"\nfeeds = ["https://a.example/f"]\ncron = "61 * * * *"',
+            "'x'",
+            "cron",
+            "bad cron",
+        ),
+        (
+            'name = "x"\nfeeds = ["https://a.example/f"]\ndelay = "slow"',
+            "'x'",
+            "delay",
+            "must be a number",
+        ),
+        (
+            'name = "x"\nfeeds = ["https://a.example/f"]\nconcurrency = 0',
+            "'x'",
+            "concurrency",
+            ">= 1",
+        ),
+        (
+            'name = "x"\nfeeds = ["https://a.example/f"]\nlanguage = "French"',
+            "'x'",
+            "language",
+            "ISO 639",
+        ),
     ],
 )
-def test_bad_outlet_names_file_outlet_and_key(tmp_path: Path, snippet: str, outlet: str, key: str,
-                                              words: str) -> None:
+def test_bad_outlet_names_file_outlet_and_key(
+    tmp_path: Path, snippet: str, outlet: str, key: str, words: str
+) -> None:
     path = write(tmp_path, f"[[outlet]]\n{snippet}\n")
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -96,17 +128,25 @@ def test_cli_lists_outlets_as_json(tmp_path: Path) -> None:
 
 
 def test_outlet_schedule_replaces_the_default_schedule(tmp_path: Path) -> None:
-    text = ('[defaults]\ncron = "0 * * * *"\n\n[[outlet]]\nname = "a"\nfeeds = ["https://a.example/f"]\n'
-            'every = "5m"\n\n[[outlet]]\nname = "b"\nfeeds = ["https://b.example/f"]\n')
+    text = (
+        '[defaults]\ncron = "0 * * * *"\n\n[[outlet]]\nname = "a"\nfeeds = ["https://a.example/f"]\n'
+        'every = "5m"\n\n[[outlet]]\nname = "b"\nfeeds = ["https://b.example/f"]\n'
+    )
     a, b = load_config(write(tmp_path, text)).outlets
     assert (a.cron, a.every_seconds) == (None, 300)
     assert (b.cron, b.every_seconds) == ("0 * * * *", None)
 
 
 def test_bad_promo_override_is_a_config_error(tmp_path: Path) -> None:
-    path = write(tmp_path, '[[outlet]]\nname = "x"\nfeeds = ["https://a.example/f"]\nstrip_patterns = ["(oops"]\n')
+    path = write(
+        tmp_path,
+        '[[outlet]]\nname = "x"\nfeeds = ["https://a.example/f"]\nstrip_patterns = ["(oops"]\n',
+    )
     with pytest.raises(ConfigError, match=r"outlet 'x': key 'strip_patterns'"):
         load_config(path)
-    path = write(tmp_path, '[[outlet]]\nname = "x"\nfeeds = ["https://a.example/f"]\nstrip_selectors = ["div[["]\n')
+    path = write(
+        tmp_path,
+        '[[outlet]]\nname = "x"\nfeeds = ["https://a.example/f"]\nstrip_selectors = ["div[["]\n',
+    )
     with pytest.raises(ConfigError, match=r"outlet 'x': key 'strip_selectors'"):
         load_config(path)

@@ -20,10 +20,12 @@ from tests.fakeweb import FakeWeb
 
 # Not `url`: which tracking variant of a URL is fetched first (feed or section link) depends
 # on which discovery response arrives first, in both modes alike.
-ARTICLE_COLUMNS = ("canonical_url, title, authors, published_at, modified_at, date_source, language, "
-                   "section, tags, description, summary, image_url, site_name, text, word_count, paywalled, "
-                   "promo_flagged, content_hash, feed_title, feed_published_at, discovered_via, "
-                   "cross_site_canonical, extractor_version")
+ARTICLE_COLUMNS = (
+    "canonical_url, title, authors, published_at, modified_at, date_source, language, "
+    "section, tags, description, summary, image_url, site_name, text, word_count, paywalled, "
+    "promo_flagged, content_hash, feed_title, feed_published_at, discovered_via, "
+    "cross_site_canonical, extractor_version"
+)
 
 
 def _crawl(tmp_path: Path, workers: str, web: FakeWeb | None = None) -> tuple[Path, str]:
@@ -39,8 +41,16 @@ def _crawl(tmp_path: Path, workers: str, web: FakeWeb | None = None) -> tuple[Pa
         config.write_text(outlet_config(web.base))
         db = work / "archive.duckdb"
         log = work / "crawl.log"
-        result = run_cli("crawl", "--config", str(config), "--db", str(db), "--log", str(log),
-                         env={"MEDIAWATCH_WORKERS": workers})
+        result = run_cli(
+            "crawl",
+            "--config",
+            str(config),
+            "--db",
+            str(db),
+            "--log",
+            str(log),
+            env={"MEDIAWATCH_WORKERS": workers},
+        )
         assert result.returncode == 0, result.stderr
         return db, log.read_text()
     finally:
@@ -49,10 +59,16 @@ def _crawl(tmp_path: Path, workers: str, web: FakeWeb | None = None) -> tuple[Pa
 
 def _archived(db: Path) -> tuple[list[tuple], list[tuple], list[tuple]]:
     articles = _rows(db, f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY canonical_url")
-    removed = _rows(db, "SELECT a.canonical_url, r.version, r.position, r.kind, r.rule, r.text "
-                        "FROM removed_blocks r JOIN articles a ON a.id = r.article_id ORDER BY ALL")
-    pages = _rows(db, "SELECT split_part(url, '?', 1) AS u, split_part(final_url, '?', 1), status, skip_reason, "
-                     "detail FROM pages ORDER BY ALL")
+    removed = _rows(
+        db,
+        "SELECT a.canonical_url, r.version, r.position, r.kind, r.rule, r.text "
+        "FROM removed_blocks r JOIN articles a ON a.id = r.article_id ORDER BY ALL",
+    )
+    pages = _rows(
+        db,
+        "SELECT split_part(url, '?', 1) AS u, split_part(final_url, '?', 1), status, skip_reason, "
+        "detail FROM pages ORDER BY ALL",
+    )
     return articles, removed, pages
 
 
@@ -76,8 +92,12 @@ def test_worker_pool_archives_exactly_what_in_process_cleaning_does(tmp_path: Pa
     articles2, removed2, pages2 = (_portless(x) for x in _archived(db2))
     assert len(articles0) == 5 and removed0, "the fake outlet has 5 articles, the seed a promo"
     names = [c.strip() for c in ARTICLE_COLUMNS.split(",")]
-    diffs = [(a0[0], name, v0, v2) for a0, a2 in zip(articles0, articles2, strict=True)
-             for name, v0, v2 in zip(names, a0, a2, strict=True) if v0 != v2]
+    diffs = [
+        (a0[0], name, v0, v2)
+        for a0, a2 in zip(articles0, articles2, strict=True)
+        for name, v0, v2 in zip(names, a0, a2, strict=True)
+        if v0 != v2
+    ]
     assert not diffs, diffs
     assert removed2 == removed0
     assert pages2 == pages0
@@ -107,10 +127,14 @@ def test_feed_hints_reach_an_article_a_section_page_linked_first(tmp_path: Path)
     web.add_handler(path, article)
     web.add_handler("/feed.xml", late_feed)
     db, _ = _crawl(tmp_path, "0", web)
-    assert _rows(db, "SELECT feed_title, feed_published_at IS NOT NULL, discovered_via FROM articles "
-                     f"WHERE canonical_url LIKE '%{path}'") == [
-        ("Municipales : la participation en hausse (flux)", True, "feed")]
-    assert _rows(db, "SELECT count(*) FROM articles") == [(5,)], "the section-only article is archived too"
+    assert _rows(
+        db,
+        "SELECT feed_title, feed_published_at IS NOT NULL, discovered_via FROM articles "
+        f"WHERE canonical_url LIKE '%{path}'",
+    ) == [("Municipales : la participation en hausse (flux)", True, "feed")]
+    assert _rows(db, "SELECT count(*) FROM articles") == [(5,)], (
+        "the section-only article is archived too"
+    )
 
 
 def _descendants(root: int) -> set[int]:
@@ -121,7 +145,7 @@ def _descendants(root: int) -> set[int]:
                 stat = Path(f"/proc/{entry}/stat").read_bytes()
             except OSError:
                 continue
-            children.setdefault(int(stat[stat.rfind(b")") + 2:].split()[1]), []).append(int(entry))
+            children.setdefault(int(stat[stat.rfind(b")") + 2 :].split()[1]), []).append(int(entry))
     found: set[int] = set()
     todo = [root]
     while todo:
@@ -136,7 +160,7 @@ def _alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return False
-    return stat[stat.rfind(b")") + 2:][:1] != b"Z"  # a zombie has exited
+    return stat[stat.rfind(b")") + 2 :][:1] != b"Z"  # a zombie has exited
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
@@ -150,10 +174,22 @@ def test_a_crawl_killed_minus_9_leaves_no_worker(fake_outlet: FakeWeb, tmp_path:
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(fake_outlet.base))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crawler.crawlproc", "--config", str(config), "--db", str(tmp_path / "a.duckdb"),
-         "--run-id", "r1", "courrier"],
-        cwd=REPO, env={**os.environ, "MEDIAWATCH_WORKERS": "2"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "crawler.crawlproc",
+            "--config",
+            str(config),
+            "--db",
+            str(tmp_path / "a.duckdb"),
+            "--run-id",
+            "r1",
+            "courrier",
+        ],
+        cwd=REPO,
+        env={**os.environ, "MEDIAWATCH_WORKERS": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
@@ -175,12 +211,16 @@ def test_a_crawl_killed_minus_9_leaves_no_worker(fake_outlet: FakeWeb, tmp_path:
             proc.kill()
 
 
-def test_a_page_the_cleaner_cannot_finish_does_not_stall_the_crawl(fake_outlet: FakeWeb, tmp_path: Path) -> None:
+def test_a_page_the_cleaner_cannot_finish_does_not_stall_the_crawl(
+    fake_outlet: FakeWeb, tmp_path: Path
+) -> None:
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(fake_outlet.base))
     db = tmp_path / "archive.duckdb"
     result = scrapy_crawl(config, db, "MEDIAWATCH_WORKERS=1", "MEDIAWATCH_CLEAN_TIMEOUT=0.001")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "worker killed" in result.stderr
-    skipped = _rows(db, "SELECT skip_reason, detail FROM pages WHERE skip_reason = 'extraction_error'")
+    skipped = _rows(
+        db, "SELECT skip_reason, detail FROM pages WHERE skip_reason = 'extraction_error'"
+    )
     assert skipped and all(d == "cleaning took over 0.001s" for _, d in skipped)

@@ -17,7 +17,10 @@ from tests.fakeweb import FakeWeb
 def test_progress_line_and_eta() -> None:
     p = Progress(fetched=30, queued=15, articles=20, outlets=2, done=1)
     assert eta(p, 60.0) == 30.0  # 15 left at 0.5 pages/s
-    assert format_progress(p, 60.0) == "30 pages fetched, 15 queued, 20 articles, 1/2 outlets done, 1m00s, ETA 30s"
+    assert (
+        format_progress(p, 60.0)
+        == "30 pages fetched, 15 queued, 20 articles, 1/2 outlets done, 1m00s, ETA 30s"
+    )
     assert format_progress(Progress(), 0.4).endswith("ETA ?")
 
 
@@ -28,7 +31,9 @@ def test_piped_crawl_sums_up_in_one_line(fake_outlet: FakeWeb, tmp_path: Path) -
     lines = r.stderr.splitlines()
     summary = [line for line in lines if "pages fetched" in line]
     assert summary, r.stderr
-    m = re.match(r"(\d+) pages fetched, 0 queued, (\d+) articles, 1/1 outlets done, \d+", summary[-1])
+    m = re.match(
+        r"(\d+) pages fetched, 0 queued, (\d+) articles, 1/1 outlets done, \d+", summary[-1]
+    )
     assert m and int(m.group(1)) >= 10 and int(m.group(2)) >= 5, summary[-1]
     assert "\r" not in r.stderr
 
@@ -37,9 +42,14 @@ def test_terminal_crawl_rewrites_one_progress_line(fake_outlet: FakeWeb, tmp_pat
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(fake_outlet.base))
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([str(MEDIAWATCH), "crawl", "--config", str(config), "--db", str(tmp_path / "a.duckdb")],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower, cwd=REPO,
-                            env={**os.environ, "MEDIAWATCH_LOG_LEVEL": "WARNING"})
+    proc = subprocess.Popen(
+        [str(MEDIAWATCH), "crawl", "--config", str(config), "--db", str(tmp_path / "a.duckdb")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        cwd=REPO,
+        env={**os.environ, "MEDIAWATCH_LOG_LEVEL": "WARNING"},
+    )
     os.close(follower)
     out = b""
     while True:

@@ -147,8 +147,12 @@ def test_marked_up_boxes_are_removed(wrapper: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "wrapper",
-    ['<div class="c-paywall__inner">{}</div>', '<div data-paywall="true">{}</div>',
-     '<div class="piano-inline-content-wrapper">{}</div>', '<section class="article-body paywalled">{}</section>'],
+    [
+        '<div class="c-paywall__inner">{}</div>',
+        '<div data-paywall="true">{}</div>',
+        '<div class="piano-inline-content-wrapper">{}</div>',
+        '<section class="article-body paywalled">{}</section>',
+    ],
 )
 def test_a_paywall_container_is_gated_article_text_not_a_promotion(wrapper: str) -> None:
     """Metered sites put paywall / piano classes on the body or on each paragraph: the text

@@ -9,16 +9,24 @@ from pipelines.promo import strip_promotions
 from tests.test_promo import FILLER
 
 
-def _strip(extra: list[dict[str, Any]], at: int | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+def _strip(
+    extra: list[dict[str, Any]], at: int | None = None
+) -> tuple[list[str], list[tuple[str, str]]]:
     blocks = [{"kind": "p", "text": t, "link_chars": 0} for t in FILLER]
-    blocks[at if at is not None else len(blocks):at if at is not None else len(blocks)] = extra
-    article = {"title": "Tram line extended", "language": "no", "blocks": blocks,
-               "text": "\n\n".join(b["text"] for b in blocks)}
+    blocks[at if at is not None else len(blocks) : at if at is not None else len(blocks)] = extra
+    article = {
+        "title": "Tram line extended",
+        "language": "no",
+        "blocks": blocks,
+        "text": "\n\n".join(b["text"] for b in blocks),
+    }
     out, removed = strip_promotions(article)
     return [b["text"] for b in out["blocks"]], [(r["kind"], r["rule"]) for r in removed]
 
 
-def _b(text: str, *, kind: str = "p", linked: float = 0.0, links: list[str] | None = None) -> dict[str, Any]:
+def _b(
+    text: str, *, kind: str = "p", linked: float = 0.0, links: list[str] | None = None
+) -> dict[str, Any]:
     block: dict[str, Any] = {"kind": kind, "text": text, "link_chars": int(len(text) * linked)}
     if links:
         block["links"] = links
@@ -26,15 +34,22 @@ def _b(text: str, *, kind: str = "p", linked: float = 0.0, links: list[str] | No
 
 
 def test_a_short_block_linking_to_a_checkout_or_an_app_store_goes_in_any_language() -> None:
-    kept, removed = _strip([_b("Prøv Pluss i dag", linked=1.0, links=["https://example.no/abonnement/kjop?x=1"]),
-                            _b("Last ned appen vår", linked=1.0, links=["https://apps.apple.com/no/app/x/id1"])], at=3)
+    kept, removed = _strip(
+        [
+            _b("Prøv Pluss i dag", linked=1.0, links=["https://example.no/abonnement/kjop?x=1"]),
+            _b("Last ned appen vår", linked=1.0, links=["https://apps.apple.com/no/app/x/id1"]),
+        ],
+        at=3,
+    )
     assert removed == [("subscription", "signal.link:subscription"), ("app", "signal.link:app")]
     assert kept == FILLER
 
 
 def test_an_article_paragraph_that_links_a_subscription_page_is_text() -> None:
-    para = ("The paper said its subscription revenue had doubled since the paywall was introduced, and the "
-            "board approved a new pricing plan on Monday after a long debate about the future of print.")
+    para = (
+        "The paper said its subscription revenue had doubled since the paywall was introduced, and the "
+        "board approved a new pricing plan on Monday after a long debate about the future of print."
+    )
     kept, removed = _strip([_b(para, linked=0.1, links=["https://example.org/subscribe"])], at=2)
     assert removed == [] and para in kept
 
@@ -52,16 +67,28 @@ def test_a_fully_linked_sentence_is_not_a_headline() -> None:
 
 
 def test_a_list_of_linked_headlines_goes_and_a_bullet_list_of_facts_stays() -> None:
-    links = _b("Nye bompenger fra mars\nSlik stemte partiene?\nDette er de nye reglene", kind="list", linked=0.9)
-    facts = _b("The line is 4 km long.\nIt will cost 240 million euros.\nWork starts in spring.", kind="list")
+    links = _b(
+        "Nye bompenger fra mars\nSlik stemte partiene?\nDette er de nye reglene",
+        kind="list",
+        linked=0.9,
+    )
+    facts = _b(
+        "The line is 4 km long.\nIt will cost 240 million euros.\nWork starts in spring.",
+        kind="list",
+    )
     kept, removed = _strip([links, facts], at=5)
     assert removed == [("read_also", "signal.link_list")]
     assert facts["text"] in kept
 
 
 def test_headlines_after_the_last_paragraph_go() -> None:
-    kept, removed = _strip([_b("Mest lest", kind="head"), _b("Ferja står fast i isen", linked=1.0),
-                            _b("Ny rektor ved skolen", linked=1.0)])
+    kept, removed = _strip(
+        [
+            _b("Mest lest", kind="head"),
+            _b("Ferja står fast i isen", linked=1.0),
+            _b("Ny rektor ved skolen", linked=1.0),
+        ]
+    )
     assert {r for _, r in removed} == {"signal.headlines"} and len(removed) == 3
     assert kept == FILLER
 

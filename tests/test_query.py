@@ -83,7 +83,17 @@ def build_archive(path: Path) -> Path:
                 "INSERT INTO pages (id, record_id, run_id, outlet, url, final_url, status, content_type, "
                 "fetched_at, size_bytes, html_gz, article_id) VALUES (?, ?, 'run1', ?, ?, ?, 200, "
                 "'text/html; charset=utf-8', ?, ?, ?, ?)",
-                [i, f"rec{i}", a["outlet"], url, url, seen, len(html_for(a)), gzip.compress(html_for(a)), i],
+                [
+                    i,
+                    f"rec{i}",
+                    a["outlet"],
+                    url,
+                    url,
+                    seen,
+                    len(html_for(a)),
+                    gzip.compress(html_for(a)),
+                    i,
+                ],
             )
             con.execute(
                 "INSERT INTO articles (id, outlet, url, canonical_url, title, published_at, language, text, "
@@ -102,7 +112,11 @@ def build_archive(path: Path) -> Path:
         con.execute(
             "INSERT INTO crawl_runs (run_id, outlet, started_at, finished_at, status) VALUES "
             "('run1', 'lemonde', ?, ?, 'ok'), ('run2', 'lemonde', ?, NULL, 'failed')",
-            [NOW - timedelta(hours=2), NOW - timedelta(hours=2) + timedelta(minutes=1), NOW - timedelta(hours=1)],
+            [
+                NOW - timedelta(hours=2),
+                NOW - timedelta(hours=2) + timedelta(minutes=1),
+                NOW - timedelta(hours=1),
+            ],
         )
         con.execute(
             "INSERT INTO removed_blocks VALUES (1, 1, 3, 'subscription', 'fr.abonnez_vous', "
@@ -110,7 +124,9 @@ def build_archive(path: Path) -> Path:
         )
         con.execute("INSERT INTO clusters VALUES (1, 1, ?, 2)", [ARTICLES[0]["published_at"]])
         con.execute("UPDATE articles SET cluster_id = 1 WHERE id IN (1, 4)")
-        con.execute("INSERT INTO duplicate_links VALUES (4, 1, 'near', 0.82, 'containment', ?)", [NOW])
+        con.execute(
+            "INSERT INTO duplicate_links VALUES (4, 1, 'near', 0.82, 'containment', ?)", [NOW]
+        )
         index_articles(con, ids)
         con.execute("COMMIT")
     return path
@@ -186,7 +202,9 @@ def test_json_of_no_rows_is_an_empty_list(db: Path) -> None:
 
 def test_parquet_read_back_equals_the_query(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
-    sql = "SELECT a.*, p.html_gz FROM articles a JOIN pages p ON p.id = a.page_id WHERE a.outlet = $o"
+    sql = (
+        "SELECT a.*, p.html_gz FROM articles a JOIN pages p ON p.id = a.page_id WHERE a.outlet = $o"
+    )
     n = query.run_query(db, sql, {"o": "lemonde"}, fmt="parquet", output=out)
     assert n == 2
     con = duckdb.connect(str(db), read_only=True)
@@ -207,7 +225,9 @@ def test_parquet_needs_an_output(db: Path) -> None:
 
 def test_table_shows_rows(db: Path) -> None:
     out = io.StringIO()
-    query.run_query(db, "SELECT outlet, count(*) AS n FROM articles GROUP BY 1 ORDER BY 1", stream=out)
+    query.run_query(
+        db, "SELECT outlet, count(*) AS n FROM articles GROUP BY 1 ORDER BY 1", stream=out
+    )
     text = out.getvalue()
     assert "outlet" in text and "liberation" in text and "4 rows" in text
 
@@ -264,7 +284,9 @@ def test_archive_unchanged_after_the_refusals(db: Path) -> None:
 
 
 def test_refusal_says_why(db: Path, tmp_path: Path) -> None:
-    with pytest.raises(query.QueryError, match=r"refused: COPY is not allowed; mediawatch query is read-only"):
+    with pytest.raises(
+        query.QueryError, match=r"refused: COPY is not allowed; mediawatch query is read-only"
+    ):
         query.run_query(db, f"EXPLAIN ANALYZE COPY articles TO '{tmp_path / 'x'}'")
     with pytest.raises(query.QueryError, match=r"INSTALL \(a LOAD statement\)"):
         query.run_query(db, "INSTALL httpfs")
@@ -347,21 +369,34 @@ def test_missing_archive_is_one_line(tmp_path: Path) -> None:
 
 
 def test_views(db: Path) -> None:
-    rows = dict(expected(db, "SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1")[1])
+    rows = dict(
+        expected(db, "SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1")[1]
+    )
     assert rows == {"lemonde": 2, "liberation": 1, "bbc": 2, "spiegel": 1}
-    undated = expected(db, "SELECT undated FROM articles_per_outlet_day WHERE outlet = 'bbc' AND undated > 0")[1]
+    undated = expected(
+        db, "SELECT undated FROM articles_per_outlet_day WHERE outlet = 'bbc' AND undated > 0"
+    )[1]
     assert undated == [(1,)]
-    syn = expected(db, "SELECT first_outlet, outlets, articles, first_published_at FROM syndication")[1]
+    syn = expected(
+        db, "SELECT first_outlet, outlets, articles, first_published_at FROM syndication"
+    )[1]
     assert syn == [("lemonde", ["bbc", "lemonde"], 2, ARTICLES[0]["published_at"])]
-    copies = expected(db, "SELECT outlet, is_first, delay, level, score FROM syndication_copies ORDER BY article_id")[1]
+    copies = expected(
+        db,
+        "SELECT outlet, is_first, delay, level, score FROM syndication_copies ORDER BY article_id",
+    )[1]
     assert copies == [("lemonde", True, timedelta(0), None, None),
                       ("bbc", False, timedelta(hours=34, minutes=30), "near", 0.82)]  # fmt: skip
-    promos = expected(db, "SELECT outlet, kind, rule, blocks, articles, article_share FROM removed_promotions")[1]
+    promos = expected(
+        db, "SELECT outlet, kind, rule, blocks, articles, article_share FROM removed_promotions"
+    )[1]
     assert promos == [("lemonde", "subscription", "fr.abonnez_vous", 2, 2, 1.0)]
     act = expected(db, "SELECT last_run_status, runs_24h, failed_runs_24h, pages_24h, error_rate_24h, "
                        "empty_extraction_rate_24h, articles_total FROM outlet_activity WHERE outlet = 'lemonde'")[1]  # fmt: skip
     assert act == [("failed", 2, 1, 2, 0.5, 1.0, 2)]
-    latest = expected(db, "SELECT count(*), min(version), min(earlier_versions) FROM article_latest")[1]
+    latest = expected(
+        db, "SELECT count(*), min(version), min(earlier_versions) FROM article_latest"
+    )[1]
     assert latest == [(6, 1, 0)]
     hist = expected(db, "SELECT count(*), bool_and(is_latest) FROM article_history")[1]
     assert hist == [(6, True)]
@@ -380,7 +415,9 @@ def test_cli_query_formats_and_stdin(db: Path, tmp_path: Path) -> None:
     f = tmp_path / "q.sql"
     f.write_text("SELECT outlet FROM articles WHERE id = 3", encoding="utf-8")
     out = tmp_path / "o.jsonl"
-    r = run_cli("query", "--file", str(f), "--format", "jsonl", "--output", str(out), "--db", str(db))
+    r = run_cli(
+        "query", "--file", str(f), "--format", "jsonl", "--output", str(out), "--db", str(db)
+    )
     assert r.exit_code == 0 and json.loads(out.read_text()) == {"outlet": "liberation"}
 
 

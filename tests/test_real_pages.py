@@ -22,7 +22,9 @@ CASES = sorted((HERE / "golden_real").glob("*.json"))
 
 def _page(pid: str) -> tuple[bytes, str]:
     if not REALPAGES.is_dir():
-        pytest.fail(f"{REALPAGES} is missing: the real pages live in shared/bench/realpages beside the repo")
+        pytest.fail(
+            f"{REALPAGES} is missing: the real pages live in shared/bench/realpages beside the repo"
+        )
     truth = json.loads((REALPAGES / "ground-truth.json").read_text(encoding="utf-8"))
     return gzip.decompress((REALPAGES / "html" / f"{pid}.html.gz").read_bytes()), truth[pid]["url"]
 
@@ -34,7 +36,10 @@ def test_real_page(case: Path) -> None:
     html, _note = decode_html(raw)
     cleaned = clean_article(html, url)
     text = cleaned.article.get("text") or ""
-    assert (cleaned.skip_reason is None) is expected["archived"], (expected["why"], cleaned.skip_reason)
+    assert (cleaned.skip_reason is None) is expected["archived"], (
+        expected["why"],
+        cleaned.skip_reason,
+    )
     if "min_words" in expected:
         assert word_count(text) >= expected["min_words"], expected["why"]
     if "language" in expected:

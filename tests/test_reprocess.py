@@ -13,22 +13,32 @@ from tests.fakeweb import FakeWeb
 PARAGRAPH = "toute la différence entre un politicien"
 
 
-def test_reprocess_updates_exactly_the_articles_a_new_rule_touches(fake_outlet: FakeWeb, tmp_path: Path) -> None:
+def test_reprocess_updates_exactly_the_articles_a_new_rule_touches(
+    fake_outlet: FakeWeb, tmp_path: Path
+) -> None:
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(fake_outlet.base))
     db = tmp_path / "archive.duckdb"
     assert run_cli("crawl", "--config", str(config), "--db", str(db)).returncode == 0
     before = dict(_rows(db, "SELECT id, content_hash FROM articles"))
-    (target,) = [r[0] for r in _rows(db, f"SELECT id FROM articles WHERE text LIKE '%{PARAGRAPH}%'")]
+    (target,) = [
+        r[0] for r in _rows(db, f"SELECT id FROM articles WHERE text LIKE '%{PARAGRAPH}%'")
+    ]
 
     # the operator adds an outlet override: that paragraph is boilerplate for this outlet
-    config.write_text(outlet_config(fake_outlet.base, extra=f'strip_patterns = ["^C.est là {PARAGRAPH}"]'))
-    dry = run_cli("reprocess", "--config", str(config), "--db", str(db), "--dry-run", "--format", "json")
+    config.write_text(
+        outlet_config(fake_outlet.base, extra=f'strip_patterns = ["^C.est là {PARAGRAPH}"]')
+    )
+    dry = run_cli(
+        "reprocess", "--config", str(config), "--db", str(db), "--dry-run", "--format", "json"
+    )
     assert dry.returncode == 0, dry.stderr
     report = json.loads(dry.stdout)
     assert [c["article_id"] for c in report["changed"]] == [target]
     assert report["changed"][0]["removed_after"] == report["changed"][0]["removed_before"] + 1
-    assert dict(_rows(db, "SELECT id, content_hash FROM articles")) == before, "a dry run writes nothing"
+    assert dict(_rows(db, "SELECT id, content_hash FROM articles")) == before, (
+        "a dry run writes nothing"
+    )
 
     done = run_cli("reprocess", "--config", str(config), "--db", str(db))
     assert done.returncode == 0, done.stderr
@@ -43,7 +53,11 @@ def test_reprocess_updates_exactly_the_articles_a_new_rule_touches(fake_outlet: 
     assert len(versions) == 1 and None not in versions
     hits = run_cli("search", "politicien", "--db", str(db), "--format", "json")
     assert hits.returncode == 0, hits.stderr
-    assert all(h["id"] != target for h in json.loads(hits.stdout)), "the search index follows the new text"
+    assert all(h["id"] != target for h in json.loads(hits.stdout)), (
+        "the search index follows the new text"
+    )
 
     again = run_cli("reprocess", "--config", str(config), "--db", str(db), "--format", "json")
-    assert json.loads(again.stdout)["changed"] == [], "a second reprocess with the same rules changes nothing"
+    assert json.loads(again.stdout)["changed"] == [], (
+        "a second reprocess with the same rules changes nothing"
+    )

@@ -56,7 +56,18 @@ def add_article(con: duckdb.DuckDBPyConnection, id_: int, title: str, text: str,
     con.execute(
         "INSERT INTO articles (id, outlet, url, canonical_url, title, published_at, language, text, "
         "first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [id_, outlet, f"https://x.example/{id_}", f"https://x.example/{id_}", title, now, lang, text, now, now],
+        [
+            id_,
+            outlet,
+            f"https://x.example/{id_}",
+            f"https://x.example/{id_}",
+            title,
+            now,
+            lang,
+            text,
+            now,
+            now,
+        ],
     )
 
 
@@ -109,7 +120,9 @@ def test_index_updates_without_rebuild(fresh: Path) -> None:
         before = con.execute("SELECT article_id, len FROM search_docs ORDER BY 1").fetchall()
         postings_before = con.execute("SELECT count(*) FROM search_postings").fetchone()
         con.execute("BEGIN")
-        add_article(con, 50, "Réforme des retraites", "Le gouvernement présente la réforme des retraites.")
+        add_article(
+            con, 50, "Réforme des retraites", "Le gouvernement présente la réforme des retraites."
+        )
         assert S.index_articles(con, [50]) == 1
         con.execute("COMMIT")
         after = con.execute("SELECT article_id, len FROM search_docs ORDER BY 1").fetchall()
@@ -136,7 +149,9 @@ def test_reindex_after_update_and_remove(fresh: Path) -> None:
         con.execute("COMMIT")
     assert ids(find(fresh, "pain")) == [2] and 2 not in ids(find(fresh, "élection"))
     with writer(fresh) as con:
-        assert con.execute("SELECT version FROM search_docs WHERE article_id = 2").fetchall() == [(2,)]
+        assert con.execute("SELECT version FROM search_docs WHERE article_id = 2").fetchall() == [
+            (2,)
+        ]
         con.execute("BEGIN")
         S.remove_articles(con, [2])
         con.execute("COMMIT")
@@ -155,7 +170,9 @@ def test_rollback_takes_the_index_along(fresh: Path) -> None:
 def test_incremental_equals_rebuild(fresh: Path) -> None:
     with writer(fresh) as con:
         con.execute("BEGIN")
-        add_article(con, 70, "Élections en Belgique", "Les élections législatives belges.", outlet="rtbf")
+        add_article(
+            con, 70, "Élections en Belgique", "Les élections législatives belges.", outlet="rtbf"
+        )
         S.index_articles(con, [70])
         con.execute("COMMIT")
     incremental = [(h.id, h.score) for h in find(fresh, "élections belges")]
@@ -171,7 +188,9 @@ def test_index_pending_catches_up(fresh: Path) -> None:
     with writer(fresh) as con:
         con.execute("BEGIN")
         add_article(con, 80, "Sans index", "Un article arrivé sans passer par l'index.")
-        con.execute("UPDATE articles SET version = 3, text = 'Texte révisé sur la météo.' WHERE id = 6")
+        con.execute(
+            "UPDATE articles SET version = 3, text = 'Texte révisé sur la météo.' WHERE id = 6"
+        )
         con.execute("COMMIT")
         con.execute("BEGIN")
         assert S.index_pending(con) == 2
@@ -200,7 +219,16 @@ def test_cli_search(fresh: Path) -> None:
     assert r.exit_code == 0, r.output
     hits = json.loads(r.stdout)
     assert hits[0]["id"] == 1
-    assert set(hits[0]) == {"id", "url", "outlet", "title", "published_at", "language", "score", "snippet"}
+    assert set(hits[0]) == {
+        "id",
+        "url",
+        "outlet",
+        "title",
+        "published_at",
+        "language",
+        "score",
+        "snippet",
+    }
     assert hits[0]["published_at"] == "2026-11-28T07:30:00+00:00"
     assert hits == sorted(hits, key=lambda h: -h["score"])
     r = run_cli("search", "élection", "--outlet", "liberation", "--since", "2026-11-29", "--format", "jsonl",
@@ -217,16 +245,19 @@ def test_cli_search(fresh: Path) -> None:
 # --- syntax (issue 18 item 5): phrases, required, excluded, prefixes; the same from SQL ---------
 
 
-@pytest.mark.parametrize("q,expected", [
-    ('"élections municipales"', [1]),            # the phrase, not both words anywhere
-    ("élection -paris", [1, 2]),                 # article 3 says "Paris"
-    ("+municipales élection", [1, 3]),           # required word
-    ("élection AND sondage", [3]),
-    ("sondage OR boulangers", [3, 2]),
-    ("élec*", [1, 4, 3, 2]),                     # prefix alone: ranked by how often it occurs
-    ("+élection boulang*", [2]),
-    ("-élection", []),                           # nothing positive: nothing
-])
+@pytest.mark.parametrize(
+    "q,expected",
+    [
+        ('"élections municipales"', [1]),  # the phrase, not both words anywhere
+        ("élection -paris", [1, 2]),  # article 3 says "Paris"
+        ("+municipales élection", [1, 3]),  # required word
+        ("élection AND sondage", [3]),
+        ("sondage OR boulangers", [3, 2]),
+        ("élec*", [1, 4, 3, 2]),  # prefix alone: ranked by how often it occurs
+        ("+élection boulang*", [2]),
+        ("-élection", []),  # nothing positive: nothing
+    ],
+)
 def test_query_syntax(rcon: duckdb.DuckDBPyConnection, q: str, expected: list[int]) -> None:
     assert ids(find(rcon, q)) == expected
 
@@ -235,20 +266,36 @@ def test_plain_words_are_still_ranked_and_or_ed(rcon: duckdb.DuckDBPyConnection)
     assert ids(find(rcon, "élections municipales")) == [1, 3, 2]
 
 
-@pytest.mark.parametrize("q", ["élections municipales", "élection", "voters", '"élections municipales"',
-                               "élection -paris", "élec*"])
+@pytest.mark.parametrize(
+    "q",
+    [
+        "élections municipales",
+        "élection",
+        "voters",
+        '"élections municipales"',
+        "élection -paris",
+        "élec*",
+    ],
+)
 def test_sql_macro_gives_the_same_hits_and_scores(rcon: duckdb.DuckDBPyConnection, q: str) -> None:
-    rows = rcon.execute("SELECT article_id, score FROM search_articles($q) ORDER BY score DESC, article_id DESC",
-                        {"q": q}).fetchall()
+    rows = rcon.execute(
+        "SELECT article_id, score FROM search_articles($q) ORDER BY score DESC, article_id DESC",
+        {"q": q},
+    ).fetchall()
     assert rows == [(h.id, h.score) for h in find(rcon, q, limit=100)]
 
 
 def test_hits_per_day_is_one_sql_statement(fresh: Path) -> None:
-    sql = ("SELECT CAST(published_at AS DATE) AS day, count(*) AS hits FROM search_articles('élection -boulangers') "
-           "GROUP BY 1 ORDER BY 1")
+    sql = (
+        "SELECT CAST(published_at AS DATE) AS day, count(*) AS hits FROM search_articles('élection -boulangers') "
+        "GROUP BY 1 ORDER BY 1"
+    )
     r = run_cli("query", sql, "--format", "json", "--db", str(fresh))
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout) == [{"day": "2026-11-28", "hits": 1}, {"day": "2026-11-29", "hits": 1}]
+    assert json.loads(r.stdout) == [
+        {"day": "2026-11-28", "hits": 1},
+        {"day": "2026-11-29", "hits": 1},
+    ]
 
 
 def test_cli_search_with_syntax(fresh: Path) -> None:

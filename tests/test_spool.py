@@ -14,8 +14,14 @@ from archive.spool import SpoolWriter, discard_segment, pending_urls, read_segme
 
 
 def _record(i: int) -> dict:
-    return {"type": "page", "record_id": f"r{i}", "outlet": "o", "url": f"http://x/{i}",
-            "article": {"text": "t"}, "key": f"http://x/{i}"}
+    return {
+        "type": "page",
+        "record_id": f"r{i}",
+        "outlet": "o",
+        "url": f"http://x/{i}",
+        "article": {"text": "t"},
+        "key": f"http://x/{i}",
+    }
 
 
 def test_segments_rotate_and_live_part_is_not_ready(tmp_path: Path) -> None:
@@ -25,7 +31,9 @@ def test_segments_rotate_and_live_part_is_not_ready(tmp_path: Path) -> None:
         writer.write(_record(i))
     ready = ready_segments(tmp_path)
     assert [p.name for p in ready] == ["run1.o-000001.jsonl", "run1.o-000002.jsonl"]
-    assert (tmp_path / "run1.o-000003.part").exists(), "the open segment waits while its writer lives"
+    assert (tmp_path / "run1.o-000003.part").exists(), (
+        "the open segment waits while its writer lives"
+    )
     assert pending_urls(tmp_path) >= {"http://x/0", "http://x/6"}
     writer.close()
     assert len(ready_segments(tmp_path)) == 3
@@ -47,7 +55,9 @@ def _write_and_die(spool: str) -> None:
 
 
 def test_dead_writer_part_is_ingestable_and_cut_line_skipped(tmp_path: Path) -> None:
-    proc = multiprocessing.get_context("spawn").Process(target=_write_and_die, args=(str(tmp_path),))
+    proc = multiprocessing.get_context("spawn").Process(
+        target=_write_and_die, args=(str(tmp_path),)
+    )
     proc.start()
     proc.join(30)
     assert proc.exitcode == -signal.SIGKILL
@@ -96,11 +106,15 @@ def test_a_lone_surrogate_is_replaced_and_the_page_kept(tmp_path: Path) -> None:
     assert result.outcomes["new"] == 2
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("SELECT a.title, a.feed_title, p.detail, a.text LIKE '%😀' FROM articles a "
-                           "JOIN pages p ON p.article_id = a.id ORDER BY a.id").fetchall()
+        rows = con.execute(
+            "SELECT a.title, a.feed_title, p.detail, a.text LIKE '%😀' FROM articles a "
+            "JOIN pages p ON p.article_id = a.id ORDER BY a.id"
+        ).fetchall()
     finally:
         con.close()
     assert rows[0][:2] == ("Summit \ufffd ends", "feed \ufffd title") and rows[0][3]
     assert rows[1][0] == "Exporte \ufffd"
-    assert [r[2] for r in rows] == ["2 invalid characters (lone surrogates) replaced with U+FFFD",
-                                    "1 invalid characters (lone surrogates) replaced with U+FFFD"]
+    assert [r[2] for r in rows] == [
+        "2 invalid characters (lone surrogates) replaced with U+FFFD",
+        "1 invalid characters (lone surrogates) replaced with U+FFFD",
+    ]

@@ -58,7 +58,9 @@ def test_different_articles_stay_apart(a: str, b: str) -> None:
 
 
 def test_meaningful_params_kept_and_sorted() -> None:
-    assert canonical_url("https://x.com/a?page=2&id=7&utm_campaign=z") == "https://x.com/a?id=7&page=2"
+    assert (
+        canonical_url("https://x.com/a?page=2&id=7&utm_campaign=z") == "https://x.com/a?id=7&page=2"
+    )
 
 
 def test_amp_html_suffix_and_idempotence() -> None:
@@ -94,7 +96,9 @@ def test_same_site_canonical_is_key() -> None:
 
 
 def test_og_url_used_when_no_canonical() -> None:
-    key, hint = article_key("https://example.com/?p=12", None, "https://www.example.com/2024/05/story-slug")
+    key, hint = article_key(
+        "https://example.com/?p=12", None, "https://www.example.com/2024/05/story-slug"
+    )
     assert (key, hint) == (BASE, None)
 
 
@@ -110,7 +114,9 @@ def test_cross_site_canonical_is_only_a_hint() -> None:
 
 def test_cross_site_canonical_falls_back_to_same_site_og_url() -> None:
     key, hint = article_key(
-        "https://localpaper.com/news/1", "https://apnews.com/a", "https://www.localpaper.com/news/ap-1"
+        "https://localpaper.com/news/1",
+        "https://apnews.com/a",
+        "https://www.localpaper.com/news/ap-1",
     )
     assert key == "https://localpaper.com/news/ap-1"
     assert hint == "https://apnews.com/a"

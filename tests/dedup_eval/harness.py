@@ -88,8 +88,9 @@ def evaluate_pairs(ev: EvalSet, rep: Report, bands: dict[int, list[int]]) -> Non
             rep.pair_errors.append((p.category, p.a, p.b, why))
 
 
-def ingest(con: duckdb.DuckDBPyConnection, docs: list[Doc], bands: dict[int, list[int]],
-           batch: int = 50) -> tuple[dict[int, int], float]:
+def ingest(
+    con: duckdb.DuckDBPyConnection, docs: list[Doc], bands: dict[int, list[int]], batch: int = 50
+) -> tuple[dict[int, int], float]:
     """Insert docs as the ingest does (exact per outlet, else new article + place_article),
     ``batch`` documents per transaction.
 
@@ -107,7 +108,9 @@ def ingest(con: duckdb.DuckDBPyConnection, docs: list[Doc], bands: dict[int, lis
         exact = dedup.find_exact(con, d.outlet, h)
         if exact is not None:
             article_of[d.id] = exact
-            dedup.record_decision(con, dedup.Decision(exact, exact, "exact", 1.0, f"same text under {d.url}"), now)
+            dedup.record_decision(
+                con, dedup.Decision(exact, exact, "exact", 1.0, f"same text under {d.url}"), now
+            )
         else:
             row = con.execute(
                 "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, "
@@ -117,8 +120,15 @@ def ingest(con: duckdb.DuckDBPyConnection, docs: list[Doc], bands: dict[int, lis
             assert row is not None
             article_of[d.id] = int(row[0])
             t = time.perf_counter()
-            dedup.place_article(con, int(row[0]), outlet=d.outlet, text=d.text, bands=bands[d.id],
-                                published_at=d.published_at, now=now)
+            dedup.place_article(
+                con,
+                int(row[0]),
+                outlet=d.outlet,
+                text=d.text,
+                bands=bands[d.id],
+                published_at=d.published_at,
+                now=now,
+            )
             spent += time.perf_counter() - t
             placed += 1
         if n % batch == batch - 1 or n == len(docs) - 1:
@@ -126,7 +136,9 @@ def ingest(con: duckdb.DuckDBPyConnection, docs: list[Doc], bands: dict[int, lis
     return article_of, spent / max(placed, 1) * 1000
 
 
-def evaluate_clusters(con: duckdb.DuckDBPyConnection, ev: EvalSet, rep: Report, bands: dict[int, list[int]]) -> None:
+def evaluate_clusters(
+    con: duckdb.DuckDBPyConnection, ev: EvalSet, rep: Report, bands: dict[int, list[int]]
+) -> None:
     article_of, rep.place_ms = ingest(con, ev.docs, bands)
     cluster_of_article = dict(con.execute("SELECT id, cluster_id FROM articles").fetchall())
     cluster = {d.id: cluster_of_article[article_of[d.id]] for d in ev.docs}
@@ -174,22 +186,33 @@ def run(ev: EvalSet, con: duckdb.DuckDBPyConnection) -> Report:
     return rep
 
 
-def sweep(ev: EvalSet, jaccards: tuple[float, ...] = (0.4, 0.5, 0.6),
-          containments: tuple[float, ...] = (0.6, 0.7, 0.75, 0.8, 0.9)) -> list[tuple[float, float, Counts]]:
+def sweep(
+    ev: EvalSet,
+    jaccards: tuple[float, ...] = (0.4, 0.5, 0.6),
+    containments: tuple[float, ...] = (0.6, 0.7, 0.75, 0.8, 0.9),
+) -> list[tuple[float, float, Counts]]:
     """Pair precision/recall for other thresholds (same candidates, same number guard)."""
     docs = {d.id: d for d in ev.docs}
     bands = {d.id: set(minhash_bands(d.text)) for d in ev.docs}
     sims = []
     for p in ev.text_pairs:
         assert isinstance(p.a, int) and isinstance(p.b, int)
-        sims.append((p.label, bool(bands[p.a] & bands[p.b]), dedup.similarity(docs[p.a].text, docs[p.b].text)))
+        sims.append(
+            (
+                p.label,
+                bool(bands[p.a] & bands[p.b]),
+                dedup.similarity(docs[p.a].text, docs[p.b].text),
+            )
+        )
     out = []
     for jmin in jaccards:
         for cmin in containments:
             c = Counts()
             for label, candidate, s in sims:
                 guard = s.number_overlap is not None and s.number_overlap < dedup.NUMBER_OVERLAP_MIN
-                dup = not guard and (s.jaccard >= jmin or (s.containment >= cmin and s.shared >= dedup.MIN_SHARED))
+                dup = not guard and (
+                    s.jaccard >= jmin or (s.containment >= cmin and s.shared >= dedup.MIN_SHARED)
+                )
                 c.add(label, candidate and dup)
             out.append((jmin, cmin, c))
     return out

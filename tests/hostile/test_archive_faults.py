@@ -29,13 +29,16 @@ def outlet() -> Iterator[FakeWeb]:
         yield web
 
 
-def crawl(web: FakeWeb, tmp: Path, db: Path, timeout: float = 180,
-          log: Path | None = None) -> subprocess.CompletedProcess[str]:
+def crawl(
+    web: FakeWeb, tmp: Path, db: Path, timeout: float = 180, log: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     config = tmp / "outlets.toml"
     if not config.exists():
         config.write_text(outlet_config(web.base))
     extra = ["--log", str(log)] if log else []
-    return run_cli("crawl", "--config", str(config), "--db", str(db), *extra, env=crawl_env(), timeout=timeout)
+    return run_cli(
+        "crawl", "--config", str(config), "--db", str(db), *extra, env=crawl_env(), timeout=timeout
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -51,9 +54,13 @@ def digest(path: Path) -> str:
 
 def mount_tmpfs(path: Path, options: str) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True
+    )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): needs root in a mount namespace")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({done.stderr.strip()}): needs root in a mount namespace"
+        )
 
 
 # -- unwritable and full -------------------------------------------------------------------
@@ -77,7 +84,9 @@ def test_read_only_file_system(outlet: FakeWeb, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def full_disk(outlet: FakeWeb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list]]:
+def full_disk(
+    outlet: FakeWeb, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, list]]:
     """A tmpfs holding the archive, filled with ballast until about 96 kB are left: the crawl's
     spool fits, the ingest does not. Then the ballast goes and the next crawl must archive
     everything, once. (The crawl log is kept off the small disk so the space left is known.)"""
@@ -123,8 +132,9 @@ def test_a_full_disk_is_one_line(full_disk: tuple[Path, list]) -> None:
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
-def test_a_corrupt_archive_is_left_untouched_with_one_line(outlet: FakeWeb, tmp_path: Path, damage: str,
-                                                          migrated: Path) -> None:
+def test_a_corrupt_archive_is_left_untouched_with_one_line(
+    outlet: FakeWeb, tmp_path: Path, damage: str, migrated: Path
+) -> None:
     db = tmp_path / "archive.duckdb"
     if damage == "garbage":
         db.write_bytes(b"this is not a duckdb file\n" * 4096)
@@ -151,18 +161,27 @@ def migrated(outlet: FakeWeb, tmp_path_factory: pytest.TempPathFactory) -> Path:
     name, sql = load_migrations()[0]
     assert name == "0001_core"
     con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL "
-                "DEFAULT now())")
+    con.execute(
+        "CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL "
+        "DEFAULT now())"
+    )
     con.execute(sql)
     con.execute("INSERT INTO schema_migrations (name) VALUES ('0001_core')")
     now = datetime(2020, 1, 2, tzinfo=UTC)
-    con.execute("INSERT INTO pages (record_id, outlet, url, fetched_at, status) "
-                "VALUES ('old-record', 'courrier', 'https://old.example/2019/a', ?, 200)", [now])
-    con.execute("INSERT INTO articles (outlet, url, canonical_url, title, text, word_count, page_id, "
-                "first_seen_at, last_seen_at) VALUES ('courrier', 'https://old.example/2019/a', "
-                "'https://old.example/2019/a', 'An article from the old days', 'Old text.', 2, 1, ?, ?)",
-                [now, now])
-    con.execute("INSERT INTO article_urls VALUES ('https://old.example/2019/a', 1, 'canonical', ?)", [now])
+    con.execute(
+        "INSERT INTO pages (record_id, outlet, url, fetched_at, status) "
+        "VALUES ('old-record', 'courrier', 'https://old.example/2019/a', ?, 200)",
+        [now],
+    )
+    con.execute(
+        "INSERT INTO articles (outlet, url, canonical_url, title, text, word_count, page_id, "
+        "first_seen_at, last_seen_at) VALUES ('courrier', 'https://old.example/2019/a', "
+        "'https://old.example/2019/a', 'An article from the old days', 'Old text.', 2, 1, ?, ?)",
+        [now, now],
+    )
+    con.execute(
+        "INSERT INTO article_urls VALUES ('https://old.example/2019/a', 1, 'canonical', ?)", [now]
+    )
     con.close()
     result = crawl(outlet, tmp, db)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -172,8 +191,9 @@ def migrated(outlet: FakeWeb, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_an_old_archive_is_migrated_with_its_data(migrated: Path) -> None:
     applied = [r[0] for r in rows(migrated, "SELECT name FROM schema_migrations ORDER BY name")]
     assert applied == sorted(name for name, _ in load_migrations())
-    assert rows(migrated, "SELECT title FROM articles WHERE url = 'https://old.example/2019/a'") == \
-        [("An article from the old days",)]
+    assert rows(
+        migrated, "SELECT title FROM articles WHERE url = 'https://old.example/2019/a'"
+    ) == [("An article from the old days",)]
     assert rows(migrated, "SELECT count(*) FROM articles") == [(ARTICLES + 1,)]
     assert rows(migrated, "SELECT count(*) FROM pages WHERE record_id = 'old-record'") == [(1,)]
     # the later migrations' objects work on the old data
@@ -213,21 +233,31 @@ def test_query_cannot_write(migrated: Path, tmp_path: Path, sql: str) -> None:
     assert digest(migrated) == before, "the archive changed"
 
 
-@pytest.mark.parametrize(("sql", "words"), [
-    ("SELEC title FROM articles", "syntax error"),
-    ("SELECT nope FROM articles", "nope"),
-    ("SELECT * FROM no_such_table", "no_such_table"),
-    ("SELECT 1/0::INT, 'a'::INT", "Could not convert"),
-    ("", "no SQL"),
-])
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [
+        ("SELEC title FROM articles", "syntax error"),
+        ("SELECT nope FROM articles", "nope"),
+        ("SELECT * FROM no_such_table", "no_such_table"),
+        ("SELECT 1/0::INT, 'a'::INT", "Could not convert"),
+        ("", "no SQL"),
+    ],
+)
 def test_query_errors_are_one_line(migrated: Path, sql: str, words: str) -> None:
     result = run_cli("query", sql, "--db", str(migrated), timeout=60)
     assert words.lower() in one_line_error(result).lower()
 
 
 def test_query_reads_while_crawls_are_done(migrated: Path) -> None:
-    result = run_cli("query", "SELECT count(*) AS n FROM articles", "--db", str(migrated), "--format", "csv",
-                     timeout=60)
+    result = run_cli(
+        "query",
+        "SELECT count(*) AS n FROM articles",
+        "--db",
+        str(migrated),
+        "--format",
+        "csv",
+        timeout=60,
+    )
     assert result.returncode == 0 and result.stdout.split() == ["n", str(ARTICLES + 1)]
 
 

@@ -23,13 +23,32 @@ from tests.hostile.web import GrowingOutlet, HostileWeb
 
 @pytest.mark.parametrize("target, iterations", [("crawl", 2), ("daemon", 1)])
 def test_kill_9_loses_and_doubles_nothing(target: str, iterations: int) -> None:
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "chaos.py"), "--iterations", str(iterations),
-                           "--target", target, "--seed", "7", "--json"],
-                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "chaos.py"),
+            "--iterations",
+            str(iterations),
+            "--target",
+            target,
+            "--seed",
+            "7",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["iterations"] == iterations
     assert figures["expected"] > 8
-    assert (figures["lost"], figures["duplicated"], figures["unreadable"], figures["orphans"]) == (0, 0, 0, 0), figures
+    assert (figures["lost"], figures["duplicated"], figures["unreadable"], figures["orphans"]) == (
+        0,
+        0,
+        0,
+        0,
+    ), figures
     assert figures["violations"] == {}, figures
     assert figures["archived"] == figures["expected"]
     assert done.returncode == 0, done.stderr[-2000:]
@@ -41,12 +60,16 @@ DRAIN = "import sys; from archive.ingest import drain_spool; drain_spool(sys.arg
 # One segment per write session: twenty opens, commits and closes per process, so kills land
 # in every phase of a session (open and log replay, transaction, commit, close, the idle
 # checkpoint at the end); "ready" marks the end of the imports.
-DRAIN_BY_SESSION = ("import sys, time; from archive.ingest import ingest_spool; print('ready', flush=True)\n"
-                    "while ingest_spool(sys.argv[1], time_budget=0).segments: time.sleep(0.05)")
+DRAIN_BY_SESSION = (
+    "import sys, time; from archive.ingest import ingest_spool; print('ready', flush=True)\n"
+    "while ingest_spool(sys.argv[1], time_budget=0).segments: time.sleep(0.05)"
+)
 
 
 @pytest.mark.parametrize("sessions", ["one drain", "one session a segment"])
-def test_kill_9_of_the_ingest_mid_transaction_is_replayed_exactly_once(tmp_path: Path, sessions: str) -> None:
+def test_kill_9_of_the_ingest_mid_transaction_is_replayed_exactly_once(
+    tmp_path: Path, sessions: str
+) -> None:
     """A real crawl's spool, cut into one segment per record (one transaction each), ingested
     by a process killed -9 again and again at random moments: every record lands once."""
     web = HostileWeb().start()
@@ -54,12 +77,30 @@ def test_kill_9_of_the_ingest_mid_transaction_is_replayed_exactly_once(tmp_path:
         outlet = GrowingOutlet(web)
         outlet.publish(20)
         config = tmp_path / "outlets.toml"
-        config.write_text(f'[[outlet]]\nname = "chaos"\nsitemaps = ["{web.base}/sitemap.xml"]\n'
-                          'delay = 0\nconcurrency = 8\n')
+        config.write_text(
+            f'[[outlet]]\nname = "chaos"\nsitemaps = ["{web.base}/sitemap.xml"]\n'
+            "delay = 0\nconcurrency = 8\n"
+        )
         db = tmp_path / "archive.duckdb"
-        crawl = subprocess.run([sys.executable, "-m", "crawler.crawlproc", "--config", str(config), "--db", str(db),
-                                "--run-id", "r1", "chaos"], capture_output=True, text=True, timeout=180, cwd=REPO,
-                               env=crawl_env())
+        crawl = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "crawler.crawlproc",
+                "--config",
+                str(config),
+                "--db",
+                str(db),
+                "--run-id",
+                "r1",
+                "chaos",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=REPO,
+            env=crawl_env(),
+        )
         assert crawl.returncode == 0, crawl.stderr[-2000:]
     finally:
         web.stop()
@@ -79,10 +120,16 @@ def test_kill_9_of_the_ingest_mid_transaction_is_replayed_exactly_once(tmp_path:
             break
         if sessions == "one drain":
             proc = subprocess.Popen([sys.executable, "-c", DRAIN, str(db)], cwd=REPO)
-            time.sleep(rng.uniform(0.4, 2.0))  # imports take most of a second: kills land mid-ingest
+            time.sleep(
+                rng.uniform(0.4, 2.0)
+            )  # imports take most of a second: kills land mid-ingest
         else:
-            proc = subprocess.Popen([sys.executable, "-c", DRAIN_BY_SESSION, str(db)], cwd=REPO,
-                                    stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", DRAIN_BY_SESSION, str(db)],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
             time.sleep(rng.uniform(0.05, 0.8))
         if proc.poll() is None:
@@ -90,11 +137,18 @@ def test_kill_9_of_the_ingest_mid_transaction_is_replayed_exactly_once(tmp_path:
             kills += 1
         proc.wait()
     subprocess.run([sys.executable, "-c", DRAIN, str(db)], check=True, cwd=REPO, timeout=120)
-    assert kills >= 1  # how many kills land depends on the machine's speed; each one is checked below
+    assert (
+        kills >= 1
+    )  # how many kills land depends on the machine's speed; each one is checked below
     assert not ready_segments(spool)
     assert rows(db, "SELECT count(*), count(DISTINCT record_id) FROM pages") == [(20, 20)]
     assert rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles") == [(20, 20)]
-    assert rows(db, "SELECT count(*) FROM articles a LEFT JOIN pages p ON p.id = a.page_id "
-                    "WHERE p.article_id IS DISTINCT FROM a.id") == [(0,)]
-    assert rows(db, "SELECT status, articles_new FROM crawl_runs") == [("ok", 20)], "counted once, too"
+    assert rows(
+        db,
+        "SELECT count(*) FROM articles a LEFT JOIN pages p ON p.id = a.page_id "
+        "WHERE p.article_id IS DISTINCT FROM a.id",
+    ) == [(0,)]
+    assert rows(db, "SELECT status, articles_new FROM crawl_runs") == [("ok", 20)], (
+        "counted once, too"
+    )
     assert not (spool / "quarantine").exists()

@@ -13,18 +13,31 @@ def test_feed_run_survives_every_broken_source(hostile: Hostile) -> None:
     assert run["status"] == "ok"
     # malformed feed, non-feed bytes, malformed sitemap, sitemap entity bomb: each an error
     assert run["errors"] >= 4
-    states = dict(rows(hostile.db, "SELECT url, last_status FROM http_state WHERE outlet = 'feeds'"))
+    states = dict(
+        rows(hostile.db, "SELECT url, last_status FROM http_state WHERE outlet = 'feeds'")
+    )
     base = hostile.base("feeds")
-    for name in ("feeds/malformed.xml", "feeds/not-a-feed.xml", "feeds/bomb.xml", "feeds/xxe.xml",
-                 "sitemaps/bomb.xml", "sitemaps/malformed.xml", "sitemaps/child.xml"):
+    for name in (
+        "feeds/malformed.xml",
+        "feeds/not-a-feed.xml",
+        "feeds/bomb.xml",
+        "feeds/xxe.xml",
+        "sitemaps/bomb.xml",
+        "sitemaps/malformed.xml",
+        "sitemaps/child.xml",
+    ):
         assert states.get(f"{base}/{name}") == 200, f"{name} not recorded: {states}"
 
 
 def test_a_source_that_hangs_or_is_gone_does_not_stop_the_others(hostile: Hostile) -> None:
     base = hostile.base("feeds")
-    states = dict(rows(hostile.db, "SELECT url, last_status FROM http_state WHERE outlet = 'feeds'"))
+    states = dict(
+        rows(hostile.db, "SELECT url, last_status FROM http_state WHERE outlet = 'feeds'")
+    )
     assert states[f"{base}/sitemaps/gone.xml"] == 404
-    assert f"{base}/feeds/hangs.xml" not in states  # no answer, no validators to keep: counted in errors
+    assert (
+        f"{base}/feeds/hangs.xml" not in states
+    )  # no answer, no validators to keep: counted in errors
     assert hostile.webs["feeds"].count("/feeds/hangs.xml") == 2, "retried once, then given up"
     assert hostile.run("feeds")["new"] >= 6
 
@@ -40,8 +53,12 @@ def test_entity_bombs_are_inert(hostile: Hostile) -> None:
 
 def test_external_entities_are_never_resolved(hostile: Hostile) -> None:
     assert hostile.page("feeds", "/2024/08/01/after-the-xxe")[0] is None
-    leaked = rows(hostile.db, "SELECT count(*) FROM articles WHERE contains(coalesce(feed_title, '') || "
-                              "coalesce(title, '') || text, ?)", [SECRET])
+    leaked = rows(
+        hostile.db,
+        "SELECT count(*) FROM articles WHERE contains(coalesce(feed_title, '') || "
+        "coalesce(title, '') || text, ?)",
+        [SECRET],
+    )
     assert leaked == [(0,)]
     assert rows(hostile.db, "SELECT count(*) FROM pages WHERE contains(url, ?)", [SECRET]) == [(0,)]
     assert hostile.offsite is not None
@@ -56,7 +73,9 @@ def test_a_sitemap_index_that_points_to_itself_is_read_once(hostile: Hostile) ->
 
 
 def test_unreadable_dates_are_dropped_not_guessed(hostile: Hostile) -> None:
-    published, feed_published = hostile.article("feeds", "/2024/08/01/wrong-date", "published_at, feed_published_at")
+    published, feed_published = hostile.article(
+        "feeds", "/2024/08/01/wrong-date", "published_at, feed_published_at"
+    )
     assert feed_published is None
     assert published == datetime(2024, 5, 17, 8, 0, tzinfo=UTC), "the page's own date"
     assert hostile.page("feeds", "/2024/08/01/sitemap-bad-lastmod")[0] is None
@@ -65,11 +84,14 @@ def test_unreadable_dates_are_dropped_not_guessed(hostile: Hostile) -> None:
 def test_future_dates_are_not_trusted(hostile: Hostile) -> None:
     """A feed date in 2100 on an undated page: neither stored as the feed's date nor used."""
     published, feed_published, source = hostile.article(
-        "feeds", "/2024/08/01/future-date", "published_at, feed_published_at, date_source")
+        "feeds", "/2024/08/01/future-date", "published_at, feed_published_at, date_source"
+    )
     assert feed_published is None
     assert published == datetime(2024, 8, 1, tzinfo=UTC) and source == "url"
     modified = rows(hostile.db, "SELECT max(modified_at) FROM articles")[0][0]
-    assert modified is None or modified.year < 2100, "a sitemap lastmod in 2100 is no modification date"
+    assert modified is None or modified.year < 2100, (
+        "a sitemap lastmod in 2100 is no modification date"
+    )
 
 
 def test_no_request_ever_reaches_another_host(hostile: Hostile) -> None:
@@ -78,4 +100,6 @@ def test_no_request_ever_reaches_another_host(hostile: Hostile) -> None:
     assert hostile.offsite is not None
     assert hostile.offsite.paths() == []
     run = hostile.run("feeds")
-    assert run["skipped"]["filtered/offsite"] >= 3  # two section links, one sitemap entry, one child
+    assert (
+        run["skipped"]["filtered/offsite"] >= 3
+    )  # two section links, one sitemap entry, one child

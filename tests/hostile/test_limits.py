@@ -26,28 +26,58 @@ def _outlet(name: str, extra: str) -> str:
     return f'\n[[outlet]]\nname = "{name}"\narticle_pattern = "/20\\\\d\\\\d/"\nevery = "1h"\n{extra}\n'
 
 
-def _crawl(tmp: Path, config: str, webs: dict[str, HostileWeb], *names: str, db: Path | None = None,
-           **settings: Any) -> Hostile:
+def _crawl(
+    tmp: Path,
+    config: str,
+    webs: dict[str, HostileWeb],
+    *names: str,
+    db: Path | None = None,
+    **settings: Any,
+) -> Hostile:
     path = tmp / "outlets.toml"
     path.write_text("[defaults]\ndelay = 0\nconcurrency = 8\n" + config)
     db = db or tmp / "data" / "archive.duckdb"
     started = time.monotonic()
-    rc, stderr, maxrss = run_measured("crawl", "--config", str(path), "--db", str(db), "--timeout", "90",
-                                      "--log", str(tmp / "crawl.log"), *names, env=crawl_env(**settings))
+    rc, stderr, maxrss = run_measured(
+        "crawl",
+        "--config",
+        str(path),
+        "--db",
+        str(db),
+        "--timeout",
+        "90",
+        "--log",
+        str(tmp / "crawl.log"),
+        *names,
+        env=crawl_env(**settings),
+    )
     return Hostile(db, path, rc, stderr, maxrss, time.monotonic() - started, webs)
 
 
 def _page(db: Path, url: str) -> tuple[Any, ...]:
-    found = rows(db, "SELECT skip_reason, detail, status, article_id FROM pages WHERE url = ? "
-                     "ORDER BY fetched_at", [url])
+    found = rows(
+        db,
+        "SELECT skip_reason, detail, status, article_id FROM pages WHERE url = ? "
+        "ORDER BY fetched_at",
+        [url],
+    )
     assert found, f"no page recorded for {url}: lost without a word"
     return found[0]
 
 
 def _last_run(db: Path, outlet: str) -> dict[str, Any]:
-    (row,) = rows(db, "SELECT status, skipped, message, errors FROM crawl_runs WHERE outlet = ? "
-                      "ORDER BY started_at DESC LIMIT 1", [outlet])
-    return {"status": row[0], "skipped": json.loads(row[1] or "{}"), "message": row[2], "errors": row[3]}
+    (row,) = rows(
+        db,
+        "SELECT status, skipped, message, errors FROM crawl_runs WHERE outlet = ? "
+        "ORDER BY started_at DESC LIMIT 1",
+        [outlet],
+    )
+    return {
+        "status": row[0],
+        "skipped": json.loads(row[1] or "{}"),
+        "message": row[2],
+        "errors": row[3],
+    }
 
 
 # -- one crawl: headers, Unicode, boundary, robots.txt ----------------------------------------
@@ -55,8 +85,14 @@ def _last_run(db: Path, outlet: str) -> dict[str, Any]:
 
 def build_headers(web: HostileWeb) -> list[str]:
     web.add_handler("/2024/09/01/header-flood", web.header_flood())
-    web.add_handler("/2024/09/01/header-count", web.many_headers(5000, article_html("Five thousand headers", 51).encode()))
-    web.add_handler("/2024/09/01/some-headers", web.many_headers(40, article_html("Forty headers are fine", 52).encode()))
+    web.add_handler(
+        "/2024/09/01/header-count",
+        web.many_headers(5000, article_html("Five thousand headers", 51).encode()),
+    )
+    web.add_handler(
+        "/2024/09/01/some-headers",
+        web.many_headers(40, article_html("Forty headers are fine", 52).encode()),
+    )
     paths = ["/2024/09/01/header-flood", "/2024/09/01/header-count", "/2024/09/01/some-headers"]
     web.add("/headers-feed.xml", feed(web.base, paths), content_type=RSS)
     return paths
@@ -67,44 +103,99 @@ LONE = "\\ud83d"  # a JSON escape of half a surrogate pair
 
 def build_unicode(web: HostileWeb) -> None:
     base = web.base
-    web.add("/unicode-rss.xml", f"""<?xml version="1.0" encoding="utf-8"?>
+    web.add(
+        "/unicode-rss.xml",
+        f"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Emoji</title>
 <item><title>Smile &#55357;&#56832; at the harbour</title><link>{base}/2024/09/02/emoji-title</link></item>
 <item><title>Half a smile &#55357; only</title><link>{base}/2024/09/02/half-emoji-title</link></item>
 <item><title>A plain neighbour</title><link>{base}/2024/09/02/plain-neighbour</link></item>
-</channel></rss>""", content_type=RSS)
-    web.add("/unicode-feed.json", ('{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": ['
-                                   f'{{"id": "1", "url": "{base}/2024/09/02/json-lone", "title": "Lone {LONE} half"}},'
-                                   f'{{"id": "2", "url": "{base}/2024/09/02/json-neighbour", "title": "Neighbour"}}]}}'
-                                   ).encode(), content_type="application/feed+json")
-    web.add("/deep-feed.json", b'{"items": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
-            content_type="application/feed+json")
-    ld = ('<script type="application/ld+json">{"@context": "https://schema.org", "@type": "NewsArticle", '
-          f'"headline": "Harbour {LONE} deal", "author": {{"@type": "Person", "name": "Ana {LONE}"}}, '
-          '"datePublished": "2024-09-02T07:00:00Z"}</script>')
-    web.add("/2024/09/02/jsonld-lone-surrogate", article_html("Harbour deal", 53, extra_head=ld), content_type=HTML)
-    deep = ('<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Deep", "x": '
-            + "[" * 990 + "]" * 990 + "}</script>")
-    web.add("/2024/09/02/jsonld-deep", article_html("A story under deep markup", 54, extra_head=deep), content_type=HTML)
-    for slug, seed in [("emoji-title", 55), ("half-emoji-title", 56), ("plain-neighbour", 57),
-                       ("json-lone", 58), ("json-neighbour", 59)]:
-        web.add(f"/2024/09/02/{slug}", article_html(f"Story {slug.replace('-', ' ')}", seed), content_type=HTML)
-    web.add("/unicode-pages.xml", feed(base, ["/2024/09/02/jsonld-lone-surrogate", "/2024/09/02/jsonld-deep"]),
-            content_type=RSS)
+</channel></rss>""",
+        content_type=RSS,
+    )
+    web.add(
+        "/unicode-feed.json",
+        (
+            '{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": ['
+            f'{{"id": "1", "url": "{base}/2024/09/02/json-lone", "title": "Lone {LONE} half"}},'
+            f'{{"id": "2", "url": "{base}/2024/09/02/json-neighbour", "title": "Neighbour"}}]}}'
+        ).encode(),
+        content_type="application/feed+json",
+    )
+    web.add(
+        "/deep-feed.json",
+        b'{"items": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
+        content_type="application/feed+json",
+    )
+    ld = (
+        '<script type="application/ld+json">{"@context": "https://schema.org", "@type": "NewsArticle", '
+        f'"headline": "Harbour {LONE} deal", "author": {{"@type": "Person", "name": "Ana {LONE}"}}, '
+        '"datePublished": "2024-09-02T07:00:00Z"}</script>'
+    )
+    web.add(
+        "/2024/09/02/jsonld-lone-surrogate",
+        article_html("Harbour deal", 53, extra_head=ld),
+        content_type=HTML,
+    )
+    deep = (
+        '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Deep", "x": '
+        + "[" * 990
+        + "]" * 990
+        + "}</script>"
+    )
+    web.add(
+        "/2024/09/02/jsonld-deep",
+        article_html("A story under deep markup", 54, extra_head=deep),
+        content_type=HTML,
+    )
+    for slug, seed in [
+        ("emoji-title", 55),
+        ("half-emoji-title", 56),
+        ("plain-neighbour", 57),
+        ("json-lone", 58),
+        ("json-neighbour", 59),
+    ]:
+        web.add(
+            f"/2024/09/02/{slug}",
+            article_html(f"Story {slug.replace('-', ' ')}", seed),
+            content_type=HTML,
+        )
+    web.add(
+        "/unicode-pages.xml",
+        feed(base, ["/2024/09/02/jsonld-lone-surrogate", "/2024/09/02/jsonld-deep"]),
+        content_type=RSS,
+    )
 
 
 def build_boundary(web: HostileWeb, other_port: HostileWeb, internal: HostileWeb) -> None:
     base = web.base
     web.add("/2024/09/03/home-story", article_html("A story at home", 61), content_type=HTML)
-    web.add_handler("/2024/09/03/redirect-other-port", web.redirect(f"{other_port.base}/2024/09/03/moved-away", 302))
+    web.add_handler(
+        "/2024/09/03/redirect-other-port",
+        web.redirect(f"{other_port.base}/2024/09/03/moved-away", 302),
+    )
     other_port.add("/2024/09/03/other-port", article_html("Never fetch me: other port", 62))
     other_port.add("/2024/09/03/moved-away", article_html("Never fetch me: moved", 63))
     internal.add("/2024/09/03/internal", article_html("Never fetch me: internal", 64))
     internal.add("/2024/09/03/intranet-story", article_html("An intranet story, allowed", 65))
-    web.add("/boundary-feed.xml", feed(base, ["/2024/09/03/home-story", f"{other_port.base}/2024/09/03/other-port",
-                                              "/2024/09/03/redirect-other-port", f"{internal.base}/2024/09/03/internal"]),
-            content_type=RSS)
-    web.add("/intranet-feed.xml", feed(base, [f"{internal.base}/2024/09/03/intranet-story"]), content_type=RSS)
+    web.add(
+        "/boundary-feed.xml",
+        feed(
+            base,
+            [
+                "/2024/09/03/home-story",
+                f"{other_port.base}/2024/09/03/other-port",
+                "/2024/09/03/redirect-other-port",
+                f"{internal.base}/2024/09/03/internal",
+            ],
+        ),
+        content_type=RSS,
+    )
+    web.add(
+        "/intranet-feed.xml",
+        feed(base, [f"{internal.base}/2024/09/03/intranet-story"]),
+        content_type=RSS,
+    )
 
 
 def build_big_robots(web: HostileWeb, robots: HostileWeb) -> None:
@@ -113,7 +204,11 @@ def build_big_robots(web: HostileWeb, robots: HostileWeb) -> None:
     robots.add("/robots.txt", body, content_type="text/plain")
     robots.add("/2024/09/06/behind-big-robots", article_html("Disallowed by a big robots.txt", 66))
     robots.add("/section/", "<html><body>section</body></html>")
-    web.add("/bigrobots-feed.xml", feed(web.base, [f"{robots.base}/2024/09/06/behind-big-robots"]), content_type=RSS)
+    web.add(
+        "/bigrobots-feed.xml",
+        feed(web.base, [f"{robots.base}/2024/09/06/behind-big-robots"]),
+        content_type=RSS,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +216,9 @@ def limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
     tmp = tmp_path_factory.mktemp("limits")
     main = HostileWeb()
     other_port = HostileWeb()
-    internal = HostileWeb("127.0.0.2", port=int(main.host.rsplit(":", 1)[1]))  # same port, another address
+    internal = HostileWeb(
+        "127.0.0.2", port=int(main.host.rsplit(":", 1)[1])
+    )  # same port, another address
     robots = HostileWeb()
     webs = {"main": main, "other_port": other_port, "internal": internal, "robots": robots}
     main.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
@@ -135,11 +232,20 @@ def limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
     both = 'domains = ["127.0.0.1", "127.0.0.2"]'
     config = (
         _outlet("headers", f'feeds = ["{b}/headers-feed.xml"]')
-        + _outlet("unicode", f'feeds = ["{b}/unicode-rss.xml", "{b}/unicode-feed.json", "{b}/deep-feed.json", '
-                             f'"{b}/unicode-pages.xml"]')
+        + _outlet(
+            "unicode",
+            f'feeds = ["{b}/unicode-rss.xml", "{b}/unicode-feed.json", "{b}/deep-feed.json", '
+            f'"{b}/unicode-pages.xml"]',
+        )
         + _outlet("boundary", f'feeds = ["{b}/boundary-feed.xml"]\n{both}')
-        + _outlet("intranet", f'feeds = ["{b}/intranet-feed.xml"]\n{both}\nallow_networks = ["127.0.0.2/32"]')
-        + _outlet("bigrobots", f'feeds = ["{b}/bigrobots-feed.xml"]\nstart_urls = ["{robots.base}/section/"]')
+        + _outlet(
+            "intranet",
+            f'feeds = ["{b}/intranet-feed.xml"]\n{both}\nallow_networks = ["127.0.0.2/32"]',
+        )
+        + _outlet(
+            "bigrobots",
+            f'feeds = ["{b}/bigrobots-feed.xml"]\nstart_urls = ["{robots.base}/section/"]',
+        )
     )
     try:
         yield _crawl(tmp, config, webs)
@@ -155,10 +261,13 @@ def test_the_limits_crawl_succeeds_and_stays_small(limits: Hostile) -> None:
     assert rows(limits.db, "SELECT count(*) FROM crawl_runs WHERE status <> 'ok'") == [(0,)]
 
 
-@pytest.mark.parametrize("path, words", [
-    ("/2024/09/01/header-flood", "response headers over 262144 bytes"),
-    ("/2024/09/01/header-count", "response has over 200 header lines"),
-])
+@pytest.mark.parametrize(
+    "path, words",
+    [
+        ("/2024/09/01/header-flood", "response headers over 262144 bytes"),
+        ("/2024/09/01/header-count", "response has over 200 header lines"),
+    ],
+)
 def test_oversized_header_sections_are_too_large(limits: Hostile, path: str, words: str) -> None:
     skip, detail, status, article_id = limits.page("main", path)
     assert (skip, status, article_id) == ("too_large", None, None)
@@ -170,15 +279,22 @@ def test_forty_headers_are_an_ordinary_page(limits: Hostile) -> None:
     assert limits.run("headers")["skipped"].get("too_large") == 2
 
 
-@pytest.mark.parametrize("slug, title_has", [
-    ("emoji-title", "Smile \U0001F600 at"),   # a surrogate pair in character references: the emoji
-    ("half-emoji-title", "Half a smile \ufffd only"),  # half a pair: replaced, the entry kept
-    ("plain-neighbour", "A plain neighbour"),  # the other entries of the feed are not lost
-    ("json-lone", "Lone \ufffd half"),        # a lone surrogate escape in a JSON Feed
-    ("json-neighbour", "Neighbour"),
-])
-def test_invalid_unicode_in_a_feed_costs_neither_the_entry_nor_the_feed(limits: Hostile, slug: str,
-                                                                        title_has: str) -> None:
+@pytest.mark.parametrize(
+    "slug, title_has",
+    [
+        (
+            "emoji-title",
+            "Smile \U0001f600 at",
+        ),  # a surrogate pair in character references: the emoji
+        ("half-emoji-title", "Half a smile \ufffd only"),  # half a pair: replaced, the entry kept
+        ("plain-neighbour", "A plain neighbour"),  # the other entries of the feed are not lost
+        ("json-lone", "Lone \ufffd half"),  # a lone surrogate escape in a JSON Feed
+        ("json-neighbour", "Neighbour"),
+    ],
+)
+def test_invalid_unicode_in_a_feed_costs_neither_the_entry_nor_the_feed(
+    limits: Hostile, slug: str, title_has: str
+) -> None:
     path = f"/2024/09/02/{slug}"
     assert limits.page("main", path)[0] is None
     (feed_title,) = limits.article("main", path, "feed_title")
@@ -240,8 +356,13 @@ def test_a_crawl_over_its_memory_budget_is_stopped_and_recorded(tmp_path: Path) 
         web.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
         web.add("/feed.xml", feed(web.base, ["/2024/09/08/a-story"]), content_type=RSS)
         web.add("/2024/09/08/a-story", article_html("A story", 67))
-        result = _crawl(tmp_path, _outlet("budget", f'feeds = ["{web.base}/feed.xml"]'), {"main": web},
-                        MEMUSAGE_LIMIT_MB=1, MEMUSAGE_CHECK_INTERVAL_SECONDS=0.2)
+        result = _crawl(
+            tmp_path,
+            _outlet("budget", f'feeds = ["{web.base}/feed.xml"]'),
+            {"main": web},
+            MEMUSAGE_LIMIT_MB=1,
+            MEMUSAGE_CHECK_INTERVAL_SECONDS=0.2,
+        )
     finally:
         web.stop()
     assert result.returncode != 0
@@ -256,19 +377,30 @@ MONTHS = [f"{2022 + i // 12}-{i % 12 + 1:02d}" for i in range(30)]  # 2022-01 ..
 
 
 @pytest.fixture(scope="module")
-def big_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostileWeb, Hostile, list[str], Hostile]]:
+def big_index(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[HostileWeb, Hostile, list[str], Hostile]]:
     tmp = tmp_path_factory.mktemp("index")
     web = HostileWeb()
     web.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
-    children = "".join(f"<sitemap><loc>{web.base}/sitemap-{m}.xml</loc><lastmod>{m}-28T00:00:00Z</lastmod></sitemap>\n"
-                       for m in MONTHS)  # oldest first, as archives list them
-    web.add("/sitemap-index.xml", '<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex '
-            f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{children}</sitemapindex>',
-            content_type="application/xml")
+    children = "".join(
+        f"<sitemap><loc>{web.base}/sitemap-{m}.xml</loc><lastmod>{m}-28T00:00:00Z</lastmod></sitemap>\n"
+        for m in MONTHS
+    )  # oldest first, as archives list them
+    web.add(
+        "/sitemap-index.xml",
+        '<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex '
+        f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{children}</sitemapindex>',
+        content_type="application/xml",
+    )
     for i, m in enumerate(MONTHS):
-        web.add(f"/sitemap-{m}.xml", '<?xml version="1.0" encoding="UTF-8"?>\n<urlset '
-                'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                f"<url><loc>{web.base}/2024/09/07/story-of-{m}</loc></url></urlset>", content_type="application/xml")
+        web.add(
+            f"/sitemap-{m}.xml",
+            '<?xml version="1.0" encoding="UTF-8"?>\n<urlset '
+            'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<url><loc>{web.base}/2024/09/07/story-of-{m}</loc></url></urlset>",
+            content_type="application/xml",
+        )
         web.add(f"/2024/09/07/story-of-{m}", article_html(f"The story of {m}", 100 + i))
     web.start()
     config = _outlet("index", f'sitemaps = ["{web.base}/sitemap-index.xml"]')
@@ -282,11 +414,14 @@ def big_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hostil
 
 
 def test_a_big_sitemap_index_is_read_newest_first(
-        big_index: tuple[HostileWeb, Hostile, list[str], Hostile]) -> None:
+    big_index: tuple[HostileWeb, Hostile, list[str], Hostile],
+) -> None:
     _, first, fetched_first, _ = big_index
     assert first.returncode == 0, first.stderr[-2000:]
-    (skipped,) = rows(first.db, "SELECT skipped FROM crawl_runs WHERE outlet = 'index' "
-                                "ORDER BY started_at LIMIT 1")[0]
+    (skipped,) = rows(
+        first.db,
+        "SELECT skipped FROM crawl_runs WHERE outlet = 'index' ORDER BY started_at LIMIT 1",
+    )[0]
     assert json.loads(skipped)["filtered/sitemaps_deferred"] == 10, "what was deferred is counted"
     read = {m for m in MONTHS if f"/sitemap-{m}.xml" in fetched_first}
     assert read == set(MONTHS[-20:]), "the 20 newest months, the newest included"
@@ -295,10 +430,13 @@ def test_a_big_sitemap_index_is_read_newest_first(
 
 
 def test_deferred_child_sitemaps_are_read_by_the_next_run(
-        big_index: tuple[HostileWeb, Hostile, list[str], Hostile]) -> None:
+    big_index: tuple[HostileWeb, Hostile, list[str], Hostile],
+) -> None:
     web, _, _, second = big_index
     assert second.returncode == 0, second.stderr[-2000:]
-    assert all(web.count(f"/sitemap-{m}.xml") >= 1 for m in MONTHS), "a child sitemap was never read"
+    assert all(web.count(f"/sitemap-{m}.xml") >= 1 for m in MONTHS), (
+        "a child sitemap was never read"
+    )
     archived = rows(second.db, "SELECT count(*) FROM articles WHERE outlet = 'index'")[0][0]
     assert archived == 30
 
@@ -313,14 +451,19 @@ def patterns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
     web.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     crafted = "/2024/09/04/" + "a" * 40 + "!"
     web.add("/nested.xml", feed(web.base, [crafted, "/2024/09/04/story-a"]), content_type=RSS)
-    web.add("/alternation.xml", feed(web.base, ["/2024/09/05/" + "a" * 60 + "!", "/2024/09/05/story-aa"]),
-            content_type=RSS)
+    web.add(
+        "/alternation.xml",
+        feed(web.base, ["/2024/09/05/" + "a" * 60 + "!", "/2024/09/05/story-aa"]),
+        content_type=RSS,
+    )
     web.add("/2024/09/04/story-a", article_html("A story that matches (a+)+$", 68))
     web.add("/2024/09/05/story-aa", article_html("A story that matches (a|aa)+$", 69))
     web.start()
-    config = (f'\n[[outlet]]\nname = "nested"\nfeeds = ["{web.base}/nested.xml"]\narticle_pattern = "(a+)+$"\n'
-              f'\n[[outlet]]\nname = "alternation"\nfeeds = ["{web.base}/alternation.xml"]\n'
-              'article_pattern = "(a|aa)+$"\n')
+    config = (
+        f'\n[[outlet]]\nname = "nested"\nfeeds = ["{web.base}/nested.xml"]\narticle_pattern = "(a+)+$"\n'
+        f'\n[[outlet]]\nname = "alternation"\nfeeds = ["{web.base}/alternation.xml"]\n'
+        'article_pattern = "(a|aa)+$"\n'
+    )
     try:
         yield _crawl(tmp, config, {"main": web})
     finally:

@@ -16,13 +16,17 @@ RSS_LIMIT_KB = 450 * 1024
 
 
 @pytest.fixture(scope="module")
-def million(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostileWeb, Path, int, str, int]]:
+def million(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[HostileWeb, Path, int, str, int]]:
     tmp = tmp_path_factory.mktemp("million")
     web = HostileWeb()
     build_million(web)
     # The same million URLs uncompressed: about 100 MB, over the sitemap protocol's 50 MB.
-    web.add_handler("/sitemaps/million.xml", web.stream(million_url_sitemap(web.base, gzip=False),
-                                                        {"Content-Type": "application/xml"}))
+    web.add_handler(
+        "/sitemaps/million.xml",
+        web.stream(million_url_sitemap(web.base, gzip=False), {"Content-Type": "application/xml"}),
+    )
     web.start()
     config = tmp / "outlets.toml"
     config.write_text(f"""
@@ -36,8 +40,9 @@ concurrency = 8
     db = tmp / "archive.duckdb"
     try:
         # Generating a million entries takes the server a few seconds: a realistic timeout.
-        rc, stderr, maxrss = run_measured("crawl", "--config", str(config), "--db", str(db),
-                                          env=crawl_env(DOWNLOAD_TIMEOUT=60))
+        rc, stderr, maxrss = run_measured(
+            "crawl", "--config", str(config), "--db", str(db), env=crawl_env(DOWNLOAD_TIMEOUT=60)
+        )
         yield web, db, rc, stderr, maxrss
     finally:
         web.stop()
@@ -54,7 +59,9 @@ def test_a_million_url_sitemap_gives_its_first_entries_in_flat_memory(million: t
     assert len(fetched) == MILLION_BUDGET and all(int(p[-7:]) < MILLION_BUDGET + 5 for p in fetched)
 
 
-def test_an_uncompressed_sitemap_over_the_protocol_limit_is_refused_and_counted(million: tuple) -> None:
+def test_an_uncompressed_sitemap_over_the_protocol_limit_is_refused_and_counted(
+    million: tuple,
+) -> None:
     _web, db, _rc, _stderr, _ = million
     (errors,) = rows(db, "SELECT errors FROM crawl_runs")[0]
     assert errors >= 1, "the 100 MB sitemap failed: the run says so"

@@ -16,10 +16,16 @@ def test_the_crawl_itself_succeeds_and_stays_small(hostile: Hostile) -> None:
     assert rows(hostile.db, "SELECT count(*) FROM crawl_runs WHERE status <> 'ok'") == [(0,)]
 
 
-@pytest.mark.parametrize("path, note", [
-    ("/2024/05/01/cp1252-as-utf8", "declared utf-8 but the bytes are not UTF-8; decoded as cp1252"),
-    ("/2024/05/01/utf8-as-latin1", "declared cp1252 but the bytes are UTF-8"),
-])
+@pytest.mark.parametrize(
+    "path, note",
+    [
+        (
+            "/2024/05/01/cp1252-as-utf8",
+            "declared utf-8 but the bytes are not UTF-8; decoded as cp1252",
+        ),
+        ("/2024/05/01/utf8-as-latin1", "declared cp1252 but the bytes are UTF-8"),
+    ],
+)
 def test_a_wrong_charset_is_corrected_and_said(hostile: Hostile, path: str, note: str) -> None:
     skip, detail, status, _ = hostile.page("pages", path)
     assert (skip, status) == (None, 200)
@@ -47,26 +53,35 @@ def test_one_stray_nul_byte_does_not_make_an_article_binary(hostile: Hostile) ->
     assert hostile.page("pages", "/2024/05/01/nul-byte")[0] is None
 
 
-@pytest.mark.parametrize("path, words", [
-    ("/2024/05/01/fifty-mb", "larger than download max size"),          # Content-Length says 50 MB
-    ("/2024/05/01/fifty-mb-chunked", "larger than download max size"),  # no length: cut at 10 MB
-    ("/2024/05/01/endless", "larger than download max size"),           # a body that never ends
-    ("/2024/05/01/gzip-bomb", "exceeded DOWNLOAD_MAXSIZE"),             # 1 MB that inflates to 1 GB
-])
+@pytest.mark.parametrize(
+    "path, words",
+    [
+        ("/2024/05/01/fifty-mb", "larger than download max size"),  # Content-Length says 50 MB
+        (
+            "/2024/05/01/fifty-mb-chunked",
+            "larger than download max size",
+        ),  # no length: cut at 10 MB
+        ("/2024/05/01/endless", "larger than download max size"),  # a body that never ends
+        ("/2024/05/01/gzip-bomb", "exceeded DOWNLOAD_MAXSIZE"),  # 1 MB that inflates to 1 GB
+    ],
+)
 def test_oversized_bodies_are_too_large(hostile: Hostile, path: str, words: str) -> None:
     skip, detail, _, article_id = hostile.page("pages", path)
     assert (skip, article_id) == ("too_large", None)
     assert words in detail
 
 
-@pytest.mark.parametrize("path, reason", [
-    ("/2024/05/01/pdf-as-html", "not_html"),
-    ("/2024/05/01/png-as-html", "not_html"),
-    ("/2024/05/01/empty", "empty_extraction"),
-    ("/2024/05/01/challenge", "bot_challenge"),
-    ("/2024/05/01/enable-js", "bot_challenge"),
-    ("/2024/05/01/cookie-wall", "bot_challenge"),
-])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/2024/05/01/pdf-as-html", "not_html"),
+        ("/2024/05/01/png-as-html", "not_html"),
+        ("/2024/05/01/empty", "empty_extraction"),
+        ("/2024/05/01/challenge", "bot_challenge"),
+        ("/2024/05/01/enable-js", "bot_challenge"),
+        ("/2024/05/01/cookie-wall", "bot_challenge"),
+    ],
+)
 def test_pages_that_are_not_articles_are_recorded(hostile: Hostile, path: str, reason: str) -> None:
     skip, _, status, article_id = hostile.page("pages", path)
     assert (skip, status, article_id) == (reason, 200, None)
@@ -81,8 +96,13 @@ def test_a_paywall_teaser_is_archived_flagged(hostile: Hostile) -> None:
 def test_the_run_counts_agree_with_the_pages(hostile: Hostile) -> None:
     """crawl_runs is what `mediawatch status` shows: it must match the recorded pages."""
     run = hostile.run("pages")
-    recorded = dict(rows(hostile.db, "SELECT skip_reason, count(*) FROM pages WHERE outlet = 'pages' "
-                                     "AND skip_reason IS NOT NULL GROUP BY 1"))
+    recorded = dict(
+        rows(
+            hostile.db,
+            "SELECT skip_reason, count(*) FROM pages WHERE outlet = 'pages' "
+            "AND skip_reason IS NOT NULL GROUP BY 1",
+        )
+    )
     assert run["skipped"] == recorded
     assert recorded["too_large"] == 4 and recorded["bot_challenge"] == 3
     archived = rows(hostile.db, "SELECT count(*) FROM articles WHERE outlet = 'pages'")[0][0]

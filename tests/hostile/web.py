@@ -48,8 +48,11 @@ def prose(seed: int, paragraphs: int = 6, words: int = 55, lang: str = "en") -> 
     """Distinct, article-like paragraphs (seeded), so no two pages are near-duplicates."""
     rng = random.Random(seed)
     vocab = _WORDS_FR if lang == "fr" else _WORDS_EN
-    glue = ["et", "de", "la", "le", "pour", "avec", "dans"] if lang == "fr" else [
-        "and", "the", "of", "for", "with", "in", "after"]
+    glue = (
+        ["et", "de", "la", "le", "pour", "avec", "dans"]
+        if lang == "fr"
+        else ["and", "the", "of", "for", "with", "in", "after"]
+    )
     out = []
     for _ in range(paragraphs):
         sentence = []
@@ -60,9 +63,18 @@ def prose(seed: int, paragraphs: int = 6, words: int = 55, lang: str = "en") -> 
     return out
 
 
-def article_html(title: str, seed: int, *, lang: str = "en", date: str | None = "2024-05-17T08:00:00Z",
-                 charset: str | None = "utf-8", extra_head: str = "", extra_body: str = "",
-                 paragraphs: int = 6, jsonld: dict[str, Any] | None = None) -> str:
+def article_html(
+    title: str,
+    seed: int,
+    *,
+    lang: str = "en",
+    date: str | None = "2024-05-17T08:00:00Z",
+    charset: str | None = "utf-8",
+    extra_head: str = "",
+    extra_body: str = "",
+    paragraphs: int = 6,
+    jsonld: dict[str, Any] | None = None,
+) -> str:
     """A plain news article page: title, date, a few paragraphs of prose."""
     meta_charset = f'<meta charset="{charset}">' if charset else ""
     date_meta = f'<meta property="article:published_time" content="{date}">' if date else ""
@@ -120,31 +132,44 @@ class HostileWeb(FakeWeb):
 
     def slow(self, seconds: float, then: bytes = b"<html><body>late</body></html>") -> Handler:
         """Headers only after `seconds`: longer than the crawl's DOWNLOAD_TIMEOUT is a timeout."""
+
         def handler(h: BaseHTTPRequestHandler) -> None:
             if self.wait(seconds):
                 return
             _send(h, 200, then, {"Content-Type": "text/html; charset=utf-8"})
+
         return handler
 
     def silent(self, seconds: float = 60.0) -> Handler:
         """Accepts, reads the request, never answers a byte (bounded so threads end)."""
+
         def handler(h: BaseHTTPRequestHandler) -> None:
             self.wait(seconds)
             h.close_connection = True
+
         return handler
 
     def reset(self) -> Handler:
         """Connection reset by peer: SO_LINGER 0 then close sends an RST instead of a FIN."""
+
         def handler(h: BaseHTTPRequestHandler) -> None:
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             h.close_connection = True
             h.connection.close()
+
         return handler
 
-    def stream(self, chunks: Callable[[], Iterable[bytes]], headers: dict[str, str], *,
-               length: int | None = None, max_seconds: float = 60.0) -> Handler:
+    def stream(
+        self,
+        chunks: Callable[[], Iterable[bytes]],
+        headers: dict[str, str],
+        *,
+        length: int | None = None,
+        max_seconds: float = 60.0,
+    ) -> Handler:
         """Stream a generated body, chunked (no length) or with Content-Length; stops when
         the client hangs up, the server stops, or after max_seconds."""
+
         def handler(h: BaseHTTPRequestHandler) -> None:
             h.send_response(200)
             for k, v in headers.items():
@@ -172,11 +197,15 @@ class HostileWeb(FakeWeb):
             except OSError:
                 pass  # the crawler hung up: what a size limit does
             h.close_connection = True
+
         return handler
 
-    def header_flood(self, line_bytes: int = 8000, max_bytes: int = 4096 * MB, max_seconds: float = 60.0) -> Handler:
+    def header_flood(
+        self, line_bytes: int = 8000, max_bytes: int = 4096 * MB, max_seconds: float = 60.0
+    ) -> Handler:
         """A status line, then header lines forever: the header section never ends (bounded in
         bytes and seconds only so a client without a limit cannot pin a thread)."""
+
         def handler(h: BaseHTTPRequestHandler) -> None:
             line = b"X-Flood: " + b"a" * max(1, line_bytes - 11) + b"\r\n"
             block = line * max(1, 64 * 1024 // len(line))
@@ -184,28 +213,37 @@ class HostileWeb(FakeWeb):
             deadline = time.monotonic() + max_seconds
             try:
                 h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n")
-                while sent < max_bytes and not self.stopping.is_set() and time.monotonic() < deadline:
+                while (
+                    sent < max_bytes and not self.stopping.is_set() and time.monotonic() < deadline
+                ):
                     h.wfile.write(block)
                     sent += len(block)
             except OSError:
                 pass  # the crawler hung up: what a header limit does
             h.close_connection = True
+
         return handler
 
     def many_headers(self, count: int, body: bytes) -> Handler:
         """A complete response with `count` small header lines before its body."""
+
         def handler(h: BaseHTTPRequestHandler) -> None:
-            head = [b"HTTP/1.1 200 OK", b"Content-Type: text/html; charset=utf-8",
-                    b"Content-Length: %d" % len(body)]
+            head = [
+                b"HTTP/1.1 200 OK",
+                b"Content-Type: text/html; charset=utf-8",
+                b"Content-Length: %d" % len(body),
+            ]
             head += [b"X-Tag-%d: %d" % (i, i) for i in range(count)]
             with contextlib.suppress(OSError):
                 h.wfile.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
             h.close_connection = True
+
         return handler
 
     def redirect(self, location: str, status: int = 301) -> Handler:
         def handler(h: BaseHTTPRequestHandler) -> None:
             _send(h, status, b"", {"Location": location.replace("{base}", self.base)})
+
         return handler
 
     def sequence(self, *answers: tuple[int, bytes, dict[str, str]]) -> Handler:
@@ -219,6 +257,7 @@ class HostileWeb(FakeWeb):
                 state["n"] += 1
             status, body, headers = answers[i]
             _send(h, status, body, headers)
+
         return handler
 
 
@@ -234,8 +273,11 @@ def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str
 # -- generated bodies (never committed: made at test time) ------------------------------------
 
 
-def big_page_chunks(total: int, title: str = "A page of fifty megabytes") -> Callable[[], Iterator[bytes]]:
+def big_page_chunks(
+    total: int, title: str = "A page of fifty megabytes"
+) -> Callable[[], Iterator[bytes]]:
     """An HTML page of `total` bytes, generated as it is sent."""
+
     def gen() -> Iterator[bytes]:
         head = f"<!DOCTYPE html><html><head><title>{title}</title></head><body><article><h1>{title}</h1>".encode()
         yield head
@@ -248,11 +290,13 @@ def big_page_chunks(total: int, title: str = "A page of fifty megabytes") -> Cal
             yield piece
         tail = b"</article></body></html>"
         yield tail + b" " * max(0, total - sent - len(tail))
+
     return gen
 
 
 def endless_chunks(limit_bytes: int = 400 * MB) -> Callable[[], Iterator[bytes]]:
     """A body that never ends on its own (bounded only so a broken client cannot pin a thread)."""
+
     def gen() -> Iterator[bytes]:
         yield b"<html><body><article><h1>Live ticker</h1>"
         line = b"<p>" + b"update " * 100 + b"</p>\n"
@@ -261,6 +305,7 @@ def endless_chunks(limit_bytes: int = 400 * MB) -> Callable[[], Iterator[bytes]]
         while sent < limit_bytes:
             sent += len(block)
             yield block
+
     return gen
 
 
@@ -277,15 +322,22 @@ def gzip_bomb(members: int = 16) -> bytes:
     return _BOMB_CACHE[members]
 
 
-def million_url_sitemap(base: str, urls: int = 1_000_000, *, gzip: bool = True) -> Callable[[], Iterator[bytes]]:
+def million_url_sitemap(
+    base: str, urls: int = 1_000_000, *, gzip: bool = True
+) -> Callable[[], Iterator[bytes]]:
     """A sitemap of `urls` entries, generated (and gzipped) as it is sent."""
+
     def raw() -> Iterator[bytes]:
-        yield (b'<?xml version="1.0" encoding="UTF-8"?>\n'
-               b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n')
+        yield (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        )
         batch = []
         for i in range(urls):
-            batch.append(f"<url><loc>{base}/2024/05/{i % 28 + 1:02d}/million-{i:07d}</loc>"
-                         f"<lastmod>2024-05-{i % 28 + 1:02d}</lastmod></url>\n")
+            batch.append(
+                f"<url><loc>{base}/2024/05/{i % 28 + 1:02d}/million-{i:07d}</loc>"
+                f"<lastmod>2024-05-{i % 28 + 1:02d}</lastmod></url>\n"
+            )
             if len(batch) == 5000:
                 yield "".join(batch).encode()
                 batch = []
@@ -352,23 +404,32 @@ class GrowingOutlet:
         def handler(h: BaseHTTPRequestHandler) -> None:
             if self.web.wait(PAGE_DELAY):
                 return
-            body = article_html(f"Chaos story number {i}", 5000 + i,
-                                extra_body=f"<p>Edition {self.edits[slug]} of this story: "
-                                           + " ".join(["corrected"] * 30) * (1 if self.edits[slug] else 0) + "</p>")
+            body = article_html(
+                f"Chaos story number {i}",
+                5000 + i,
+                extra_body=f"<p>Edition {self.edits[slug]} of this story: "
+                + " ".join(["corrected"] * 30) * (1 if self.edits[slug] else 0)
+                + "</p>",
+            )
             data = body.encode()
             h.send_response(200)
             h.send_header("Content-Type", "text/html; charset=utf-8")
             h.send_header("Content-Length", str(len(data)))
             h.end_headers()
             h.wfile.write(data)
+
         return handler
 
     def _sitemap(self, h: BaseHTTPRequestHandler) -> None:
         with self._lock:
-            entries = "".join(f"<url><loc>{self.web.base}{s}</loc><lastmod>{self.lastmod[s]}</lastmod></url>"
-                              for s in self.slugs)
-        data = ('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/'
-                f'sitemap/0.9">{entries}</urlset>').encode()
+            entries = "".join(
+                f"<url><loc>{self.web.base}{s}</loc><lastmod>{self.lastmod[s]}</lastmod></url>"
+                for s in self.slugs
+            )
+        data = (
+            '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/'
+            f'sitemap/0.9">{entries}</urlset>'
+        ).encode()
         h.send_response(200)
         h.send_header("Content-Type", "application/xml")
         h.send_header("Content-Length", str(len(data)))
