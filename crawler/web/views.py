@@ -47,7 +47,7 @@ def fmt(value: Any) -> str:
         s = int(value.total_seconds())
         sign, s = ("-" if s < 0 else "+"), abs(s)
         return (
-            f"{sign}{s // 86400}d {s % 86400 // 3600}h"
+            f"{sign}{s // 86400}d {s % 86400 // 3600}h {s % 3600 // 60}m"
             if s >= 86400
             else f"{sign}{s // 3600}h {s % 3600 // 60}m"
         )
