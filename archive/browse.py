@@ -41,6 +41,7 @@ from archive.search import (
 
 PAGE_SIZE = 50
 SQL_ROW_LIMIT = 1000  # rows shown in the /sql table; the CSV link has them all
+ACTIVITY_DAYS = 30  # the outlets page's window
 SESSION_TIMEOUT = 20.0  # seconds a page may hold the archive open
 
 
@@ -267,7 +268,7 @@ def raw_page(con: duckdb.DuckDBPyConnection, article_id: int) -> tuple[str, byte
     return str(row[0] or "text/html"), gzip.decompress(bytes(row[1]))
 
 
-def outlet_activity(con: duckdb.DuckDBPyConnection, days: int = 30) -> dict[str, Any]:
+def outlet_activity(con: duckdb.DuckDBPyConnection, days: int = ACTIVITY_DAYS) -> dict[str, Any]:
     """Per outlet: last successful run (the outlet_activity view's rule), articles per day
     over `days` and skip reasons of the pages of that span."""
     success = {
@@ -277,7 +278,7 @@ def outlet_activity(con: duckdb.DuckDBPyConnection, days: int = 30) -> dict[str,
     per_day: dict[str, list[tuple[Any, int]]] = {}
     for outlet, day, n in con.execute(
         """SELECT outlet, day, articles FROM articles_per_outlet_day
-           WHERE day >= current_date - $days::INTEGER ORDER BY outlet, day""",
+           WHERE day > current_date - $days::INTEGER ORDER BY outlet, day""",
         {"days": days},
     ).fetchall():
         per_day.setdefault(outlet, []).append((day, int(n)))

@@ -15,12 +15,14 @@ from markupsafe import Markup, escape
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
 
 
-def fill_days(points: Sequence[tuple[date, int]]) -> list[tuple[date, int]]:
-    """Every day from the first to the last point, 0 where nothing was counted."""
-    if not points:
+def fill_days(
+    points: Sequence[tuple[date, int]], span: tuple[date, date] | None = None
+) -> list[tuple[date, int]]:
+    """Every day from the first to the last point (or of `span`), 0 where nothing was counted."""
+    if not points and span is None:
         return []
     counts = dict(points)
-    first, last = min(counts), max(counts)
+    first, last = span or (min(counts), max(counts))
     if (last - first).days > 3660:  # a stray date far off: plot what there is, unfilled
         return sorted(counts.items())
     return [
@@ -35,28 +37,32 @@ def bars(
     width: int = 640,
     height: int = 120,
     label: str = "articles per day",
+    span: tuple[date, date] | None = None,
 ) -> Markup:
     """A bar per day; each bar's <title> says its day and count (a tooltip, and testable)."""
-    days = fill_days(points)
-    if not days:
+    days = fill_days(points, span)
+    if not days or not any(n for _, n in days):
         return Markup('<p class="muted">no dated articles</p>')
     top = max(n for _, n in days) or 1
-    step = width / len(days)
+    step = min(width / len(days), 24.0)
+    width = max(int(step * len(days)), 160)
+    top_margin = 12  # room for "max N" above the tallest bar
     parts = [
-        f'<svg class="chart" role="img" aria-label="{escape(label)}" viewBox="0 0 {width} {height + 16}" '
-        f'width="{width}" height="{height + 16}">'
+        f'<svg class="chart" role="img" aria-label="{escape(label)}" '
+        f'viewBox="0 0 {width} {height + 28}" width="{width}" height="{height + 28}">',
+        f'<text x="0" y="9" class="axis">max {top}</text>',
     ]
     for i, (day, n) in enumerate(days):
         h = n / top * height
         parts.append(
-            f'<rect x="{i * step:.1f}" y="{height - h:.1f}" width="{max(step - 1, 1):.1f}" '
+            f'<rect x="{i * step:.1f}" y="{top_margin + height - h:.1f}" width="{max(step - 1, 1):.1f}" '
             f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{day.isoformat()}: {n}</title></rect>'
         )
-    parts.append(f'<text x="0" y="{height + 13}" class="axis">{days[0][0].isoformat()}</text>')
+    base = top_margin + height + 13
+    parts.append(f'<text x="0" y="{base}" class="axis">{days[0][0].isoformat()}</text>')
     parts.append(
-        f'<text x="{width}" y="{height + 13}" text-anchor="end" class="axis">{days[-1][0].isoformat()}</text>'
+        f'<text x="{width}" y="{base}" text-anchor="end" class="axis">{days[-1][0].isoformat()}</text></svg>'
     )
-    parts.append(f'<text x="{width}" y="10" text-anchor="end" class="axis">max {top}</text></svg>')
     return Markup("".join(parts))
 
 
@@ -90,7 +96,7 @@ def lines(
         f'<text x="{width}" y="{height + 13}" text-anchor="end" class="axis">'
         f"{all_days[-1][0].isoformat()}</text>"
     )
-    parts.append(f'<text x="{width}" y="10" text-anchor="end" class="axis">max {top}</text></svg>')
+    parts.append(f'<text x="4" y="10" class="axis">max {top}</text></svg>')
     legend = "".join(
         f'<span class="key"><i style="background:{PALETTE[k % len(PALETTE)]}"></i>{escape(name)}</span>'
         for k, name in enumerate(sorted(series))

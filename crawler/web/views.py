@@ -10,7 +10,7 @@ import functools
 import io
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -306,13 +306,17 @@ def outlets_page(request: Request) -> Response:
     from crawler.status_view import health
 
     status = read_status(_db(request))
+    today = datetime.now(UTC).date()
+    span = (today - timedelta(days=browse.ACTIVITY_DAYS - 1), today)
     with browse.session(_db(request)) as con:
         activity = browse.outlet_activity(con)
     rows = [
         {
             **r,
             "health": health(r),
-            "chart": charts.bars(activity["per_day"].get(r["outlet"], []), width=240, height=40),
+            "chart": charts.bars(
+                activity["per_day"].get(r["outlet"], []), width=240, height=40, span=span
+            ),
             "skips": activity["skips"].get(r["outlet"], []),
             "last_success_at": activity["last_success"].get(r["outlet"]),
         }
