@@ -163,8 +163,12 @@ def test_search_ranks_marks_counts_per_day_and_downloads_like_the_cli(server: Se
         "Municipales : sondage à Paris",
     }
     assert "<mark>élection</mark>" in html or "<mark>élections</mark>" in html
-    assert re.search(r'class="total">3<', html)
-    assert "<title>2026-11-28: 1</title>" in html and "<title>2026-11-29: 2</title>" in html
+    chart = re.search(r'<img class="chart" src="(/search/chart.svg[^"]+)"', html)
+    assert chart
+    status, headers, svg = server.get(chart.group(1).replace("&amp;", "&"))
+    assert status == 200 and headers["content-type"].startswith("image/svg+xml")
+    assert "3 dated matches" in svg
+    assert "<title>2026-11-28: 1</title>" in svg and "<title>2026-11-29: 2</title>" in svg
     _, headers, body = server.get("/search.csv?q=%C3%A9lection&lang=fr")
     assert headers["content-type"].startswith("text/csv")
     cli = run_cli(

@@ -113,6 +113,7 @@ def create_app(db: str | Path, *, token: str | None = None) -> ASGIApp:
     routes = [
         Route("/", views.index),
         Route("/search", views.search_page),
+        Route("/search/chart.svg", views.search_chart),
         Route("/search.{fmt:str}", views.search_download),
         Route("/articles/{id:int}", views.article_page),
         Route("/articles/{id:int}/raw", views.raw_page),

@@ -12,6 +12,8 @@ from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
+SVG_NS = "http://www.w3.org/2000/svg"
+AXIS = 'font-size="10" fill="#6b7280" font-family="sans-serif"'  # inline: an <img> gets no page CSS
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
 
 
@@ -38,19 +40,20 @@ def bars(
     height: int = 120,
     label: str = "articles per day",
     span: tuple[date, date] | None = None,
+    total_label: str = "",
 ) -> Markup:
     """A bar per day; each bar's <title> says its day and count (a tooltip, and testable)."""
     days = fill_days(points, span)
     if not days or not any(n for _, n in days):
         return Markup('<p class="muted">no dated articles</p>')
     top = max(n for _, n in days) or 1
-    step = min(width / len(days), 24.0)
+    step = min(width / len(days), max(24.0, 160 / len(days)))  # at least 160 px wide
     width = max(int(step * len(days)), 160)
     top_margin = 12  # room for "max N" above the tallest bar
     parts = [
-        f'<svg class="chart" role="img" aria-label="{escape(label)}" '
+        f'<svg xmlns="{SVG_NS}" class="chart" role="img" aria-label="{escape(label)}" '
         f'viewBox="0 0 {width} {height + 28}" width="{width}" height="{height + 28}">',
-        f'<text x="0" y="9" class="axis">max {top}</text>',
+        f'<text x="0" y="9" {AXIS}>{escape(total_label)}max {top} a day</text>',
     ]
     for i, (day, n) in enumerate(days):
         h = n / top * height
@@ -59,9 +62,9 @@ def bars(
             f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{day.isoformat()}: {n}</title></rect>'
         )
     base = top_margin + height + 13
-    parts.append(f'<text x="0" y="{base}" class="axis">{days[0][0].isoformat()}</text>')
+    parts.append(f'<text x="0" y="{base}" {AXIS}>{days[0][0].isoformat()}</text>')
     parts.append(
-        f'<text x="{width}" y="{base}" text-anchor="end" class="axis">{days[-1][0].isoformat()}</text></svg>'
+        f'<text x="{width}" y="{base}" text-anchor="end" {AXIS}>{days[-1][0].isoformat()}</text></svg>'
     )
     return Markup("".join(parts))
 
@@ -77,7 +80,7 @@ def lines(
     top = max((n for pts in series.values() for _, n in pts), default=1) or 1
     step = width / max(len(all_days) - 1, 1)
     parts = [
-        f'<svg class="chart" role="img" aria-label="mentions over time" viewBox="0 0 {width} {height + 16}" '
+        f'<svg xmlns="{SVG_NS}" class="chart" role="img" aria-label="mentions over time" viewBox="0 0 {width} {height + 16}" '
         f'width="{width}" height="{height + 16}">'
     ]
     for k, (name, pts) in enumerate(sorted(series.items())):
@@ -91,12 +94,12 @@ def lines(
             f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}">'
             f"<title>{escape(name)}: {sum(counts.values())}</title></polyline>"
         )
-    parts.append(f'<text x="0" y="{height + 13}" class="axis">{all_days[0][0].isoformat()}</text>')
+    parts.append(f'<text x="0" y="{height + 13}" {AXIS}>{all_days[0][0].isoformat()}</text>')
     parts.append(
-        f'<text x="{width}" y="{height + 13}" text-anchor="end" class="axis">'
+        f'<text x="{width}" y="{height + 13}" text-anchor="end" {AXIS}>'
         f"{all_days[-1][0].isoformat()}</text>"
     )
-    parts.append(f'<text x="4" y="10" class="axis">max {top}</text></svg>')
+    parts.append(f'<text x="4" y="10" {AXIS}>max {top}</text></svg>')
     legend = "".join(
         f'<span class="key"><i style="background:{PALETTE[k % len(PALETTE)]}"></i>{escape(name)}</span>'
         for k, name in enumerate(sorted(series))
