@@ -96,8 +96,11 @@ def filters_from(request: Request, con: Any) -> browse.Filters:
     p = request.query_params
     outlets = [o for o in p.getlist("outlet") if o]
     langs = [lang for lang in p.getlist("lang") if lang]
-    check_outlets(con, outlets)
-    check_languages(con, langs)
+    known = cached_facets(request, con)
+    if not set(outlets) <= set(known["outlets"]):  # else already known: no scan of the archive
+        check_outlets(con, outlets)
+    if not set(langs) <= set(known["languages"]):
+        check_languages(con, langs)
     return browse.Filters(
         outlets,
         langs,
