@@ -33,7 +33,7 @@ from archive.query import (
 from archive.search import SYNTAX, search
 from crawler.web import charts
 
-SEARCH_LIMIT = 50
+SEARCH_PAGE = 20  # hits a page: each costs a read of its text (~5 ms cold at 1M articles)
 DOWNLOAD_LIMIT = 10_000
 MARK = ("\x02", "\x03")  # snippet marks, turned into <mark> after escaping
 
@@ -180,7 +180,10 @@ def marked(snippet: str) -> Markup:
 
 @guarded
 def search_page(request: Request) -> Response:
-    q, hits, facets = _hits(request, SEARCH_LIMIT)
+    page = _page_number(request)
+    q, hits, facets = _hits(request, (page + 1) * SEARCH_PAGE + 1)
+    more = len(hits) > (page + 1) * SEARCH_PAGE
+    hits = hits[page * SEARCH_PAGE : (page + 1) * SEARCH_PAGE]
     return render(
         request,
         "search.html",
@@ -190,6 +193,9 @@ def search_page(request: Request) -> Response:
         facets=facets,
         marked=marked,
         syntax=SYNTAX,
+        page=page,
+        more=more,
+        first=page * SEARCH_PAGE + 1,
     )
 
 
