@@ -135,7 +135,7 @@ def main() -> None:
     )
     base_cli = {
         "/": timed_many(lambda: cli(db, "query", latest, "--format", "csv"), n),
-        "/search": timed_many(lambda: cli(db, "search", q, "--limit", "50", "--format", "csv"), n),
+        "/search": timed_many(lambda: cli(db, "search", q, "--limit", "20", "--format", "csv"), n),
         "/articles/<id>": timed_many(
             lambda: cli(
                 db, "query", f"SELECT * FROM articles WHERE id = {next(it)}", "--format", "json"
@@ -144,7 +144,7 @@ def main() -> None:
         ),
     }
     print(f"  {'mediawatch query (latest 50)':40s} {fmt(base_cli['/'])}")
-    print(f"  {'mediawatch search --limit 50':40s} {fmt(base_cli['/search'])}")
+    print(f"  {'mediawatch search --limit 20':40s} {fmt(base_cli['/search'])}")
     print(f"  {'mediawatch query (one article by id)':40s} {fmt(base_cli['/articles/<id>'])}")
     print("\npage vs its CLI counterpart (median):")
     for page, cli_key in (
