@@ -26,7 +26,7 @@ from archive.query import (
     check_read_only,
     condense_error,
     open_archive,
-    run_query,
+    write_rows,
 )
 from archive.search import (
     FALLBACK_STEMMER,
@@ -306,22 +306,41 @@ def run_sql(
     params: Mapping[str, Any] | None = None,
     *,
     limit: int = SQL_ROW_LIMIT,
+    timeout: float = SESSION_TIMEOUT,
 ) -> SqlResult:
     """One read-only statement under the rules of `mediawatch query` (check_read_only,
     sandbox, named parameters), its first `limit` rows."""
-    with session(db, fts="search_articles" in sql.lower()) as con:
-        stmt = check_read_only(con, sql)
-        bound = bind_params(stmt, params or {})
-        try:
-            cur = con.execute(sql, bound)
-            rows = cur.fetchmany(limit + 1)
-        except duckdb.Error as exc:
-            raise QueryError(condense_error(exc, sql)) from exc
+    with session(db, fts="search_articles" in sql.lower(), timeout=timeout) as con:
+        cur = _run_checked(con, sql, params)
+        rows = cur.fetchmany(limit + 1)
         return SqlResult([d[0] for d in cur.description or []], rows[:limit], len(rows) > limit)
 
 
-def sql_csv(db: str | os.PathLike[str], sql: str, params: Mapping[str, Any] | None = None) -> str:
-    """The whole result as CSV, exactly as `mediawatch query --format csv` writes it."""
+def sql_csv(
+    db: str | os.PathLike[str],
+    sql: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    timeout: float = SESSION_TIMEOUT,
+) -> str:
+    """The whole result as CSV, written as `mediawatch query --format csv` writes it."""
     out = io.StringIO()
-    run_query(db, sql, params or {}, fmt="csv", stream=out)
+    with session(db, fts="search_articles" in sql.lower(), timeout=timeout) as con:
+        cur = _run_checked(con, sql, params)
+        write_rows(
+            [d[0] for d in cur.description or []], iter(lambda: cur.fetchmany(5000), []), "csv", out
+        )
     return out.getvalue()
+
+
+def _run_checked(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None
+) -> duckdb.DuckDBPyConnection:
+    stmt = check_read_only(con, sql)
+    bound = bind_params(stmt, params or {})
+    try:
+        return con.execute(sql, bound)
+    except duckdb.InterruptException:
+        raise  # the session says why
+    except duckdb.Error as exc:
+        raise QueryError(condense_error(exc, sql)) from exc

@@ -32,9 +32,15 @@ class _LazyGroup(click.Group):
     """Commands of other modules are imported when asked for: `mediawatch query` should not
     pay for the daemon, the scheduler and the cleaning stack (0.9 s against 0.1 s for duckdb)."""
 
-    LAZY: ClassVar[dict[str, str]] = {"query": "crawler.cli_archive", "search": "crawler.cli_archive", "export": "crawler.cli_archive",
-            "reindex": "crawler.cli_archive", "run": "crawler.daemon", "status": "crawler.daemon",
-            "serve": "crawler.cli_serve"}
+    LAZY: ClassVar[dict[str, str]] = {
+        "query": "crawler.cli_archive",
+        "search": "crawler.cli_archive",
+        "export": "crawler.cli_archive",
+        "reindex": "crawler.cli_archive",
+        "run": "crawler.daemon",
+        "status": "crawler.daemon",
+        "serve": "crawler.cli_serve",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
@@ -59,7 +65,9 @@ def main() -> None:
 
 @main.command("outlets")
 @config_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 def outlets_cmd(config_path: str, fmt: str) -> None:
     """Validate the config and list its outlets.
 
@@ -69,9 +77,17 @@ def outlets_cmd(config_path: str, fmt: str) -> None:
     """
     config = _load(config_path)
     rows = [
-        {"name": o.name, "language": o.language, "schedule": o.cron or f"every {o.every_seconds:g}s",
-         "feeds": list(o.feeds), "sitemaps": list(o.sitemaps), "start_urls": list(o.start_urls),
-         "domains": list(o.domains), "delay": o.delay, "concurrency": o.concurrency}
+        {
+            "name": o.name,
+            "language": o.language,
+            "schedule": o.cron or f"every {o.every_seconds:g}s",
+            "feeds": list(o.feeds),
+            "sitemaps": list(o.sitemaps),
+            "start_urls": list(o.start_urls),
+            "domains": list(o.domains),
+            "delay": o.delay,
+            "concurrency": o.concurrency,
+        }
         for o in config.outlets
     ]
     if fmt == "json":
@@ -86,7 +102,13 @@ def outlets_cmd(config_path: str, fmt: str) -> None:
         table.add_column(column)
     for row in rows:
         sources = len(row["feeds"]) + len(row["sitemaps"]) + len(row["start_urls"])
-        cells = (row["name"], row["language"] or "-", row["schedule"], str(sources), ", ".join(row["domains"]))
+        cells = (
+            row["name"],
+            row["language"] or "-",
+            row["schedule"],
+            str(sources),
+            ", ".join(row["domains"]),
+        )
         table.add_row(*(Text(c) for c in cells))  # config values are data, not Rich markup
     Console().print(table)
 
@@ -95,11 +117,21 @@ def outlets_cmd(config_path: str, fmt: str) -> None:
 @config_option
 @db_option
 @click.option("--timeout", type=float, default=None, help="Stop the run after this many seconds.")
-@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the crawl's Scrapy log here (default: <db dir>/logs/crawl-<run>.log).")
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the crawl's Scrapy log here (default: <db dir>/logs/crawl-<run>.log).",
+)
 @click.argument("outlet_names", nargs=-1, metavar="[OUTLET ...]")
-def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: str | None,
-              outlet_names: tuple[str, ...]) -> None:
+def crawl_cmd(
+    config_path: str,
+    db_path: str,
+    timeout: float | None,
+    log_path: str | None,
+    outlet_names: tuple[str, ...],
+) -> None:
     """Crawl the outlets once now (all of them, or the ones named) and archive what is new.
 
     \b
@@ -146,12 +178,22 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
             """On a terminal, one line rewritten in place. Piped, nothing until the summary: an
             error must stay the only line a script reads on stderr."""
             if tty:
-                line = format_progress(read_progress(Path(progress_dir)), time.monotonic() - started)
+                line = format_progress(
+                    read_progress(Path(progress_dir)), time.monotonic() - started
+                )
                 click.echo("\r" + line.ljust(100)[:200], nl=False, err=True)
 
         try:
-            result = run_crawl(config_path, db_path, names, timeout=limit, run_id=run_id, log_path=log_file,
-                               on_progress=show, progress_dir=Path(progress_dir))
+            result = run_crawl(
+                config_path,
+                db_path,
+                names,
+                timeout=limit,
+                run_id=run_id,
+                log_path=log_file,
+                on_progress=show,
+                progress_dir=Path(progress_dir),
+            )
         except ArchiveError as exc:
             fail(str(exc))
         final = format_progress(read_progress(Path(progress_dir)), time.monotonic() - started)
@@ -163,10 +205,15 @@ def crawl_cmd(config_path: str, db_path: str, timeout: float | None, log_path: s
     try:
         checkpoint(db_path)  # the archive at rest is one file, and readers replay no log
     except ArchiveError as exc:
-        click.echo(f"warning: {exc} (the archive is complete; its log is replayed at the next open)", err=True)
+        click.echo(
+            f"warning: {exc} (the archive is complete; its log is replayed at the next open)",
+            err=True,
+        )
     _print_run_summary(db_path, run_id)
-    click.echo(f"run {run_id}: {result.status} in {result.seconds:.1f}s, {result.ingest}; log: {log_file}",
-               err=True)
+    click.echo(
+        f"run {run_id}: {result.status} in {result.seconds:.1f}s, {result.ingest}; log: {log_file}",
+        err=True,
+    )
     if result.status not in ("ok",):
         sys.exit(1)
 
@@ -183,15 +230,20 @@ def _print_run_summary(db_path: str, run_id: str) -> None:
     for outlet, status, requests, new, updated, skipped, errors in rows:
         skipped_map = json.loads(skipped) if skipped else {}
         skipped_text = ", ".join(f"{k} {v}" for k, v in sorted(skipped_map.items())) or "none"
-        click.echo(f"{outlet}: {status}, {requests} requests, {new} new, {updated} updated, "
-                   f"{errors} errors, skipped: {skipped_text}", err=True)
+        click.echo(
+            f"{outlet}: {status}, {requests} requests, {new} new, {updated} updated, "
+            f"{errors} errors, skipped: {skipped_text}",
+            err=True,
+        )
 
 
 @main.command("extract")
 @click.argument("page", type=click.File("rb"))
 @click.option("--url", required=True, help="The URL the page was fetched from.")
 @click.option("--language", default=None, help="Language hint, e.g. fr.")
-@click.option("--html/--no-html", "include_blocks", default=False, help="Include the article blocks.")
+@click.option(
+    "--html/--no-html", "include_blocks", default=False, help="Include the article blocks."
+)
 def extract_cmd(page: Any, url: str, language: str | None, include_blocks: bool) -> None:
     """Show, as JSON, how one stored page would be archived (text, metadata, removed promotions).
 
@@ -213,11 +265,15 @@ def extract_cmd(page: Any, url: str, language: str | None, include_blocks: bool)
         article.pop("blocks", None)
     key, cross_site = article_key(url, article.get("canonical_url"), article.get("og_url"))
     out = {
-        "url": url, "key": key, "cross_site_canonical": cross_site,
-        "archived": cleaned.skip_reason is None, "skip_reason": cleaned.skip_reason,
+        "url": url,
+        "key": key,
+        "cross_site_canonical": cross_site,
+        "archived": cleaned.skip_reason is None,
+        "skip_reason": cleaned.skip_reason,
         **article,
         "content_hash": content_hash(article.get("text") or ""),
-        "removed_blocks": cleaned.removed, "extractor_version": PIPELINE_VERSION,
+        "removed_blocks": cleaned.removed,
+        "extractor_version": PIPELINE_VERSION,
     }
     click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
 
@@ -226,11 +282,21 @@ def extract_cmd(page: Any, url: str, language: str | None, include_blocks: bool)
 @config_option
 @db_option
 @click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
-@click.option("--since", default=None, help="Only articles published (or first seen) on or after this date.")
+@click.option(
+    "--since", default=None, help="Only articles published (or first seen) on or after this date."
+)
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def reprocess_cmd(config_path: str, db_path: str, outlets: tuple[str, ...], since: str | None, dry_run: bool,
-                  fmt: str) -> None:
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def reprocess_cmd(
+    config_path: str,
+    db_path: str,
+    outlets: tuple[str, ...],
+    since: str | None,
+    dry_run: bool,
+    fmt: str,
+) -> None:
     """Clean the stored raw pages again with the current code and rules, in place.
 
     Text, metadata, removed promotions, fingerprints and the search index of every changed
@@ -268,23 +334,38 @@ def reprocess_cmd(config_path: str, db_path: str, outlets: tuple[str, ...], sinc
         except (QueryError, ArchiveError) as exc:
             fail(str(exc))
     try:
-        result = reprocess(db_path, config, outlets=list(outlets) or None, since=since_dt, dry_run=dry_run)
+        result = reprocess(
+            db_path, config, outlets=list(outlets) or None, since=since_dt, dry_run=dry_run
+        )
     except ArchiveError as exc:
         fail(str(exc))
     verb = "would change" if dry_run else "changed"
     if fmt == "json":
         from dataclasses import asdict
 
-        click.echo(json.dumps({"examined": result.examined, "dry_run": dry_run,
-                               "changed": [asdict(c) for c in result.changed],
-                               "kept": [asdict(c) for c in result.kept]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "examined": result.examined,
+                    "dry_run": dry_run,
+                    "changed": [asdict(c) for c in result.changed],
+                    "kept": [asdict(c) for c in result.kept],
+                },
+                indent=2,
+            )
+        )
         return
     for c in result.changed:
         which = "current" if c.current else f"version {c.version}"
-        click.echo(f"{verb} article {c.article_id} ({which}) {c.url}: words {c.words_before} -> {c.words_after}, "
-                   f"removed blocks {c.removed_before} -> {c.removed_after}")
+        click.echo(
+            f"{verb} article {c.article_id} ({which}) {c.url}: words {c.words_before} -> {c.words_after}, "
+            f"removed blocks {c.removed_before} -> {c.removed_after}"
+        )
     for c in result.kept:
-        click.echo(f"kept article {c.article_id} {c.url}: the current rules would skip it ({c.skip_reason})")
-    click.echo(f"{result.examined} pages examined, {len(result.changed)} {verb}, {len(result.kept)} kept as they are",
-               err=True)
-
+        click.echo(
+            f"kept article {c.article_id} {c.url}: the current rules would skip it ({c.skip_reason})"
+        )
+    click.echo(
+        f"{result.examined} pages examined, {len(result.changed)} {verb}, {len(result.kept)} kept as they are",
+        err=True,
+    )

@@ -21,24 +21,52 @@ if TYPE_CHECKING:
 
     from archive.search import Hit
 
+
 def _fail(message: str) -> NoReturn:
     fail(message)
 
 
 @click.command("query")
 @click.argument("sql", required=False)
-@click.option("--file", "-f", "sql_file", type=click.File("r", encoding="utf-8"),
-              help="Read the SQL from this file ('-' for stdin).")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="Named parameter, used as $NAME in the SQL (repeatable). Values are text: cast in SQL.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "jsonl", "parquet"]),
-              default="table", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
-              help="Write to this file instead of stdout (never the archive or its files).")
+@click.option(
+    "--file",
+    "-f",
+    "sql_file",
+    type=click.File("r", encoding="utf-8"),
+    help="Read the SQL from this file ('-' for stdin).",
+)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Named parameter, used as $NAME in the SQL (repeatable). Values are text: cast in SQL.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "jsonl", "parquet"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Write to this file instead of stdout (never the archive or its files).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @db_option
-def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...], fmt: str,
-              output: str | None, overwrite: bool, db_path: str) -> None:
+def query_cmd(
+    sql: str | None,
+    sql_file: IO[str] | None,
+    params: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    overwrite: bool,
+    db_path: str,
+) -> None:
     """Run one read-only SQL statement over the archive.
 
     SQL comes from the argument, from --file, or from stdin when the argument is '-'.
@@ -68,8 +96,15 @@ def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...]
     else:
         _fail("no SQL given (an argument, --file FILE, or '-' for stdin)")
     try:
-        run_query(db_path, text, parse_params(params), fmt=fmt, output=output,
-                  stream=sys.stdout, overwrite=overwrite)
+        run_query(
+            db_path,
+            text,
+            parse_params(params),
+            fmt=fmt,
+            output=output,
+            stream=sys.stdout,
+            overwrite=overwrite,
+        )
     except (QueryError, ArchiveError) as exc:
         _fail(str(exc))
 
@@ -77,15 +112,33 @@ def query_cmd(sql: str | None, sql_file: IO[str] | None, params: tuple[str, ...]
 @click.command("search")
 @click.argument("terms", nargs=-1, required=True)
 @click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
-@click.option("--lang", "languages", multiple=True, help="Only articles in this language, ISO 639-1 (repeatable).")
+@click.option(
+    "--lang",
+    "languages",
+    multiple=True,
+    help="Only articles in this language, ISO 639-1 (repeatable).",
+)
 @click.option("--since", help="Published at or after (YYYY-MM-DD or ISO date-time, UTC if naive).")
 @click.option("--until", help="Published before (a bare date includes that day).")
 @click.option("--limit", "-n", type=click.IntRange(1, 10000), default=20, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]),
-              default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl", "csv"]),
+    default="table",
+    show_default=True,
+)
 @db_option
-def search_cmd(terms: tuple[str, ...], outlets: tuple[str, ...], languages: tuple[str, ...],
-               since: str | None, until: str | None, limit: int, fmt: str, db_path: str) -> None:
+def search_cmd(
+    terms: tuple[str, ...],
+    outlets: tuple[str, ...],
+    languages: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    fmt: str,
+    db_path: str,
+) -> None:
     """Full-text search, best match first (BM25 over title and text).
 
     Words are stemmed in each article's language, so "élections" also finds "élection"
@@ -116,8 +169,15 @@ def search_cmd(terms: tuple[str, ...], outlets: tuple[str, ...], languages: tupl
         try:
             check_outlets(con, outlets)
             check_languages(con, languages)
-            hits = search(con, " ".join(terms), outlets=outlets, languages=languages,
-                          since=since_dt, until=until_dt, limit=limit)
+            hits = search(
+                con,
+                " ".join(terms),
+                outlets=outlets,
+                languages=languages,
+                since=since_dt,
+                until=until_dt,
+                limit=limit,
+            )
         finally:
             con.close()
     except (QueryError, ArchiveError) as exc:
@@ -131,7 +191,9 @@ def search_cmd(terms: tuple[str, ...], outlets: tuple[str, ...], languages: tupl
     if fmt == "json":
         from archive.query import jsonable
 
-        stream.write(json.dumps([jsonable(h.as_dict()) for h in hits], ensure_ascii=False, indent=2) + "\n")
+        stream.write(
+            json.dumps([jsonable(h.as_dict()) for h in hits], ensure_ascii=False, indent=2) + "\n"
+        )
     elif fmt in ("jsonl", "csv"):
         rows = [tuple(getattr(h, c) for c in columns) for h in hits]
         write_rows(columns, [rows], fmt, stream)
@@ -156,7 +218,9 @@ def _print_hits(hits: list[Hit], stream: IO[str]) -> None:
         cell.append_text(_marked(h.snippet, tty))
         cell.append(f"\n{h.url}", style="dim")
         published = h.published_at.strftime("%Y-%m-%d %H:%M") if h.published_at else ""
-        table.add_row(Text(f"{h.score:.3f}"), Text(published), Text(h.outlet), cell)  # data, not markup
+        table.add_row(
+            Text(f"{h.score:.3f}"), Text(published), Text(h.outlet), cell
+        )  # data, not markup
     console.print(table)
     console.print(f"{len(hits)} hit{'s' if len(hits) != 1 else ''}", style="dim", markup=False)
 
@@ -173,19 +237,42 @@ def _marked(snippet: str, tty: bool) -> Text:
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl", "warc"]), required=True)
-@click.option("--output", "-o", required=True, type=click.Path(),
-              help="Directory for parquet (partitioned outlet=/day=), else a file (.warc.gz is gzipped).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl", "warc"]), required=True
+)
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(),
+    help="Directory for parquet (partitioned outlet=/day=), else a file (.warc.gz is gzipped).",
+)
 @click.option("--since", help="From this date (YYYY-MM-DD or ISO date-time, UTC if naive).")
 @click.option("--until", help="Before this date (a bare date includes that day).")
-@click.option("--date-field", type=click.Choice(["published", "first_seen"]), default="published",
-              show_default=True, help="Which date --since/--until apply to.")
+@click.option(
+    "--date-field",
+    type=click.Choice(["published", "first_seen"]),
+    default="published",
+    show_default=True,
+    help="Which date --since/--until apply to.",
+)
 @click.option("--outlet", "outlets", multiple=True, help="Only this outlet (repeatable).")
-@click.option("--overwrite", is_flag=True,
-              help="Replace an existing output file (or an earlier export's parquet partitions).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing output file (or an earlier export's parquet partitions).",
+)
 @db_option
-def export_cmd(fmt: str, output: str, since: str | None, until: str | None, date_field: str,
-               outlets: tuple[str, ...], overwrite: bool, db_path: str) -> None:
+def export_cmd(
+    fmt: str,
+    output: str,
+    since: str | None,
+    until: str | None,
+    date_field: str,
+    outlets: tuple[str, ...],
+    overwrite: bool,
+    db_path: str,
+) -> None:
     """Export articles (or, as WARC, their raw pages) for a time range and/or outlets.
 
     \b
@@ -198,8 +285,12 @@ def export_cmd(fmt: str, output: str, since: str | None, until: str | None, date
     from archive.query import QueryError
 
     try:
-        sel = Selection(since=parse_when(since), until=parse_when(until, end=True),
-                        outlets=outlets, date_field=date_field)
+        sel = Selection(
+            since=parse_when(since),
+            until=parse_when(until, end=True),
+            outlets=outlets,
+            date_field=date_field,
+        )
         n = export(db_path, output, fmt, sel, overwrite=overwrite)
     except (QueryError, ArchiveError) as exc:
         _fail(str(exc))

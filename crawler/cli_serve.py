@@ -36,8 +36,16 @@ from crawler.options import db_option, fail
     help="Required from every client (?token= once, or Authorization: Bearer). "
     "Env: MEDIAWATCH_SERVE_TOKEN.",
 )
+@click.option(
+    "--query-timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=20.0,
+    show_default=True,
+    help="Seconds a page may hold the archive open; a longer query is stopped (the daemon "
+    "cannot write meanwhile).",
+)
 @db_option
-def serve_cmd(host: str, port: int, token: str | None, db_path: str) -> None:
+def serve_cmd(host: str, port: int, token: str | None, query_timeout: float, db_path: str) -> None:
     """Browse the archive in a web browser: latest articles, search, articles, outlets,
     trends, SQL. Read-only; works while the daemon runs.
 
@@ -79,7 +87,7 @@ def serve_cmd(host: str, port: int, token: str | None, db_path: str) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        create_app(db_path, token=token),
+        create_app(db_path, token=token, timeout=query_timeout),
         log_level="warning",
         access_log=False,
         lifespan="off",

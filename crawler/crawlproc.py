@@ -87,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         crawlers.append(crawler)
         process.crawl(crawler, outlet=name)
     process.start()
-    failed = [c for c in crawlers if c.stats is not None and c.stats.get_value("finish_reason") != "finished"]
+    failed = [
+        c
+        for c in crawlers
+        if c.stats is not None and c.stats.get_value("finish_reason") != "finished"
+    ]
     return 1 if failed else 0
 
 

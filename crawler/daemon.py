@@ -56,16 +56,16 @@ from crawler.outlets import Config, ConfigError, Outlet, read_config
 
 log = logging.getLogger("mediawatch.daemon")
 
-UNHEALTHY_AFTER = 3          # consecutive failed runs before an outlet is reported unhealthy
-STOP_GRACE = 6.0             # seconds a crawl gets after SIGINT before it is killed
-STOP_BUDGET = 16.0           # seconds from SIGTERM to exit, crawls and the last ingest included
-CONFIG_CHECK_EVERY = 2.0     # seconds between config mtime checks
-MISFIRE_GRACE = 300          # a run late by more than this (machine asleep) is skipped, not queued
-CRON_JITTER = 30             # seconds: outlets sharing a cron line do not all start at once
+UNHEALTHY_AFTER = 3  # consecutive failed runs before an outlet is reported unhealthy
+STOP_GRACE = 6.0  # seconds a crawl gets after SIGINT before it is killed
+STOP_BUDGET = 16.0  # seconds from SIGTERM to exit, crawls and the last ingest included
+CONFIG_CHECK_EVERY = 2.0  # seconds between config mtime checks
+MISFIRE_GRACE = 300  # a run late by more than this (machine asleep) is skipped, not queued
+CRON_JITTER = 30  # seconds: outlets sharing a cron line do not all start at once
 LOGS_KEPT_PER_OUTLET = 20
-BACKOFF_CEILING = 86400.0    # back-off never exceeds a day unless max_interval says more
-INGEST_BUDGET = 1.0          # seconds of ingest per write session
-SESSION_GAP = 0.8            # seconds the archive stays free between write sessions, for readers
+BACKOFF_CEILING = 86400.0  # back-off never exceeds a day unless max_interval says more
+INGEST_BUDGET = 1.0  # seconds of ingest per write session
+SESSION_GAP = 0.8  # seconds the archive stays free between write sessions, for readers
 
 
 # -- scheduling policy (pure) ------------------------------------------------------------------
@@ -135,10 +135,12 @@ def advance(outlet: Outlet, state: OutletState, run: RunFigures, now: datetime) 
     if run_failed(run):
         new.failures = state.failures + 1
         new.interval = interval
-        new.delay = min(backoff_cap(outlet), interval * 2 ** new.failures)
+        new.delay = min(backoff_cap(outlet), interval * 2**new.failures)
         if new.failures >= UNHEALTHY_AFTER:
             new.healthy = False
-            why = run.message or (f"{run.errors} errors, nothing new" if run.status == "ok" else run.status)
+            why = run.message or (
+                f"{run.errors} errors, nothing new" if run.status == "ok" else run.status
+            )
             new.reason = f"{new.failures} consecutive failed runs (last: {why})"
         return new
     if run.new >= 3:
@@ -182,8 +184,14 @@ class ArchiveWriter(threading.Thread):
     """The only thread that writes the archive: ingest in short transactions, then the
     bookkeeping of finished runs, events and outlet state."""
 
-    def __init__(self, db: Path, on_run: Callable[[RunDone, Any], None], *, tick: float = 0.3,
-                 on_held: Callable[[RunDone], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        on_run: Callable[[RunDone, Any], None],
+        *,
+        tick: float = 0.3,
+        on_held: Callable[[RunDone], None] | None = None,
+    ) -> None:
         super().__init__(name="archive-writer", daemon=True)
         self.db = db
         self.spool = spool_dir_for(db)
@@ -278,7 +286,10 @@ class ArchiveWriter(threading.Thread):
                 if step.records and self.after_ingest is not None:
                     self._after_ingest()
                 if self.busy_since is not None:
-                    log.info("archive free again after %.0fs; ingest resumes", time.monotonic() - self.busy_since)
+                    log.info(
+                        "archive free again after %.0fs; ingest resumes",
+                        time.monotonic() - self.busy_since,
+                    )
                 self.busy_since = None
             except ArchiveError as exc:
                 if self.busy_since is None:
@@ -337,9 +348,14 @@ class ArchiveWriter(threading.Thread):
         if run.foreign and prefix in _live_writers(self.spool):
             return True
         prefix += "-"
-        return any(p.name.startswith(prefix) and p.name.endswith((PART, READY)) for p in self.spool.iterdir())
+        return any(
+            p.name.startswith(prefix) and p.name.endswith((PART, READY))
+            for p in self.spool.iterdir()
+        )
 
-    def _bookkeeping(self, events: list[tuple[datetime, str, str | None, str | None]], runs: list[RunDone]) -> None:
+    def _bookkeeping(
+        self, events: list[tuple[datetime, str, str | None, str | None]], runs: list[RunDone]
+    ) -> None:
         from crawler.runner import abnormal_end_message
 
         now = datetime.now(UTC)
@@ -347,8 +363,14 @@ class ArchiveWriter(threading.Thread):
             # the supervisor's verdict in the same session: a held archive retries it with the rest
             for run in runs:
                 if run.status != "ok" and not run.foreign:
-                    runs_db.record_abnormal_end(con, run.run_id, [run.outlet], run.status,
-                                                abnormal_end_message(run.status, run.returncode), now)
+                    runs_db.record_abnormal_end(
+                        con,
+                        run.run_id,
+                        [run.outlet],
+                        run.status,
+                        abnormal_end_message(run.status, run.returncode),
+                        now,
+                    )
             runs_db.record_events(con, events)
             for run in runs:
                 self.on_run(run, con)
@@ -386,8 +408,10 @@ class DaemonLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise ArchiveError(f"another mediawatch daemon (pid {holder}) is running on this archive "
-                               f"(lock {self.path})") from None
+            raise ArchiveError(
+                f"another mediawatch daemon (pid {holder}) is running on this archive "
+                f"(lock {self.path})"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
@@ -457,8 +481,10 @@ class Daemon:
                     self.states[name] = OutletState(name, bounds(outlet)[0])
                 if name not in self.running:
                     self._schedule(name, bounds(outlet)[0] * random.uniform(0, 0.25))
-        summary = (f"{len(new)} outlets (added {sorted(new.keys() - old.keys()) or 'none'}, "
-                   f"removed {sorted(old.keys() - new.keys()) or 'none'})")
+        summary = (
+            f"{len(new)} outlets (added {sorted(new.keys() - old.keys()) or 'none'}, "
+            f"removed {sorted(old.keys() - new.keys()) or 'none'})"
+        )
         log.info("config reloaded (%s): %s", why, summary)
         self.writer.event("config_reloaded", None, summary)
 
@@ -482,7 +508,9 @@ class Daemon:
                 break
             time.sleep(SESSION_GAP / 4)
         if total:
-            log.info("ingested %d records left in the spool (%.1fs)", total, time.monotonic() - started)
+            log.info(
+                "ingested %d records left in the spool (%.1fs)", total, time.monotonic() - started
+            )
         with writer(self.db) as con:
             spool = spool_dir_for(self.db)
             # A crawl of an earlier daemon may still be finishing, or have left segments that a
@@ -490,8 +518,10 @@ class Daemon:
             # A crawl still running may not even have its run_start in the archive yet: the
             # spool (its lock, its segments) is what tells.
             unfinished = _live_writers(spool) | {
-                p.name.rsplit("-", 1)[0] for p in (spool.iterdir() if spool.is_dir() else [])
-                if p.name.endswith((PART, READY))}
+                p.name.rsplit("-", 1)[0]
+                for p in (spool.iterdir() if spool.is_dir() else [])
+                if p.name.endswith((PART, READY))
+            }
             for prefix in sorted(unfinished):
                 run_id, _, outlet = prefix.partition(".")
                 self.writer.finish(RunDone(outlet, run_id, "running", 0, 0.0, foreign=True))
@@ -502,8 +532,19 @@ class Daemon:
         for row in rows:
             if self.outlet(row[0]) is None:
                 continue
-            self.states[row[0]] = OutletState(row[0], float(row[1]), int(row[2]), bool(row[3]), row[4], row[5],
-                                              row[6], row[7], row[8], row[9], row[10])
+            self.states[row[0]] = OutletState(
+                row[0],
+                float(row[1]),
+                int(row[2]),
+                bool(row[3]),
+                row[4],
+                row[5],
+                row[6],
+                row[7],
+                row[8],
+                row[9],
+                row[10],
+            )
 
     def _run_held(self, run: RunDone) -> None:
         """In the writer thread, while the archive is held: the run's records wait in the
@@ -511,10 +552,17 @@ class Daemon:
         with self._state_lock:
             state = self.states.get(run.outlet)
         outlet = self.outlet(run.outlet)
-        delay = (state.delay or state.interval) if state else bounds(outlet)[0] if outlet else 1800.0
+        delay = (
+            (state.delay or state.interval) if state else bounds(outlet)[0] if outlet else 1800.0
+        )
         self._schedule(run.outlet, delay)
-        log.info("%s run %s %s; the archive is held, its records wait in the spool; next in %.1fs",
-                 run.outlet, run.run_id, run.status, delay)
+        log.info(
+            "%s run %s %s; the archive is held, its records wait in the spool; next in %.1fs",
+            run.outlet,
+            run.run_id,
+            run.status,
+            delay,
+        )
 
     def _run_finished(self, run: RunDone, con: Any) -> None:
         """In the writer thread, once every record of the run is ingested: figures, new
@@ -533,24 +581,52 @@ class Daemon:
             figures = RunFigures(run.run_id, status, seconds=run.seconds)
         else:
             skipped = json.loads(row[4]) if row[4] else {}
-            figures = RunFigures(run.run_id, status, row[1] or 0,
-                                 row[2] or 0, row[3] or 0,
-                                 sum(v for k, v in skipped.items() if not k.startswith("filtered/")),
-                                 row[5] or 0, run.seconds, row[6])
+            figures = RunFigures(
+                run.run_id,
+                status,
+                row[1] or 0,
+                row[2] or 0,
+                row[3] or 0,
+                sum(v for k, v in skipped.items() if not k.startswith("filtered/")),
+                row[5] or 0,
+                run.seconds,
+                row[6],
+            )
         outlet = self.outlet(run.outlet)
         now = datetime.now(UTC)
         with self._state_lock:
-            previous = self.states.get(run.outlet) or OutletState(run.outlet, bounds(outlet)[0] if outlet else 1800.0)
-            state = advance(outlet, previous, figures, now) if outlet else replace(previous, last_run_id=run.run_id)
+            previous = self.states.get(run.outlet) or OutletState(
+                run.outlet, bounds(outlet)[0] if outlet else 1800.0
+            )
+            state = (
+                advance(outlet, previous, figures, now)
+                if outlet
+                else replace(previous, last_run_id=run.run_id)
+            )
             self.states[run.outlet] = state
         delay = state.delay or state.interval
         # a run rescheduled while the archive was held: the outlet has run on since
-        next_at = self._schedule(run.outlet, delay, failures=state.failures) if outlet and not run.rescheduled else None
+        next_at = (
+            self._schedule(run.outlet, delay, failures=state.failures)
+            if outlet and not run.rescheduled
+            else None
+        )
         state.next_run_at = next_at or (now + timedelta(seconds=delay))
         runs_db.save_outlet_state(
-            con, run.outlet, next_run_at=state.next_run_at, interval=state.interval, delay=delay,
-            failures=state.failures, healthy=state.healthy, reason=state.reason, last_run_id=state.last_run_id,
-            last_status=state.last_status, last_run_at=state.last_run_at, last_new_at=state.last_new_at, now=now)
+            con,
+            run.outlet,
+            next_run_at=state.next_run_at,
+            interval=state.interval,
+            delay=delay,
+            failures=state.failures,
+            healthy=state.healthy,
+            reason=state.reason,
+            last_run_id=state.last_run_id,
+            last_status=state.last_status,
+            last_run_at=state.last_run_at,
+            last_new_at=state.last_new_at,
+            now=now,
+        )
         if previous.healthy and not state.healthy:
             log.warning("%s is unhealthy: %s", run.outlet, state.reason)
             runs_db.record_events(con, [(now, "unhealthy", run.outlet, state.reason)])
@@ -558,11 +634,23 @@ class Daemon:
             log.info("%s recovered", run.outlet)
             runs_db.record_events(con, [(now, "recovered", run.outlet, None)])
         failing = f", failing x{state.failures}" if state.failures else ""
-        log.log(logging.WARNING if run_failed(figures) else logging.INFO,
-                "%s run %s %s: %d requests, %d new, %d updated, %d skipped, %d errors, %.1fs; "
-                "next in %.1fs (interval %.1fs%s)",
-                run.outlet, run.run_id, figures.status, figures.requests, figures.new, figures.updated,
-                figures.skipped, figures.errors, run.seconds, delay, state.interval, failing)
+        log.log(
+            logging.WARNING if run_failed(figures) else logging.INFO,
+            "%s run %s %s: %d requests, %d new, %d updated, %d skipped, %d errors, %.1fs; "
+            "next in %.1fs (interval %.1fs%s)",
+            run.outlet,
+            run.run_id,
+            figures.status,
+            figures.requests,
+            figures.new,
+            figures.updated,
+            figures.skipped,
+            figures.errors,
+            run.seconds,
+            delay,
+            state.interval,
+            failing,
+        )
 
     # scheduling -------------------------------------------------------------------------------
 
@@ -573,11 +661,22 @@ class Daemon:
         first = now + timedelta(seconds=random.uniform(0, min(0.25 * state.interval, 10.0)))
         if state.next_run_at is not None:
             # resume where the previous daemon left off, but never later than one delay from now
-            first = min(max(state.next_run_at, first), now + timedelta(seconds=state.delay or state.interval))
+            first = min(
+                max(state.next_run_at, first),
+                now + timedelta(seconds=state.delay or state.interval),
+            )
         self.scheduler.add_job(
-            self._crawl_job, trigger=self._trigger(outlet, state.delay or state.interval), args=[outlet.name],
-            id=outlet.name, name=f"crawl {outlet.name}", executor="crawls", next_run_time=first,
-            max_instances=1, coalesce=True, misfire_grace_time=MISFIRE_GRACE, replace_existing=True,
+            self._crawl_job,
+            trigger=self._trigger(outlet, state.delay or state.interval),
+            args=[outlet.name],
+            id=outlet.name,
+            name=f"crawl {outlet.name}",
+            executor="crawls",
+            next_run_time=first,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=MISFIRE_GRACE,
+            replace_existing=True,
         )
 
     def _remove_job(self, name: str) -> None:
@@ -603,7 +702,9 @@ class Daemon:
         if outlet is None or self.stopping.is_set() or self.scheduler is None:
             return None
         try:
-            job = self.scheduler.reschedule_job(name, trigger=self._trigger(outlet, max(delay, 0.05)))
+            job = self.scheduler.reschedule_job(
+                name, trigger=self._trigger(outlet, max(delay, 0.05))
+            )
             if outlet.cron and failures:
                 backoff_at = datetime.now(UTC) + timedelta(seconds=delay)
                 if job.next_run_time is not None and job.next_run_time < backoff_at:
@@ -631,10 +732,14 @@ class Daemon:
             self.scheduler.pause_job(name)
         except Exception:
             return
-        if any(prefix.partition(".")[2] == name for prefix in _live_writers(spool_dir_for(self.db))):
+        if any(
+            prefix.partition(".")[2] == name for prefix in _live_writers(spool_dir_for(self.db))
+        ):
             # A crawl of this outlet started by an earlier daemon (killed -9) still runs: two
             # crawls of one outlet at once would fetch the same pages twice.
-            log.info("%s: a crawl of an earlier daemon is still running; this run waits for it", name)
+            log.info(
+                "%s: a crawl of an earlier daemon is still running; this run waits for it", name
+            )
             self._schedule(name, 2.0)
             return
         run_id = new_run_id()
@@ -643,8 +748,14 @@ class Daemon:
         returncode = -1
         try:
             self.logs.mkdir(parents=True, exist_ok=True)
-            proc = start_crawl(self.snapshot, self.db, [name], run_id, log_path=self.logs / f"{name}.{run_id}.log",
-                               workers=self.crawl_workers)
+            proc = start_crawl(
+                self.snapshot,
+                self.db,
+                [name],
+                run_id,
+                log_path=self.logs / f"{name}.{run_id}.log",
+                workers=self.crawl_workers,
+            )
         except OSError as exc:
             log.error("%s: cannot start the crawl: %s", name, exc)
             self.writer.finish(RunDone(name, run_id, "failed", 127, 0.0))
@@ -664,9 +775,13 @@ class Daemon:
                     proc.send_signal(signal.SIGINT)  # Scrapy closes the spider cleanly
                     stop_sent = time.monotonic()
                     if status == "timeout":
-                        log.warning("%s run %s timed out after %.0fs: stopping it", name, run_id, elapsed)
+                        log.warning(
+                            "%s run %s timed out after %.0fs: stopping it", name, run_id, elapsed
+                        )
                 if stop_sent is not None and time.monotonic() - stop_sent > STOP_GRACE:
-                    log.warning("%s run %s did not stop in %.0fs: killing it", name, run_id, STOP_GRACE)
+                    log.warning(
+                        "%s run %s did not stop in %.0fs: killing it", name, run_id, STOP_GRACE
+                    )
                     _kill_group(proc)
                     stop_sent = float("inf")
         except Exception:  # never leave the job paused for good: the writer reschedules it
@@ -689,7 +804,11 @@ class Daemon:
 
         self.scheduler = BackgroundScheduler(
             executors={"crawls": ThreadPoolExecutor(self.max_parallel)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": MISFIRE_GRACE,
+            },
             timezone=UTC,
         )
         from apscheduler.events import EVENT_JOB_SUBMITTED
@@ -698,12 +817,19 @@ class Daemon:
         # for a free thread is not fired again and again ("maximum number of instances").
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self.writer.start()
-        self.writer.event("start", None, f"{len(self.config.outlets)} outlets, config {self.config_path}")
+        self.writer.event(
+            "start", None, f"{len(self.config.outlets)} outlets, config {self.config_path}"
+        )
         for outlet in self.config.outlets:
             self._add_job(outlet)
         self.scheduler.start()
-        log.info("daemon %d running %d outlets on %s (config %s); stop with SIGTERM or Ctrl-C",
-                 os.getpid(), len(self.config.outlets), self.db, self.config_path)
+        log.info(
+            "daemon %d running %d outlets on %s (config %s); stop with SIGTERM or Ctrl-C",
+            os.getpid(),
+            len(self.config.outlets),
+            self.db,
+            self.config_path,
+        )
         last_check = time.monotonic()
         while not self.stopping.is_set():
             self.stopping.wait(0.5)
@@ -737,10 +863,17 @@ class Daemon:
         left = len(ready_segments(spool_dir_for(self.db)))
         w = self.writer
         if w.sessions:
-            log.info("archive writer: %d write sessions, %.2fs mean, %.2fs longest", w.sessions,
-                     w.held_total / w.sessions, w.held_max)
-        log.info("stopped in %.1fs%s", time.monotonic() - started,
-                 f"; {left} spool segments left for the next start" if left else "")
+            log.info(
+                "archive writer: %d write sessions, %.2fs mean, %.2fs longest",
+                w.sessions,
+                w.held_total / w.sessions,
+                w.held_max,
+            )
+        log.info(
+            "stopped in %.1fs%s",
+            time.monotonic() - started,
+            f"; {left} spool segments left for the next start" if left else "",
+        )
         return 0
 
 
@@ -766,8 +899,11 @@ def _forget_validators(con: Any, outlet: str) -> None:
     the feed listed; the next run must GET the feed in full, or those articles hide behind 304s."""
     dropped = runs_db.forget_validators(con, outlet)
     if dropped:
-        log.info("%s: %d feed/sitemap validators dropped after an unfinished run; next run fetches them in full",
-                 outlet, dropped)
+        log.info(
+            "%s: %d feed/sitemap validators dropped after an unfinished run; next run fetches them in full",
+            outlet,
+            dropped,
+        )
 
 
 def _schedule_key(o: Outlet) -> tuple[Any, ...]:
@@ -815,8 +951,11 @@ def setup_logging(logs: Path | None, level: str) -> None:
     if logs is not None:
         try:
             logs.mkdir(parents=True, exist_ok=True)
-            handlers.append(logging.handlers.RotatingFileHandler(logs / "daemon.log", maxBytes=10_000_000,
-                                                                 backupCount=3, encoding="utf-8"))
+            handlers.append(
+                logging.handlers.RotatingFileHandler(
+                    logs / "daemon.log", maxBytes=10_000_000, backupCount=3, encoding="utf-8"
+                )
+            )
         except OSError as exc:
             print(f"warning: no daemon log file in {logs}: {exc.strerror}", file=sys.stderr)
     for handler in handlers:
@@ -831,11 +970,33 @@ def setup_logging(logs: Path | None, level: str) -> None:
 # -- status ------------------------------------------------------------------------------------
 
 STATUS_COLUMNS = (
-    "outlet", "healthy", "health_reason", "last_run_id", "last_run_at", "last_run_status", "last_run_requests",
-    "last_run_new", "last_run_updated", "last_run_errors", "last_run_seconds", "next_run_at", "interval_seconds",
-    "delay_seconds", "consecutive_failures", "runs_24h", "failed_runs_24h", "run_failure_rate_24h",
-    "articles_24h", "articles_total", "pages_24h", "error_rate_24h", "empty_extraction_rate_24h",
-    "last_article_at", "days_since_new_article", "last_run_failed", "last_run_failure",
+    "outlet",
+    "healthy",
+    "health_reason",
+    "last_run_id",
+    "last_run_at",
+    "last_run_status",
+    "last_run_requests",
+    "last_run_new",
+    "last_run_updated",
+    "last_run_errors",
+    "last_run_seconds",
+    "next_run_at",
+    "interval_seconds",
+    "delay_seconds",
+    "consecutive_failures",
+    "runs_24h",
+    "failed_runs_24h",
+    "run_failure_rate_24h",
+    "articles_24h",
+    "articles_total",
+    "pages_24h",
+    "error_rate_24h",
+    "empty_extraction_rate_24h",
+    "last_article_at",
+    "days_since_new_article",
+    "last_run_failed",
+    "last_run_failure",
 )
 
 
@@ -848,19 +1009,31 @@ def read_status(db: Path, configured: list[str] | None = None) -> list[dict[str,
         except Exception as exc:
             if "outlet_status" not in str(exc):
                 raise
-            raise ArchiveError(f"{db}: this archive has no daemon state yet; start `mediawatch run` once") from None
+            raise ArchiveError(
+                f"{db}: this archive has no daemon state yet; start `mediawatch run` once"
+            ) from None
         quarantine = quarantine_counts(con)
     finally:
         con.close()
     running = daemon_pid(db)
-    out = [dict(zip(STATUS_COLUMNS, row, strict=True)) | {"daemon_running": running is not None} for row in rows]
+    out = [
+        dict(zip(STATUS_COLUMNS, row, strict=True)) | {"daemon_running": running is not None}
+        for row in rows
+    ]
     for r in out:
         r["quarantined"], r["quarantine_reason"] = quarantine.get(r["outlet"], (0, None))[:2]
     known = {r["outlet"] for r in out}
     for name in configured or []:
         if name not in known:
-            out.append({c: None for c in STATUS_COLUMNS}
-                       | {"outlet": name, "runs_24h": 0, "articles_24h": 0, "daemon_running": running is not None})
+            out.append(
+                {c: None for c in STATUS_COLUMNS}
+                | {
+                    "outlet": name,
+                    "runs_24h": 0,
+                    "articles_24h": 0,
+                    "daemon_running": running is not None,
+                }
+            )
     if configured is not None:
         for r in out:
             r["configured"] = r["outlet"] in configured
@@ -882,8 +1055,12 @@ def daemon_pid(db: Path) -> int | None:
 def _print_status_table(rows: list[dict[str, Any]], db: Path) -> None:
     from crawler.status_view import print_status
 
-    notes = [f"{r['outlet']}: {r['quarantined']} spool records quarantined (latest: {r['quarantine_reason']}); "
-             "see table spool_quarantine" for r in rows if r.get("quarantined")]
+    notes = [
+        f"{r['outlet']}: {r['quarantined']} spool records quarantined (latest: {r['quarantine_reason']}); "
+        "see table spool_quarantine"
+        for r in rows
+        if r.get("quarantined")
+    ]
     print_status(rows, db, daemon_pid(db), notes=notes)
 
 
@@ -896,10 +1073,19 @@ def register(group: click.Group) -> None:
     @group.command("run")
     @config_option
     @db_option
-    @click.option("--max-parallel", type=click.IntRange(1, 64), default=4, show_default=True,
-                  help="Crawls running at the same time.")
-    @click.option("--log-level", default="INFO", show_default=True,
-                  type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+    @click.option(
+        "--max-parallel",
+        type=click.IntRange(1, 64),
+        default=4,
+        show_default=True,
+        help="Crawls running at the same time.",
+    )
+    @click.option(
+        "--log-level",
+        default="INFO",
+        show_default=True,
+        type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    )
     def run_cmd(config_path: str, db_path: str, max_parallel: int, log_level: str) -> None:
         """Crawl every outlet on its own schedule, forever, as the archive's single writer.
 
@@ -958,10 +1144,17 @@ def register(group: click.Group) -> None:
 
     @group.command("status")
     @db_option
-    @click.option("--config", "config_path", envvar="MEDIAWATCH_CONFIG", default=None,
-                  type=click.Path(dir_okay=False),
-                  help="Also list the config's outlets that never ran. Env: MEDIAWATCH_CONFIG.")
-    @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+    @click.option(
+        "--config",
+        "config_path",
+        envvar="MEDIAWATCH_CONFIG",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="Also list the config's outlets that never ran. Env: MEDIAWATCH_CONFIG.",
+    )
+    @click.option(
+        "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    )
     def status_cmd(db_path: str, config_path: str | None, fmt: str) -> None:
         """Per outlet: last run and its result, next run, articles in 24 h, error and
         empty-extraction rates, days since the last new article, health. Read-only: safe
@@ -975,7 +1168,9 @@ def register(group: click.Group) -> None:
         configured: list[str] | None = None
         snapshot = Path(db_path).with_name(Path(db_path).name + ".daemon-config.toml")
         if not config_path and snapshot.exists():
-            config_path = str(snapshot)  # what the daemon runs: outlets removed from it are not shown as ok
+            config_path = str(
+                snapshot
+            )  # what the daemon runs: outlets removed from it are not shown as ok
         if config_path:
             try:
                 configured = [o.name for o in _read_config(Path(config_path))[0].outlets]

@@ -31,8 +31,12 @@ def feed_entries(body: bytes, url: str) -> list[dict[str, Any]]:
     if body.lstrip()[:1] == b"{":
         return json_feed_entries(body)
     try:
-        parsed = feedparser.parse(repair_char_refs(body), response_headers={"content-location": url},
-                                  resolve_relative_uris=False, sanitize_html=False)
+        parsed = feedparser.parse(
+            repair_char_refs(body),
+            response_headers={"content-location": url},
+            resolve_relative_uris=False,
+            sanitize_html=False,
+        )
     except Exception as exc:  # feedparser on bytes it does not expect: the feed is unreadable
         raise FeedError(f"{type(exc).__name__}: {exc}") from None
     if parsed.bozo and not parsed.entries:
@@ -45,8 +49,14 @@ def feed_entries(body: bytes, url: str) -> list[dict[str, Any]]:
         published = _struct_iso(entry.get("published_parsed") or entry.get("updated_parsed"))
         updated = _struct_iso(entry.get("updated_parsed")) or published
         title = entry.get("title")
-        entries.append({"url": repair_text(link), "title": repair_text(title) if isinstance(title, str) else None,
-                        "published_at": published, "lastmod": updated})
+        entries.append(
+            {
+                "url": repair_text(link),
+                "title": repair_text(title) if isinstance(title, str) else None,
+                "published_at": published,
+                "lastmod": updated,
+            }
+        )
     return entries
 
 
@@ -61,9 +71,14 @@ def json_feed_entries(body: bytes) -> list[dict[str, Any]]:
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and isinstance(item.get("url"), str):
             title = item.get("title")
-            out.append({"url": item["url"], "title": title if isinstance(title, str) else None,
-                        "published_at": item.get("date_published"),
-                        "lastmod": item.get("date_modified") or item.get("date_published")})
+            out.append(
+                {
+                    "url": item["url"],
+                    "title": title if isinstance(title, str) else None,
+                    "published_at": item.get("date_published"),
+                    "lastmod": item.get("date_modified") or item.get("date_published"),
+                }
+            )
     return out
 
 
@@ -77,8 +92,9 @@ def _struct_iso(value: time.struct_time | None) -> str | None:
         return None
 
 
-def order_child_sitemaps(children: Iterable[dict[str, Any]], fetched: set[str] | frozenset[str],
-                         budget: int) -> tuple[list[str], list[str]]:
+def order_child_sitemaps(
+    children: Iterable[dict[str, Any]], fetched: set[str] | frozenset[str], budget: int
+) -> tuple[list[str], list[str]]:
     """(read now, deferred) child sitemaps of an index, at most `budget` read now.
 
     Newest first, by lastmod, else by name (monthly sitemaps are named by date): the newest
@@ -114,7 +130,9 @@ def order_child_sitemaps(children: Iterable[dict[str, Any]], fetched: set[str] |
     return chosen, [loc for loc in ordered if loc not in picked]
 
 
-def pattern_search(pattern: regex.Pattern[str], url: str, timeout: float = PATTERN_TIMEOUT) -> bool | None:
+def pattern_search(
+    pattern: regex.Pattern[str], url: str, timeout: float = PATTERN_TIMEOUT
+) -> bool | None:
     """Whether the URL matches; None when the match took over `timeout` seconds."""
     try:
         return pattern.search(url, timeout=timeout) is not None

@@ -29,9 +29,20 @@ _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("refused", ("ConnectionRefusedError", "DownloadConnectionRefusedError")),
     ("timeout", ("TimeoutError", "TCPTimedOutError", "DownloadTimeoutError", "UserTimeoutError")),
     ("tls", ("SSLError", "CertificateError", "VerificationError")),
-    ("connection", ("ConnectError", "ConnectionLost", "ConnectionDone", "ResponseNeverReceived",
-                    "ResponseFailed", "ConnectionAborted", "NoRouteError", "DownloadFailedError",
-                    "ResponseDataLossError")),
+    (
+        "connection",
+        (
+            "ConnectError",
+            "ConnectionLost",
+            "ConnectionDone",
+            "ResponseNeverReceived",
+            "ResponseFailed",
+            "ConnectionAborted",
+            "NoRouteError",
+            "DownloadFailedError",
+            "ResponseDataLossError",
+        ),
+    ),
 )
 _WORDS = {
     "dns": "DNS lookup failed for {host}",
@@ -95,7 +106,12 @@ class FailureLog:
             parts.insert(0, answered[0])
         if not parts:
             return None
-        others = len(answered) - (1 if answered else 0) + len(self.downloads) - (1 if self.downloads else 0)
+        others = (
+            len(answered)
+            - (1 if answered else 0)
+            + len(self.downloads)
+            - (1 if self.downloads else 0)
+        )
         return "; ".join(parts) + (f"; {others} more" if others > 0 else "")
 
 
@@ -126,6 +142,8 @@ class FailureMiddleware:
     def process_response(self, request: Request, response: Response) -> Any:
         source_kind = request.meta.get("source_kind")
         if source_kind in ("feed", "sitemap"):
-            self.log.source_answered(request.meta.get("source_url") or request.url, response.status, source_kind)
+            self.log.source_answered(
+                request.meta.get("source_url") or request.url, response.status, source_kind
+            )
             self._publish(f"http_{response.status}" if response.status >= 400 else None)
         return response

@@ -176,14 +176,20 @@ class BoundedRobotsTxtMiddleware(RobotsTxtMiddleware):
         if "max size" in message or "DOWNLOAD_MAXSIZE" in message:
             self._oversized.add(netloc)
             self._stats.inc_value("mediawatch/robots_too_large")
-            logger.warning("robots.txt of %s is over the download size limit: treated as "
-                           "'Disallow: /' for this run (%s)", netloc, message)
+            logger.warning(
+                "robots.txt of %s is over the download size limit: treated as "
+                "'Disallow: /' for this run (%s)",
+                netloc,
+                message,
+            )
         super()._robots_error(exc, netloc)
 
     def process_request_2(self, rp: Any, request: Request) -> None:
         netloc = urlsplit(request.url).netloc
         if netloc in self._oversized and not request.meta.get("dont_obey_robotstxt"):
             self._stats.inc_value("robotstxt/forbidden")
-            raise OversizedRobots("Forbidden by robots.txt: it is over the download size limit, "
-                                  "treated as 'Disallow: /'")
+            raise OversizedRobots(
+                "Forbidden by robots.txt: it is over the download size limit, "
+                "treated as 'Disallow: /'"
+            )
         super().process_request_2(rp, request)

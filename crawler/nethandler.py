@@ -58,11 +58,15 @@ class _BoundedParser(_LenientHTTPClientParser):
             self._mw_bytes += len(line) + 1
             self._mw_count += 1
             if self._mw_bytes > self._mw_max_bytes:
-                raise HeadersTooLarge(f"response headers over {self._mw_max_bytes} bytes "
-                                      f"(MEDIAWATCH_MAX_HEADER_BYTES): connection dropped")
+                raise HeadersTooLarge(
+                    f"response headers over {self._mw_max_bytes} bytes "
+                    f"(MEDIAWATCH_MAX_HEADER_BYTES): connection dropped"
+                )
             if self._mw_count > self._mw_max_count + 1:  # + the status line
-                raise HeadersTooLarge(f"response has over {self._mw_max_count} header lines "
-                                      f"(MEDIAWATCH_MAX_HEADERS): connection dropped")
+                raise HeadersTooLarge(
+                    f"response has over {self._mw_max_count} header lines "
+                    f"(MEDIAWATCH_MAX_HEADERS): connection dropped"
+                )
         super().lineReceived(line)
 
 
@@ -93,13 +97,18 @@ class _Guard:
         self.crawler = crawler
         self.max_bytes = crawler.settings.getint("MEDIAWATCH_MAX_HEADER_BYTES", MAX_HEADER_BYTES)
         self.max_count = crawler.settings.getint("MEDIAWATCH_MAX_HEADERS", MAX_HEADERS)
-        self.enforce_addresses = crawler.settings.getbool("MEDIAWATCH_REFUSE_PRIVATE_ADDRESSES", True)
+        self.enforce_addresses = crawler.settings.getbool(
+            "MEDIAWATCH_REFUSE_PRIVATE_ADDRESSES", True
+        )
         proxy = next((v for v in _PROXY_VARIABLES if os.environ.get(v)), None)
         if self.enforce_addresses and proxy and crawler.settings.getbool("HTTPPROXY_ENABLED", True):
             # Behind a proxy the connected address is the proxy's (often on loopback or the
             # LAN), not the site's: the check would refuse everything, and the proxy resolves.
-            logger.warning("%s is set: the crawl connects through a proxy, so the address check "
-                           "(MEDIAWATCH_REFUSE_PRIVATE_ADDRESSES) is left to it", proxy)
+            logger.warning(
+                "%s is set: the crawl connects through a proxy, so the address check "
+                "(MEDIAWATCH_REFUSE_PRIVATE_ADDRESSES) is left to it",
+                proxy,
+            )
             self.enforce_addresses = False
         self._policy: AddressPolicy | None = None
 

@@ -142,5 +142,7 @@ class AddressPolicy:
             return None
         if any(ip in net for net in self.networks) or ip in self.configured_addresses():
             return None
-        return (f"address {ip} is {kind}: refused (the outlet's configured URLs are not there; "
-                f"allow it with allow_networks)")
+        return (
+            f"address {ip} is {kind}: refused (the outlet's configured URLs are not there; "
+            f"allow it with allow_networks)"
+        )

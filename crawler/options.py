@@ -14,12 +14,22 @@ DEFAULT_CONFIG = "outlets.toml"
 DEFAULT_DB = DEFAULT_ARCHIVE
 
 config_option = click.option(
-    "--config", "config_path", envvar="MEDIAWATCH_CONFIG", default=DEFAULT_CONFIG, show_default=True,
-    type=click.Path(dir_okay=False), help="Outlet config (TOML). Env: MEDIAWATCH_CONFIG.",
+    "--config",
+    "config_path",
+    envvar="MEDIAWATCH_CONFIG",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Outlet config (TOML). Env: MEDIAWATCH_CONFIG.",
 )
 db_option = click.option(
-    "--db", "db_path", envvar="MEDIAWATCH_DB", default=DEFAULT_DB, show_default=True,
-    type=click.Path(dir_okay=False), help="Archive file (DuckDB). Env: MEDIAWATCH_DB.",
+    "--db",
+    "db_path",
+    envvar="MEDIAWATCH_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Archive file (DuckDB). Env: MEDIAWATCH_DB.",
 )
 
 

@@ -25,7 +25,9 @@ from pipelines.promo import compile_outlet_rules
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+_HOST_RE = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
 
 
 class ConfigError(Exception):
@@ -75,12 +77,35 @@ class Config:
 
 
 # key -> (expected python types, description used in errors)
-_LIST_KEYS = ("feeds", "sitemaps", "start_urls", "domains", "strip_selectors", "strip_patterns",
-              "allow_networks")
+_LIST_KEYS = (
+    "feeds",
+    "sitemaps",
+    "start_urls",
+    "domains",
+    "strip_selectors",
+    "strip_patterns",
+    "allow_networks",
+)
 _KNOWN_KEYS = {
-    "name", "feeds", "sitemaps", "start_urls", "article_pattern", "language", "every", "cron",
-    "delay", "concurrency", "domains", "max_articles", "revisit", "user_agent",
-    "strip_selectors", "strip_patterns", "min_interval", "max_interval", "timeout",
+    "name",
+    "feeds",
+    "sitemaps",
+    "start_urls",
+    "article_pattern",
+    "language",
+    "every",
+    "cron",
+    "delay",
+    "concurrency",
+    "domains",
+    "max_articles",
+    "revisit",
+    "user_agent",
+    "strip_selectors",
+    "strip_patterns",
+    "min_interval",
+    "max_interval",
+    "timeout",
     "allow_networks",
 }
 _TOP_KEYS = {"outlet", "defaults", "user_agent"}
@@ -135,7 +160,9 @@ def read_config(path: str | Path) -> tuple[Config, bytes]:
 def parse_config(data: dict[str, Any], path: Path) -> Config:
     for key in data:
         if key not in _TOP_KEYS:
-            raise ConfigError(f"{path}: key {key!r}: unknown top-level key (expected [[outlet]], [defaults], user_agent)")
+            raise ConfigError(
+                f"{path}: key {key!r}: unknown top-level key (expected [[outlet]], [defaults], user_agent)"
+            )
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise ConfigError(f"{path}: key 'defaults': must be a table")
@@ -155,8 +182,11 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     for index, entry in enumerate(entries, start=1):
         name = entry.get("name")
         label = f"outlet {name!r}" if isinstance(name, str) else f"outlet #{index}"
-        own = {k: v for k, v in defaults.items()
-               if not ({k, "every", "cron"} == {"every", "cron"} and ({"every", "cron"} & set(entry)))}
+        own = {
+            k: v
+            for k, v in defaults.items()
+            if not ({k, "every", "cron"} == {"every", "cron"} and ({"every", "cron"} & set(entry)))
+        }
         merged = {**own, **entry}  # an outlet's own every/cron replaces the default schedule
         try:
             outlet = _parse_outlet(merged)
@@ -185,9 +215,15 @@ def _str_list(entry: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-def _number(entry: dict[str, Any], key: str, default: float, *, minimum: float, integer: bool = False) -> float:
+def _number(
+    entry: dict[str, Any], key: str, default: float, *, minimum: float, integer: bool = False
+) -> float:
     value = entry.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and not isinstance(value, int))
+    ):
         raise _KeyError(key, f"must be {'an integer' if integer else 'a number'}, got {value!r}")
     if not math.isfinite(value) or value < minimum:
         raise _KeyError(key, f"must be a finite number >= {minimum}, got {value!r}")
@@ -200,7 +236,9 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
             raise _KeyError(key, "unknown key")
     name = entry.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise _KeyError("name", f"must match [a-z0-9][a-z0-9_-]{{0,63}} (a letter or digit first), got {name!r}")
+        raise _KeyError(
+            "name", f"must match [a-z0-9][a-z0-9_-]{{0,63}} (a letter or digit first), got {name!r}"
+        )
     sources: dict[str, tuple[str, ...]] = {}
     for key in ("feeds", "sitemaps", "start_urls"):
         urls = _str_list(entry, key)
@@ -211,7 +249,9 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
                 raise _KeyError(key, str(exc)) from None
         sources[key] = urls
     if not any(sources.values()):
-        raise _KeyError("feeds", "an outlet needs at least one source: feeds, sitemaps or start_urls")
+        raise _KeyError(
+            "feeds", "an outlet needs at least one source: feeds, sitemaps or start_urls"
+        )
     pattern = None
     if "article_pattern" in entry:
         raw = entry["article_pattern"]
@@ -224,7 +264,9 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
         except (regex.error, re.error) as exc:
             raise _KeyError("article_pattern", f"bad regular expression: {exc}") from None
     language = entry.get("language")
-    if language is not None and (not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}", language)):
+    if language is not None and (
+        not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}", language)
+    ):
         raise _KeyError("language", f"must be an ISO 639 code like 'fr', got {language!r}")
     every: float | None = None
     cron = entry.get("cron")
@@ -249,8 +291,11 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
                 raise _KeyError(key, str(exc)) from None
         else:
             intervals[key] = None
-    if (intervals["min_interval"] and intervals["max_interval"]
-            and intervals["min_interval"] > intervals["max_interval"]):
+    if (
+        intervals["min_interval"]
+        and intervals["max_interval"]
+        and intervals["min_interval"] > intervals["max_interval"]
+    ):
         raise _KeyError("min_interval", "must not be longer than max_interval")
     domains = tuple(d.lower() for d in _str_list(entry, "domains"))
     for domain in domains:
@@ -269,7 +314,9 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
         try:
             networks.append(ipaddress.ip_network(raw_net, strict=False))
         except ValueError:
-            raise _KeyError("allow_networks", f"expected networks like '10.20.0.0/16', got {raw_net!r}") from None
+            raise _KeyError(
+                "allow_networks", f"expected networks like '10.20.0.0/16', got {raw_net!r}"
+            ) from None
     selectors = _str_list(entry, "strip_selectors")
     patterns = _str_list(entry, "strip_patterns")
     if selectors or patterns:

@@ -67,7 +67,11 @@ def eta(progress: Progress, elapsed: float) -> float | None:
 def format_progress(progress: Progress, elapsed: float) -> str:
     """One line: "42 pages fetched, 18 queued, 30 articles, 2/3 outlets done, 0m40s, ETA 17s"."""
     left = eta(progress, elapsed)
-    parts = [f"{progress.fetched} pages fetched", f"{progress.remaining} queued", f"{progress.articles} articles"]
+    parts = [
+        f"{progress.fetched} pages fetched",
+        f"{progress.remaining} queued",
+        f"{progress.articles} articles",
+    ]
     if progress.outlets:
         parts.append(f"{progress.done}/{progress.outlets} outlets done")
     parts.append(_duration(elapsed))

@@ -41,12 +41,20 @@ class Change:
 class ReprocessResult:
     examined: int = 0
     changed: list[Change] = field(default_factory=list)
-    kept: list[Change] = field(default_factory=list)  # would now be skipped: kept as they are, reported
+    kept: list[Change] = field(
+        default_factory=list
+    )  # would now be skipped: kept as they are, reported
 
 
-def reprocess(db: str | Path, config: Config | None, *, outlets: list[str] | None = None,
-              since: datetime | None = None, dry_run: bool = False,
-              ids: list[int] | None = None) -> ReprocessResult:
+def reprocess(
+    db: str | Path,
+    config: Config | None,
+    *,
+    outlets: list[str] | None = None,
+    since: datetime | None = None,
+    dry_run: bool = False,
+    ids: list[int] | None = None,
+) -> ReprocessResult:
     """Clean stored pages again; `ids` limits it to these articles."""
     result = ReprocessResult()
     if ids is None:
@@ -55,7 +63,7 @@ def reprocess(db: str | Path, config: Config | None, *, outlets: list[str] | Non
     rules: dict[str, Any] = {}
     boilerplate: dict[str, frozenset[str]] = {}
     for start in range(0, len(ids), BATCH):
-        batch = ids[start:start + BATCH]
+        batch = ids[start : start + BATCH]
         with reader(db) as con:
             pages = reclean.stored_pages(con, batch)
             for outlet in {p.outlet for p in pages} - set(boilerplate):
@@ -66,14 +74,29 @@ def reprocess(db: str | Path, config: Config | None, *, outlets: list[str] | Non
         unchanged: list[int] = []
         for page in pages:
             result.examined += 1
-            cleaned = clean_article(page.html, page.url, page.hints, outlet_rules=rules[page.outlet],
-                                    boilerplate=boilerplate[page.outlet])
+            cleaned = clean_article(
+                page.html,
+                page.url,
+                page.hints,
+                outlet_rules=rules[page.outlet],
+                boilerplate=boilerplate[page.outlet],
+            )
             article = cleaned.article
             new_hash = content_hash(article.get("text") or "")
-            new_removed = [(b["position"], b["kind"], b["rule"], b["text"]) for b in cleaned.removed]
-            change = Change(page.article_id, page.version, page.current, page.url,
-                            words.get(page.article_id, 0) if page.current else 0, article.get("word_count", 0),
-                            len(page.removed), len(new_removed), cleaned.skip_reason)
+            new_removed = [
+                (b["position"], b["kind"], b["rule"], b["text"]) for b in cleaned.removed
+            ]
+            change = Change(
+                page.article_id,
+                page.version,
+                page.current,
+                page.url,
+                words.get(page.article_id, 0) if page.current else 0,
+                article.get("word_count", 0),
+                len(page.removed),
+                len(new_removed),
+                cleaned.skip_reason,
+            )
             if cleaned.skip_reason:
                 result.kept.append(change)  # never delete an archived article on a re-clean
                 continue
@@ -82,7 +105,9 @@ def reprocess(db: str | Path, config: Config | None, *, outlets: list[str] | Non
                     unchanged.append(page.article_id)
                 continue
             result.changed.append(change)
-            writes.append((page, article, cleaned.removed, new_hash, minhash_bands(article["text"])))
+            writes.append(
+                (page, article, cleaned.removed, new_hash, minhash_bands(article["text"]))
+            )
         if dry_run or not (writes or unchanged):
             continue
         now = datetime.now(UTC)
@@ -103,7 +128,10 @@ def reclean_learned(db: str | Path, config: Config | None) -> int:
         by_outlet: dict[str, list[tuple[str, str]]] = {}
         for key, outlet, sample in due:
             by_outlet.setdefault(outlet, []).append((key, sample))
-        work = {o: boilerplate.articles_holding(con, o, [smp for _, smp in items]) for o, items in by_outlet.items()}
+        work = {
+            o: boilerplate.articles_holding(con, o, [smp for _, smp in items])
+            for o, items in by_outlet.items()
+        }
     changed = 0
     for outlet, items in by_outlet.items():
         result = reprocess(db, config, ids=work[outlet]) if work[outlet] else ReprocessResult()
@@ -111,7 +139,9 @@ def reclean_learned(db: str | Path, config: Config | None) -> int:
         with writer(db) as con, transaction(con):
             boilerplate.clear_due(con, [key for key, _ in items])
             if result.changed:
-                boilerplate.record_reclean(con, outlet, len(result.changed), items[0][1], os.getpid())
+                boilerplate.record_reclean(
+                    con, outlet, len(result.changed), items[0][1], os.getpid()
+                )
     return changed
 
 

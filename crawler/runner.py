@@ -38,9 +38,17 @@ class CrawlResult:
     stderr_tail: str = ""
 
 
-def start_crawl(config: str | Path, db: str | Path, outlets: list[str], run_id: str, *,
-                log_path: Path | None = None, die_with_parent: bool = True,
-                workers: int | None = None, progress_dir: Path | None = None) -> subprocess.Popen[bytes]:
+def start_crawl(
+    config: str | Path,
+    db: str | Path,
+    outlets: list[str],
+    run_id: str,
+    *,
+    log_path: Path | None = None,
+    die_with_parent: bool = True,
+    workers: int | None = None,
+    progress_dir: Path | None = None,
+) -> subprocess.Popen[bytes]:
     """Start a crawl subprocess. workers: its cleaning pool size, unless the user set
     MEDIAWATCH_WORKERS (which always wins); None leaves the crawl's default (one per core)."""
     env = dict(os.environ)
@@ -48,10 +56,23 @@ def start_crawl(config: str | Path, db: str | Path, outlets: list[str], run_id: 
         env["MEDIAWATCH_WORKERS"] = str(workers)
     env["MEDIAWATCH_PDEATHSIG"] = "1" if die_with_parent else "0"
     if progress_dir is not None:
-        env["MEDIAWATCH_PROGRESS_DIR"] = str(progress_dir)  # crawler/progress.py writes its figures there
+        env["MEDIAWATCH_PROGRESS_DIR"] = str(
+            progress_dir
+        )  # crawler/progress.py writes its figures there
     env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
-    cmd = [sys.executable, "-m", "crawler.crawlproc", "--config", str(config), "--db", str(db),
-           "--run-id", run_id, "--", *outlets]  # "--": an outlet name is never read as an option
+    cmd = [
+        sys.executable,
+        "-m",
+        "crawler.crawlproc",
+        "--config",
+        str(config),
+        "--db",
+        str(db),
+        "--run-id",
+        run_id,
+        "--",
+        *outlets,
+    ]  # "--": an outlet name is never read as an option
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True)
@@ -75,11 +96,19 @@ def _ingest_quietly(db: str | Path, result: IngestResult) -> ArchiveError | None
     return None
 
 
-def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout: float = 900.0,
-              run_id: str | None = None, log_path: Path | None = None,
-              should_stop: Callable[[], bool] = lambda: False, poll: float = 0.5,
-              on_progress: Callable[[IngestResult], None] | None = None,
-              progress_dir: Path | None = None) -> CrawlResult:
+def run_crawl(
+    config: str | Path,
+    db: str | Path,
+    outlets: list[str],
+    *,
+    timeout: float = 900.0,
+    run_id: str | None = None,
+    log_path: Path | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    poll: float = 0.5,
+    on_progress: Callable[[IngestResult], None] | None = None,
+    progress_dir: Path | None = None,
+) -> CrawlResult:
     """Run one crawl of the outlets to its end (or timeout / stop), ingesting as it goes."""
     run_id = run_id or new_run_id()
     started = time.monotonic()
@@ -121,21 +150,36 @@ def run_crawl(config: str | Path, db: str | Path, outlets: list[str], *, timeout
             reclean_learned(db, load_config(config))
         except ArchiveLocked as exc:
             log.warning("boilerplate re-clean left for later (archive busy): %s", exc)
-    return CrawlResult(run_id, list(outlets), returncode, status, time.monotonic() - started, result)
+    return CrawlResult(
+        run_id, list(outlets), returncode, status, time.monotonic() - started, result
+    )
 
 
 def abnormal_end_message(status: str, returncode: int) -> str:
-    return {"timeout": "crawl timed out and was stopped", "stopped": "stopped by the operator",
-            "crashed": f"crawl process died (signal {-returncode})",
-            "failed": f"crawl process exited with code {returncode}"}[status]
+    return {
+        "timeout": "crawl timed out and was stopped",
+        "stopped": "stopped by the operator",
+        "crashed": f"crawl process died (signal {-returncode})",
+        "failed": f"crawl process exited with code {returncode}",
+    }[status]
 
 
-def record_abnormal_end(db: str | Path, run_id: str, outlets: list[str], status: str, returncode: int) -> None:
+def record_abnormal_end(
+    db: str | Path, run_id: str, outlets: list[str], status: str, returncode: int
+) -> None:
     """A crawl that was killed or timed out still gets its crawl_runs row, with why. (The
     daemon writes it in its own bookkeeping session, retried while the archive is held.)"""
     try:
         with writer(db) as con:
-            runs_db.record_abnormal_end(con, run_id, outlets, status, abnormal_end_message(status, returncode),
-                                        datetime.now(UTC))
-    except ArchiveError as exc:  # the crawl's own records are in the spool; only the verdict is lost
+            runs_db.record_abnormal_end(
+                con,
+                run_id,
+                outlets,
+                status,
+                abnormal_end_message(status, returncode),
+                datetime.now(UTC),
+            )
+    except (
+        ArchiveError
+    ) as exc:  # the crawl's own records are in the spool; only the verdict is lost
         log.warning("run %s: could not record its %s end: %s", run_id, status, exc)

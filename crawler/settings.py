@@ -35,7 +35,9 @@ RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
-REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19 opens a control port by default: not on a monitoring daemon
+REMOTE_CONTROL_ENABLED = (
+    False  # Scrapy 2.19 opens a control port by default: not on a monitoring daemon
+)
 DNS_TIMEOUT = 20
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 LOG_LEVEL = "INFO"
@@ -47,7 +49,7 @@ DOWNLOAD_HANDLERS = {
     "https": "crawler.nethandler.GuardedHTTP11DownloadHandler",
 }
 MEDIAWATCH_MAX_HEADER_BYTES = 256 * 1024  # status line + header lines of one response
-MEDIAWATCH_MAX_HEADERS = 200               # header lines of one response
+MEDIAWATCH_MAX_HEADERS = 200  # header lines of one response
 # Loopback, private, link-local and multicast peers are refused unless the outlet's own
 # configured URLs resolve there or its allow_networks lists them (crawler/netpolicy.py).
 MEDIAWATCH_REFUSE_PRIVATE_ADDRESSES = True
@@ -74,7 +76,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.failures.FailureMiddleware": 900,  # nearest the downloader: sees every failed attempt, in words
 }
 
-EXTENSIONS = {"crawler.progress.ProgressExtension": 500}  # figures for `mediawatch crawl`'s progress line
+EXTENSIONS = {
+    "crawler.progress.ProgressExtension": 500
+}  # figures for `mediawatch crawl`'s progress line
 
 ITEM_PIPELINES = {
     # 1. extract text + metadata, strip promotions, fingerprint (pure functions, pipelines/)

@@ -343,3 +343,23 @@ def test_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
         assert s.get("/search?q=pain", {"Cookie": cookie})[0] == 200
     finally:
         stop(s)
+
+
+def test_a_long_query_is_stopped_so_the_daemon_can_write(tmp_path: Path) -> None:
+    """A heavy statement in the SQL box must not keep the daemon out: it is interrupted after
+    --query-timeout, says so in one line, and the archive is free at once."""
+    import time
+
+    db = build_archive(tmp_path / "archive.duckdb")
+    s = start_server(db, "--query-timeout", "1")
+    heavy = "SELECT+count(*)+FROM+range(1000000000000)"
+    try:
+        for path in (f"/sql?sql={heavy}", f"/sql.csv?sql={heavy}"):
+            t0 = time.monotonic()
+            status, _, html = s.get(path)
+            assert status == 400 and "stopped after 1 s so that the daemon can write" in html
+            assert time.monotonic() - t0 < 10
+            with writer(db) as con:  # gets in right away
+                con.execute("UPDATE articles SET title = title WHERE id = 1")
+    finally:
+        stop(s)

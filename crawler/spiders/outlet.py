@@ -85,8 +85,14 @@ class OutletSpider(scrapy.Spider):
     allowed_domains: list[str]
     boundary: SiteBoundary
 
-    def __init__(self, outlet: str | None = None, config: str | None = None, db: str | None = None,
-                 run_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        outlet: str | None = None,
+        config: str | None = None,
+        db: str | None = None,
+        run_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if not outlet:
             raise OutletConfigError("pass the outlet to crawl: scrapy crawl outlet -a outlet=NAME")
@@ -120,8 +126,11 @@ class OutletSpider(scrapy.Spider):
             _report_config_error(str(exc))
             raise OutletConfigError(str(exc)) from None
         spider.db_path = spider._db_path or settings.get("MEDIAWATCH_DB")
-        spider.run_id = (spider._run_id or settings.get("MEDIAWATCH_RUN_ID")
-                         or datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
+        spider.run_id = (
+            spider._run_id
+            or settings.get("MEDIAWATCH_RUN_ID")
+            or datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        )
         # Settings are not frozen yet at this point: apply the outlet's politeness.
         o = spider.outlet
         settings.set("DOWNLOAD_DELAY", o.delay, priority="spider")
@@ -183,8 +192,15 @@ class OutletSpider(scrapy.Spider):
         meta["source_url"] = url
         if meta.get("source_kind") in ("feed", "sitemap"):
             self._hint_sources_pending += 1
-        return Request(url, callback=callback, errback=self.source_failed, headers=headers,
-                       meta=meta, dont_filter=True, priority=10)
+        return Request(
+            url,
+            callback=callback,
+            errback=self.source_failed,
+            headers=headers,
+            meta=meta,
+            dont_filter=True,
+            priority=10,
+        )
 
     def article_request(self, url: str, hints: dict[str, Any]) -> Request | dict[str, Any] | None:
         """Filter a candidate article URL before any byte is downloaded; None when skipped, a
@@ -211,11 +227,18 @@ class OutletSpider(scrapy.Spider):
                 self._requested[key] = hints
                 self._count("skipped/pattern_timeout")
                 self._count("errors")
-                self.logger.warning("article_pattern %r took too long on %s: skipped", pattern.pattern, url)
-                return self._page(Request(url, meta={"hints": {**hints, "seen_as": [url]}}),
-                                  final_url=None, status=None, content_type=None, skip_reason="pattern_timeout",
-                                  detail=f"article_pattern {pattern.pattern!r} took over the match time limit "
-                                         f"on this URL (catastrophic backtracking?)"[:500])
+                self.logger.warning(
+                    "article_pattern %r took too long on %s: skipped", pattern.pattern, url
+                )
+                return self._page(
+                    Request(url, meta={"hints": {**hints, "seen_as": [url]}}),
+                    final_url=None,
+                    status=None,
+                    content_type=None,
+                    skip_reason="pattern_timeout",
+                    detail=f"article_pattern {pattern.pattern!r} took over the match time limit "
+                    f"on this URL (catastrophic backtracking?)"[:500],
+                )
             if not matched:
                 self._count("filtered/not_article_pattern")
                 return None
@@ -239,8 +262,13 @@ class OutletSpider(scrapy.Spider):
         # dont_filter: this run's duplicates are already caught above by canonical URL; Scrapy's
         # dupefilter would silently drop a redirect back to a URL seen before (a 301 loop), so
         # the page would vanish without a record. Loops now end at REDIRECT_MAX_TIMES, recorded.
-        return Request(url, callback=self.parse_article, errback=self.article_failed, dont_filter=True,
-                       meta={"hints": hints, "handle_httpstatus_list": ERROR_STATUSES})
+        return Request(
+            url,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            dont_filter=True,
+            meta={"hints": hints, "handle_httpstatus_list": ERROR_STATUSES},
+        )
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -249,8 +277,9 @@ class OutletSpider(scrapy.Spider):
             yield self._source_request(url, self.parse_feed, source_kind="feed")
         for url in self.outlet.sitemaps:
             self._sitemaps_seen.add(url)
-            yield self._source_request(url, self.parse_sitemap, source_kind="sitemap",
-                                       download_maxsize=MAX_SITEMAP_BYTES)
+            yield self._source_request(
+                url, self.parse_sitemap, source_kind="sitemap", download_maxsize=MAX_SITEMAP_BYTES
+            )
         for url in self.outlet.start_urls:
             yield self._source_request(url, self.parse_section, source_kind="section")
 
@@ -258,8 +287,11 @@ class OutletSpider(scrapy.Spider):
         """Record conditional-GET validators; say whether the source changed."""
         source_url = response.meta["source_url"]
         yield {
-            "type": "http_state", "outlet": self.outlet.name, "url": source_url,
-            "status": response.status, "etag": _header(response, "ETag"),
+            "type": "http_state",
+            "outlet": self.outlet.name,
+            "url": source_url,
+            "status": response.status,
+            "etag": _header(response, "ETag"),
             "last_modified": _header(response, "Last-Modified"),
             "changed": response.status == 200,
         }
@@ -295,10 +327,16 @@ class OutletSpider(scrapy.Spider):
             return
         self._count("sources/feed_entries", len(entries))
         for entry in entries:
-            request = self.article_request(entry["url"], {
-                "title": entry.get("title"), "published_at": _iso(entry.get("published_at")),
-                "lastmod": _iso(entry.get("lastmod")), "source": "feed", "source_url": response.url,
-            })
+            request = self.article_request(
+                entry["url"],
+                {
+                    "title": entry.get("title"),
+                    "published_at": _iso(entry.get("published_at")),
+                    "lastmod": _iso(entry.get("lastmod")),
+                    "source": "feed",
+                    "source_url": response.url,
+                },
+            )
             if request is not None:
                 yield request
 
@@ -317,8 +355,12 @@ class OutletSpider(scrapy.Spider):
         # Streamed: a gzipped sitemap is inflated as it is parsed, never as a whole, and only up
         # to MAX_SITEMAP_BYTES (the protocol's limit): a million-URL sitemap costs flat memory
         # and gives its first entries instead of nothing.
-        source = _CappedReader(gzip.GzipFile(fileobj=io.BytesIO(body)) if body[:2] == b"\x1f\x8b"
-                               else io.BytesIO(body), MAX_SITEMAP_BYTES)
+        source = _CappedReader(
+            gzip.GzipFile(fileobj=io.BytesIO(body))
+            if body[:2] == b"\x1f\x8b"
+            else io.BytesIO(body),
+            MAX_SITEMAP_BYTES,
+        )
         count = 0
         children: list[dict[str, Any]] = []
         try:
@@ -334,16 +376,27 @@ class OutletSpider(scrapy.Spider):
                         self._count("filtered/sitemaps_deferred")
                         continue
                     lastmod = parse_date(entry.get("lastmod"))
-                    children.append({"loc": loc, "lastmod_sort": lastmod.astimezone(UTC).isoformat()
-                                     if lastmod and lastmod.year >= 1990 else None})
+                    children.append(
+                        {
+                            "loc": loc,
+                            "lastmod_sort": lastmod.astimezone(UTC).isoformat()
+                            if lastmod and lastmod.year >= 1990
+                            else None,
+                        }
+                    )
                     continue
                 count += 1
                 published = entry.get("publication_date")
-                request = self.article_request(entry["loc"], {
-                    "title": entry.get("title"), "published_at": _iso(published),
-                    "lastmod": _iso(entry.get("lastmod")), "source": "sitemap",
-                    "source_url": response.url,
-                })
+                request = self.article_request(
+                    entry["loc"],
+                    {
+                        "title": entry.get("title"),
+                        "published_at": _iso(published),
+                        "lastmod": _iso(entry.get("lastmod")),
+                        "source": "sitemap",
+                        "source_url": response.url,
+                    },
+                )
                 if request is not None:
                     yield request
                 if self._article_budget <= 0:
@@ -351,8 +404,12 @@ class OutletSpider(scrapy.Spider):
         except (etree.XMLSyntaxError, OSError, EOFError, zlib.error) as exc:
             if source.truncated:
                 self._count("sources/truncated")
-                self.logger.warning("sitemap %s: over %d bytes, read its first %d entries only",
-                                    response.url, MAX_SITEMAP_BYTES, count)
+                self.logger.warning(
+                    "sitemap %s: over %d bytes, read its first %d entries only",
+                    response.url,
+                    MAX_SITEMAP_BYTES,
+                    count,
+                )
             else:
                 self._count("sources/malformed")
                 self._count("errors")
@@ -370,23 +427,34 @@ class OutletSpider(scrapy.Spider):
         self._child_budget -= len(chosen)
         if deferred:
             self._count("filtered/sitemaps_deferred", len(deferred))
-            self.logger.info("sitemap index %s: %d child sitemaps read, %d deferred to later runs",
-                             index_url, len(chosen), len(deferred))
+            self.logger.info(
+                "sitemap index %s: %d child sitemaps read, %d deferred to later runs",
+                index_url,
+                len(chosen),
+                len(deferred),
+            )
         for loc in chosen:
             self._sitemaps_seen.add(loc)
-            yield self._source_request(loc, self.parse_sitemap, source_kind="sitemap",
-                                       download_maxsize=MAX_SITEMAP_BYTES)
+            yield self._source_request(
+                loc, self.parse_sitemap, source_kind="sitemap", download_maxsize=MAX_SITEMAP_BYTES
+            )
 
     def parse_section(self, response: Response) -> Iterator[Any]:
         yield from self._source_state(response)
         if not self._source_usable(response) or not isinstance(response, TextResponse):
             return
-        extractor = LinkExtractor(unique=True)  # domains are checked (and counted) by article_request
+        extractor = LinkExtractor(
+            unique=True
+        )  # domains are checked (and counted) by article_request
         for link in extractor.extract_links(response):
-            request = self.article_request(link.url, {
-                "title": (link.text or "").strip() or None, "source": "section",
-                "source_url": response.url,
-            })
+            request = self.article_request(
+                link.url,
+                {
+                    "title": (link.text or "").strip() or None,
+                    "source": "section",
+                    "source_url": response.url,
+                },
+            )
             if request is not None:
                 if self._hint_sources_pending > 0 and isinstance(request, Request):
                     self._held.append(request)
@@ -423,8 +491,12 @@ class OutletSpider(scrapy.Spider):
         content_type = (_header(response, "Content-Type") or "").lower()
         request = response.request
         assert request is not None
-        base = {"final_url": response.url, "status": response.status,
-                "content_type": content_type or None, "size_bytes": len(response.body)}
+        base = {
+            "final_url": response.url,
+            "status": response.status,
+            "content_type": content_type or None,
+            "size_bytes": len(response.body),
+        }
         if response.status >= 400:
             self._count(f"skipped/http_{response.status}")
             yield self._page(request, **base, skip_reason=f"http_{response.status}")
@@ -444,7 +516,9 @@ class OutletSpider(scrapy.Spider):
         request: Request = failure.request  # type: ignore[attr-defined]
         message = failure.getErrorMessage()
         name = type(failure.value).__name__
-        maxsize = request.meta.get("download_maxsize") or self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+        maxsize = request.meta.get("download_maxsize") or self.crawler.settings.getint(
+            "DOWNLOAD_MAXSIZE"
+        )
         received = request.meta.get("mediawatch_bytes", 0)
         if name in ("OffsiteRedirect", "OffsiteRequest"):
             reason = "offsite_redirect"
@@ -455,10 +529,16 @@ class OutletSpider(scrapy.Spider):
             message = header_limit.group(0)  # not Twisted's nested failure reprs
         elif "robots.txt" in message:
             reason = "robots_forbidden"
-        elif "max size" in message or "maxsize" in message.lower() or "larger than download" in message:
+        elif (
+            "max size" in message
+            or "maxsize" in message.lower()
+            or "larger than download" in message
+        ):
             reason = "too_large"
         elif maxsize and received > maxsize:
-            reason = "too_large"  # a body without Content-Length (chunked, endless) cut at the limit
+            reason = (
+                "too_large"  # a body without Content-Length (chunked, endless) cut at the limit
+            )
             message = f"body larger than download max size ({maxsize}): cut after {received} bytes"
         elif name == "RateLimited":
             reason = "rate_limited"
@@ -467,8 +547,14 @@ class OutletSpider(scrapy.Spider):
             self._count("errors")
         self._count(f"skipped/{reason}")
         self.logger.info("article %s not fetched (%s): %s", request.url, reason, message)
-        yield self._page(request, final_url=None, status=None, content_type=None,
-                         skip_reason=reason, detail=f"{name}: {message}"[:500])
+        yield self._page(
+            request,
+            final_url=None,
+            status=None,
+            content_type=None,
+            skip_reason=reason,
+            detail=f"{name}: {message}"[:500],
+        )
 
 
 class OutletConfigError(ValueError):
@@ -513,7 +599,9 @@ def _iso(value: Any) -> str | None:
     return None
 
 
-_HEADER_LIMIT = re.compile(r"response (?:headers over \d+ bytes|has over \d+ header lines)[^\]>'\"]*")
+_HEADER_LIMIT = re.compile(
+    r"response (?:headers over \d+ bytes|has over \d+ header lines)[^\]>'\"]*"
+)
 
 
 def decode_html(response: TextResponse) -> tuple[str, str | None]:
@@ -547,8 +635,13 @@ def iter_sitemap(body: bytes | Any) -> Iterator[tuple[str, dict[str, str]]]:
 
     Streaming keeps memory flat on a million-URL sitemap; the parser resolves no entity
     and reaches no network (billion laughs and XXE stay inert)."""
-    parser_kwargs = {"resolve_entities": False, "no_network": True, "huge_tree": False,
-                     "load_dtd": False, "recover": False}
+    parser_kwargs = {
+        "resolve_entities": False,
+        "no_network": True,
+        "huge_tree": False,
+        "load_dtd": False,
+        "recover": False,
+    }
     source = io.BytesIO(body) if isinstance(body, bytes | bytearray) else body
     context = etree.iterparse(source, events=("end",), **parser_kwargs)
     for _event, element in context:

@@ -103,7 +103,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
 
 
-def create_app(db: str | Path, *, token: str | None = None) -> ASGIApp:
+def create_app(db: str | Path, *, token: str | None = None, timeout: float = 20.0) -> ASGIApp:
     """The whole web app over the archive at `db` (read-only)."""
     from crawler.web import views
 
@@ -127,5 +127,6 @@ def create_app(db: str | Path, *, token: str | None = None) -> ASGIApp:
     ]
     app = Starlette(routes=routes, exception_handlers={404: views.not_found})
     app.state.db = Path(db)
+    app.state.timeout = timeout  # seconds a page may hold the archive (the daemon waits meanwhile)
     app.state.templates = templates
     return TokenGate(SecurityHeaders(app), token)

@@ -123,6 +123,10 @@ def cached_facets(request: Request, con: Any) -> dict[str, list[str]]:
     return hit[1]
 
 
+def _session(request: Request, *, fts: bool = False) -> Any:
+    return browse.session(_db(request), fts=fts, timeout=request.app.state.timeout)
+
+
 def _db(request: Request) -> Any:
     return request.app.state.db
 
@@ -137,7 +141,7 @@ def _page_number(request: Request) -> int:
 @guarded
 def index(request: Request) -> Response:
     page = _page_number(request)
-    with browse.session(_db(request)) as con:
+    with _session(request) as con:
         filters = filters_from(request, con)
         facets = cached_facets(request, con)
         rows = browse.latest(con, filters, page=page)
@@ -155,7 +159,7 @@ def index(request: Request) -> Response:
 
 def _hits(request: Request, limit: int, mark: tuple[str, str] = MARK) -> tuple[str, list[Any], Any]:
     q = request.query_params.get("q", "").strip()
-    with browse.session(_db(request), fts=True) as con:
+    with _session(request, fts=True) as con:
         filters = filters_from(request, con)
         facets = cached_facets(request, con)
         if not q:
@@ -203,7 +207,7 @@ def search_page(request: Request) -> Response:
 def search_chart(request: Request) -> Response:
     """The search page's matches per day, an SVG of its own: the hits do not wait for it."""
     q = request.query_params.get("q", "").strip()
-    with browse.session(_db(request), fts=True) as con:
+    with _session(request, fts=True) as con:
         filters = filters_from(request, con)
         per_day = browse.matches_per_day(con, q, filters) if q else []
     total = sum(n for _, n in per_day)
@@ -276,7 +280,7 @@ def diff(old: str, new: str) -> list[tuple[str, str]]:
 @guarded
 def article_page(request: Request) -> Response:
     article_id = request.path_params["id"]
-    with browse.session(_db(request)) as con:
+    with _session(request) as con:
         view = browse.article(con, article_id)
     if view is None:
         return render(
@@ -314,7 +318,7 @@ def article_page(request: Request) -> Response:
 @guarded
 def raw_page(request: Request) -> Response:
     """The stored page, as fetched, in a sandbox: no script runs, nothing is loaded."""
-    with browse.session(_db(request)) as con:
+    with _session(request) as con:
         raw = browse.raw_page(con, request.path_params["id"])
     if raw is None:
         return render(
@@ -338,7 +342,7 @@ def outlets_page(request: Request) -> Response:
     status = read_status(_db(request))
     today = datetime.now(UTC).date()
     span = (today - timedelta(days=browse.ACTIVITY_DAYS - 1), today)
-    with browse.session(_db(request)) as con:
+    with _session(request) as con:
         activity = browse.outlet_activity(con)
     rows = [
         {
@@ -361,7 +365,7 @@ def _trends(request: Request) -> tuple[str, str, dict[str, list[tuple[date, int]
     if by not in ("outlet", "language"):
         raise QueryError(f"by: {by!r} is not one of outlet, language")
     series: dict[str, list[tuple[date, int]]] = {}
-    with browse.session(_db(request), fts=True) as con:
+    with _session(request, fts=True) as con:
         filters = filters_from(request, con)
         facets = cached_facets(request, con)
         if q:
@@ -415,7 +419,7 @@ def sql_page(request: Request) -> Response:
     result, error = None, None
     if sql:
         try:
-            result = browse.run_sql(_db(request), sql, params)
+            result = browse.run_sql(_db(request), sql, params, timeout=request.app.state.timeout)
         except QueryError as exc:
             error = str(exc)
     return render(
@@ -437,7 +441,7 @@ def sql_csv(request: Request) -> Response:
     if not sql:
         raise QueryError("sql: give one read-only statement (/sql.csv?sql=SELECT ...)")
     return Response(
-        browse.sql_csv(_db(request), sql, params),
+        browse.sql_csv(_db(request), sql, params, timeout=request.app.state.timeout),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="query.csv"'},
     )
