@@ -158,6 +158,7 @@ def main() -> None:
             f"  {page:40s} {ours * 1000:7.1f} ms vs {theirs * 1000:7.1f} ms ({theirs / ours:4.1f}x), "
             f"{verdict} the 300 ms target"
         )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
