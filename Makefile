@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "mediawatch: creating $(VENV) and installing pinned dependencies (about 2-3 minutes on a first install)..."
@@ -20,11 +20,21 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+# The browser tests of `mediawatch serve` drive Debian's Chromium (never a browser download).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "mediawatch: installing Debian's chromium for the browser tests..."; \
+	    apt-get install -y -q chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }; \
+	  else \
+	    echo "mediawatch: the browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium' (Debian/Ubuntu)"; exit 1; \
+	  fi; }
+
+test: lint browser
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # The inner loop: everything but the tests that start processes or crawls (marked slow).
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -p no:cacheprovider -m "not slow"
 

@@ -40,6 +40,7 @@ class _LazyGroup(click.Group):
         "run": "crawler.cli_daemon",
         "status": "crawler.cli_daemon",
         "alerts": "crawler.alerts.cli",
+        "serve": "crawler.cli_serve",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

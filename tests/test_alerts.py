@@ -26,6 +26,7 @@ from tests.conftest import rows, run_cli
 from tests.test_e2e_dedup import WIRE, page
 from tests.test_ingest import fixture, page_record
 from tests.test_query import build_archive
+from tests.test_serve import start_server, stop
 
 OUTLETS = """
 [[outlet]]
@@ -282,6 +283,16 @@ def test_each_match_is_delivered_once_per_channel_and_a_syndicated_copy_is_group
     assert [(e.link, e.title) for e in feed.entries] == [
         (AGENCY_URL, "Rhine states reach water deal")
     ]
+    served = start_server(db)  # mediawatch serve hands out the file the daemon wrote
+    try:
+        status, headers, body_text = served.get("/alerts/rhine.atom")
+        assert status == 200 and headers["content-type"].startswith("application/atom+xml")
+        assert body_text.encode() == feed_path(db, "rhine").read_bytes()
+        assert [e.link for e in feedparser.parse(body_text).entries] == [AGENCY_URL]
+        assert served.get("/alerts/nobody.atom")[0] == 404
+        assert served.get("/alerts/..%2F..%2Farchive.atom")[0] == 404
+    finally:
+        stop(served)
 
     ingest(db, paper_copy())  # the paper runs the wire story: grouped, not sent again
     service.ingested()

@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = {"crawler.cli", "crawler.cli_archive", "crawler.cli_daemon"}
+CLI = {"crawler.cli", "crawler.cli_archive", "crawler.cli_daemon", "crawler.cli_serve"}
 
 
 def _imports(path: Path) -> set[str]:
