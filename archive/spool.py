@@ -173,6 +173,14 @@ def live_writers(spool_dir: Path) -> set[str]:
     return {lock.name[: -len(".lock")] for lock in spool_dir.glob("*.lock") if _writer_alive(lock)}
 
 
+def unfinished_runs(spool_dir: Path) -> set[str]:
+    """Prefixes ("run_id.outlet") of the runs not all in the archive yet: their writer is alive,
+    or some of their segments wait. A run recorded 'running' and not in here has crashed."""
+    waiting = {p.name.rsplit("-", 1)[0] for p in (spool_dir.iterdir() if spool_dir.is_dir() else [])
+               if p.name.endswith((PART, READY))}
+    return live_writers(spool_dir) | waiting
+
+
 def ready_segments(spool_dir: Path) -> list[Path]:
     """Segments that can be ingested now, oldest first: closed ones, and the open
     segments of writers that died (their lock is free)."""

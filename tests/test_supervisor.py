@@ -12,8 +12,10 @@ from pathlib import Path
 
 import duckdb
 
+from archive.spool import SpoolWriter, spool_dir_for
 from crawler.scheduler.supervisor import STOP_GRACE, supervise
-from tests.conftest import REPO, rows, run_cli
+from tests.conftest import REPO, outlet_config, rows, run_cli
+from tests.fakeweb import FakeWeb
 from tests.test_daemon import Daemon, stuck_outlet, wait_for
 
 # A crawl that will not stop: it and its child (in its process group, like the cleaning
@@ -182,3 +184,36 @@ def test_ctrl_c_of_mediawatch_crawl_stops_its_crawl_and_records_it(tmp_path: Pat
         assert [pid for pid in _processes_naming(str(db)) if _alive(pid)] == []
     finally:
         web.stop()
+
+
+def test_mediawatch_crawl_closes_a_run_whose_crawl_died_between_two_segments(
+    fake_outlet: FakeWeb, tmp_path: Path
+) -> None:
+    """A crawl killed -9 just after it finished a segment leaves no open segment, so its ingest
+    cannot tell it died: the next `mediawatch crawl` says it crashed, as the daemon does at start
+    (bench/chaos.py found the run left 'running' for good)."""
+    db = tmp_path / "archive.duckdb"
+    dead = SpoolWriter(spool_dir_for(db), "20240101T000000-dead01.courrier")
+    dead.open()
+    dead.write(
+        {
+            "type": "run_start",
+            "run_id": "20240101T000000-dead01",
+            "outlet": "courrier",
+            "started_at": "2024-01-01T00:00:00+00:00",
+        }
+    )
+    dead.close()  # what is left of it: one finished segment, no run record, no live lock
+    config = tmp_path / "outlets.toml"
+    config.write_text(outlet_config(fake_outlet.base))
+    result = run_cli("crawl", "--config", str(config), "--db", str(db))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert rows(db, "SELECT run_id, status, message FROM crawl_runs ORDER BY run_id")[0] == (
+        "20240101T000000-dead01",
+        "crashed",
+        "crawl ended without recording its end",
+    )
+    assert [s for (s,) in rows(db, "SELECT status FROM crawl_runs ORDER BY run_id")] == [
+        "crashed",
+        "ok",
+    ]

@@ -34,7 +34,7 @@ from typing import Any
 from archive import runs as runs_db
 from archive.db import writer
 from archive.ingest import ingest_spool
-from archive.spool import PART, READY, live_writers, ready_segments, spool_dir_for
+from archive.spool import live_writers, ready_segments, spool_dir_for, unfinished_runs
 from crawler.outlets import Config, ConfigError, Outlet, read_config
 from crawler.scheduler.logs import prune_logs
 from crawler.scheduler.policy import (
@@ -169,11 +169,7 @@ class Daemon:
             # reader kept us from ingesting: judge those runs once their last record is in.
             # A crawl still running may not even have its run_start in the archive yet: the
             # spool (its lock, its segments) is what tells.
-            unfinished = live_writers(spool) | {
-                p.name.rsplit("-", 1)[0]
-                for p in (spool.iterdir() if spool.is_dir() else [])
-                if p.name.endswith((PART, READY))
-            }
+            unfinished = unfinished_runs(spool)
             for prefix in sorted(unfinished):
                 run_id, _, outlet = prefix.partition(".")
                 self.writer.finish(RunDone(outlet, run_id, "running", 0, 0.0, foreign=True))

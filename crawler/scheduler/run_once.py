@@ -13,6 +13,7 @@ from pathlib import Path
 from archive import runs as runs_db
 from archive.db import ArchiveError, ArchiveLocked, writer
 from archive.ingest import IngestResult, ingest_spool
+from archive.spool import spool_dir_for, unfinished_runs
 from crawler.outlets import load_config
 from crawler.scheduler.supervisor import abnormal_end_message, new_run_id, start_crawl, supervise
 
@@ -85,8 +86,7 @@ def run_crawl(
             raise problem  # e.g. a full disk: one line for the user; the spool is kept
         if result.segments == before:
             break
-    if end.status != "ok":
-        record_abnormal_end(db, run_id, outlets, end.status, end.returncode)
+    record_end(db, run_id, outlets, end.status, end.returncode)
     if result.records:
         # articles archived before a paragraph was learned as boilerplate lose it now; a busy
         # archive leaves the queue (kept in the archive) to the next crawl or the daemon
@@ -101,22 +101,21 @@ def run_crawl(
     )
 
 
-def record_abnormal_end(
+def record_end(
     db: str | Path, run_id: str, outlets: list[str], status: str, returncode: int
 ) -> None:
-    """A crawl that was killed or timed out still gets its crawl_runs row, with why. (The
-    daemon writes it in its own bookkeeping session, retried while the archive is held.)"""
+    """The supervisor's verdict on a crawl that was stopped, killed or failed (its crawl_runs
+    row says why), and the end of earlier runs whose crawl is gone without recording one (a
+    crawl killed -9 between two segments leaves no open segment to tell the ingest so): they
+    crashed, as the daemon judges them at its start. (The daemon writes its verdicts in its own
+    bookkeeping session, retried while the archive is held.)"""
     try:
         with writer(db) as con:
-            runs_db.record_abnormal_end(
-                con,
-                run_id,
-                outlets,
-                status,
-                abnormal_end_message(status, returncode),
-                datetime.now(UTC),
-            )
-    except (
-        ArchiveError
-    ) as exc:  # the crawl's own records are in the spool; only the verdict is lost
+            if status != "ok":
+                message = abnormal_end_message(status, returncode)
+                runs_db.record_abnormal_end(
+                    con, run_id, outlets, status, message, datetime.now(UTC)
+                )
+            runs_db.close_orphan_runs(con, unfinished_runs(spool_dir_for(db)))
+    except ArchiveError as exc:  # the records are in the spool; only the verdict is lost
         log.warning("run %s: could not record its %s end: %s", run_id, status, exc)
