@@ -176,8 +176,11 @@ def live_writers(spool_dir: Path) -> set[str]:
 def unfinished_runs(spool_dir: Path) -> set[str]:
     """Prefixes ("run_id.outlet") of the runs not all in the archive yet: their writer is alive,
     or some of their segments wait. A run recorded 'running' and not in here has crashed."""
-    waiting = {p.name.rsplit("-", 1)[0] for p in (spool_dir.iterdir() if spool_dir.is_dir() else [])
-               if p.name.endswith((PART, READY))}
+    waiting = {
+        p.name.rsplit("-", 1)[0]
+        for p in (spool_dir.iterdir() if spool_dir.is_dir() else [])
+        if p.name.endswith((PART, READY))
+    }
     return live_writers(spool_dir) | waiting
 
 
