@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +76,7 @@ class BandIndex:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
+        self.last_save_seconds = 0.0  # what the last file write took (bench/dedup_scale.py)
         self._reset()
 
     def _reset(self) -> None:
@@ -208,6 +210,7 @@ class BandIndex:
         before this transaction wrote band rows: the watermark stored is the table's own."""
         if self.path is None:
             return
+        started = time.perf_counter()
         identity = archive_identity(con)
         row = con.execute(
             "SELECT max(article_id) FROM lsh_bands WHERE article_id > ?", [self.file_watermark]
@@ -227,6 +230,7 @@ class BandIndex:
         self.keys, self.ids = stored.keys, stored.ids
         self.run_keys, self.run_ids = _EMPTY, _EMPTY
         self.file_watermark = top
+        self.last_save_seconds = time.perf_counter() - started
         STATS["file_writes"] += 1
         logger.info(
             "band index %s written: %d rows up to article %d", self.path, len(self.keys), top
