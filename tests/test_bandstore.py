@@ -192,6 +192,28 @@ def test_a_file_of_another_or_a_restored_archive_is_not_trusted(
         assert decisions == []
 
 
+def test_an_edit_of_the_newest_article_keeps_the_file(tmp_path: Path) -> None:
+    """refresh_bands adds rows to an article the file ends on: no 40 s rebuild for that."""
+    db = tmp_path / "a.duckdb"
+    with writer(db) as con:
+        _fill(con, 1, 500)
+        aid, _ = _place(con, "a", STORY, T0)
+    index, _ = _open(db)
+    with writer(db) as con:
+        index.save(con)
+    assert index.file_watermark == aid
+    with writer(db) as con:
+        dedup.refresh_bands(
+            con, aid, minhash_bands(STORY + " A paragraph added by the editors tonight.")
+        )
+        n = con.execute("SELECT count(*) FROM lsh_bands WHERE article_id = ?", [aid]).fetchone()
+        assert n is not None and n[0] > 42
+    _, cost = _open(db)
+    assert (
+        cost.get("rebuilds", 0) == 0 and cost.get("full_loads", 0) == 0 and cost["file_loads"] == 1
+    )
+
+
 def test_lookups_match_the_index_rebuilt_from_the_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
