@@ -66,6 +66,7 @@ __all__ = [
     "refresh_bands",
     "reset_band_indexes",
     "similarity",
+    "store_band_rows",
 ]
 
 JACCARD_MIN = 0.5
@@ -232,6 +233,24 @@ def _store_bands(con: duckdb.DuckDBPyConnection, article_id: int, bands: Sequenc
         con.execute(_INSERT_BANDS, [_csv(bands), article_id])
 
 
+BandRows = list[tuple[int, list[int]]]  # (article id, its band hashes), deferred to the commit
+
+
+def store_band_rows(con: duckdb.DuckDBPyConnection, rows: BandRows) -> None:
+    """The band rows a transaction deferred (``place_article(band_rows=...)``), in one INSERT:
+    one statement a transaction instead of one an article. Call before COMMIT, in the same
+    transaction: the rows then commit or roll back with their articles."""
+    rows = [(a, b) for a, b in rows if b]
+    if rows:
+        con.execute(
+            "INSERT INTO lsh_bands (band, hash, article_id) "
+            "SELECT unnest(string_split(?, ',')::SMALLINT[]), unnest(string_split(?, ',')::UBIGINT[]), "
+            "unnest(string_split(?, ',')::BIGINT[])",
+            [_csv([i for _, b in rows for i in range(len(b))]), _csv([h for _, b in rows for h in b]),
+             _csv([a for a, b in rows for _ in b])],
+        )
+
+
 def refresh_bands(con: duckdb.DuckDBPyConnection, article_id: int, bands: Sequence[int]) -> None:
     """After a new version of the text: add the band hashes it does not have yet.
 
@@ -320,11 +339,14 @@ def place_article(
     bands: Sequence[int],
     published_at: datetime | None,
     now: datetime,
+    band_rows: BandRows | None = None,
 ) -> list[Decision]:
     """Store the article's bands, find and verify its near duplicates, set its cluster.
 
     The article row must already exist. Returns the positive decisions (also written to
-    duplicate_links), best match first; [] when the article starts its own cluster.
+    duplicate_links), best match first; [] when the article starts its own cluster. With
+    ``band_rows`` the bands are appended there for store_band_rows() instead of inserted now
+    (the band index holds them at once, so later articles of the transaction find them).
     """
     matches: list[tuple[Similarity, int, str, int | None, int]] = []
     if bands:
@@ -337,7 +359,10 @@ def place_article(
                 sim = _compare(me, _Text(cand_text or ""))
                 if sim.duplicate:
                     matches.append((sim, int(cand_id), cand_outlet, cand_cluster, int(shared[cand_id])))
-        _store_bands(con, article_id, bands)
+        if band_rows is None:
+            _store_bands(con, article_id, bands)
+        else:
+            band_rows.append((article_id, [int(b) for b in bands]))
         index.added(article_id, bands)
     if not matches:
         con.execute(

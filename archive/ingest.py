@@ -51,6 +51,7 @@ class _Pending:
     # whole transaction in one indexed IN query (a point lookup cost 3.6 ms at 1M articles),
     # then kept current as the transaction inserts and re-versions articles.
     by_hash: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    band_rows: dedup.BandRows = field(default_factory=list)  # lsh_bands, one INSERT at the end
 
     def load_hashes(self, con: duckdb.DuckDBPyConnection, hashes: list[str]) -> None:
         wanted = sorted({h for h in hashes if h})
@@ -437,6 +438,7 @@ def ingest_records(con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]]
         # a third of the ingest's time.
         search.index_articles(con, pending.to_index)
         boilerplate.record_paragraphs_batch(con, pending.paragraphs)
+        dedup.store_band_rows(con, pending.band_rows)
         for (run_id, outlet), counter in counters.items():
             con.execute(
                 "UPDATE crawl_runs SET articles_new = articles_new + ?, articles_updated = articles_updated + ? "
@@ -664,7 +666,7 @@ def _insert_article(con: duckdb.DuckDBPyConnection, r: dict[str, Any], page_id: 
     pending.text_changed(article_id, r["outlet"], None, r["content_hash"])
     _insert_removed(con, article_id, 1, r.get("removed_blocks") or [])
     dedup.place_article(con, article_id, outlet=r["outlet"], text=article["text"], bands=r.get("bands") or [],
-                        published_at=_ts(article.get("published_at")), now=now)
+                        published_at=_ts(article.get("published_at")), now=now, band_rows=pending.band_rows)
     pending.to_index.append(article_id)
     if r.get("para_hashes"):
         pending.paragraphs.append((r["outlet"], [(str(h), str(t)) for h, t in r["para_hashes"]], now,
