@@ -223,10 +223,17 @@ class BandIndex:
         tail = _tail(con, top)
         self._merge_delta()
         keys, ids = _merge(self.keys, self.ids, self.run_keys, self.run_ids)
-        bandstore.remove_stale_parts(self.path)
-        bandstore.write(
-            self.path, keys, ids, {"archive_id": identity, "watermark": top, "tail": tail}
-        )
+        try:
+            bandstore.remove_stale_parts(self.path)
+            bandstore.write(
+                self.path, keys, ids, {"archive_id": identity, "watermark": top, "tail": tail}
+            )
+        except OSError as exc:  # the file is a cache: the ingest goes on with the index in memory
+            STATS["write_errors"] += 1
+            logger.warning("band index %s not written, kept in memory: %s", self.path, exc)
+            self.keys, self.ids, self.run_keys, self.run_ids = keys, ids, _EMPTY, _EMPTY
+            self.file_watermark = -1
+            return
         del keys, ids
         stored = bandstore.read(self.path, verify=False)
         self.keys, self.ids = stored.keys, stored.ids

@@ -296,6 +296,21 @@ def test_kill_9_while_the_file_is_written_leaves_a_usable_index(tmp_path: Path) 
     }  # the last row written
 
 
+def test_a_band_file_that_cannot_be_written_stops_no_ingest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "a.duckdb"
+    with writer(db) as con:
+        _fill(con, 1, 200)
+    bandstore.band_file(db).mkdir()  # neither readable as a file nor replaceable
+    with caplog.at_level(logging.WARNING, logger="archive.bandindex"), writer(db) as con:
+        a, _ = _place(con, "a", STORY, T0)
+        _, decisions = _place(con, "b", STORY, T0)
+    assert [d.matched_article_id for d in decisions] == [a]
+    assert bandindex.STATS["write_errors"] == 1 and "not written, kept in memory" in caplog.text
+    assert "unreadable" in caplog.text
+
+
 def test_an_in_memory_archive_needs_no_file(tmp_path: Path) -> None:
     con = duckdb.connect()
     con.execute("CREATE TABLE lsh_bands (band SMALLINT, hash UBIGINT, article_id BIGINT)")
