@@ -12,8 +12,8 @@ process added lately. On the first use of a connection the index is synced: a ne
 maps the file after checking its header against lsh_bands (archive identity, the watermark
 article's band hashes) and reads only rows with ``article_id`` above its watermark, pruned
 by zone maps; a missing, cut, damaged, stale or foreign file is rebuilt from the table with
-the reason logged. When the rows above the file pass ``PERSIST_MIN_ROWS`` (or a sixteenth of
-the file) the next sync writes a new file: at that point every earlier transaction has
+the reason logged. When the rows above the file pass ``PERSIST_MIN_ROWS`` (or ``1/PERSIST_SHARE``
+of the file) the next sync writes a new file: at that point every earlier transaction has
 committed or rolled back, and the watermark written is lsh_bands' own maximum.
 
 Known limits: rows of a rolled-back transaction stay in the index (and may be persisted);
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 HOT_BAND = 5000  # a band hash shared by more articles is template or boilerplate: skipped
 PERSIST_MIN_ROWS = 500_000  # rows above the file before a sync writes a new one (~12k articles)
+PERSIST_SHARE = 32  # ... or this fraction of the file: a new process reads at most ~1/32 of 1M
 STATS: Counter[str] = Counter()  # full_loads, file_loads, file_writes, rebuilds, rows_read
 
 _EMPTY = np.zeros(0, dtype=np.uint32)
@@ -178,7 +179,7 @@ class BandIndex:
             self._load_since(con, self.watermark)
         self.con = con
         if self.path is not None and self.unsaved_rows > max(
-            PERSIST_MIN_ROWS, len(self.keys) // 16
+            PERSIST_MIN_ROWS, len(self.keys) // PERSIST_SHARE
         ):
             self.save(con)
 

@@ -303,7 +303,7 @@ def _band_open_figures(path: Path) -> None:
                              text=True, check=True, cwd=Path(__file__).resolve().parents[1]).stdout.split()
         runs.append((float(out[1]), float(out[0]), int(out[2]), int(out[3]), int(out[4])))
     persisted, opened, full, read, held = sorted(runs)[1]
-    per_article = saved / max(bandindex.PERSIST_MIN_ROWS, n_rows // 16) * BANDS
+    per_article = saved / max(bandindex.PERSIST_MIN_ROWS, n_rows // bandindex.PERSIST_SHARE) * BANDS
     print(f"    band index ({n_rows:,} rows, file {band.stat().st_size / 1e6:,.0f} MB): rebuilt from lsh_bands "
           f"in {rebuilt:.1f} s ({rebuilt - saved:.1f} s load and sort, {saved:.1f} s file write, "
           f"{per_article * 1000:.3f} ms/article when amortised over the rows between writes); "

@@ -115,7 +115,7 @@ def test_a_new_writer_maps_the_file_and_reads_only_newer_rows(
 
     monkeypatch.setattr(bandindex, "PERSIST_MIN_ROWS", 1000)
     with writer(db) as con:
-        _fill(con, 10_000, 300)  # 12,600 rows: past a sixteenth of the file
+        _fill(con, 10_000, 300)  # 12,600 rows: past 1/32 of the file
     index, cost = _open(db)  # past the threshold: the sync writes a new file up to the table's top
     assert cost["file_writes"] == 1 and index.file_watermark == 10_299 and index.unsaved_rows == 0
     _, cost = _open(db)
