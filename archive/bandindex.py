@@ -18,8 +18,9 @@ committed or rolled back, and the watermark written is lsh_bands' own maximum.
 
 Known limits: rows of a rolled-back transaction stay in the index (and may be persisted);
 they only yield candidates the exact check finds no article for. Bands that refresh_bands
-adds to an older article in another process are not seen until the file is rebuilt (as
-before this file existed); the exact check on the current text decides anyway.
+adds to an older article in another process (below the watermark) are not read by this one
+until the file is rebuilt, as before the file existed: a copy matching only the edited text
+may be missed, nothing is wrongly merged.
 """
 
 from __future__ import annotations
