@@ -196,7 +196,8 @@ class BandIndex:
                 _check(con, stored.header, identity)
             except bandstore.BandFileError as exc:
                 STATS["rebuilds"] += 1
-                log = logger.info if str(exc) == "no band file" else logger.warning
+                # The first writer of an archive finds none: not worth a line on a CLI's stderr.
+                log = logger.debug if str(exc) == "no band file" else logger.warning
                 log("band index %s rebuilt from lsh_bands: %s", self.path, exc)
             else:
                 self.keys, self.ids = stored.keys, stored.ids
@@ -243,7 +244,7 @@ class BandIndex:
         self.file_watermark = top
         self.last_save_seconds = time.perf_counter() - started
         STATS["file_writes"] += 1
-        logger.info(
+        logger.debug(
             "band index %s written: %d rows up to article %d", self.path, len(self.keys), top
         )
 
