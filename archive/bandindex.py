@@ -179,10 +179,15 @@ class BandIndex:
         else:
             self._load_since(con, self.watermark)
         self.con = con
-        if self.path is not None and self.unsaved_rows > max(
-            PERSIST_MIN_ROWS, len(self.keys) // PERSIST_SHARE
-        ):
+        if self.save_due:  # the last session ended before writing it (killed): do it now
             self.save(con)
+
+    @property
+    def save_due(self) -> bool:
+        """Enough rows above the file to write a new one (the first open of an archive too)."""
+        return self.path is not None and self.unsaved_rows > max(
+            PERSIST_MIN_ROWS, len(self.keys) // PERSIST_SHARE
+        )
 
     def _open(self, con: duckdb.DuckDBPyConnection) -> None:
         identity = archive_identity(con) if self.path is not None else None
@@ -349,6 +354,15 @@ def band_index(con: duckdb.DuckDBPyConnection) -> BandIndex:
         index = _INDEXES[key] = BandIndex(band_path)
     index.sync(con)
     return index
+
+
+def save_if_due(con: duckdb.DuckDBPyConnection) -> None:
+    """At the end of a write session (archive.db.writer), after its last COMMIT: write the
+    band file if the session took it past the threshold, so the next writer's open stays
+    a map and a short read instead of a merge and a 336 MB write (3-4 s at 1M articles)."""
+    for index in _INDEXES.values():
+        if index.con is con and index.save_due:
+            index.save(con)
 
 
 def reset_band_indexes() -> None:

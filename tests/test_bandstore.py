@@ -123,6 +123,37 @@ def test_a_new_writer_maps_the_file_and_reads_only_newer_rows(
     _same_answers(index, _reference(db), _queries(db, 40))
 
 
+def test_a_session_past_the_threshold_writes_the_file_as_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next writer then maps the file and reads nothing: the merge and write are paid at
+    the end of the session that made them due, not in the next one's open."""
+    monkeypatch.setattr(bandindex, "PERSIST_MIN_ROWS", 1000)
+    db = tmp_path / "a.duckdb"
+    with writer(db) as con:
+        _fill(con, 1, 500)
+    _open(db)  # writes the first file
+    bandindex.STATS.clear()
+    rng = random.Random(1)
+    with writer(db) as con:
+        for n in range(30):  # 1,260 rows through the ingest's path
+            _place(
+                con,
+                "o",
+                " ".join(f"w{rng.randrange(5000)}" for _ in range(80)),
+                T0,
+                url=f"https://o.example/{n}",
+            )
+        assert bandindex.STATS["file_writes"] == 0
+    assert bandindex.STATS["file_writes"] == 1
+    _, cost = _open(db)
+    assert (
+        cost.get("full_loads", 0) == 0
+        and cost["rows_read"] == 0
+        and cost.get("file_writes", 0) == 0
+    )
+
+
 def _corrupt_data(p: Path) -> None:
     with open(p, "r+b") as fh:
         fh.seek(-100, os.SEEK_END)
