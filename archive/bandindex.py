@@ -13,8 +13,9 @@ maps the file after checking its header against lsh_bands (archive identity, the
 article's band hashes) and reads only rows with ``article_id`` above its watermark, pruned
 by zone maps; a missing, cut, damaged, stale or foreign file is rebuilt from the table with
 the reason logged. When the rows above the file pass ``PERSIST_MIN_ROWS`` (or ``1/PERSIST_SHARE``
-of the file) the next sync writes a new file: at that point every earlier transaction has
-committed or rolled back, and the watermark written is lsh_bands' own maximum.
+of the file), the write session writes a new file as it ends (save_if_due, from
+archive.db.writer), or the next sync does if that session was killed: either way every
+transaction has committed or rolled back, and the watermark written is lsh_bands' own maximum.
 
 Known limits: rows of a rolled-back transaction stay in the index (and may be persisted);
 they only yield candidates the exact check finds no article for. Bands that refresh_bands
