@@ -197,6 +197,10 @@ def writer(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
     con = connect_write(path)
     try:
         yield con
+        # The band index's file, when this session took it past its threshold. Only loaded
+        # where dedup ran: readers and the CLI's startup do not pay numpy's import for it.
+        if (bands := sys.modules.get("archive.bandindex")) is not None:
+            bands.save_if_due(con)
         if wal_bytes(path) and not checkpoint_is_deferred(con):
             try:
                 con.execute("CHECKPOINT")

@@ -33,34 +33,30 @@ earliest member (by published_at, unknown dates last, then first_seen_at, then i
 
 Every positive decision is a row in ``duplicate_links`` with its level, score and reason.
 
-Why the band index lives in memory and not in a DuckDB ART index (measured, bench/
-dedup_scale.py and the report): band hashes are random 64-bit keys, so the 42 keys of every
-new article land in 42 different index blocks, and DuckDB rewrites every touched block at
-each checkpoint, which the ingest triggers each time it closes the writer. At 100k
-articles (4.2M keys) one 50-article transaction took 2-4 s to insert and 6-14 s to
-checkpoint, against 0.1 s without the index. ``lsh_bands`` stays the durable store; this
-process keeps a sorted numpy copy (16 bytes a band row: ~670 MB at 1M articles), loaded
-once per process and database file (~10 s at 1M) and kept current by reading only rows
-with ``article_id`` above what it has (pruned by zone maps, as ids grow).
+The band index (archive/bandindex.py) keeps lsh_bands as sorted arrays outside DuckDB,
+persisted beside the archive (archive/bandstore.py) so a writer opens it in under a second.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
-import numpy as np
+
+from archive.bandindex import HOT_BAND, BandIndex, reset_band_indexes
+from archive.bandindex import band_index as _band_index
+from archive.bandindex import band_key as _key
 
 __all__ = [
     "CONTAINMENT_MIN",
+    "HOT_BAND",
     "JACCARD_MIN",
+    "BandIndex",
     "Decision",
     "add_url",
     "ensure_indexes",
@@ -70,6 +66,7 @@ __all__ = [
     "refresh_bands",
     "reset_band_indexes",
     "similarity",
+    "store_band_rows",
 ]
 
 JACCARD_MIN = 0.5
@@ -91,7 +88,6 @@ INDEXES = (
     # lsh_bands: see the module docstring.)
     "CREATE INDEX IF NOT EXISTS articles_content_hash_idx ON articles (content_hash)",
 )
-HOT_BAND = 5000  # a band hash shared by more articles is template or boilerplate: skipped
 
 
 @dataclass(frozen=True)
@@ -244,6 +240,27 @@ def _store_bands(con: duckdb.DuckDBPyConnection, article_id: int, bands: Sequenc
         con.execute(_INSERT_BANDS, [_csv(bands), article_id])
 
 
+BandRows = list[tuple[int, list[int]]]  # (article id, its band hashes), deferred to the commit
+
+
+def store_band_rows(con: duckdb.DuckDBPyConnection, rows: BandRows) -> None:
+    """The band rows a transaction deferred (``place_article(band_rows=...)``), in one INSERT:
+    one statement a transaction instead of one an article. Call before COMMIT, in the same
+    transaction: the rows then commit or roll back with their articles."""
+    rows = [(a, b) for a, b in rows if b]
+    if rows:
+        con.execute(
+            "INSERT INTO lsh_bands (band, hash, article_id) "
+            "SELECT unnest(string_split(?, ',')::SMALLINT[]), unnest(string_split(?, ',')::UBIGINT[]), "
+            "unnest(string_split(?, ',')::BIGINT[])",
+            [
+                _csv([i for _, b in rows for i in range(len(b))]),
+                _csv([h for _, b in rows for h in b]),
+                _csv([a for a, b in rows for _ in b]),
+            ],
+        )
+
+
 def refresh_bands(con: duckdb.DuckDBPyConnection, article_id: int, bands: Sequence[int]) -> None:
     """After a new version of the text: add the band hashes it does not have yet.
 
@@ -270,160 +287,6 @@ SELECT id, outlet, text, cluster_id
 FROM articles
 WHERE id = ANY(string_split(?, ',')::BIGINT[])
 """
-
-
-def _key(band_hash: int) -> int:
-    """The in-memory key of a band hash: its low 32 bits. Halves the index (8 bytes a row
-    instead of 16: 336 MB at 1M articles, not 670); the rare extra candidate a shortened key
-    brings (~0.01 per article at 1M) is rejected by the exact check like any other."""
-    return int(band_hash) & 0xFFFFFFFF
-
-
-class BandIndex:
-    """Sorted in-memory copy of lsh_bands (hash key -> article ids) for one database file.
-
-    A main sorted run plus a small dict of recent rows, merged when the dict reaches an
-    eighth of the run: a stable sort of two sorted runs is a linear merge, so the merge
-    cost per article stays flat as the archive grows. Article ids are kept as uint32.
-    """
-
-    def __init__(self) -> None:
-        self.keys = np.zeros(0, dtype=np.uint32)
-        self.ids = np.zeros(0, dtype=np.uint32)
-        self.delta: dict[int, list[int]] = {}
-        self.delta_rows = 0
-        self.watermark = -1  # highest article_id whose rows were read from the table
-        self.con: duckdb.DuckDBPyConnection | None = None  # the connection last synced with
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.keys.nbytes + self.ids.nbytes)
-
-    def _add(self, keys: Sequence[int] | np.ndarray, ids: Sequence[int] | np.ndarray) -> None:
-        for k, a in zip(keys, ids, strict=True):
-            self.delta.setdefault(int(k), []).append(int(a))
-        self.delta_rows += len(keys)
-        if self.delta_rows > max(50_000, len(self.keys) // 8):
-            self._merge()
-
-    def _merge(self) -> None:
-        if not self.delta:
-            return
-        dk = np.fromiter(
-            (k for k, v in self.delta.items() for _ in v), dtype=np.uint32, count=self.delta_rows
-        )
-        di = np.fromiter(
-            (a for v in self.delta.values() for a in v), dtype=np.uint32, count=self.delta_rows
-        )
-        order = np.argsort(dk, kind="stable")
-        keys = np.concatenate([self.keys, dk[order]])
-        ids = np.concatenate([self.ids, di[order]])
-        order = np.argsort(keys, kind="stable")  # two sorted runs: timsort merges them linearly
-        self.keys, self.ids = keys[order], ids[order]
-        self.delta, self.delta_rows = {}, 0
-
-    def _load_since(self, con: duckdb.DuckDBPyConnection, after: int) -> None:
-        if after < 0:
-            con.execute("SET enable_progress_bar = false")  # the first load can take seconds
-        # Sorted here rather than by ORDER BY: numpy sorts 42M uint32 in a few seconds, DuckDB's
-        # sort of the same rows took 29 s at 1M articles.
-        res = con.execute(
-            "SELECT (hash & 4294967295)::UINTEGER AS k, article_id::UINTEGER AS a FROM lsh_bands "
-            "WHERE article_id > ?",
-            [after],
-        ).fetchnumpy()
-        keys, ids = np.asarray(res["k"], np.uint32), np.asarray(res["a"], np.uint32)
-        if len(keys):
-            self.watermark = max(self.watermark, int(ids.max()))
-            if after < 0 and not len(self.keys):
-                order = np.argsort(keys)
-                self.keys, self.ids = keys[order], ids[order]
-            else:
-                self._add(keys, ids)
-
-    def sync(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Read band rows added since the last connection (by this or another process).
-
-        Within one connection nothing else writes (one writer at a time), and this process
-        reports its own rows through added(), so a connection is synced once."""
-        if self.con is con:
-            return
-        # A new connection (the writer reopens every cycle): check the file is the one we
-        # hold (band rows are never deleted, so the newest one we know must still be there);
-        # a rebuilt or restored archive is loaded again from scratch. Filtered on article_id,
-        # which zone maps prune: an unfiltered count(*) scans the table while the log holds
-        # appended rows (0.2-0.3 s a session at 1M articles).
-        if self.watermark >= 0:
-            row = con.execute(
-                "SELECT count(*) FROM lsh_bands WHERE article_id >= ?", [self.watermark]
-            ).fetchone()
-            if row is None or not int(row[0]):
-                self.__init__()  # type: ignore[misc]
-        self._load_since(con, self.watermark)
-        self.con = con
-
-    def added(self, article_id: int, bands: Sequence[int]) -> None:
-        """Rows this process just inserted (inside the caller's transaction)."""
-        if article_id > 0xFFFFFFFF:
-            raise ValueError(f"article id {article_id} does not fit the band index (uint32)")
-        self._add([_key(b) for b in bands], [article_id] * len(bands))
-        self.watermark = max(self.watermark, article_id)
-
-    def _spans(self, bands: Sequence[int]) -> list[tuple[int, int, int]]:
-        q = np.asarray([_key(b) for b in bands], dtype=np.uint32)
-        lo = np.searchsorted(self.keys, q, side="left")
-        hi = np.searchsorted(self.keys, q, side="right")
-        return list(zip(q.tolist(), lo.tolist(), hi.tolist(), strict=True))
-
-    def lookup(self, bands: Sequence[int], exclude: int) -> Counter[int]:
-        """Article id -> number of bands shared with these band hashes."""
-        found: Counter[int] = Counter()
-        for key, a, b in self._spans(bands):
-            extra = self.delta.get(key, [])
-            if b - a + len(extra) > HOT_BAND:
-                continue
-            if b > a:
-                found.update(self.ids[a:b].tolist())
-            found.update(extra)
-        found.pop(exclude, None)
-        return found
-
-    def held_by(self, article_id: int, bands: Sequence[int]) -> set[int]:
-        """The keys of these bands that article_id already has rows for."""
-        return {
-            key
-            for key, a, b in self._spans(bands)
-            if article_id in self.ids[a:b].tolist() or article_id in self.delta.get(key, [])
-        }
-
-
-_INDEXES: dict[tuple[str, int, int] | int, BandIndex] = {}
-
-
-def _band_index(con: duckdb.DuckDBPyConnection) -> BandIndex:
-    for known in _INDEXES.values():
-        if known.con is con:  # synced with this very connection already
-            return known
-    row = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
-    path = row[0] if row else None
-    key: tuple[str, int, int] | int
-    if path and os.path.exists(path):
-        st = os.stat(path)
-        key = (os.path.realpath(path), st.st_dev, st.st_ino)
-    else:
-        key = id(con)  # in-memory database: one per connection
-    index = _INDEXES.get(key)
-    if index is None:
-        index = _INDEXES[key] = BandIndex()
-    index.sync(con)
-    return index
-
-
-def reset_band_indexes() -> None:
-    """Forget every in-memory band index (tests, or after restoring an archive in place)."""
-    _INDEXES.clear()
 
 
 def _earlier(a: tuple[Any, Any, int], b: tuple[Any, Any, int]) -> bool:
@@ -488,11 +351,14 @@ def place_article(
     bands: Sequence[int],
     published_at: datetime | None,
     now: datetime,
+    band_rows: BandRows | None = None,
 ) -> list[Decision]:
     """Store the article's bands, find and verify its near duplicates, set its cluster.
 
     The article row must already exist. Returns the positive decisions (also written to
-    duplicate_links), best match first; [] when the article starts its own cluster.
+    duplicate_links), best match first; [] when the article starts its own cluster. With
+    ``band_rows`` the bands are appended there for store_band_rows() instead of inserted now
+    (the band index holds them at once, so later articles of the transaction find them).
     """
     matches: list[tuple[Similarity, int, str, int | None, int]] = []
     if bands:
@@ -507,7 +373,10 @@ def place_article(
                     matches.append(
                         (sim, int(cand_id), cand_outlet, cand_cluster, int(shared[cand_id]))
                     )
-        _store_bands(con, article_id, bands)
+        if band_rows is None:
+            _store_bands(con, article_id, bands)
+        else:
+            band_rows.append((article_id, [int(b) for b in bands]))
         index.added(article_id, bands)
     if not matches:
         con.execute(

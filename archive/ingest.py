@@ -64,6 +64,7 @@ class _Pending:
     # whole transaction in one indexed IN query (a point lookup cost 3.6 ms at 1M articles),
     # then kept current as the transaction inserts and re-versions articles.
     by_hash: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    band_rows: dedup.BandRows = field(default_factory=list)  # lsh_bands, one INSERT at the end
 
     def load_hashes(self, con: duckdb.DuckDBPyConnection, hashes: list[str]) -> None:
         wanted = sorted({h for h in hashes if h})
@@ -360,6 +361,7 @@ def ingest_records(
         # a third of the ingest's time.
         search.index_articles(con, pending.to_index)
         boilerplate.record_paragraphs_batch(con, pending.paragraphs)
+        dedup.store_band_rows(con, pending.band_rows)
         for (run_id, outlet), counter in counters.items():
             con.execute(
                 "UPDATE crawl_runs SET articles_new = articles_new + ?, articles_updated = articles_updated + ? "
@@ -712,6 +714,7 @@ def _insert_article(
         bands=r.get("bands") or [],
         published_at=stored_date(article.get("published_at")),
         now=now,
+        band_rows=pending.band_rows,
     )
     pending.to_index.append(article_id)
     if r.get("para_hashes"):

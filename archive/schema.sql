@@ -738,3 +738,12 @@ CREATE TABLE alert_matches (
     snippet VARCHAR,                   -- the words around the match, as the search shows them
     PRIMARY KEY (alert, article_id)
 );
+-- migration: 0017_archive_identity
+-- A random id made once per archive: the band index file beside it (archive/bandstore.py)
+-- names the archive it was built from, so a file beside a new or another archive at the
+-- same path is rebuilt, never trusted.
+CREATE TABLE archive_identity (
+    archive_id VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+INSERT INTO archive_identity (archive_id) SELECT uuid()::VARCHAR;

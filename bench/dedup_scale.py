@@ -23,10 +23,12 @@ schema check, transactions, close), as the daemon's writer closes the archive ev
 readers can open it. Checkpoints follow the writer's policy (archive.db), inside the timing:
 at the end of every session up to DEFER_CHECKPOINT_ARTICLES articles, above that when the log
 reaches CHECKPOINT_WAL; the idle-time checkpoint of an empty spool is not part of a backlog
-and is not timed. ``dedup`` mode runs each batch in one connection (one session). The in-memory band index is loaded before the
-timing starts and its load time printed apart.
+and is not timed. ``dedup`` mode runs each batch in one connection (one session).
 
-Target: 1M >= 0.6 x the 10k rate.
+Before the timing, the band index's open cost is printed apart: rebuilt from lsh_bands (the
+file written), then mapped from its file by a new process, as each ``mediawatch crawl`` does.
+
+Targets (issue #17): the 1M rate >= 0.8 x the 10k rate, median of 3; <= 8 ms CPU an article.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -49,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb
 
-from archive import dedup
+from archive import bandindex, bandstore, dedup
 from archive.db import writer
 from pipelines.fingerprint import BANDS, content_hash, minhash_bands
 
@@ -362,6 +365,54 @@ def _explain(con: duckdb.DuckDBPyConnection, d: dict[str, Any]) -> None:
         print(f"    {name}: {', '.join(scans)}; {total.group(1) if total else '?'}")
 
 
+_OPEN_IN_A_NEW_PROCESS = """
+import sys, time
+from archive import bandindex
+from archive.db import writer
+t = time.perf_counter()
+with writer(sys.argv[1]) as con:
+    w = time.perf_counter()
+    index = bandindex.band_index(con)
+    b = time.perf_counter()
+print(f"{w - t:.3f} {b - w:.3f} {bandindex.STATS['full_loads']} {bandindex.STATS['rows_read']} {index.nbytes}")
+"""
+
+
+def _band_open_figures(path: Path) -> None:
+    """What a writer pays for the band index when it opens the archive: rebuilt from lsh_bands
+    (no file yet: the table sorted, then the file written) and mapped from the file, the
+    latter in a new process as each `mediawatch crawl` is. Wall time, page cache warm."""
+    band = bandstore.band_file(path)
+    band.unlink(missing_ok=True)
+    dedup.reset_band_indexes()
+    with writer(path) as con:
+        t = time.perf_counter()
+        index = dedup._band_index(con)
+        rebuilt = time.perf_counter() - t
+        n_rows = index.rows
+    saved = index.last_save_seconds
+    dedup.reset_band_indexes()
+    runs = []
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-c", _OPEN_IN_A_NEW_PROCESS, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        ).stdout.split()
+        runs.append((float(out[1]), float(out[0]), int(out[2]), int(out[3]), int(out[4])))
+    persisted, opened, full, read, held = sorted(runs)[1]
+    per_article = saved / max(bandindex.PERSIST_MIN_ROWS, n_rows // bandindex.PERSIST_SHARE) * BANDS
+    print(
+        f"    band index ({n_rows:,} rows, file {band.stat().st_size / 1e6:,.0f} MB): rebuilt from lsh_bands "
+        f"in {rebuilt:.1f} s ({rebuilt - saved:.1f} s load and sort, {saved:.1f} s file write, "
+        f"{per_article * 1000:.3f} ms/article when amortised over the rows between writes); "
+        f"a new process maps it in {persisted:.2f} s (median of 3; archive open {opened:.2f} s, "
+        f"full loads {full}, rows read {read:,}, {held / 1e6:.0f} MB in process memory)"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10k,100k,1M")
@@ -372,7 +423,9 @@ def main() -> int:
     ap.add_argument(
         "--session-txns", type=int, default=1, help="transactions per write session in ingest mode"
     )
-    ap.add_argument("--repeat", type=int, default=2, help="timed runs per size (best is kept)")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per size (the median is kept)"
+    )
     ap.add_argument("--dir", default="/tmp/mediawatch-dedup-scale")
     ap.add_argument("--keep", action="store_true", help="keep the archives")
     ap.add_argument("--explain", action="store_true", help="print index use of the hot queries")
@@ -405,17 +458,9 @@ def main() -> int:
             f"({mb * 1e6 / size / 1e3:.1f} kB/article, filler {args.words} words)"
         )
         chunk = 0
-        with writer(path) as con:
-            t = time.perf_counter()
-            index = dedup._band_index(
-                con
-            )  # once per process and archive: load lsh_bands into memory
-            n_rows = con.execute("SELECT count(*) FROM lsh_bands").fetchone()
-            print(
-                f"    band index loaded in {time.perf_counter() - t:.1f} s ({n_rows[0] if n_rows else 0:,} rows, "
-                f"{index.nbytes / 1e6:,.0f} MB in memory)"
-            )
-            if args.explain:
+        _band_open_figures(path)
+        if args.explain:
+            with writer(path) as con:
                 _explain(con, new[0])
         for mode in modes:
             runs = []
@@ -430,12 +475,12 @@ def main() -> int:
                         path, part, args.txn, f"{size}-{rep}", args.session_txns
                     )
                 runs.append(len(part) / max(secs, 1e-9))
-            rate = max(runs)
+            rate = statistics.median(runs)
             rates[mode][size] = rate
             first = rates[mode][sizes[0]]
             print(
-                f"    {mode:<6} {rate:7.1f} articles per CPU-second ({1000 / rate:5.1f} ms/article; runs "
-                f"{', '.join(f'{r:.1f}' for r in runs)}; median {statistics.median(runs):.1f}) "
+                f"    {mode:<6} {rate:7.1f} articles per CPU-second ({1000 / rate:5.1f} ms CPU/article, median; runs "
+                f"{', '.join(f'{r:.1f}' for r in runs)}) "
                 f"= {rate / first:.2f}x the {sizes[0]:,} rate; last batch {outcomes}"
             )
         mb_after = path.stat().st_size / 1e6
@@ -447,8 +492,11 @@ def main() -> int:
         r = rates[mode]
         if len(r) > 1:
             ratio = r[sizes[-1]] / r[sizes[0]]
-            ok = ok and ratio >= 0.6
-            print(f"{mode}: {sizes[-1]:,} vs {sizes[0]:,}: {ratio:.2f}x (target >= 0.6)")
+            ok = ok and ratio >= 0.8
+            print(
+                f"{mode}: {sizes[-1]:,} vs {sizes[0]:,}: {ratio:.2f}x (target >= 0.8); "
+                f"{1000 / r[sizes[-1]]:.1f} ms CPU/article at {sizes[-1]:,} (target <= 8)"
+            )
     return 0 if ok else 1
 
 
