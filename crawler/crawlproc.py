@@ -15,6 +15,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
@@ -23,15 +25,35 @@ from scrapy.utils.project import get_project_settings
 from crawler.outlets import ConfigError, load_config
 from crawler.spiders.outlet import OutletSpider
 
+ORPHAN_GRACE = 10.0  # seconds an orphaned crawl gets to close its spool before it exits hard
+
 
 def _die_with_parent() -> None:
-    """An orphaned crawl must not keep fetching after the daemon is killed -9 (Linux only)."""
+    """An orphaned crawl must not keep fetching after the daemon is killed -9 (Linux only):
+    the parent's death sends SIGTERM (Scrapy's graceful stop), and a watchdog ends the process
+    ORPHAN_GRACE later whatever it waits for (a hung download, the cleaning pool at exit), so
+    the next daemon, which waits for it, never waits long. Records already spooled are kept;
+    the segment left open marks the run crashed at the next ingest."""
+    parent = os.getppid()
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
     except OSError:
         pass
+    threading.Thread(target=_orphan_watchdog, args=(parent,), daemon=True, name="orphan").start()
+
+
+def _orphan_watchdog(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    time.sleep(ORPHAN_GRACE)
+    print(
+        f"orphaned for {ORPHAN_GRACE:g}s and still running: exiting now",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(3)
 
 
 def _apply_settings_override(settings: Any, raw: str | None) -> None:

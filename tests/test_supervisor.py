@@ -217,3 +217,37 @@ def test_mediawatch_crawl_closes_a_run_whose_crawl_died_between_two_segments(
         "crashed",
         "ok",
     ]
+
+
+def test_a_crawl_orphaned_in_a_hung_download_ends_soon_after_its_daemon_dies(
+    tmp_path: Path,
+) -> None:
+    """kill -9 of the daemon while its crawl waits on a feed that hangs for a minute: the
+    crawl's graceful stop would wait for that download, and the restarted daemon waits for a
+    crawl of an earlier daemon, so the outlet went unserved for as long as the download hung
+    (seen as a 90 s timeout under load). The orphan must end within ORPHAN_GRACE."""
+    from crawler.crawlproc import ORPHAN_GRACE
+
+    web = stuck_outlet(seconds=60)
+    try:
+        config = tmp_path / "outlets.toml"
+        config.write_text(
+            f'[[outlet]]\nname = "stuck"\nfeeds = ["{web.base}/feed.xml"]\nevery = "1h"\n'
+        )
+        db = tmp_path / "archive.duckdb"
+        daemon = Daemon(config, db).start()
+        try:
+            wait_for("the feed being fetched", lambda: web.requests_to("/feed.xml"), 60, daemon)
+            (crawl,) = wait_for("the crawl process", daemon.children, 10, daemon)
+            daemon.kill()
+            orphaned = time.monotonic()
+            while _alive(crawl) and time.monotonic() - orphaned < ORPHAN_GRACE + 20:
+                time.sleep(0.2)
+            lived = time.monotonic() - orphaned
+            assert not _alive(crawl), f"the orphaned crawl still runs {lived:.0f}s after its daemon"
+        finally:
+            daemon.kill()
+        assert lived < ORPHAN_GRACE + 10
+        assert [p for p in _processes_naming(str(db)) if _alive(p)] == [], "a worker outlived it"
+    finally:
+        web.stop()
