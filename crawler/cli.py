@@ -33,7 +33,8 @@ class _LazyGroup(click.Group):
     pay for the daemon, the scheduler and the cleaning stack (0.9 s against 0.1 s for duckdb)."""
 
     LAZY: ClassVar[dict[str, str]] = {"query": "crawler.cli_archive", "search": "crawler.cli_archive", "export": "crawler.cli_archive",
-            "reindex": "crawler.cli_archive", "run": "crawler.daemon", "status": "crawler.daemon"}
+            "reindex": "crawler.cli_archive", "run": "crawler.daemon", "status": "crawler.daemon",
+            "migrate": "crawler.cli_lake"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})

@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = {"crawler.cli", "crawler.cli_archive"}
+CLI = {"crawler.cli", "crawler.cli_archive", "crawler.cli_lake"}
 
 
 def _imports(path: Path) -> set[str]:
