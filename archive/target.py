@@ -30,8 +30,10 @@ class LakeTarget:
     data: str
     password: str | None = None
 
-    def libpq(self) -> str:
-        """libpq key=value string (the postgres extension and psycopg both take it)."""
+    def libpq(self, *, read_only: bool = False) -> str:
+        """libpq key=value string (the postgres extension and psycopg both take it). `read_only`
+        makes every transaction of the session read-only on the server: a reader's SQL reaching
+        PostgreSQL through the extension (postgres_execute) cannot write either."""
         parts = {
             "host": self.host,
             "port": str(self.port),
@@ -39,6 +41,8 @@ class LakeTarget:
             "dbname": self.dbname,
             "connect_timeout": str(CONNECT_TIMEOUT),
         }
+        if read_only:
+            parts["options"] = "-c default_transaction_read_only=on"
         if self.password is not None:
             parts["password"] = self.password
         return " ".join(f"{k}={_libpq_value(v)}" for k, v in parts.items())

@@ -19,7 +19,7 @@ config_option = click.option(
 )
 db_option = click.option(
     "--db", "db_path", envvar="MEDIAWATCH_DB", default=DEFAULT_DB, show_default=True,
-    type=click.Path(dir_okay=False), help="Archive file (DuckDB). Env: MEDIAWATCH_DB.",
+    type=click.Path(dir_okay=False), help="Archive: a DuckDB file, or a lake postgresql://USER@HOST:PORT/DBNAME?data=DIR. Env: MEDIAWATCH_DB.",
 )
 
 

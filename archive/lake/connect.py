@@ -3,6 +3,8 @@ and made the default catalog, so the file backend's SQL (`FROM articles`) runs u
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 from archive.db import ArchiveError
@@ -21,7 +23,7 @@ def attach_sql(target: LakeTarget, *, read_only: bool, alias: str = ALIAS) -> st
     options = [f"DATA_PATH {_literal(target.data)}"]
     if read_only:
         options.append("READ_ONLY")
-    return f"ATTACH {_literal('ducklake:postgres:' + target.libpq())} AS {alias} ({', '.join(options)})"
+    return f"ATTACH {_literal('ducklake:postgres:' + target.libpq(read_only=read_only))} AS {alias} ({', '.join(options)})"
 
 
 def attach(target: LakeTarget, *, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -63,3 +65,27 @@ def connect_lake_read(target: LakeTarget) -> duckdb.DuckDBPyConnection:
             f"mediawatch knows ({SCHEMA_VERSION}); upgrade mediawatch"
         )
     return attach(target, read_only=True)
+
+
+def open_lake_reader(db: str) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
+    """`archive.query.open_archive` on a lake URL: the read-only connection and the local
+    directories its sandbox must still let DuckDB read (the lake's Parquet files)."""
+    from archive.target import parse_target
+
+    target = parse_target(db)
+    if not isinstance(target, LakeTarget):
+        raise ArchiveError(f"{db}: not a lake URL")
+    con = connect_lake_read(target)
+    return con, [] if target.data.startswith("s3://") else [target.data]
+
+
+def check_output_outside(db: str, output: Path) -> None:
+    """A reader's output file never goes among the lake's data files."""
+    from archive.outputs import OutputError
+    from archive.target import parse_target
+
+    target = parse_target(db)
+    if isinstance(target, LakeTarget) and not target.data.startswith("s3://"):
+        data = Path(target.data).resolve()
+        if output == data or data in output.parents:
+            raise OutputError(f"{output}: is inside the lake's data directory {data}; choose another output")
