@@ -31,6 +31,7 @@ def attach(target: LakeTarget, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     check_reachable(target)  # a bounded connect first: the extension's errors are long
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")  # a long batch must not draw bars on stderr
         load_lake_extensions(con)
         con.execute(attach_sql(target, read_only=read_only))
         con.execute(f"USE {ALIAS}")
