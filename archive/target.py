@@ -84,9 +84,9 @@ def _parse_lake(db: str) -> LakeTarget:
         port = parts.port
     except ValueError as exc:
         raise ArchiveError(
-            f"{_hide(db)}: bad port in the lake URL ({exc}); expected {_FORM}"
+            f"{hide_password(db)}: bad port in the lake URL ({exc}); expected {_FORM}"
         ) from None
-    shown = _hide(db)
+    shown = hide_password(db)
     if not parts.username:
         raise ArchiveError(
             f"{shown}: the lake URL names no user (USER@ before the host); expected {_FORM}"
@@ -133,9 +133,9 @@ def _data_location(data: str, shown: str) -> str:
     return str(Path(data).expanduser().resolve()) + os.sep
 
 
-def _hide(db: str) -> str:
+def hide_password(db: str) -> str:
     """The URL with any password replaced, so an error line never prints it."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", db)
+    return re.sub(r"(:/+[^:/@]*:)[^@/]*@", r"\1***@", db)
 
 
 def check_reachable(target: LakeTarget) -> None:

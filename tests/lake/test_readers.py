@@ -134,3 +134,39 @@ def test_the_readme_notebook_lines_work_with_plain_duckdb(
     )
     assert done.returncode == 0, done.stderr
     assert sorted(ast.literal_eval(done.stdout)) == [("autre", 1), ("courrier", 5)]
+
+
+def test_export_on_the_lake_writes_what_it_writes_from_the_file(
+    migrated: tuple[Path, str], tmp_path: Path
+) -> None:
+    db, url = migrated
+    outputs = []
+    for source, name in ((str(db), "file.jsonl"), (url, "lake.jsonl")):
+        done = run_cli(
+            "export", "--db", source, "--format", "jsonl", "--output", str(tmp_path / name)
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(
+            sorted(json.loads(line)["url"] for line in (tmp_path / name).read_text().splitlines())
+        )
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 3
+
+
+def test_commands_not_on_the_lake_yet_say_so_and_make_no_file(
+    migrated: tuple[Path, str], tmp_path: Path
+) -> None:
+    _db, url = migrated
+    for command in (
+        ["crawl"],
+        ["run"],
+        ["status"],
+        ["search", "climate"],
+        ["reprocess", "--dry-run"],
+        ["reindex"],
+    ):
+        done = run_cli(*command, "--db", url, cwd=tmp_path, timeout=60)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, (command, done.stderr)
+        assert f"mediawatch {command[0]} does not run on a lake yet" in done.stderr
+    assert list(tmp_path.iterdir()) == [], "no directory named after the URL"
+    with pytest.raises(QueryError, match="search does not run on a lake yet"):
+        run_query(url, "SELECT * FROM search_stats WHERE docs > 0", stream=sys.stdout)
