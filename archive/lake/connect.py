@@ -89,4 +89,6 @@ def check_output_outside(db: str, output: Path) -> None:
     if isinstance(target, LakeTarget) and not target.data.startswith("s3://"):
         data = Path(target.data).resolve()
         if output == data or data in output.parents:
-            raise OutputError(f"{output}: is inside the lake's data directory {data}; choose another output")
+            raise OutputError(
+                f"{output}: is inside the lake's data directory {data}; choose another output"
+            )
