@@ -38,12 +38,14 @@ def migrated(
     tmp = tmp_path_factory.mktemp("readers")
     db = build_archive(tmp / "archive.duckdb")
     name = pg_server.create_database()
-    url = pg_server.url(name, tmp / "lake")
-    target = parse_target(url)
-    assert isinstance(target, LakeTarget)
-    assert migrate_archive(db, target).ok
-    yield db, url
-    pg_server.drop_database(name)
+    try:
+        url = pg_server.url(name, tmp / "lake")
+        target = parse_target(url)
+        assert isinstance(target, LakeTarget)
+        assert migrate_archive(db, target).ok
+        yield db, url
+    finally:
+        pg_server.drop_database(name)
 
 
 def _read(db: str, sql: str) -> list[dict[str, object]]:
