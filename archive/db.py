@@ -84,8 +84,21 @@ def _create(path: Path) -> None:
     os.replace(tmp, path)
 
 
+def refuse_lake(path: str | os.PathLike[str], what: str) -> None:
+    """A lake URL given where only the file works yet: one line, never a file named after the URL."""
+    from archive.target import hide_password  # imports this module: imported when used
+
+    text = os.fspath(path)  # a Path made of the URL has lost one of its slashes
+    if re.match(r"(?i)postgres(ql)?:/", text):
+        raise ArchiveError(
+            f"{hide_password(text)}: {what} does not run on a lake yet (query and export "
+            "read a lake; `mediawatch migrate` fills one)"
+        )
+
+
 def connect_write(path: str | os.PathLike[str], *, retries: int = 50) -> duckdb.DuckDBPyConnection:
     """Open the archive read-write, creating and migrating it; retry while a reader holds it."""
+    refuse_lake(path, "writing")
     p = Path(path)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +126,7 @@ def connect_write(path: str | os.PathLike[str], *, retries: int = 50) -> duckdb.
 
 def connect_read(path: str | os.PathLike[str], *, retries: int = 60) -> duckdb.DuckDBPyConnection:
     """Open the archive read-only, retrying with backoff while the writer holds the lock."""
+    refuse_lake(path, "this command")
     p = Path(path)
     if not p.exists():
         raise ArchiveError(f"{p}: no archive here (run `mediawatch crawl` first, or pass --db)")

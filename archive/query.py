@@ -12,7 +12,9 @@ Notebook use, in any Python with duckdb (no mediawatch or pandas needed)::
     con.sql("SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1").show()
     con.close()           # close soon: the ingest cannot write while a reader is open
 
-`open_archive` below does the same and retries while the ingest holds its write lock.
+`open_archive` below does the same and retries while the ingest holds its write lock; given
+a lake URL (postgresql://USER@HOST:PORT/DBNAME?data=DIR) it attaches the lake read-only,
+with the same view names (README "The archive on a lake").
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import duckdb
 from archive.db import ArchiveError, connect_read
 from archive.outputs import OutputError, atomic_file, check_file_output, temp_path
 from archive.search import load_fts
+from archive.target import is_lake
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 _ST = duckdb.StatementType
@@ -70,7 +73,13 @@ def open_archive(
     `timezone` (e.g. "UTC") fixes how TIMESTAMPTZ values are shown and cast to dates.
     `fts` loads the fts extension (`stem()`, needed by search); it costs ~0.1 s an open.
     """
-    con = connect_read(path, retries=retries)
+    lake_dirs: list[str] = []
+    if is_lake(path):  # a postgresql:// URL: the lake, attached read-only (archive/lake/connect.py)
+        from archive.lake.connect import open_lake_reader
+
+        con, lake_dirs = open_lake_reader(str(path))
+    else:
+        con = connect_read(path, retries=retries)
     try:
         if fts:
             load_fts(con)
@@ -78,7 +87,10 @@ def open_archive(
             con.execute(f"SET TimeZone = {_literal(timezone)}")
         if sandbox:
             paths = ", ".join(_literal(str(Path(p).resolve())) for p in allowed_paths)
-            dirs = ", ".join(_literal(str(Path(p).resolve()) + os.sep) for p in allowed_directories)
+            dirs = ", ".join(
+                _literal(str(Path(p).resolve()) + os.sep)
+                for p in [*allowed_directories, *lake_dirs]
+            )
             con.execute(f"SET allowed_paths = [{paths}]")
             con.execute(f"SET allowed_directories = [{dirs}]")
             con.execute("SET autoinstall_known_extensions = false")
@@ -326,6 +338,10 @@ def run_query(
     if output is not None:
         try:
             out_path = check_file_output(output, db, overwrite=overwrite)
+            if is_lake(db):
+                from archive.lake.connect import check_output_outside
+
+                check_output_outside(str(db), out_path)
         except OutputError as exc:
             raise QueryError(str(exc)) from exc
     tmp = temp_path(out_path) if out_path is not None else None

@@ -41,6 +41,7 @@ class _LazyGroup(click.Group):
         "status": "crawler.cli_daemon",
         "alerts": "crawler.alerts.cli",
         "serve": "crawler.cli_serve",
+        "migrate": "crawler.cli_lake",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

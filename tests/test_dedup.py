@@ -303,7 +303,9 @@ def test_band_index_follows_other_writers_and_replaced_files(tmp_path: Path) -> 
         assert decisions == [] and _cluster(c4, x) == x
 
 
-def test_ingest_writes_a_transactions_band_rows_at_once_and_a_replay_changes_nothing(tmp_path: Path) -> None:
+def test_ingest_writes_a_transactions_band_rows_at_once_and_a_replay_changes_nothing(
+    tmp_path: Path,
+) -> None:
     """Band rows are deferred to one INSERT before COMMIT: a copy later in the same
     transaction is still found, a replay adds no row, a failed transaction leaves none."""
     from archive.ingest import ingest_records
@@ -317,9 +319,13 @@ def test_ingest_writes_a_transactions_band_rows_at_once_and_a_replay_changes_not
     with writer(db) as con:
         assert ingest_records(con, [first, copy]).outcomes["new"] == 2
         ids = [r[0] for r in con.execute("SELECT id FROM articles ORDER BY id").fetchall()]
-        near = con.execute("SELECT article_id, matched_article_id FROM duplicate_links WHERE level = 'near'").fetchall()
+        near = con.execute(
+            "SELECT article_id, matched_article_id FROM duplicate_links WHERE level = 'near'"
+        ).fetchall()
         assert near == [(ids[1], ids[0])]
-        bands = "SELECT article_id, count(*), count(DISTINCT band) FROM lsh_bands GROUP BY 1 ORDER BY 1"
+        bands = (
+            "SELECT article_id, count(*), count(DISTINCT band) FROM lsh_bands GROUP BY 1 ORDER BY 1"
+        )
         assert con.execute(bands).fetchall() == [(i, BANDS, BANDS) for i in ids]
         before = con.execute("SELECT count(*) FROM lsh_bands").fetchone()
         assert ingest_records(con, [first, copy]).outcomes["already_ingested"] == 2

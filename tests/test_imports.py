@@ -10,7 +10,13 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = {"crawler.cli", "crawler.cli_archive", "crawler.cli_daemon", "crawler.cli_serve"}
+CLI = {
+    "crawler.cli",
+    "crawler.cli_archive",
+    "crawler.cli_daemon",
+    "crawler.cli_serve",
+    "crawler.cli_lake",
+}
 
 
 def _imports(path: Path) -> set[str]:

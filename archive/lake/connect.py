@@ -1,0 +1,94 @@
+"""DuckDB connections to a lake: the extensions loaded offline, the lake ATTACHed as `lake`
+and made the default catalog, so the file backend's SQL (`FROM articles`) runs unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from archive.db import ArchiveError
+from archive.lake.extensions import load_lake_extensions
+from archive.target import LakeTarget, check_reachable
+
+ALIAS = "lake"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def attach_sql(target: LakeTarget, *, read_only: bool, alias: str = ALIAS) -> str:
+    """The ATTACH statement (also what a notebook runs, see the README)."""
+    options = [f"DATA_PATH {_literal(target.data)}"]
+    if read_only:
+        options.append("READ_ONLY")
+    return f"ATTACH {_literal('ducklake:postgres:' + target.libpq(read_only=read_only))} AS {alias} ({', '.join(options)})"
+
+
+def attach(target: LakeTarget, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached and in use; ArchiveError in one line."""
+    check_reachable(target)  # a bounded connect first: the extension's errors are long
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")  # a long batch must not draw bars on stderr
+        load_lake_extensions(con)
+        con.execute(attach_sql(target, read_only=read_only))
+        con.execute(f"USE {ALIAS}")
+    except duckdb.Error as exc:
+        con.close()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArchiveError(f"{target.display()}: cannot open the lake: {first}") from None
+    return con
+
+
+def connect_lake_write(target: LakeTarget) -> duckdb.DuckDBPyConnection:
+    """A read-write connection, the schema created or upgraded first."""
+    from archive.lake.schema import ensure_schema
+
+    ensure_schema(target)
+    return attach(target, read_only=False)
+
+
+def connect_lake_read(target: LakeTarget) -> duckdb.DuckDBPyConnection:
+    """A read-only connection; a lake nobody created yet is said so, not created by a reader."""
+    from archive.lake.schema import SCHEMA_VERSION, schema_version
+
+    have = schema_version(target)
+    if have == 0:
+        raise ArchiveError(
+            f"{target.display()}: no archive in this lake yet (run `mediawatch migrate` "
+            "or a crawl with --db pointing at it first)"
+        )
+    if have > SCHEMA_VERSION:
+        raise ArchiveError(
+            f"{target.display()}: the lake's schema is version {have}, newer than this "
+            f"mediawatch knows ({SCHEMA_VERSION}); upgrade mediawatch"
+        )
+    return attach(target, read_only=True)
+
+
+def open_lake_reader(db: str) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
+    """`archive.query.open_archive` on a lake URL: the read-only connection and the local
+    directories its sandbox must still let DuckDB read (the lake's Parquet files)."""
+    from archive.target import parse_target
+
+    target = parse_target(db)
+    if not isinstance(target, LakeTarget):
+        raise ArchiveError(f"{db}: not a lake URL")
+    con = connect_lake_read(target)
+    return con, [] if target.data.startswith("s3://") else [target.data]
+
+
+def check_output_outside(db: str, output: Path) -> None:
+    """A reader's output file never goes among the lake's data files."""
+    from archive.outputs import OutputError
+    from archive.target import parse_target
+
+    target = parse_target(db)
+    if isinstance(target, LakeTarget) and not target.data.startswith("s3://"):
+        data = Path(target.data).resolve()
+        if output == data or data in output.parents:
+            raise OutputError(
+                f"{output}: is inside the lake's data directory {data}; choose another output"
+            )

@@ -1,0 +1,81 @@
+"""Who crawls an outlet when daemons on several machines share a lake: a lease per outlet in
+PostgreSQL (mediawatch.leases). APScheduler 3's job stores are not safe for several
+schedulers, so each daemon keeps its own scheduler for timing and asks here whether it may
+run an outlet. A lease is taken with FOR UPDATE SKIP LOCKED (two daemons never wait on each
+other), expires unless renewed (the take-over timer after a crash or a freeze), and every
+new taking bumps its fence: a daemon that wakes up with an old fence is refused when it
+records its run (`holds`).
+
+State: a library, tested on a real PostgreSQL; the daemon does not use it yet (issue 15).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+import psycopg
+
+
+def take(
+    con: psycopg.Connection, holder: str, outlets: Iterable[str], ttl: timedelta
+) -> dict[str, int]:
+    """Take or renew the leases of `outlets` that are free, expired or already ours; return
+    outlet -> fence for those we hold now. Sorted, so concurrent takers never deadlock."""
+    names = sorted(set(outlets))
+    if not names:
+        return {}
+    with con.transaction():
+        con.execute(
+            "INSERT INTO mediawatch.leases (outlet) SELECT unnest(%s::text[]) ORDER BY 1 "
+            "ON CONFLICT DO NOTHING",
+            [names],
+        )
+    with con.transaction():
+        rows = con.execute(
+            """WITH free AS (
+                   SELECT outlet, holder IS DISTINCT FROM %(h)s OR expires_at <= now() AS new_taking
+                   FROM mediawatch.leases
+                   WHERE outlet = ANY(%(o)s) AND (holder IS NULL OR expires_at <= now() OR holder = %(h)s)
+                   ORDER BY outlet FOR UPDATE SKIP LOCKED)
+               UPDATE mediawatch.leases l
+               SET holder = %(h)s, expires_at = now() + %(ttl)s,
+                   fence = l.fence + CASE WHEN f.new_taking THEN 1 ELSE 0 END
+               FROM free f WHERE l.outlet = f.outlet
+               RETURNING l.outlet, l.fence""",
+            {"h": holder, "o": names, "ttl": ttl},
+        ).fetchall()
+    return {str(outlet): int(fence) for outlet, fence in rows}
+
+
+def holds(
+    con: psycopg.Connection, holder: str, outlet: str, fence: int, *, lock: bool = False
+) -> bool:
+    """Is the lease still ours at this fence and unexpired? With `lock`, the row stays shared-
+    locked until the caller's transaction ends, so no take-over slips between the check and
+    the run's write in that transaction."""
+    sql = (
+        "SELECT 1 FROM mediawatch.leases WHERE outlet = %s AND holder = %s AND fence = %s "
+        "AND expires_at > now()" + (" FOR SHARE" if lock else "")
+    )
+    return con.execute(sql, [outlet, holder, fence]).fetchone() is not None
+
+
+def release(con: psycopg.Connection, holder: str, outlet: str, fence: int) -> bool:
+    """Give a lease back at the end of a run (only at our fence): another daemon may take it at once."""
+    with con.transaction():
+        row = con.execute(
+            "UPDATE mediawatch.leases SET holder = NULL, expires_at = NULL "
+            "WHERE outlet = %s AND holder = %s AND fence = %s RETURNING outlet",
+            [outlet, holder, fence],
+        ).fetchone()
+    return row is not None
+
+
+def held(con: psycopg.Connection) -> list[tuple[str, str, int, object]]:
+    """(outlet, holder, fence, expires_at) of the unexpired leases: what `status` will show."""
+    rows = con.execute(
+        "SELECT outlet, holder, fence, expires_at FROM mediawatch.leases "
+        "WHERE holder IS NOT NULL AND expires_at > now() ORDER BY outlet"
+    ).fetchall()
+    return [(str(o), str(h), int(f), e) for o, h, f, e in rows]

@@ -1,0 +1,107 @@
+-- The lake's PostgreSQL state (archive/lake/schema.py): what must be unique or mutable, which
+-- DuckLake cannot hold (no PRIMARY KEY, UNIQUE or sequences; an UPDATE conflicts with every
+-- concurrent write to its table). Every statement is idempotent: run at each first use.
+CREATE SCHEMA IF NOT EXISTS mediawatch;
+
+CREATE TABLE IF NOT EXISTS mediawatch.schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE SEQUENCE IF NOT EXISTS mediawatch.article_id_seq;
+CREATE SEQUENCE IF NOT EXISTS mediawatch.page_id_seq;
+
+-- The dedup key of each article (articles.canonical_url UNIQUE in the file): claimed with
+-- INSERT ... ON CONFLICT DO NOTHING RETURNING, in sorted batches (no deadlock between writers).
+CREATE TABLE IF NOT EXISTS mediawatch.article_keys (
+    canonical_url TEXT PRIMARY KEY,
+    article_id BIGINT NOT NULL UNIQUE,
+    outlet TEXT NOT NULL,
+    first_seen_at TIMESTAMPTZ NOT NULL
+);
+
+-- Every URL an article was seen under -> its article (article_urls.url PRIMARY KEY in the file).
+CREATE TABLE IF NOT EXISTS mediawatch.article_urls (
+    url TEXT PRIMARY KEY,
+    article_id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    first_seen_at TIMESTAMPTZ NOT NULL
+);
+
+-- Spool record ids already ingested: the ingest's idempotency (pages.record_id UNIQUE).
+CREATE TABLE IF NOT EXISTS mediawatch.page_records (
+    record_id TEXT PRIMARY KEY,
+    page_id BIGINT NOT NULL
+);
+
+-- Runs as the writers update them (status, figures); each change is also appended to the
+-- lake's crawl_run_log, which readers see as the crawl_runs view.
+CREATE TABLE IF NOT EXISTS mediawatch.crawl_runs (
+    run_id TEXT NOT NULL,
+    outlet TEXT NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    status TEXT NOT NULL,
+    requests INTEGER DEFAULT 0,
+    responses JSONB,
+    articles_new INTEGER DEFAULT 0,
+    articles_updated INTEGER DEFAULT 0,
+    skipped JSONB,
+    errors INTEGER DEFAULT 0,
+    message TEXT,
+    failure TEXT,
+    fence BIGINT,                      -- the lease fence the run was started under
+    PRIMARY KEY (run_id, outlet)
+);
+
+CREATE TABLE IF NOT EXISTS mediawatch.outlet_state (
+    outlet TEXT PRIMARY KEY,
+    next_run_at TIMESTAMPTZ,
+    interval_seconds DOUBLE PRECISION NOT NULL,
+    delay_seconds DOUBLE PRECISION,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    healthy BOOLEAN NOT NULL DEFAULT TRUE,
+    health_reason TEXT,
+    last_run_id TEXT,
+    last_status TEXT,
+    last_run_at TIMESTAMPTZ,
+    last_new_at TIMESTAMPTZ,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS mediawatch.http_state (
+    url TEXT PRIMARY KEY,
+    outlet TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    last_status INTEGER,
+    last_fetched_at TIMESTAMPTZ,
+    last_changed_at TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS mediawatch.paragraph_stats (
+    para_key TEXT PRIMARY KEY,
+    outlet TEXT NOT NULL,
+    para_hash TEXT NOT NULL,
+    articles INTEGER NOT NULL,
+    first_seen_at TIMESTAMPTZ NOT NULL,
+    last_seen_at TIMESTAMPTZ NOT NULL,
+    sample TEXT
+);
+
+CREATE TABLE IF NOT EXISTS mediawatch.boilerplate_due (
+    para_key TEXT PRIMARY KEY,
+    outlet TEXT NOT NULL,
+    para_hash TEXT NOT NULL,
+    sample TEXT NOT NULL,
+    due_since TIMESTAMPTZ NOT NULL
+);
+
+-- Who crawls an outlet (daemons on many machines): taken with FOR UPDATE SKIP LOCKED, expiry
+-- as the take-over timer, fence bumped at each take-over so a woken stale holder is refused.
+CREATE TABLE IF NOT EXISTS mediawatch.leases (
+    outlet TEXT PRIMARY KEY,
+    holder TEXT,
+    expires_at TIMESTAMPTZ,
+    fence BIGINT NOT NULL DEFAULT 0
+);
