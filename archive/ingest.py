@@ -622,7 +622,7 @@ def _ingest_page(
     return outcome
 
 
-_ARTICLE_COLUMNS = (
+ARTICLE_COLUMNS = (
     "title",
     "authors",
     "published_at",
@@ -642,10 +642,11 @@ _ARTICLE_COLUMNS = (
 )
 
 
-def _article_values(article: Article) -> list[Any]:
+def article_values(article: Article) -> list[Any]:
+    """The article's values for ARTICLE_COLUMNS, as the ingest and a re-clean both store them."""
     values = []
     fields: dict[str, Any] = dict(article)
-    for column in _ARTICLE_COLUMNS:
+    for column in ARTICLE_COLUMNS:
         value = fields.get(column)
         if column in ("published_at", "modified_at"):
             value = stored_date(value)
@@ -675,8 +676,8 @@ def _insert_article(
     pending: _Pending,
 ) -> int:
     hints = r.get("hints") or {}
-    columns = ", ".join(_ARTICLE_COLUMNS)
-    placeholders = ", ".join("?" for _ in _ARTICLE_COLUMNS)
+    columns = ", ".join(ARTICLE_COLUMNS)
+    placeholders = ", ".join("?" for _ in ARTICLE_COLUMNS)
     row = con.execute(
         f"""
         INSERT INTO articles (outlet, url, canonical_url, {columns}, promo_flagged, content_hash, feed_title,
@@ -689,7 +690,7 @@ def _insert_article(
             r["outlet"],
             r.get("final_url") or r["url"],
             r.get("key"),
-            *_article_values(article),
+            *article_values(article),
             bool(article.get("promo_flagged")),
             content_hash,
             hints.get("title"),
@@ -749,12 +750,12 @@ def _update_article(
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [article_id, version, old_title, old_text, old_hash, last_seen, old_page],
     )
-    assignments = ", ".join(f"{c} = ?" for c in _ARTICLE_COLUMNS)
+    assignments = ", ".join(f"{c} = ?" for c in ARTICLE_COLUMNS)
     con.execute(
         f"UPDATE articles SET {assignments}, content_hash = ?, version = ?, page_id = ?, last_seen_at = ?, "
         "promo_flagged = ?, extractor_version = ? WHERE id = ?",
         [
-            *_article_values(article),
+            *article_values(article),
             content_hash,
             version + 1,
             page_id,

@@ -15,25 +15,8 @@ from typing import Any
 import duckdb
 
 from archive import dedup, search
+from archive.ingest import ARTICLE_COLUMNS, article_values
 from archive.records import Article, Hints, RemovedBlock
-
-_FIELDS = (
-    "title",
-    "authors",
-    "published_at",
-    "modified_at",
-    "date_source",
-    "language",
-    "section",
-    "tags",
-    "description",
-    "summary",
-    "image_url",
-    "site_name",
-    "text",
-    "word_count",
-    "paywalled",
-)
 
 
 @dataclass
@@ -159,15 +142,8 @@ def apply(
             [article.get("title"), article["text"], content_hash, page.article_id, page.version],
         )
         return
-    values = []
-    for field in _FIELDS:
-        value: Any = article.get(field)
-        if field in ("authors", "tags"):
-            value = list(value or [])
-        elif field == "paywalled":
-            value = bool(value)
-        values.append(value)
-    assignments = ", ".join(f"{f} = ?" for f in _FIELDS)
+    values = article_values(article)
+    assignments = ", ".join(f"{c} = ?" for c in ARTICLE_COLUMNS)
     con.execute(
         f"UPDATE articles SET {assignments}, content_hash = ?, promo_flagged = ?, extractor_version = ? WHERE id = ?",
         [

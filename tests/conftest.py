@@ -110,6 +110,17 @@ NEWS_SITEMAP = """<?xml version="1.0" encoding="UTF-8"?>
 </urlset>"""
 
 
+# the article pages of build_outlet (a crawl archives 5: the old cycling URL redirects)
+ARTICLE_PATHS = [
+    "/2024/05/17/elections-municipales",
+    "/2024/05/18/climate-summit",
+    "/2024/05/22/exporte-steigen",
+    "/2024/05/23/old-cycling-url",
+    "/2024/05/23/cycling-lanes",
+    "/2024/05/24/trump-poutine-appel",
+]
+
+
 def build_outlet(web: FakeWeb) -> None:
     base = web.base
     web.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain")

@@ -16,21 +16,18 @@ import pytest
 
 from crawler.alerts.channels import feed_path
 from tests.alertpeers import WebhookReceiver
-from tests.conftest import build_outlet, outlet_config, rows
+from tests.conftest import outlet_config, rows
 from tests.fakeweb import FakeWeb
-from tests.test_daemon import ARTICLES, Daemon, wait_for
-
-QUERY = "municipales climate exporte cycling trump"
+from tests.test_daemon import ARTICLES, Daemon, serving_courrier, wait_for
 
 
 @pytest.fixture
 def courrier() -> Iterator[FakeWeb]:
-    web = FakeWeb()
-    build_outlet(web)
-    web.add("/2024/05/20/broken", "<html><body>gone</body></html>", status=410)
-    web.start()
-    yield web
-    web.stop()
+    with serving_courrier() as web:
+        yield web
+
+
+QUERY = "municipales climate exporte cycling trump"
 
 
 def test_kill_9_during_delivery_loses_and_doubles_nothing(

@@ -23,20 +23,12 @@ from archive.db import wal_bytes
 from archive.spool import spool_dir_for
 from crawler.outlets import parse_config
 from crawler.scheduler.policy import OutletState, RunFigures, advance, bounds
-from tests.conftest import MEDIAWATCH, REPO, build_outlet, outlet_config, rows, run_cli
+from tests.conftest import ARTICLE_PATHS as STORED_ARTICLES
+from tests.conftest import MEDIAWATCH, REPO, RSS, build_outlet, outlet_config, rows, run_cli
 from tests.fakeweb import FakeWeb, Route
 
 ARTICLES = 5  # what one crawl of build_outlet archives (tests/test_e2e_crawl.py)
-ARTICLE_PATHS = [
-    "/2024/05/17/elections-municipales",
-    "/2024/05/18/climate-summit",
-    "/2024/05/22/exporte-steigen",
-    "/2024/05/23/old-cycling-url",
-    "/2024/05/23/cycling-lanes",
-    "/2024/05/24/trump-poutine-appel",
-    "/2024/05/19/missing",
-    "/2024/05/21/report.pdf",
-]
+ARTICLE_PATHS = [*STORED_ARTICLES, "/2024/05/19/missing", "/2024/05/21/report.pdf"]
 
 READER = r"""
 import json, sys, time
@@ -192,20 +184,42 @@ def slow_articles(web: FakeWeb, seconds: float) -> None:
         web.add_handler(path, serve)
 
 
+def publish_new_article(web: FakeWeb) -> str:
+    """The outlet publishes one more article (and lists it in its feed); its path."""
+    path = "/2024/05/25/importe-steigen"
+    web.add(path, web.fixture("wirtschaft.html").replace("dritten", "vierten"))
+    item = f"<item><title>Importe</title><link>{web.base}{path}</link></item></channel>"
+    web.add(
+        "/feed.xml",
+        RSS.format(base=web.base).replace("</channel>", item),
+        content_type="application/rss+xml",
+        etag=True,
+    )
+    return path
+
+
 def requests_of(web: FakeWeb, path: str) -> int:
     return sum(1 for p in web.requests_to(path) if p == path or p.startswith(path + "?"))
 
 
 @pytest.fixture
 def courrier() -> Iterator[FakeWeb]:
+    with serving_courrier() as web:
+        yield web
+
+
+@contextlib.contextmanager
+def serving_courrier() -> Iterator[FakeWeb]:
+    """The stored outlet with a permanent 410 instead of its 500: a transient article failure
+    would (rightly) keep the feed's validators back, and this outlet is the 304 case."""
     web = FakeWeb()
     build_outlet(web)
-    # A permanent 410 instead of the stored outlet's 500: a transient article failure would
-    # (rightly) keep the feed's validators back, and this outlet is the 304 case.
     web.add("/2024/05/20/broken", "<html><body>gone</body></html>", status=410)
     web.start()
-    yield web
-    web.stop()
+    try:
+        yield web
+    finally:
+        web.stop()
 
 
 # -- the policy, as a pure function -------------------------------------------------------------
@@ -559,7 +573,6 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(
     notebook). The crawls must go on into the spool (they crashed: the seen-set read needed the
     archive), without back-off; a query names the holder (pid, command) and how to read
     alongside; once the holder closes, everything fetched meanwhile is archived, once."""
-    from tests.conftest import RSS
 
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(courrier.base))
@@ -599,17 +612,7 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(
         ), error
 
         # a new article appears while the archive is held: it is fetched, into the spool
-        new_path = "/2024/05/25/importe-steigen"
-        courrier.add(new_path, courrier.fixture("wirtschaft.html").replace("dritten", "vierten"))
-        item = (
-            f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
-        )
-        courrier.add(
-            "/feed.xml",
-            RSS.format(base=courrier.base).replace("</channel>", item),
-            content_type="application/rss+xml",
-            etag=True,
-        )
+        new_path = publish_new_article(courrier)
         wait_for(
             "the new article fetched while the archive is held",
             lambda: courrier.requests_to(new_path),
@@ -664,8 +667,6 @@ def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(
     the daemon goes on ingesting every later crawl, and `mediawatch status` shows the quarantine."""
     import random
 
-    from tests.conftest import RSS
-
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(courrier.base))
     db = tmp_path / "data" / "archive.duckdb"
@@ -685,17 +686,7 @@ def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(
         for name, data in poison.items():
             (spool / f".{name}.tmp").write_bytes(data)
             os.replace(spool / f".{name}.tmp", spool / name)
-        new_path = "/2024/05/25/importe-steigen"
-        courrier.add(new_path, courrier.fixture("wirtschaft.html").replace("dritten", "vierten"))
-        item = (
-            f"<item><title>Importe</title><link>{courrier.base}{new_path}</link></item></channel>"
-        )
-        courrier.add(
-            "/feed.xml",
-            RSS.format(base=courrier.base).replace("</channel>", item),
-            content_type="application/rss+xml",
-            etag=True,
-        )
+        new_path = publish_new_article(courrier)
         wait_for(
             "an article published after the poison archived",
             lambda: (

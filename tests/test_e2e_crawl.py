@@ -14,6 +14,7 @@ import pytest
 
 from archive.db import wal_bytes
 from tests.conftest import (
+    ARTICLE_PATHS,
     SHARED,
     outlet_config,
     run_cli,
@@ -22,15 +23,6 @@ from tests.conftest import (
 )
 from tests.conftest import rows as _rows
 from tests.fakeweb import FakeWeb
-
-ARTICLE_PATHS = [
-    "/2024/05/17/elections-municipales",
-    "/2024/05/18/climate-summit",
-    "/2024/05/22/exporte-steigen",
-    "/2024/05/23/old-cycling-url",
-    "/2024/05/23/cycling-lanes",
-    "/2024/05/24/trump-poutine-appel",
-]
 
 
 def _crawl_once(web: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:

@@ -8,27 +8,13 @@ from pathlib import Path
 
 from archive.db import writer
 from archive.ingest import ingest_records
-from pipelines.clean import clean_page
 from tests.fakeweb import FIXTURES
+from tests.lake.archives import page as page_record_for
 
 
 def page_record(url: str, html: str, outlet: str = "o", **extra) -> dict:
-    item = {
-        "type": "page",
-        "record_id": uuid.uuid4().hex,
-        "run_id": "run",
-        "outlet": outlet,
-        "url": url,
-        "final_url": url,
-        "redirect_urls": [],
-        "status": 200,
-        "content_type": "text/html",
-        "fetched_at": "2024-05-20T10:00:00+00:00",
-        "hints": {},
-        "size_bytes": len(html),
-        **extra,
-    }
-    return clean_page(item, html)
+    """A cleaned page record of a fetched page, as the crawl spools it."""
+    return page_record_for(url, html, outlet=outlet, run_id=extra.pop("run_id", "run"), **extra)
 
 
 def fixture(name: str) -> str:
