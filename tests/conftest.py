@@ -30,6 +30,12 @@ def rows(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any,
         con.close()
 
 
+def crawlproc_command(config: Path, db: Path, outlet: str, run_id: str = "r1") -> list[str]:
+    """One crawl run in its own process, as the daemon and `mediawatch crawl` start it."""
+    cmd = ["-m", "crawler.crawlproc", "--config", str(config), "--db", str(db), "--run-id", run_id]
+    return [sys.executable, *cmd, outlet]
+
+
 def scrapy_crawl(
     config: Path, db: Path, *settings: str, outlet: str = "courrier", timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, RSS, build_outlet, outlet_config, run_cli, scrapy_crawl
+from tests.conftest import (
+    REPO,
+    RSS,
+    build_outlet,
+    crawlproc_command,
+    outlet_config,
+    run_cli,
+    scrapy_crawl,
+)
 from tests.conftest import rows as _rows
 from tests.fakeweb import FakeWeb
 
@@ -174,18 +182,7 @@ def test_a_crawl_killed_minus_9_leaves_no_worker(fake_outlet: FakeWeb, tmp_path:
     config = tmp_path / "outlets.toml"
     config.write_text(outlet_config(fake_outlet.base))
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crawler.crawlproc",
-            "--config",
-            str(config),
-            "--db",
-            str(tmp_path / "a.duckdb"),
-            "--run-id",
-            "r1",
-            "courrier",
-        ],
+        crawlproc_command(config, tmp_path / "a.duckdb", "courrier"),
         cwd=REPO,
         env={**os.environ, "MEDIAWATCH_WORKERS": "2"},
         stdout=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from archive.spool import read_segment, ready_segments, spool_dir_for
-from tests.conftest import REPO
+from tests.conftest import REPO, crawlproc_command
 from tests.hostile.conftest import crawl_env, rows
 from tests.hostile.web import GrowingOutlet, HostileWeb
 
@@ -83,18 +83,7 @@ def test_kill_9_of_the_ingest_mid_transaction_is_replayed_exactly_once(
         )
         db = tmp_path / "archive.duckdb"
         crawl = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "crawler.crawlproc",
-                "--config",
-                str(config),
-                "--db",
-                str(db),
-                "--run-id",
-                "r1",
-                "chaos",
-            ],
+            crawlproc_command(config, db, "chaos"),
             capture_output=True,
             text=True,
             timeout=180,
