@@ -198,6 +198,12 @@ def publish_new_article(web: FakeWeb) -> str:
     return path
 
 
+def archived_once(db: Path, path: str) -> bool:
+    """The article at this path is in the archive, once."""
+    found = rows(db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{path}"])
+    return bool(found[0][0] == 1)
+
+
 def requests_of(web: FakeWeb, path: str) -> int:
     return sum(1 for p in web.requests_to(path) if p == path or p.startswith(path + "?"))
 
@@ -631,12 +637,7 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(
         holder.communicate("", timeout=30)  # the user closes the shell
         wait_for(
             "the article fetched meanwhile archived",
-            lambda: (
-                rows(
-                    db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"]
-                )[0][0]
-                == 1
-            ),
+            lambda: archived_once(db, new_path),
             90,
             daemon,
         )
@@ -689,12 +690,7 @@ def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(
         new_path = publish_new_article(courrier)
         wait_for(
             "an article published after the poison archived",
-            lambda: (
-                rows(
-                    db, "SELECT count(*) FROM articles WHERE canonical_url LIKE ?", [f"%{new_path}"]
-                )[0][0]
-                == 1
-            ),
+            lambda: archived_once(db, new_path),
             90,
             daemon,
         )

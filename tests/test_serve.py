@@ -169,35 +169,21 @@ def test_search_ranks_marks_counts_per_day_and_downloads_like_the_cli(server: Se
     assert status == 200 and headers["content-type"].startswith("image/svg+xml")
     assert "3 dated matches" in svg
     assert "<title>2026-11-28: 1</title>" in svg and "<title>2026-11-29: 2</title>" in svg
-    _, headers, body = server.get("/search.csv?q=%C3%A9lection&lang=fr")
-    assert headers["content-type"].startswith("text/csv")
-    cli = run_cli(
-        "search",
-        "élection",
-        "--lang",
-        "fr",
-        "--format",
-        "csv",
-        "--limit",
-        "10000",
-        "--db",
-        str(server.db),
-    )
-    assert body.replace("\r\n", "\n") == cli.stdout  # csv's \r\n both; run_cli reads text mode
-    _, _, body = server.get("/search.json?q=%C3%A9lection&lang=fr")
-    cli = run_cli(
-        "search",
-        "élection",
-        "--lang",
-        "fr",
-        "--format",
-        "json",
-        "--limit",
-        "10000",
-        "--db",
-        str(server.db),
-    )
-    assert json.loads(body) == json.loads(cli.stdout)
+    downloads = {}
+    for fmt in ("csv", "json"):
+        _, headers, downloads[fmt] = server.get(f"/search.{fmt}?q=%C3%A9lection&lang=fr")
+        assert headers["content-type"].startswith(
+            f"{'text' if fmt == 'csv' else 'application'}/{fmt}"
+        )
+    cli = {
+        fmt: run_cli(
+            "search", "élection", "--lang", "fr", "--format", fmt, "--limit", "10000",
+            "--db", str(server.db),
+        ).stdout
+        for fmt in ("csv", "json")
+    }  # fmt: skip
+    assert downloads["csv"].replace("\r\n", "\n") == cli["csv"]  # csv's \r\n; run_cli reads text
+    assert json.loads(downloads["json"]) == json.loads(cli["json"])
     status, _, html = server.get(
         "/search?q=%22liste+commune%22"
     )  # syntax: the search_articles macro
