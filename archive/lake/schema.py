@@ -1,6 +1,6 @@
 """The lake's schema, created on first use and versioned: plain PostgreSQL tables for what is
 unique or mutable (pg.sql), append-only DuckLake tables for the rest (lake.sql), and the file
-backend's user views, taken from archive/schema.sql itself so both backends show the same
+backend's user views, taken from archive/views.sql itself so both backends show the same
 names and definitions. A PostgreSQL advisory lock makes concurrent first uses create it once."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 from importlib import resources
 
 from archive.db import ArchiveError
-from archive.migrations import load_migrations
+from archive.migrations import views_sql
 from archive.target import LakeTarget, unreachable
 
 SCHEMA_VERSION = (
@@ -21,7 +21,7 @@ _LOCK_KEY = (
 # The file backend's views users know; articles, article_versions, clusters, crawl_runs and
 # outlet_state are defined by lake.sql over the logs.
 USER_VIEWS = ("article_latest", "article_history", "articles_per_outlet_day", "syndication",
-              "syndication_copies", "removed_promotions", "outlet_activity", "outlet_status",
+              "syndication_copies", "removed_promotions", "outlet_pages_24h", "outlet_activity", "outlet_status",
               "quarantine_per_outlet")  # fmt: skip
 _VIEW = re.compile(
     r"CREATE (?:OR REPLACE )?VIEW (\w+) AS\b(.*?);\s*(?=\n--|\nCREATE|\Z)", re.DOTALL
@@ -53,14 +53,11 @@ def _inline_run_failed(sql: str) -> str:
 
 
 def user_views() -> list[str]:
-    """CREATE OR REPLACE VIEW for each user view, at its latest definition in archive/schema.sql."""
-    latest: dict[str, str] = {}
-    for _name, sql in load_migrations():
-        for m in _VIEW.finditer(sql):
-            latest[m.group(1)] = m.group(2)
+    """CREATE OR REPLACE VIEW for each user view, at its definition in archive/views.sql."""
+    latest = {m.group(1): m.group(2) for m in _VIEW.finditer(views_sql()[0])}
     missing = [v for v in USER_VIEWS if v not in latest]
     if missing:
-        raise RuntimeError(f"archive/schema.sql defines no view {missing[0]}")
+        raise RuntimeError(f"archive/views.sql defines no view {missing[0]}")
     return [f"CREATE OR REPLACE VIEW {v} AS{_inline_run_failed(latest[v])}" for v in USER_VIEWS]
 
 

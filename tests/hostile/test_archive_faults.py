@@ -202,6 +202,27 @@ def test_an_old_archive_is_migrated_with_its_data(migrated: Path) -> None:
     assert rows(migrated, "SELECT count(*) FROM outlet_status WHERE outlet = 'courrier'") == [(1,)]
 
 
+def test_an_archive_with_older_views_gets_the_current_ones(tmp_path: Path) -> None:
+    """Views are re-created from archive/views.sql when an archive holds other definitions:
+    an upgrade brings new view columns to archives whose migrations are all applied."""
+    db = tmp_path / "archive.duckdb"
+    with writer(db):
+        pass
+    con = duckdb.connect(str(db))
+    con.execute("CREATE OR REPLACE VIEW outlet_status AS SELECT 'stale' AS outlet")
+    con.execute("DROP MACRO run_failed")
+    con.execute("UPDATE schema_views SET digest = 'an older views.sql'")
+    con.close()
+    with writer(db):
+        pass
+    columns = [r[0] for r in rows(db, "DESCRIBE outlet_status")]
+    assert "last_run_failure" in columns, columns
+    assert rows(db, "SELECT run_failed('crashed', 0, 0, 0)") == [(True,)]
+    with writer(db):  # an archive already current is left as it is
+        pass
+    assert len(rows(db, "SELECT * FROM schema_views")) == 1
+
+
 # -- the query command cannot write, and says what is wrong ----------------------------------
 
 
