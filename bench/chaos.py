@@ -36,44 +36,12 @@ sys.path.insert(0, str(REPO))
 from archive.db import ArchiveError, connect_read  # noqa: E402
 from archive.spool import ready_segments, spool_dir_for  # noqa: E402
 from tests.hostile.web import GrowingOutlet, HostileWeb  # noqa: E402
+from tests.procs import alive, children, descendants  # noqa: E402
 
 MEDIAWATCH = Path(sys.executable).parent / "mediawatch"
 
 
 # -- processes --------------------------------------------------------------------------------
-
-
-def children(pid: int) -> list[int]:
-    """Children of every thread of pid: the daemon starts its crawls from worker threads,
-    and /proc/PID/task/PID/children lists only the main thread's."""
-    out: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                out.extend(int(p) for p in fh.read().split())
-        except OSError:
-            continue
-    return out
-
-
-def descendants(pid: int) -> list[int]:
-    out: list[int] = []
-    for child in children(pid):
-        out.append(child)
-        out.extend(descendants(child))
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
 def kill9(pid: int) -> None:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from archive.db import connect_read  # noqa: E402
 from tests.fakeweb import FakeWeb  # noqa: E402
+from tests.procs import descendants  # noqa: E402
 
 WORDS = [
     "government",
@@ -159,25 +160,6 @@ def rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below pid (crawls and their cleaning workers), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 class Reader(threading.Thread):

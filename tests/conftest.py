@@ -181,6 +181,13 @@ every = "2s"
 """
 
 
+def config_file(directory: Path, base: str, extra: str = "") -> Path:
+    """directory/outlets.toml holding outlet_config(base, extra=extra), the path returned."""
+    config = directory / "outlets.toml"
+    config.write_text(outlet_config(base, extra=extra))
+    return config
+
+
 @contextmanager
 def serving_outlet() -> Iterator[FakeWeb]:
     """The stored outlet (build_outlet) served on 127.0.0.1 for the length of the block."""

@@ -59,20 +59,8 @@ class Server:
     def stop(self) -> None:
         if self.datadir is None or self.bindir is None:
             return
-        subprocess.run(
-            [
-                *(self.run_as or []),
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.datadir),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-            capture_output=True,
-            timeout=60,
-        )
+        _pg_command(self.run_as or [], self.bindir, "pg_ctl", "-D", str(self.datadir),
+                    "-m", "immediate", "-w", "stop", timeout=60)  # fmt: skip
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
@@ -118,6 +106,19 @@ def _unprivileged() -> tuple[list[str], int, int]:
     raise NoPostgres("running as root and no unprivileged user (postgres, nobody) to run initdb as")
 
 
+def _pg_command(
+    run_as: list[str],
+    bindir: Path,
+    program: str,
+    *args: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """One of PostgreSQL's programs, as the unprivileged user when we are root."""
+    return subprocess.run([*run_as, str(bindir / program), *args], capture_output=True,
+                          text=True, env=env, timeout=timeout)  # fmt: skip
+
+
 def start_cluster(bindir: Path) -> Server:
     """initdb + pg_ctl start in a temporary directory, on a free port, trust auth on loopback."""
     top = Path(tempfile.mkdtemp(prefix="mediawatch-pg-"))
@@ -128,46 +129,13 @@ def start_cluster(bindir: Path) -> Server:
         os.chown(top, uid, gid)
     port = _free_port()
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
-    init = subprocess.run(
-        [
-            *prefix,
-            str(bindir / "initdb"),
-            "-D",
-            str(datadir),
-            "-U",
-            USER,
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    init = _pg_command(prefix, bindir, "initdb", "-D", str(datadir), "-U", USER,
+                       "--auth=trust", "-E", "UTF8", env=env, timeout=120)  # fmt: skip
     if init.returncode != 0:
         raise NoPostgres(f"initdb failed: {init.stderr.strip().splitlines()[-1:]}")
     opts = f"-p {port} -k {top} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = subprocess.run(
-        [
-            *prefix,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(datadir),
-            "-o",
-            opts,
-            "-l",
-            str(top / "log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=90,
-    )
+    start = _pg_command(prefix, bindir, "pg_ctl", "-D", str(datadir), "-o", opts,
+                        "-l", str(top / "log"), "-w", "-t", "60", "start", env=env, timeout=90)  # fmt: skip
     if start.returncode != 0:
         log = (top / "log").read_text(errors="replace") if (top / "log").exists() else start.stderr
         raise NoPostgres(f"pg_ctl start failed: {log.strip().splitlines()[-1:]}")

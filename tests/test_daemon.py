@@ -24,8 +24,18 @@ from archive.spool import spool_dir_for
 from crawler.outlets import parse_config
 from crawler.scheduler.policy import OutletState, RunFigures, advance, bounds
 from tests.conftest import ARTICLE_PATHS as STORED_ARTICLES
-from tests.conftest import MEDIAWATCH, REPO, RSS, build_outlet, outlet_config, rows, run_cli
+from tests.conftest import (
+    MEDIAWATCH,
+    REPO,
+    RSS,
+    build_outlet,
+    config_file,
+    outlet_config,
+    rows,
+    run_cli,
+)
 from tests.fakeweb import FakeWeb, Route
+from tests.procs import children
 
 ARTICLES = 5  # what one crawl of build_outlet archives (tests/test_e2e_crawl.py)
 ARTICLE_PATHS = [*STORED_ARTICLES, "/2024/05/19/missing", "/2024/05/21/report.pdf"]
@@ -94,11 +104,7 @@ class Daemon:
         return self.proc is not None and self.proc.poll() is None
 
     def children(self) -> list[int]:
-        pids: list[int] = []
-        for task in Path(f"/proc/{self.pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                pids += [int(p) for p in (task / "children").read_text().split()]
-        return pids
+        return children(self.pid)
 
     def stop(self, sig: int = signal.SIGTERM, bound: float = 20.0) -> tuple[int, float]:
         assert self.proc is not None
@@ -119,6 +125,21 @@ class Daemon:
             assert self.proc is not None
             self.proc.kill()
             self.proc.wait()
+
+    def stop_cleanly(self, sig: int = signal.SIGTERM) -> float:
+        """Stop it and require exit 0 (a user's `kill` must end it well); seconds it took."""
+        code, took = self.stop(sig)
+        assert code == 0, f"daemon exited {code}:\n{self.log()[-3000:]}"
+        return took
+
+    def wait_archived(self, count: int = ARTICLES, timeout: float = 90) -> None:
+        """Until the archive holds `count` articles (by default one run of the outlet)."""
+        wait_for(
+            f"{count} articles archived",
+            lambda: rows(self.db, "SELECT count(*) FROM articles")[0][0] == count,
+            timeout,
+            self,
+        )
 
 
 def wait_for(
@@ -423,8 +444,7 @@ timeout = "2s"
         )
         config.write_text(good)
 
-        code, seconds = daemon.stop(signal.SIGTERM)
-        assert code == 0, daemon.log()[-3000:]
+        seconds = daemon.stop_cleanly()
         assert seconds < 20, f"stop took {seconds:.1f}s"
     finally:
         stop_reader.touch()
@@ -474,8 +494,7 @@ def test_kill_9_of_a_crawl_and_of_the_daemon_loses_nothing(
     courrier: FakeWeb, tmp_path: Path
 ) -> None:
     slow_articles(courrier, 0.7)
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(courrier.base, extra="concurrency = 1"))
+    config = config_file(tmp_path, courrier.base, extra="concurrency = 1")
     db = tmp_path / "archive.duckdb"
 
     def article_hits() -> int:
@@ -520,8 +539,7 @@ def test_kill_9_of_a_crawl_and_of_the_daemon_loses_nothing(
             60,
             restarted,
         )
-        code, _ = restarted.stop()
-        assert code == 0
+        restarted.stop_cleanly()
     finally:
         restarted.kill()
     assert rows(db, "SELECT count(*) FROM articles") == [(ARTICLES,)]
@@ -580,18 +598,12 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(
     archive), without back-off; a query names the holder (pid, command) and how to read
     alongside; once the holder closes, everything fetched meanwhile is archived, once."""
 
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(courrier.base))
+    config = config_file(tmp_path, courrier.base)
     db = tmp_path / "data" / "archive.duckdb"
     daemon = Daemon(config, db).start()
     holder: subprocess.Popen[str] | None = None
     try:
-        wait_for(
-            "the first run archived",
-            lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
-            90,
-            daemon,
-        )
+        daemon.wait_archived()
         holder = subprocess.Popen(
             # like a user's shell, it gets in between the daemon's short write sessions
             [
@@ -653,8 +665,7 @@ def test_a_read_write_client_on_the_archive_neither_stops_nor_delays_crawling(
             f"runs failed while the archive was held: {failed}\n{daemon.log()[-3000:]}"
         )
         assert "unhealthy" not in daemon.log() and "failing x" not in daemon.log()
-        code, _ = daemon.stop(signal.SIGTERM)
-        assert code == 0
+        daemon.stop_cleanly()
     finally:
         if holder is not None and holder.poll() is None:
             holder.kill()
@@ -668,17 +679,11 @@ def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(
     the daemon goes on ingesting every later crawl, and `mediawatch status` shows the quarantine."""
     import random
 
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(courrier.base))
+    config = config_file(tmp_path, courrier.base)
     db = tmp_path / "data" / "archive.duckdb"
     daemon = Daemon(config, db).start()
     try:
-        wait_for(
-            "the first run archived",
-            lambda: rows(db, "SELECT count(*) FROM articles")[0][0] == ARTICLES,
-            90,
-            daemon,
-        )
+        daemon.wait_archived()
         spool = spool_dir_for(db)
         poison = {
             "20000101T000000-dead01.courrier-000001.jsonl": b'7\n[1, 2]\n{"type": "page"}\n',
@@ -705,7 +710,6 @@ def test_a_poison_spool_segment_neither_stops_ingest_nor_hides_in_the_status(
             table.stdout
         )
         assert daemon.log().count("ingest failed") == 0
-        code, _ = daemon.stop(signal.SIGTERM)
-        assert code == 0
+        daemon.stop_cleanly()
     finally:
         daemon.kill()

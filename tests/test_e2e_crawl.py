@@ -16,7 +16,7 @@ from archive.db import wal_bytes
 from tests.conftest import (
     ARTICLE_PATHS,
     SHARED,
-    outlet_config,
+    config_file,
     run_cli,
     scrapy_crawl,
     serving_outlet,
@@ -26,8 +26,7 @@ from tests.fakeweb import FakeWeb
 
 
 def _crawl_once(web: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(web.base))
+    config = config_file(tmp_path, web.base)
     db = tmp_path / "data" / "archive.duckdb"
     result = run_cli("crawl", "--config", str(config), "--db", str(db))
     assert result.returncode == 0, result.stderr
@@ -183,8 +182,7 @@ def test_a_stopped_run_keeps_no_feed_validators(fake_outlet: FakeWeb, tmp_path: 
 
     for path in ("/2024/05/17/elections-municipales", "/2024/05/18/climate-summit"):
         fake_outlet.add_handler(path, slow)
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(fake_outlet.base))
+    config = config_file(tmp_path, fake_outlet.base)
     db = tmp_path / "archive.duckdb"
     from tests.conftest import MEDIAWATCH
 
@@ -207,8 +205,7 @@ def test_a_stopped_run_keeps_no_feed_validators(fake_outlet: FakeWeb, tmp_path: 
 
 
 def test_scrapy_crawl_command_works_too(fake_outlet: FakeWeb, tmp_path: Path) -> None:
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(fake_outlet.base))
+    config = config_file(tmp_path, fake_outlet.base)
     db = tmp_path / "archive.duckdb"
     result = scrapy_crawl(config, db)
     assert result.returncode == 0, result.stderr[-3000:]

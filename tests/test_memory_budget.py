@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import outlet_config, serving_outlet
+from tests.conftest import config_file, serving_outlet
 from tests.fakeweb import FakeWeb
 from tests.test_daemon import Daemon, rows, wait_for
 
@@ -34,8 +34,7 @@ def test_the_daemon_goes_on_after_a_crawl_over_its_memory_budget(
             }
         ),
     )
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(courrier.base, extra='min_interval = "1s"'))
+    config = config_file(tmp_path, courrier.base, extra='min_interval = "1s"')
     db = tmp_path / "data" / "archive.duckdb"
     daemon = Daemon(config, db).start()
     try:

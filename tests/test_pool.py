@@ -18,13 +18,14 @@ from tests.conftest import (
     REPO,
     RSS,
     build_outlet,
+    config_file,
     crawlproc_command,
-    outlet_config,
     run_cli,
     scrapy_crawl,
 )
 from tests.conftest import rows as _rows
 from tests.fakeweb import FakeWeb
+from tests.procs import alive, descendants
 
 # Not `url`: which tracking variant of a URL is fetched first (feed or section link) depends
 # on which discovery response arrives first, in both modes alike.
@@ -45,8 +46,7 @@ def _crawl(tmp_path: Path, workers: str, web: FakeWeb | None = None) -> tuple[Pa
     try:
         work = tmp_path / f"w{workers}"
         work.mkdir()
-        config = work / "outlets.toml"
-        config.write_text(outlet_config(web.base))
+        config = config_file(work, web.base)
         db = work / "archive.duckdb"
         log = work / "crawl.log"
         result = run_cli(
@@ -145,32 +145,6 @@ def test_feed_hints_reach_an_article_a_section_page_linked_first(tmp_path: Path)
     )
 
 
-def _descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes()
-            except OSError:
-                continue
-            children.setdefault(int(stat[stat.rfind(b")") + 2 :].split()[1]), []).append(int(entry))
-    found: set[int] = set()
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :][:1] != b"Z"  # a zombie has exited
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 def test_a_crawl_killed_minus_9_leaves_no_worker(fake_outlet: FakeWeb, tmp_path: Path) -> None:
     def slow(handler) -> None:  # keeps the crawl running while we look at its processes
@@ -179,8 +153,7 @@ def test_a_crawl_killed_minus_9_leaves_no_worker(fake_outlet: FakeWeb, tmp_path:
         handler.end_headers()
 
     fake_outlet.add_handler("/feed.xml", slow)
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(fake_outlet.base))
+    config = config_file(tmp_path, fake_outlet.base)
     proc = subprocess.Popen(
         crawlproc_command(config, tmp_path / "a.duckdb", "courrier"),
         cwd=REPO,
@@ -192,7 +165,7 @@ def test_a_crawl_killed_minus_9_leaves_no_worker(fake_outlet: FakeWeb, tmp_path:
         deadline = time.monotonic() + 60
         tree: set[int] = set()
         while time.monotonic() < deadline:  # forkserver + 2 workers (+ resource tracker)
-            tree = _descendants(proc.pid)
+            tree = set(descendants(proc.pid))
             if len(tree) >= 3:
                 break
             time.sleep(0.2)
@@ -200,9 +173,9 @@ def test_a_crawl_killed_minus_9_leaves_no_worker(fake_outlet: FakeWeb, tmp_path:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(_alive(p) for p in tree):
+        while time.monotonic() < deadline and any(alive(p) for p in tree):
             time.sleep(0.2)
-        assert not [p for p in tree if _alive(p)], "workers outlived their crawl"
+        assert not [p for p in tree if alive(p)], "workers outlived their crawl"
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -211,8 +184,7 @@ def test_a_crawl_killed_minus_9_leaves_no_worker(fake_outlet: FakeWeb, tmp_path:
 def test_a_page_the_cleaner_cannot_finish_does_not_stall_the_crawl(
     fake_outlet: FakeWeb, tmp_path: Path
 ) -> None:
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(fake_outlet.base))
+    config = config_file(tmp_path, fake_outlet.base)
     db = tmp_path / "archive.duckdb"
     result = scrapy_crawl(config, db, "MEDIAWATCH_WORKERS=1", "MEDIAWATCH_CLEAN_TIMEOUT=0.001")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from crawler.progress import Progress, eta, format_progress
-from tests.conftest import MEDIAWATCH, REPO, outlet_config, run_cli
+from tests.conftest import MEDIAWATCH, REPO, config_file, run_cli
 from tests.fakeweb import FakeWeb
 
 
@@ -25,8 +25,7 @@ def test_progress_line_and_eta() -> None:
 
 
 def test_piped_crawl_sums_up_in_one_line(fake_outlet: FakeWeb, tmp_path: Path) -> None:
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(fake_outlet.base))
+    config = config_file(tmp_path, fake_outlet.base)
     r = run_cli("crawl", "--config", str(config), "--db", str(tmp_path / "a.duckdb"))
     lines = r.stderr.splitlines()
     summary = [line for line in lines if "pages fetched" in line]
@@ -39,8 +38,7 @@ def test_piped_crawl_sums_up_in_one_line(fake_outlet: FakeWeb, tmp_path: Path) -
 
 
 def test_terminal_crawl_rewrites_one_progress_line(fake_outlet: FakeWeb, tmp_path: Path) -> None:
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(fake_outlet.base))
+    config = config_file(tmp_path, fake_outlet.base)
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [str(MEDIAWATCH), "crawl", "--config", str(config), "--db", str(tmp_path / "a.duckdb")],

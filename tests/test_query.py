@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,41 +28,11 @@ from archive.search import index_articles
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 ARTICLES: list[dict[str, Any]] = [
-    {
-        "outlet": "lemonde", "language": "fr", "published_at": datetime(2026, 11, 28, 7, 30, tzinfo=UTC),
-        "title": "Élections municipales : la gauche se rassemble",
-        "text": "Les élections municipales approchent. La gauche présente une liste commune "
-                "dans plusieurs grandes villes.\n\nLes électeurs voteront en mars.",
-    },
-    {
-        "outlet": "lemonde", "language": "fr", "published_at": datetime(2026, 11, 29, 9, 0, tzinfo=UTC),
-        "title": "Le prix du pain augmente",
-        "text": "Les boulangers constatent une hausse du prix de la farine. Une élection "
-                "professionnelle aura lieu dans la chambre des métiers.",
-    },
-    {
-        "outlet": "liberation", "language": "fr", "published_at": datetime(2026, 11, 29, 12, 0, tzinfo=UTC),
-        "title": "Municipales : sondage à Paris",
-        "text": "Un sondage publié mardi donne la maire sortante en tête avant l'élection.",
-    },
-    {
-        "outlet": "bbc", "language": "en", "published_at": datetime(2026, 11, 29, 18, 0, tzinfo=UTC),
-        "title": "Elections in France: the left unites",
-        "text": "Voters in France are preparing for municipal elections. Running a joint list, "
-                "the left hopes to win several cities.",
-    },
-    {
-        "outlet": "spiegel", "language": "de", "published_at": datetime(2026, 11, 30, 6, 0, tzinfo=UTC),
-        "title": "Wahlen in Frankreich",
-        "text": "Die Kommunalwahlen in Frankreich stehen bevor. Die Linke tritt mit einer "
-                "gemeinsamen Liste an.",
-    },
-    {
-        "outlet": "bbc", "language": None, "published_at": None,
-        "title": "Weather update",
-        "text": "Rain is expected across the country tomorrow.",
-    },
-]  # fmt: skip
+    {"language": None, "published_at": None, **a}
+    for a in tomllib.loads(
+        (Path(__file__).parent / "fixtures" / "query_articles.toml").read_text()
+    )["article"]
+]
 
 
 def html_for(article: dict[str, Any]) -> bytes:

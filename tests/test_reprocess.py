@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import outlet_config, run_cli
+from tests.conftest import config_file, outlet_config, run_cli
 from tests.conftest import rows as _rows
 from tests.fakeweb import FakeWeb
 
@@ -16,8 +16,7 @@ PARAGRAPH = "toute la différence entre un politicien"
 def test_reprocess_updates_exactly_the_articles_a_new_rule_touches(
     fake_outlet: FakeWeb, tmp_path: Path
 ) -> None:
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(fake_outlet.base))
+    config = config_file(tmp_path, fake_outlet.base)
     db = tmp_path / "archive.duckdb"
     assert run_cli("crawl", "--config", str(config), "--db", str(db)).returncode == 0
     before = dict(_rows(db, "SELECT id, content_hash FROM articles"))

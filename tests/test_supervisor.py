@@ -14,8 +14,9 @@ import duckdb
 
 from archive.spool import SpoolWriter, spool_dir_for
 from crawler.scheduler.supervisor import STOP_GRACE, supervise
-from tests.conftest import REPO, outlet_config, rows, run_cli
+from tests.conftest import REPO, config_file, rows, run_cli
 from tests.fakeweb import FakeWeb
+from tests.procs import alive, processes_naming
 from tests.test_daemon import Daemon, stuck_outlet, wait_for
 
 # A crawl that will not stop: it and its child (in its process group, like the cleaning
@@ -33,28 +34,6 @@ time.sleep(600)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def _processes_naming(text: str) -> list[int]:
-    """Pids whose command line holds `text` (a crawl names its archive in --db)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(
-                errors="replace"
-            ):
-                found.append(int(entry.name))
-        except OSError:
-            continue  # gone meanwhile
-    return found
-
-
 def test_a_crawl_that_ignores_the_stop_signal_is_killed_with_its_group(tmp_path: Path) -> None:
     log = tmp_path / "crawl.log"
     with open(log, "wb") as out:
@@ -69,7 +48,7 @@ def test_a_crawl_that_ignores_the_stop_signal_is_killed_with_its_group(tmp_path:
     assert (end.status, end.returncode, end.killed) == ("timeout", -9, True)
     assert 0.5 + STOP_GRACE <= end.seconds < 0.5 + STOP_GRACE + 5, end.seconds
     time.sleep(0.2)
-    assert not _alive(child), "the crawl's child (a cleaning worker) outlived the kill"
+    assert not alive(child), "the crawl's child (a cleaning worker) outlived the kill"
     assert end.stderr_tail.endswith("fetching https://example.org/slow")
 
 
@@ -128,14 +107,13 @@ def test_mediawatch_crawl_and_the_daemon_end_a_hung_crawl_the_same_way(tmp_path:
                 90,
                 daemon,
             )
-            code, _ = daemon.stop()
-            assert code == 0
+            daemon.stop_cleanly()
         finally:
             daemon.kill()
         assert f"did not stop in {STOP_GRACE:.0f}s: killing it" in daemon.log()
         assert _run_row(once) == _run_row(db) == ("timeout", "crawl timed out and was stopped")
         leftovers = [
-            pid for pid in _processes_naming(str(once)) + _processes_naming(str(db)) if _alive(pid)
+            pid for pid in processes_naming(str(once)) + processes_naming(str(db)) if alive(pid)
         ]
         assert leftovers == [], "a crawl process outlived its supervisor"
     finally:
@@ -181,7 +159,7 @@ def test_ctrl_c_of_mediawatch_crawl_stops_its_crawl_and_records_it(tmp_path: Pat
         assert proc.returncode == 1, stderr[-3000:]
         assert "Traceback" not in stderr and ": stopped in " in stderr
         assert _run_row(db) == ("stopped", "stopped by the operator")
-        assert [pid for pid in _processes_naming(str(db)) if _alive(pid)] == []
+        assert [pid for pid in processes_naming(str(db)) if alive(pid)] == []
     finally:
         web.stop()
 
@@ -204,8 +182,7 @@ def test_mediawatch_crawl_closes_a_run_whose_crawl_died_between_two_segments(
         }
     )
     dead.close()  # what is left of it: one finished segment, no run record, no live lock
-    config = tmp_path / "outlets.toml"
-    config.write_text(outlet_config(fake_outlet.base))
+    config = config_file(tmp_path, fake_outlet.base)
     result = run_cli("crawl", "--config", str(config), "--db", str(db))
     assert result.returncode == 0, result.stderr[-3000:]
     assert rows(db, "SELECT run_id, status, message FROM crawl_runs ORDER BY run_id")[0] == (
@@ -241,13 +218,13 @@ def test_a_crawl_orphaned_in_a_hung_download_ends_soon_after_its_daemon_dies(
             (crawl,) = wait_for("the crawl process", daemon.children, 10, daemon)
             daemon.kill()
             orphaned = time.monotonic()
-            while _alive(crawl) and time.monotonic() - orphaned < ORPHAN_GRACE + 20:
+            while alive(crawl) and time.monotonic() - orphaned < ORPHAN_GRACE + 20:
                 time.sleep(0.2)
             lived = time.monotonic() - orphaned
-            assert not _alive(crawl), f"the orphaned crawl still runs {lived:.0f}s after its daemon"
+            assert not alive(crawl), f"the orphaned crawl still runs {lived:.0f}s after its daemon"
         finally:
             daemon.kill()
         assert lived < ORPHAN_GRACE + 10
-        assert [p for p in _processes_naming(str(db)) if _alive(p)] == [], "a worker outlived it"
+        assert [p for p in processes_naming(str(db)) if alive(p)] == [], "a worker outlived it"
     finally:
         web.stop()
