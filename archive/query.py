@@ -379,31 +379,29 @@ def run_query(
         con.close()
 
 
-def _close(name: str, known: Sequence[str]) -> str:
-    """ "; did you mean 'x'?" for the closest known name, or nothing (stdlib difflib is enough)."""
+def _close(name: str, known: Sequence[str], means: dict[str, str] | None = None) -> str:
+    """ "; did you mean 'x'?" for the closest known name (or what it `means`), or nothing
+    (stdlib difflib is enough)."""
     import difflib
 
-    match = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
+    match = difflib.get_close_matches(name.lower(), [*known, *(means or {})], n=1, cutoff=0.6)
+    return f"; did you mean {(means or {}).get(match[0], match[0])!r}?" if match else ""
+
+
+def _column_values(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
+    return [r[0] for r in con.execute(sql).fetchall()]
 
 
 def check_outlets(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
     """Refuse outlet names the archive has never seen: a typo must not return nothing silently."""
     if not names:
         return
-    known = [
-        r[0]
-        for r in con.execute(
-            "SELECT outlet FROM articles UNION SELECT outlet FROM crawl_runs ORDER BY 1"
-        ).fetchall()
-    ]
+    known = _column_values(
+        con, "SELECT outlet FROM articles UNION SELECT outlet FROM crawl_runs ORDER BY 1"
+    )
+    listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "") or "none yet"
     for name in names:
         if name not in known:
-            listed = (
-                ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
-                if known
-                else "none yet"
-            )
             raise QueryError(
                 f"--outlet: no outlet {name!r} in the archive{_close(name, known)} "
                 f"(outlets: {listed})"
@@ -416,23 +414,13 @@ def check_languages(con: duckdb.DuckDBPyConnection, codes: Sequence[str]) -> Non
         return
     from archive.search import STEMMERS
 
-    known = [
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT language FROM articles WHERE language IS NOT NULL ORDER BY 1"
-        ).fetchall()
-    ]
+    known = _column_values(
+        con, "SELECT DISTINCT language FROM articles WHERE language IS NOT NULL ORDER BY 1"
+    )
     by_name = {stemmer: code for code, stemmer in STEMMERS.items() if code in known}
     for code in codes:
-        if code in known:
-            continue
-        import difflib
-
-        name = code.lower()
-        match = difflib.get_close_matches(name, [*known, *by_name], n=1, cutoff=0.6)
-        guess = by_name.get(match[0], match[0]) if match else None
-        hint = f"; did you mean {guess!r}?" if guess else ""
-        raise QueryError(
-            f"--lang: no article in language {code!r}{hint} "
-            f"(ISO 639-1 codes in the archive: {', '.join(known) or 'none'})"
-        )
+        if code not in known:
+            raise QueryError(
+                f"--lang: no article in language {code!r}{_close(code, known, by_name)} "
+                f"(ISO 639-1 codes in the archive: {', '.join(known) or 'none'})"
+            )

@@ -314,7 +314,7 @@ def _check(value: Any, hint: Any, where: str) -> str | None:
         )
     if origin is list:
         if not isinstance(value, list):
-            return f"{where}: expected a list, got {_kind(value)}"
+            return f"{where}: expected a list, got {json_kind(value)}"
         (item,) = get_args(base)
         for i, v in enumerate(value):
             if why := _check(v, Annotated[item, rng] if rng else item, f"{where}[{i}]"):
@@ -322,7 +322,7 @@ def _check(value: Any, hint: Any, where: str) -> str | None:
         return None
     if origin is dict:
         if not isinstance(value, dict):
-            return f"{where}: expected an object, got {_kind(value)}"
+            return f"{where}: expected an object, got {json_kind(value)}"
         _, item = get_args(base)
         for k, v in value.items():
             if why := _check(v, item, f"{where}.{k}"):
@@ -330,11 +330,11 @@ def _check(value: Any, hint: Any, where: str) -> str | None:
         return None
     if isinstance(base, type) and hasattr(base, "__required_keys__"):  # a nested TypedDict
         if not isinstance(value, dict):
-            return f"{where}: expected an object, got {_kind(value)}"
+            return f"{where}: expected an object, got {json_kind(value)}"
         return _check_fields(value, base, f"{where}.")
     if base is int:
         if not isinstance(value, int) or isinstance(value, bool):
-            return f"{where}: expected a number, got {_kind(value)}"
+            return f"{where}: expected a number, got {json_kind(value)}"
         low, high = (rng.low, rng.high) if rng else (-(1 << 63), (1 << 63) - 1)
         if not low <= value <= high:
             return (
@@ -347,10 +347,14 @@ def _check(value: Any, hint: Any, where: str) -> str | None:
         return (
             None
             if isinstance(value, bool)
-            else f"{where}: expected true or false, got {_kind(value)}"
+            else f"{where}: expected true or false, got {json_kind(value)}"
         )
     if base is str:
-        return None if isinstance(value, str) else f"{where}: expected a string, got {_kind(value)}"
+        return (
+            None
+            if isinstance(value, str)
+            else f"{where}: expected a string, got {json_kind(value)}"
+        )
     return None
 
 
@@ -386,13 +390,14 @@ def _hints(schema: type) -> dict[str, Any]:
     return get_type_hints(schema, include_extras=True)
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words, for messages about a record."""
     return {
         str: "a string",
         int: "a number",
         float: "a number",
         bool: "a boolean",
-        list: "a list",
+        list: "an array",
         dict: "an object",
         type(None): "null",
     }.get(type(value), type(value).__name__)

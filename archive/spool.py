@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from archive.records import RECORD_VERSION, SpoolRecord
+from archive.records import RECORD_VERSION, SpoolRecord, json_kind
 
 logger = logging.getLogger(__name__)
 
@@ -254,23 +254,12 @@ def _parse(number: int, text: str) -> Line:
     except (json.JSONDecodeError, RecursionError) as exc:
         return Line(number, None, f"not JSON: {exc}", text)
     if not isinstance(value, dict):
-        return Line(number, None, f"not a JSON object but {_json_kind(value)}", text)
+        return Line(number, None, f"not a JSON object but {json_kind(value)}", text)
     if _ESCAPED_SURROGATE.search(text):
         value, replaced = scrub_surrogates(value)
         if replaced:
             note_repair(value, replaced)
     return Line(number, value, None, text[:500])  # the record itself is kept parsed: no second copy
-
-
-def _json_kind(value: Any) -> str:
-    return {
-        list: "an array",
-        str: "a string",
-        int: "a number",
-        float: "a number",
-        bool: "a boolean",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
 
 
 def read_segment(path: Path) -> Iterator[dict[str, Any]]:

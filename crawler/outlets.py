@@ -194,7 +194,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         merged = {**own, **entry}  # an outlet's own every/cron replaces the default schedule
         try:
             outlet = _parse_outlet(merged)
-        except _KeyError as exc:
+        except BadKey as exc:
             raise ConfigError(f"{path}: {label}: key {exc.key!r}: {exc.message}") from None
         if outlet.name in seen:
             raise ConfigError(f"{path}: {label}: key 'name': duplicate outlet name")
@@ -206,19 +206,22 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     return Config(path=path, outlets=tuple(outlets), user_agent=user_agent, alerts=alerts)
 
 
-class _KeyError(Exception):
+class BadKey(Exception):
+    """One key of a config entry is wrong; the caller names the file and the entry."""
+
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
         self.message = message
 
 
-def _str_list(entry: dict[str, Any], key: str) -> tuple[str, ...]:
+def string_list(entry: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A list of non-empty strings (or one string), stripped; BadKey otherwise."""
     value = entry.get(key, [])
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise _KeyError(key, "must be a list of non-empty strings")
+        raise BadKey(key, "must be a list of non-empty strings")
     return tuple(v.strip() for v in value)
 
 
@@ -231,71 +234,69 @@ def _number(
         or not isinstance(value, int | float)
         or (integer and not isinstance(value, int))
     ):
-        raise _KeyError(key, f"must be {'an integer' if integer else 'a number'}, got {value!r}")
+        raise BadKey(key, f"must be {'an integer' if integer else 'a number'}, got {value!r}")
     if not math.isfinite(value) or value < minimum:
-        raise _KeyError(key, f"must be a finite number >= {minimum}, got {value!r}")
+        raise BadKey(key, f"must be a finite number >= {minimum}, got {value!r}")
     return value
 
 
 def _parse_outlet(entry: dict[str, Any]) -> Outlet:
     for key in entry:
         if key not in _KNOWN_KEYS:
-            raise _KeyError(key, "unknown key")
+            raise BadKey(key, "unknown key")
     name = entry.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise _KeyError(
+        raise BadKey(
             "name", f"must match [a-z0-9][a-z0-9_-]{{0,63}} (a letter or digit first), got {name!r}"
         )
     sources: dict[str, tuple[str, ...]] = {}
     for key in ("feeds", "sitemaps", "start_urls"):
-        urls = _str_list(entry, key)
+        urls = string_list(entry, key)
         for url in urls:
             try:
                 _check_url(url)
             except ValueError as exc:
-                raise _KeyError(key, str(exc)) from None
+                raise BadKey(key, str(exc)) from None
         sources[key] = urls
     if not any(sources.values()):
-        raise _KeyError(
-            "feeds", "an outlet needs at least one source: feeds, sitemaps or start_urls"
-        )
+        raise BadKey("feeds", "an outlet needs at least one source: feeds, sitemaps or start_urls")
     pattern = None
     if "article_pattern" in entry:
         raw = entry["article_pattern"]
         if not isinstance(raw, str):
-            raise _KeyError("article_pattern", "must be a string (a regular expression)")
+            raise BadKey("article_pattern", "must be a string (a regular expression)")
         try:
             # The regex module, matched with a timeout (crawler.discovery): a pattern that
             # backtracks catastrophically on one crafted URL cannot stall the run.
             pattern = regex.compile(raw)
         except (regex.error, re.error) as exc:
-            raise _KeyError("article_pattern", f"bad regular expression: {exc}") from None
+            raise BadKey("article_pattern", f"bad regular expression: {exc}") from None
     language = entry.get("language")
     if language is not None and (
         not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}", language)
     ):
-        raise _KeyError("language", f"must be an ISO 639 code like 'fr', got {language!r}")
+        raise BadKey("language", f"must be an ISO 639 code like 'fr', got {language!r}")
     every: float | None = None
     cron = entry.get("cron")
     if cron is not None:
         if not isinstance(cron, str):
-            raise _KeyError("cron", "must be a string like '*/30 * * * *'")
+            raise BadKey("cron", "must be a string like '*/30 * * * *'")
         try:
             CronTrigger.from_crontab(cron)
         except ValueError as exc:
-            raise _KeyError("cron", f"bad cron expression: {exc}") from None
+            raise BadKey("cron", f"bad cron expression: {exc}") from None
     else:
         try:
             every = parse_duration(entry.get("every", "30m"))
         except ValueError as exc:
-            raise _KeyError("every", str(exc)) from None
+            raise BadKey("every", str(exc)) from None
     intervals: dict[str, float | None] = {}
     for key in ("min_interval", "max_interval", "timeout"):
         if key in entry:
             try:
                 intervals[key] = parse_duration(entry[key])
             except ValueError as exc:
-                raise _KeyError(key, str(exc)) from None
+                raise BadKey(key, str(exc)) from None
         else:
             intervals[key] = None
     if (
@@ -303,11 +304,11 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
         and intervals["max_interval"]
         and intervals["min_interval"] > intervals["max_interval"]
     ):
-        raise _KeyError("min_interval", "must not be longer than max_interval")
-    domains = tuple(d.lower() for d in _str_list(entry, "domains"))
+        raise BadKey("min_interval", "must not be longer than max_interval")
+    domains = tuple(d.lower() for d in string_list(entry, "domains"))
     for domain in domains:
         if not _HOST_RE.match(domain):
-            raise _KeyError("domains", f"expected host names like 'example.org', got {domain!r}")
+            raise BadKey("domains", f"expected host names like 'example.org', got {domain!r}")
     if not domains:
         hosts = []
         for url in sources["feeds"] + sources["sitemaps"] + sources["start_urls"]:
@@ -317,23 +318,23 @@ def _parse_outlet(entry: dict[str, Any]) -> Outlet:
                 hosts.append(host)
         domains = tuple(hosts)
     networks = []
-    for raw_net in _str_list(entry, "allow_networks"):
+    for raw_net in string_list(entry, "allow_networks"):
         try:
             networks.append(ipaddress.ip_network(raw_net, strict=False))
         except ValueError:
-            raise _KeyError(
+            raise BadKey(
                 "allow_networks", f"expected networks like '10.20.0.0/16', got {raw_net!r}"
             ) from None
-    selectors = _str_list(entry, "strip_selectors")
-    patterns = _str_list(entry, "strip_patterns")
+    selectors = string_list(entry, "strip_selectors")
+    patterns = string_list(entry, "strip_patterns")
     if selectors or patterns:
         _check_promo_overrides(selectors, patterns)
     user_agent = entry.get("user_agent")
     if user_agent is not None and not isinstance(user_agent, str):
-        raise _KeyError("user_agent", "must be a string")
+        raise BadKey("user_agent", "must be a string")
     revisit = entry.get("revisit", True)
     if not isinstance(revisit, bool):
-        raise _KeyError("revisit", "must be true or false")
+        raise BadKey("revisit", "must be true or false")
     return Outlet(
         name=name,
         feeds=sources["feeds"],
@@ -364,4 +365,4 @@ def _check_promo_overrides(selectors: tuple[str, ...], patterns: tuple[str, ...]
         compile_outlet_rules(list(selectors), list(patterns))
     except ValueError as exc:
         key = "strip_selectors" if "selector" in str(exc).lower() else "strip_patterns"
-        raise _KeyError(key, str(exc)) from None
+        raise BadKey(key, str(exc)) from None

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from archive.alerts import AlertSpec
 from archive.search_syntax import QuerySyntaxError, parse_query
+from crawler.outlets import BadKey, ConfigError, parse_duration, string_list
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # also the feed's file name
 _HOST_RE = re.compile(
@@ -59,17 +60,8 @@ class Alert:
         return self.spec.query.text
 
 
-class _Bad(Exception):
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-
-
 def parse_alerts(entries: Any, path: Path, outlets: list[str]) -> tuple[Alert, ...]:
     """The config's alerts; ConfigError (crawler.outlets) on the first bad one."""
-    from crawler.outlets import ConfigError, parse_duration
-
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"{path}: key 'alert': use [[alert]] tables")
     alerts: list[Alert] = []
@@ -77,68 +69,59 @@ def parse_alerts(entries: Any, path: Path, outlets: list[str]) -> tuple[Alert, .
         name = entry.get("name")
         label = f"alert {name!r}" if isinstance(name, str) else f"alert #{index}"
         try:
-            alert = _parse(entry, outlets, parse_duration)
+            alert = _parse(entry, outlets)
             if any(a.name == alert.name for a in alerts):
-                raise _Bad("name", "duplicate alert name")
-        except _Bad as exc:
+                raise BadKey("name", "duplicate alert name")
+        except BadKey as exc:
             raise ConfigError(f"{path}: {label}: key {exc.key!r}: {exc.message}") from None
         alerts.append(alert)
     return tuple(alerts)
 
 
-def _strings(entry: dict[str, Any], key: str) -> tuple[str, ...]:
-    value = entry.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise _Bad(key, "must be a list of non-empty strings")
-    return tuple(v.strip() for v in value)
-
-
-def _parse(entry: dict[str, Any], outlets: list[str], parse_duration: Any) -> Alert:
+def _parse(entry: dict[str, Any], outlets: list[str]) -> Alert:
     for key in entry:
         if key not in _KEYS:
             close = difflib.get_close_matches(key, sorted(_KEYS), n=1)
-            raise _Bad(key, "unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise BadKey(key, "unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""))
     name = entry.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise _Bad(
+        raise BadKey(
             "name", f"must match [a-z0-9][a-z0-9_-]{{0,63}} (it names the feed file), got {name!r}"
         )
     query = entry.get("query")
     if not isinstance(query, str):
-        raise _Bad("query", "required: a search like '\"élections municipales\" -paris'")
+        raise BadKey("query", "required: a search like '\"élections municipales\" -paris'")
     try:
         parsed = parse_query(query)
     except QuerySyntaxError as exc:
-        raise _Bad("query", str(exc)) from None
-    only = _strings(entry, "outlets")
+        raise BadKey("query", str(exc)) from None
+    only = string_list(entry, "outlets")
     for outlet in only:
         if outlet not in outlets:
             close = difflib.get_close_matches(outlet, outlets, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(outlets)}"
-            raise _Bad("outlets", f"unknown outlet {outlet!r} ({hint})")
-    languages = tuple(x.lower() for x in _strings(entry, "languages"))
+            raise BadKey("outlets", f"unknown outlet {outlet!r} ({hint})")
+    languages = tuple(x.lower() for x in string_list(entry, "languages"))
     for lang in languages:
         if not re.fullmatch(r"[a-z]{2,3}", lang):
-            raise _Bad("languages", f"expected ISO 639 codes like 'fr', got {lang!r}")
+            raise BadKey("languages", f"expected ISO 639 codes like 'fr', got {lang!r}")
     webhook = entry.get("webhook")
     if webhook is not None:
         if not isinstance(webhook, str):
-            raise _Bad("webhook", "must be a URL string")
+            raise BadKey("webhook", "must be a URL string")
         parts = urlsplit(webhook)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _Bad("webhook", f"not an http(s) URL: {webhook!r}")
+            raise BadKey("webhook", f"not an http(s) URL: {webhook!r}")
     email = _email(entry["email"]) if "email" in entry else None
     retry = DEFAULT_RETRY
     if "retry" in entry:
         try:
             retry = parse_duration(entry["retry"])
         except ValueError as exc:
-            raise _Bad("retry", str(exc)) from None
+            raise BadKey("retry", str(exc)) from None
     attempts = entry.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
-        raise _Bad("max_attempts", f"must be an integer from 1 to 100, got {attempts!r}")
+        raise BadKey("max_attempts", f"must be an integer from 1 to 100, got {attempts!r}")
     channels = ("atom", *(("webhook",) if webhook else ()), *(("email",) if email else ()))
     spec = AlertSpec(name, parsed, only, languages, channels)
     return Alert(spec, webhook, email, retry, attempts)
@@ -147,14 +130,14 @@ def _parse(entry: dict[str, Any], outlets: list[str], parse_duration: Any) -> Al
 def _address(value: Any, key: str, *, display: bool) -> str:
     """An e-mail address (with a display name when `display`), checked by the stdlib's RFC 5322 parser."""
     if not isinstance(value, str) or not value.strip():
-        raise _Bad(key, "must be an e-mail address")
+        raise BadKey(key, "must be an e-mail address")
     shown, addr = parseaddr(value) if display else ("", value.strip())
     try:
         parsed = Address(addr_spec=addr)
     except (ValueError, HeaderParseError, IndexError) as exc:
-        raise _Bad(key, f"not an e-mail address: {value!r} ({exc})") from None
+        raise BadKey(key, f"not an e-mail address: {value!r} ({exc})") from None
     if not parsed.username or not _HOST_RE.match(parsed.domain or ""):
-        raise _Bad(key, f"not an e-mail address: {value!r}")
+        raise BadKey(key, f"not an e-mail address: {value!r}")
     return (
         str(Address(display_name=shown, addr_spec=parsed.addr_spec)) if shown else parsed.addr_spec
     )
@@ -162,37 +145,39 @@ def _address(value: Any, key: str, *, display: bool) -> str:
 
 def _email(raw: Any) -> Email:
     if not isinstance(raw, dict):
-        raise _Bad("email", "must be a table: { host = ..., port = 587, from = ..., to = [...] }")
+        raise BadKey("email", "must be a table: { host = ..., port = 587, from = ..., to = [...] }")
     for key in raw:
         if key not in _EMAIL_KEYS:
-            raise _Bad(f"email.{key}", "unknown key")
+            raise BadKey(f"email.{key}", "unknown key")
     host = raw.get("host")
     if not isinstance(host, str) or not _HOST_RE.match(host):
-        raise _Bad("email.host", f"expected a host name like 'smtp.example.org', got {host!r}")
+        raise BadKey("email.host", f"expected a host name like 'smtp.example.org', got {host!r}")
     port = raw.get("port", 25)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise _Bad("email.port", f"must be a port number, got {port!r}")
+        raise BadKey("email.port", f"must be a port number, got {port!r}")
     if "from" not in raw:
-        raise _Bad("email.from", "required: the sender's address")
+        raise BadKey("email.from", "required: the sender's address")
     sender = _address(raw["from"], "email.from", display=True)
     to_raw = raw.get("to")
     to_list = [to_raw] if isinstance(to_raw, str) else to_raw
     if not isinstance(to_list, list) or not to_list:
-        raise _Bad("email.to", "required: an address or a list of addresses")
+        raise BadKey("email.to", "required: an address or a list of addresses")
     to = tuple(_address(a, "email.to", display=False) for a in to_list)
     starttls = raw.get("starttls", False)
     if not isinstance(starttls, bool):
-        raise _Bad("email.starttls", "must be true or false")
+        raise BadKey("email.starttls", "must be true or false")
     username = raw.get("username")
     if username is not None and (not isinstance(username, str) or not username):
-        raise _Bad("email.username", "must be a non-empty string")
+        raise BadKey("email.username", "must be a non-empty string")
     password_env = raw.get("password_env")
     if password_env is not None and (
         not isinstance(password_env, str) or not _ENV_RE.match(password_env)
     ):
-        raise _Bad("email.password_env", "must name an environment variable, like 'SMTP_PASSWORD'")
+        raise BadKey(
+            "email.password_env", "must name an environment variable, like 'SMTP_PASSWORD'"
+        )
     if (username is None) != (password_env is None):
-        raise _Bad(
+        raise BadKey(
             "email.username" if username is None else "email.password_env",
             "username and password_env go together",
         )
