@@ -10,14 +10,15 @@ import threading
 from collections import Counter
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from tests.fakeweb import LoopbackServer, QuietHandler
 
-class WebhookReceiver:
+
+class WebhookReceiver(LoopbackServer):
     """POSTs are logged with their key; `statuses` are answered first (then 200); while
     `hold` is set, a request waits for it to clear after telling `arrived`."""
 
@@ -33,12 +34,7 @@ class WebhookReceiver:
         self._lock = threading.Lock()
         receiver = self
 
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class _Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 key = self.headers.get("Idempotency-Key", "")
@@ -61,19 +57,12 @@ class WebhookReceiver:
                 if status < 300:
                     receiver.answered.set()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
+        self._serve(_Handler)
+        self.url = f"{self.base}/hook"
 
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
 
     def unique(self) -> dict[str, dict[str, Any]]:
         """What a receiver deduping by Idempotency-Key keeps: one body per key."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -26,19 +26,42 @@ class Route:
 Handler = Callable[[BaseHTTPRequestHandler], None]
 
 
-class FakeWeb:
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 (keep-alive, as the crawler and the daemon's clients speak it), no stderr log."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class LoopbackServer:
+    """A threading HTTP server on a free port of `host`, served from a daemon thread."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") -> None:
+        self.server = ThreadingHTTPServer((host, 0), handler)
+        self.server.daemon_threads = True
+        self.host = f"{host}:{self.server.server_address[1]}"
+        self.base = f"http://{self.host}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeWeb(LoopbackServer):
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route | Handler] = {}
         self.log: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         web = self
 
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class _Handler(QuietHandler):
             def do_GET(self) -> None:
                 with web._lock:
                     web.log.append(("GET", self.path))
@@ -70,19 +93,7 @@ class FakeWeb:
                 if status != 304:
                     self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer((host, 0), _Handler)
-        self.server.daemon_threads = True
-        self.host = f"{host}:{self.server.server_address[1]}"
-        self.base = f"http://{self.host}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> FakeWeb:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(_Handler, host)
 
     def add(
         self,
