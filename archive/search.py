@@ -358,19 +358,11 @@ def search(
     words = positive_words(query)
     if limit <= 0 or (not words and not has_syntax(query)):
         return []
+    filters: list[str] = ["TRUE"]
+    params: dict[str, Any] = {"limit": int(limit)}
+    _add_filters(filters, params, outlets, languages, since, until)
     if has_syntax(query):
-        return _search_macro(
-            con,
-            query,
-            words,
-            outlets=outlets,
-            languages=languages,
-            since=since,
-            until=until,
-            limit=limit,
-            snippet_words=snippet_words,
-            mark=mark,
-        )
+        return _search_macro(con, {**params, "q": query}, filters, words, snippet_words, mark)
     stats = {
         str(r[0]): (int(r[1]), float(r[2]) / int(r[1]))
         for r in con.execute(
@@ -384,9 +376,7 @@ def search(
     if not stemmers:
         return []
     qterms = _query_terms(con, words, stemmers)
-    filters: list[str] = ["TRUE"]
-    params: dict[str, Any] = {"limit": int(limit), "k1": K1, "b": B}
-    _add_filters(filters, params, outlets, languages, since, until)
+    params.update(k1=K1, b=B)
     # Rank first on ids and scores only; fetch titles and texts for the top ones after, so
     # a common word does not drag every matching article's text through the sort.
     join = "JOIN articles a ON a.id = s.article_id" if len(filters) > 1 else ""
@@ -507,21 +497,13 @@ def _add_filters(
 
 def _search_macro(
     con: duckdb.DuckDBPyConnection,
-    query: str,
+    params: dict[str, Any],
+    filters: list[str],
     words: list[str],
-    *,
-    outlets: Sequence[str],
-    languages: Sequence[str],
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
     snippet_words: int,
     mark: tuple[str, str],
 ) -> list[Hit]:
-    """A query with syntax, through the search_articles macro (migration 0011)."""
-    filters = ["TRUE"]
-    params: dict[str, Any] = {"q": query, "limit": int(limit)}
-    _add_filters(filters, params, outlets, languages, since, until)
+    """A query with syntax ($q), through the search_articles macro (archive/views.sql)."""
     rows = con.execute(
         f"""
         SELECT a.id, a.url, a.outlet, a.title, a.published_at, a.language, s.score, a.text,

@@ -86,50 +86,35 @@ def test_same_site() -> None:
     assert registrable_domain("news.example.co.uk") == "example.co.uk"
 
 
-def test_same_site_canonical_is_key() -> None:
-    key, hint = article_key(
-        "https://amp.example.com/2024/05/story-slug/amp?utm_source=g",
-        "https://www.example.com/2024/05/story-slug",
-        None,
-    )
-    assert (key, hint) == (BASE, None)
+ARTICLE_KEYS = {
+    # name: (page URL, rel=canonical, og:url) -> (the article's key, the cross-site hint)
+    "a same-site canonical is the key": (
+        ("https://amp.example.com/2024/05/story-slug/amp?utm_source=g",
+         "https://www.example.com/2024/05/story-slug", None),
+        (BASE, None)),
+    "og:url is used when there is no canonical": (
+        ("https://example.com/?p=12", None, "https://www.example.com/2024/05/story-slug"),
+        (BASE, None)),
+    "a cross-site canonical is only a hint": (
+        ("https://localpaper.com/news/ap-story-123?utm_source=feed",
+         "https://apnews.com/article/abc", "https://apnews.com/article/abc"),
+        ("https://localpaper.com/news/ap-story-123", "https://apnews.com/article/abc")),
+    "a cross-site canonical falls back to a same-site og:url": (
+        ("https://localpaper.com/news/1", "https://apnews.com/a",
+         "https://www.localpaper.com/news/ap-1"),
+        ("https://localpaper.com/news/ap-1", "https://apnews.com/a")),
+    "a canonical pointing at the home page is ignored": (
+        ("https://example.com/2024/05/story-slug", "https://example.com/", None), (BASE, None)),
+    "a relative canonical is resolved": (
+        ("https://example.com/x?id=3", "/2024/05/story-slug", None), (BASE, None)),
+}  # fmt: skip
 
 
-def test_og_url_used_when_no_canonical() -> None:
-    key, hint = article_key(
-        "https://example.com/?p=12", None, "https://www.example.com/2024/05/story-slug"
-    )
-    assert (key, hint) == (BASE, None)
-
-
-def test_cross_site_canonical_is_only_a_hint() -> None:
-    key, hint = article_key(
-        "https://localpaper.com/news/ap-story-123?utm_source=feed",
-        "https://apnews.com/article/abc",
-        "https://apnews.com/article/abc",
-    )
-    assert key == "https://localpaper.com/news/ap-story-123"
-    assert hint == "https://apnews.com/article/abc"
-
-
-def test_cross_site_canonical_falls_back_to_same_site_og_url() -> None:
-    key, hint = article_key(
-        "https://localpaper.com/news/1",
-        "https://apnews.com/a",
-        "https://www.localpaper.com/news/ap-1",
-    )
-    assert key == "https://localpaper.com/news/ap-1"
-    assert hint == "https://apnews.com/a"
-
-
-def test_root_canonical_ignored() -> None:
-    key, _ = article_key("https://example.com/2024/05/story-slug", "https://example.com/", None)
-    assert key == BASE
-
-
-def test_relative_canonical_resolved() -> None:
-    key, _ = article_key("https://example.com/x?id=3", "/2024/05/story-slug", None)
-    assert key == BASE
+@pytest.mark.parametrize(("urls", "expected"), ARTICLE_KEYS.values(), ids=ARTICLE_KEYS.keys())
+def test_article_key(
+    urls: tuple[str, str | None, str | None], expected: tuple[str, str | None]
+) -> None:
+    assert article_key(*urls) == expected
 
 
 def test_url_variants() -> None:
