@@ -14,6 +14,7 @@ import pytest
 from archive import search as S
 from archive.db import writer
 from archive.query import open_archive
+from archive.tx import transaction
 from tests.test_query import build_archive, run_cli
 
 
@@ -135,11 +136,9 @@ def test_index_updates_without_rebuild(fresh: Path) -> None:
 
 
 def test_reindex_after_update_and_remove(fresh: Path) -> None:
-    with writer(fresh) as con:
-        con.execute("BEGIN")
+    with writer(fresh) as con, transaction(con):
         con.execute("UPDATE articles SET text = 'Le pain est cher.', version = 2 WHERE id = 2")
         S.index_articles(con, [2])
-        con.execute("COMMIT")
     assert 2 not in ids(find(fresh, "élection"))
     assert ids(find(fresh, "pain")) == [2]
     with writer(fresh) as con:  # the old text's postings: ignored, then swept
@@ -168,18 +167,14 @@ def test_rollback_takes_the_index_along(fresh: Path) -> None:
 
 
 def test_incremental_equals_rebuild(fresh: Path) -> None:
-    with writer(fresh) as con:
-        con.execute("BEGIN")
+    with writer(fresh) as con, transaction(con):
         add_article(
             con, 70, "Élections en Belgique", "Les élections législatives belges.", outlet="rtbf"
         )
         S.index_articles(con, [70])
-        con.execute("COMMIT")
     incremental = [(h.id, h.score) for h in find(fresh, "élections belges")]
-    with writer(fresh) as con:
-        con.execute("BEGIN")
+    with writer(fresh) as con, transaction(con):
         assert S.rebuild_index(con) == 7
-        con.execute("COMMIT")
     assert [(h.id, h.score) for h in find(fresh, "élections belges")] == incremental
     assert incremental[0][0] == 70
 
@@ -203,12 +198,10 @@ def test_index_pending_catches_up(fresh: Path) -> None:
 
 
 def test_empty_article_is_indexed_once(fresh: Path) -> None:
-    with writer(fresh) as con:
-        con.execute("BEGIN")
+    with writer(fresh) as con, transaction(con):
         add_article(con, 90, "", "")
         assert S.index_articles(con, [90]) == 1
         assert S.index_pending(con) == 0
-        con.execute("COMMIT")
 
 
 def test_cli_search(fresh: Path) -> None:
