@@ -42,51 +42,22 @@ def test_good_config_applies_defaults(tmp_path: Path) -> None:
     assert bbc.delay == 0.5 and bbc.cron == "*/30 * * * *" and bbc.every_seconds is None
 
 
-@pytest.mark.parametrize(
-    ("snippet", "outlet", "key", "words"),
-    [
-        ('name = "x"\nfeeds = ["https://a.example/f"]\nfeed = ["x"]', "'x'", "feed", "unknown key"),
-        (
-            'name = "x"\nfeeds = ["https://a.example/f"]\narticle_pattern = "(unclosed"',
-            "'x'",
-            "article_pattern",
-            "bad regular expression",
-        ),
-        ('name = "x"', "'x'", "feeds", "at least one source"),
-        ('name = "Bad Name"\nfeeds = ["https://a.example/f"]', "'Bad Name'", "name", "must match"),
-        ('name = "x"\nfeeds = ["ftp://a.example/f"]', "'x'", "feeds", "not an http(s) URL"),
-        (
-            'name = "x"\nfeeds = ["https://a.example/f"]\nevery = "often"',
-            "'x'",
-            "every",
-            "duration",
-        ),
-        (
-            'name = "x"\nfeeds = ["https://a.example/f"]\ncron = "61 * * * *"',
-            "'x'",
-            "cron",
-            "bad cron",
-        ),
-        (
-            'name = "x"\nfeeds = ["https://a.example/f"]\ndelay = "slow"',
-            "'x'",
-            "delay",
-            "must be a number",
-        ),
-        (
-            'name = "x"\nfeeds = ["https://a.example/f"]\nconcurrency = 0',
-            "'x'",
-            "concurrency",
-            ">= 1",
-        ),
-        (
-            'name = "x"\nfeeds = ["https://a.example/f"]\nlanguage = "French"',
-            "'x'",
-            "language",
-            "ISO 639",
-        ),
-    ],
-)
+X = 'name = "x"\nfeeds = ["https://a.example/f"]\n'  # a valid outlet to add one bad key to
+BAD_OUTLETS = [  # (the [[outlet]] body, the outlet as the message names it, key, words)
+    (X + 'feed = ["x"]', "'x'", "feed", "unknown key"),
+    (X + 'article_pattern = "(unclosed"', "'x'", "article_pattern", "bad regular expression"),
+    ('name = "x"', "'x'", "feeds", "at least one source"),
+    ('name = "Bad Name"\nfeeds = ["https://a.example/f"]', "'Bad Name'", "name", "must match"),
+    ('name = "x"\nfeeds = ["ftp://a.example/f"]', "'x'", "feeds", "not an http(s) URL"),
+    (X + 'every = "often"', "'x'", "every", "duration"),
+    (X + 'cron = "61 * * * *"', "'x'", "cron", "bad cron"),
+    (X + 'delay = "slow"', "'x'", "delay", "must be a number"),
+    (X + "concurrency = 0", "'x'", "concurrency", ">= 1"),
+    (X + 'language = "French"', "'x'", "language", "ISO 639"),
+]
+
+
+@pytest.mark.parametrize(("snippet", "outlet", "key", "words"), BAD_OUTLETS)
 def test_bad_outlet_names_file_outlet_and_key(
     tmp_path: Path, snippet: str, outlet: str, key: str, words: str
 ) -> None:
