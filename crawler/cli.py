@@ -42,6 +42,7 @@ class _LazyGroup(click.Group):
         "alerts": "crawler.alerts.cli",
         "serve": "crawler.cli_serve",
         "migrate": "crawler.cli_lake",
+        "compact": "crawler.cli_compact",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
