@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import IO, TYPE_CHECKING, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -162,24 +162,28 @@ def search_cmd(
     from archive.export import parse_when
     from archive.query import QueryError, check_languages, check_outlets, open_archive, write_rows
     from archive.search import search
+    from archive.search_syntax import QuerySyntaxError
+    from archive.target import LakeTarget, parse_target
 
     try:
         since_dt, until_dt = parse_when(since), parse_when(until, end=True)
+        filters: dict[str, Any] = {"outlets": outlets, "languages": languages, "since": since_dt,
+                                   "until": until_dt, "limit": limit}  # fmt: skip
         con = open_archive(db_path, sandbox=True, timezone="UTC")
         try:
             check_outlets(con, outlets)
             check_languages(con, languages)
-            hits = search(
-                con,
-                " ".join(terms),
-                outlets=outlets,
-                languages=languages,
-                since=since_dt,
-                until=until_dt,
-                limit=limit,
-            )
+            target = parse_target(db_path)
+            if not isinstance(target, LakeTarget):
+                hits = search(con, " ".join(terms), **filters)
         finally:
             con.close()
+        if isinstance(target, LakeTarget):  # PostgreSQL's text search (archive/lake/search.py)
+            from archive.lake.search import search as search_lake
+
+            hits = search_lake(target, " ".join(terms), **filters)
+    except QuerySyntaxError as exc:
+        _fail(f"query: {exc}")
     except (QueryError, ArchiveError) as exc:
         _fail(str(exc))
     except Exception as exc:  # a DuckDB error: condense it
@@ -318,11 +322,19 @@ def reindex_cmd(full: bool, compact: bool, db_path: str) -> None:
 
     from archive.db import writer
     from archive.search import compact_index, index_pending, rebuild_index
+    from archive.target import LakeTarget, parse_target
     from archive.tx import transaction
 
     t0 = time.perf_counter()
     swept = 0
     try:
+        target = parse_target(db_path)
+        if isinstance(target, LakeTarget):  # the lake's index lives in PostgreSQL: rebuilt whole
+            from archive.lake.search import reindex
+
+            n = reindex(target)
+            click.echo(f"{n} articles indexed in {time.perf_counter() - t0:.1f} s", err=True)
+            return
         with writer(db_path) as con, transaction(con):
             n = rebuild_index(con) if full else index_pending(con)
             if compact and not full:

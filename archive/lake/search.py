@@ -1,0 +1,327 @@
+"""Full-text search on a lake, by PostgreSQL's own text search (the fts extension cannot index
+DuckLake tables): one row per article in `mediawatch.search_index`, its title and text as a
+tsvector in the configuration of its language (Snowball stemmers, as the file backend's), a
+GIN index over them.
+
+The query syntax is the file backend's (archive.search_syntax): words OR-ed and ranked;
+"phrases", +required words, `a AND b` and prefix* required; -words excluded. Each language's
+configuration stems the query its own way and matches only the articles of that language.
+Ranking is ts_rank_cd over a bounded candidate set: the CANDIDATES most recent matches, so a
+word found in every article costs one index scan and a short sort, not a sort of them all
+(a user asking for such a word wants recent articles; rarer words rank all their matches).
+Accents are folded as in the file backend ("elections" finds "élections") by copies of the
+configurations with the `unaccent` dictionary first (schema mediawatch); where the server
+lacks that extension (postgresql-contrib), the plain configurations are used and accents
+count. Accents go before stemming here (the file backend stems first), so "élections" also
+finds an English "elections"; a prefix matches stems ("électi*" misses English "elect").
+Scores are PostgreSQL's ts_rank_cd, not the file backend's BM25.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from archive.db import ArchiveError
+from archive.search import STEMMERS, Hit
+from archive.search_syntax import parse_query
+from archive.target import LakeTarget
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = 20_000
+UNACCENTED = "mediawatch."  # the schema of the accent-folding copies of the configurations
+_LOCK_KEY = 0x6D775F7365617263  # "mw_searc": creation of the index and its configurations
+# The text search configurations PostgreSQL 15 ships (SELECT cfgname FROM pg_ts_config).
+PG_CONFIGS = frozenset((
+    "simple", "arabic", "armenian", "basque", "catalan", "danish", "dutch", "english", "finnish",
+    "french", "german", "greek", "hindi", "hungarian", "indonesian", "irish", "italian",
+    "lithuanian", "nepali", "norwegian", "portuguese", "romanian", "russian", "serbian",
+    "spanish", "swedish", "tamil", "turkish", "yiddish",
+))  # fmt: skip
+DDL = """
+CREATE SCHEMA IF NOT EXISTS mediawatch;
+CREATE TABLE IF NOT EXISTS mediawatch.search_index (
+    article_id BIGINT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    outlet TEXT NOT NULL,
+    language TEXT,
+    published_at TIMESTAMPTZ,
+    config REGCONFIG NOT NULL,
+    doc TSVECTOR NOT NULL
+);
+CREATE INDEX IF NOT EXISTS search_index_doc ON mediawatch.search_index USING gin (doc);
+CREATE INDEX IF NOT EXISTS search_index_recent
+    ON mediawatch.search_index (published_at DESC NULLS LAST);
+"""
+_UPSERT = """
+INSERT INTO mediawatch.search_index
+    (article_id, version, outlet, language, published_at, config, doc)
+VALUES (%(id)s, %(version)s, %(outlet)s, %(language)s, %(published_at)s, %(config)s::regconfig,
+        setweight(to_tsvector(%(config)s::regconfig, %(title)s), 'A')
+        || to_tsvector(%(config)s::regconfig, %(text)s))
+ON CONFLICT (article_id) DO UPDATE SET
+    version = EXCLUDED.version, outlet = EXCLUDED.outlet, language = EXCLUDED.language,
+    published_at = EXCLUDED.published_at, config = EXCLUDED.config, doc = EXCLUDED.doc
+WHERE mediawatch.search_index.version <= EXCLUDED.version
+"""
+_PREFIX_CHARS = re.compile(r"[^\w]|_")
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index needs of one article's current version."""
+
+    id: int
+    version: int
+    outlet: str
+    language: str | None
+    published_at: datetime | None
+    title: str | None
+    text: str | None
+
+
+def config_for(language: str | None, prefix: str = "") -> str:
+    """The text search configuration of an article's language ('simple': no stemming)."""
+    name = STEMMERS.get((language or "").lower(), "simple")
+    return prefix + (name if name in PG_CONFIGS else "simple")
+
+
+def _known(config: str) -> bool:
+    """A configuration name safe to write into SQL: one of ours."""
+    return config.removeprefix(UNACCENTED) in PG_CONFIGS
+
+
+def _unaccented_configs(pg: Any) -> None:
+    pg.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+    have = {
+        str(r[0])
+        for r in pg.execute(
+            "SELECT cfgname FROM pg_ts_config WHERE cfgnamespace = 'mediawatch'::regnamespace"
+        )
+    }
+    for name in sorted(PG_CONFIGS - have):
+        dictionary = "simple" if name == "simple" else f"{name}_stem"
+        pg.execute(f"CREATE TEXT SEARCH CONFIGURATION mediawatch.{name} (COPY = pg_catalog.{name})")
+        pg.execute(
+            f"ALTER TEXT SEARCH CONFIGURATION mediawatch.{name} "
+            f"ALTER MAPPING FOR hword, hword_part, word WITH unaccent, {dictionary}"
+        )
+
+
+def ensure_index(pg: Any) -> str:
+    """Create the index (once, under a lock); the prefix of the configurations to write with:
+    UNACCENTED, or "" where `unaccent` cannot be created (said once in the log)."""
+    import psycopg
+
+    pg.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+    pg.execute(DDL)
+    try:
+        with pg.transaction():  # a savepoint: a refusal leaves the table created
+            _unaccented_configs(pg)
+    except psycopg.Error as exc:
+        logger.warning("lake search: accents count (no unaccent dictionary: %s)", exc)
+        return ""
+    return UNACCENTED
+
+
+def index_articles(pg: Any, rows: Iterable[IndexRow], prefix: str = UNACCENTED) -> int:
+    """Upsert the rows (psycopg connection `pg`, in its transaction) with the configurations
+    ensure_index gave; an older version never replaces a newer one, so a replayed batch
+    changes nothing."""
+    params = [
+        {
+            "id": r.id,
+            "version": r.version,
+            "outlet": r.outlet,
+            "language": r.language,
+            "published_at": r.published_at,
+            "config": config_for(r.language, prefix),
+            "title": r.title or "",
+            "text": r.text or "",
+        }
+        for r in rows
+    ]
+    if params:
+        with pg.cursor() as cur:
+            cur.executemany(_UPSERT, params)
+    return len(params)
+
+
+def reindex(target: LakeTarget, *, batch: int = 2000) -> int:
+    """(Re)build the index from the lake's articles: after `mediawatch migrate`, or to repair."""
+    import psycopg
+
+    from archive.lake.connect import connect_lake_read
+
+    con = connect_lake_read(target)
+    done = 0
+    try:
+        with psycopg.connect(target.libpq()) as pg:
+            prefix = ensure_index(pg)
+            pg.commit()
+            cursor = con.execute(
+                "SELECT id, version, outlet, language, published_at, title, text FROM articles "
+                "ORDER BY id"
+            )
+            while chunk := cursor.fetchmany(batch):
+                done += index_articles(pg, (IndexRow(*r) for r in chunk), prefix)
+                pg.commit()
+    finally:
+        con.close()
+    return done
+
+
+def _term(role: str, token: str, config: str) -> tuple[str, str] | None:
+    """(tsquery SQL, its one parameter) of a query item in one configuration; None for AND/OR."""
+    if role == "op":
+        return None
+    if role == "phrase":
+        return f"phraseto_tsquery('{config}', %s)", token
+    if role == "prefix":
+        return f"to_tsquery('{config}', %s)", f"{_PREFIX_CHARS.sub('', token)}:*"
+    return f"plainto_tsquery('{config}', %s)", token.lstrip("+-")
+
+
+@dataclass(frozen=True)
+class _Query:
+    """One configuration's tsqueries: what a hit must match and what ranks it, with the
+    parameters of each in the order of their placeholders."""
+
+    match: str
+    match_params: list[Any]
+    rank: str
+    rank_params: list[Any]
+
+
+def _query(items: Sequence[tuple[str, str]], config: str) -> _Query:
+    groups: dict[str, list[tuple[str, str]]] = {"need": [], "may": [], "not": []}
+    for token, role in items:
+        term = _term(role, token, config)
+        if term is not None:
+            group = "not" if role == "excluded" else "may" if role == "optional" else "need"
+            groups[group].append(term)
+
+    def joined(group: str, op: str) -> tuple[str, list[Any]]:
+        return f" {op} ".join(sql for sql, _ in groups[group]), [p for _, p in groups[group]]
+
+    (need, need_p), (may, may_p), (nope, nope_p) = (
+        joined("need", "&&"), joined("may", "||"), joined("not", "||")
+    )  # fmt: skip
+    match, match_p = (f"({need})", need_p) if need else (f"({may})", may_p)
+    if nope:
+        match, match_p = f"{match} && !!({nope})", [*match_p, *nope_p]
+    rank = " || ".join(f"({q})" for q in (need, may) if q)
+    return _Query(match, match_p, rank, [*need_p, *may_p])
+
+
+def search(
+    target: LakeTarget,
+    query: str,
+    *,
+    outlets: Sequence[str] = (),
+    languages: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 20,
+    snippet_words: int = 30,
+    mark: tuple[str, str] = ("**", "**"),
+) -> list[Hit]:
+    """The lake's hits for `query`, best first, with snippets (ts_headline) and the article
+    fields from the lake; the same arguments as archive.search.search."""
+    import psycopg
+
+    from archive.lake.connect import connect_lake_read
+
+    items = parse_query(query).items
+    with psycopg.connect(target.libpq(read_only=True)) as pg:
+        present = pg.execute("SELECT to_regclass('mediawatch.search_index')").fetchone()
+        if not present or present[0] is None:
+            raise ArchiveError(
+                f"{target.display()}: this lake has no search index yet (run `mediawatch "
+                "reindex --db` with this URL once; crawls keep it current after that)"
+            )
+        configs = sorted(
+            str(r[0])
+            for r in pg.execute("SELECT DISTINCT config::text FROM mediawatch.search_index")
+            if _known(str(r[0]))
+        )
+        if languages:
+            wanted = {config_for(lang) for lang in languages}
+            configs = [c for c in configs if c.removeprefix(UNACCENTED) in wanted]
+        if not configs or limit <= 0:
+            return []
+        queries = {config: _query(items, config) for config in configs}
+        params: list[Any] = []
+        matches = []
+        for config, q in queries.items():
+            matches.append(f"(config = '{config}'::regconfig AND doc @@ ({q.match}))")
+            params += q.match_params
+        filters = [f"({' OR '.join(matches)})"]
+        if outlets:
+            filters.append("outlet = ANY(%s)")
+            params.append(list(outlets))
+        if languages:
+            filters.append("language = ANY(%s)")
+            params.append([lang.lower() for lang in languages])
+        if since is not None:
+            filters.append("published_at >= %s")
+            params.append(since)
+        if until is not None:
+            filters.append("published_at < %s")
+            params.append(until)
+        rank_params: list[Any] = []
+        rank_cases = []
+        for config, q in queries.items():
+            rank_cases.append(f"WHEN '{config}'::regconfig THEN ts_rank_cd(doc, {q.rank})")
+            rank_params += q.rank_params
+        top = pg.execute(
+            f"""
+            WITH cand AS (
+                SELECT article_id, config, doc FROM mediawatch.search_index
+                WHERE {" AND ".join(filters)}
+                ORDER BY published_at DESC NULLS LAST LIMIT {CANDIDATES}
+            )
+            SELECT article_id, config::text, CASE config {" ".join(rank_cases)} END AS score
+            FROM cand ORDER BY score DESC, article_id DESC LIMIT {int(limit)}
+            """,
+            [*params, *rank_params],  # placeholders in the order of the text: filters, then ranks
+        ).fetchall()
+        if not top:
+            return []
+        con = connect_lake_read(target)
+        try:
+            fields = {
+                int(r[0]): r
+                for r in con.execute(
+                    "SELECT id, url, outlet, title, published_at, language, text FROM articles "
+                    "WHERE id IN (SELECT unnest($ids))",
+                    {"ids": [int(t[0]) for t in top]},
+                ).fetchall()
+            }
+        finally:
+            con.close()
+        options = (
+            f'StartSel="{mark[0]}", StopSel="{mark[1]}", MaxWords={max(snippet_words, 2)}, '
+            f"MinWords={max(snippet_words // 2, 1)}, ShortWord=1, HighlightAll=false"
+        )
+        hits = []
+        for article_id, config, score in top:
+            row = fields.get(int(article_id))
+            if row is None:  # indexed, then removed from the lake: the index is repaired later
+                continue
+            q = queries[config]
+            headline = pg.execute(
+                f"SELECT ts_headline('{config}', %s, {q.rank}, %s)",
+                [row[6] or "", *q.rank_params, options],
+            ).fetchone()
+            hits.append(
+                Hit(id=int(row[0]), url=row[1], outlet=row[2], title=row[3],
+                    published_at=row[4], language=row[5], score=round(float(score), 4),
+                    snippet=str(headline[0]) if headline else "")
+            )  # fmt: skip
+    return hits
