@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import duckdb
 
@@ -313,6 +313,16 @@ class Hit:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class SearchFilters(TypedDict, total=False):
+    """What narrows a search, as `mediawatch search` passes it to either backend."""
+
+    outlets: Sequence[str]
+    languages: Sequence[str]
+    since: datetime | None
+    until: datetime | None
+    limit: int
 
 
 def tokens(text: str) -> list[str]:

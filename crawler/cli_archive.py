@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, NoReturn
 
 import click
 
@@ -161,14 +161,14 @@ def search_cmd(
     """
     from archive.export import parse_when
     from archive.query import QueryError, check_languages, check_outlets, open_archive, write_rows
-    from archive.search import search
+    from archive.search import SearchFilters, search
     from archive.search_syntax import QuerySyntaxError
     from archive.target import LakeTarget, parse_target
 
     try:
         since_dt, until_dt = parse_when(since), parse_when(until, end=True)
-        filters: dict[str, Any] = {"outlets": outlets, "languages": languages, "since": since_dt,
-                                   "until": until_dt, "limit": limit}  # fmt: skip
+        filters: SearchFilters = {"outlets": outlets, "languages": languages, "since": since_dt,
+                                  "until": until_dt, "limit": limit}  # fmt: skip
         con = open_archive(db_path, sandbox=True, timezone="UTC")
         try:
             check_outlets(con, outlets)

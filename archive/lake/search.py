@@ -24,10 +24,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from archive.db import ArchiveError
-from archive.search import STEMMERS, Hit
+from archive.search import STEMMERS, Hit, SearchFilters
 from archive.search_syntax import parse_query
 from archive.target import LakeTarget
 
@@ -43,6 +43,21 @@ PG_CONFIGS = frozenset((
     "lithuanian", "nepali", "norwegian", "portuguese", "romanian", "russian", "serbian",
     "spanish", "swedish", "tamil", "turkish", "yiddish",
 ))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index needs of one article's current version."""
+
+    id: int
+    version: int
+    outlet: str
+    language: str | None
+    published_at: datetime | None
+    title: str | None
+    text: str | None
+
+
 DDL = """
 CREATE SCHEMA IF NOT EXISTS mediawatch;
 CREATE TABLE IF NOT EXISTS mediawatch.search_index (
@@ -70,19 +85,8 @@ ON CONFLICT (article_id) DO UPDATE SET
 WHERE mediawatch.search_index.version <= EXCLUDED.version
 """
 _PREFIX_CHARS = re.compile(r"[^\w]|_")
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    """What the index needs of one article's current version."""
-
-    id: int
-    version: int
-    outlet: str
-    language: str | None
-    published_at: datetime | None
-    title: str | None
-    text: str | None
+# Snippets as the file backend's: about 30 words, matched ones as **word**.
+SNIPPET = 'StartSel="**", StopSel="**", MaxWords=30, MinWords=15, ShortWord=1'
 
 
 def config_for(language: str | None, prefix: str = "") -> str:
@@ -219,105 +223,102 @@ def _query(items: Sequence[tuple[str, str]], config: str) -> _Query:
     return _Query(match, match_p, rank, [*need_p, *may_p])
 
 
-def search(
-    target: LakeTarget,
-    query: str,
-    *,
-    outlets: Sequence[str] = (),
-    languages: Sequence[str] = (),
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 20,
-    snippet_words: int = 30,
-    mark: tuple[str, str] = ("**", "**"),
-) -> list[Hit]:
-    """The lake's hits for `query`, best first, with snippets (ts_headline) and the article
-    fields from the lake; the same arguments as archive.search.search."""
-    import psycopg
+def _configs(pg: Any, target: LakeTarget, languages: Sequence[str]) -> list[str]:
+    """The configurations the index holds articles in, narrowed to `languages`."""
+    present = pg.execute("SELECT to_regclass('mediawatch.search_index')").fetchone()
+    if not present or present[0] is None:
+        raise ArchiveError(
+            f"{target.display()}: this lake has no search index yet (run `mediawatch "
+            "reindex --db` with this URL once; crawls keep it current after that)"
+        )
+    rows = pg.execute("SELECT DISTINCT config::text FROM mediawatch.search_index").fetchall()
+    configs = sorted(str(r[0]) for r in rows if _known(str(r[0])))
+    wanted = {config_for(lang) for lang in languages}
+    return [c for c in configs if not wanted or c.removeprefix(UNACCENTED) in wanted]
 
+
+def _where(queries: dict[str, _Query], filters: SearchFilters) -> tuple[str, list[Any]]:
+    """The candidates' WHERE clause: a match in the article's own configuration, then the
+    filters; its parameters in the order of the placeholders."""
+    params: list[Any] = []
+    matches = []
+    for config, q in queries.items():
+        matches.append(f"(config = '{config}'::regconfig AND doc @@ ({q.match}))")
+        params += q.match_params
+    clauses = [f"({' OR '.join(matches)})"]
+    narrowing = {
+        "outlet = ANY(%s)": list(filters.get("outlets", ())),
+        "language = ANY(%s)": [lang.lower() for lang in filters.get("languages", ())],
+        "published_at >= %s": filters.get("since"),
+        "published_at < %s": filters.get("until"),
+    }
+    for clause, value in narrowing.items():
+        if value:
+            clauses.append(clause)
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def _top(pg: Any, queries: dict[str, _Query], filters: SearchFilters) -> list[tuple[Any, ...]]:
+    """(article id, configuration, score) of the best hits among the recent candidates."""
+    where, params = _where(queries, filters)
+    cases = " ".join(
+        f"WHEN '{config}'::regconfig THEN ts_rank_cd(doc, {q.rank})"
+        for config, q in queries.items()
+    )
+    ranks = [p for q in queries.values() for p in q.rank_params]
+    return list(
+        pg.execute(
+            f"""
+            WITH cand AS (
+                SELECT article_id, config, doc FROM mediawatch.search_index WHERE {where}
+                ORDER BY published_at DESC NULLS LAST LIMIT {CANDIDATES}
+            )
+            SELECT article_id, config::text, CASE config {cases} END AS score
+            FROM cand ORDER BY score DESC, article_id DESC LIMIT {int(filters.get("limit", 20))}
+            """,
+            [*params, *ranks],  # the placeholders' order in the text: candidates, then ranks
+        ).fetchall()
+    )
+
+
+def _articles(target: LakeTarget, ids: list[int]) -> dict[int, tuple[Any, ...]]:
     from archive.lake.connect import connect_lake_read
+
+    con = connect_lake_read(target)
+    try:
+        rows = con.execute(
+            "SELECT id, url, outlet, title, published_at, language, text FROM articles "
+            "WHERE id IN (SELECT unnest($ids))",
+            {"ids": ids},
+        ).fetchall()
+    finally:
+        con.close()
+    return {int(r[0]): r for r in rows}
+
+
+def search(target: LakeTarget, query: str, **filters: Unpack[SearchFilters]) -> list[Hit]:
+    """The lake's hits for `query`, best first, with the article from the lake and a snippet
+    (ts_headline, matched words as **word**); the filters of archive.search.search."""
+    import psycopg
 
     items = parse_query(query).items
     with psycopg.connect(target.libpq(read_only=True)) as pg:
-        present = pg.execute("SELECT to_regclass('mediawatch.search_index')").fetchone()
-        if not present or present[0] is None:
-            raise ArchiveError(
-                f"{target.display()}: this lake has no search index yet (run `mediawatch "
-                "reindex --db` with this URL once; crawls keep it current after that)"
-            )
-        configs = sorted(
-            str(r[0])
-            for r in pg.execute("SELECT DISTINCT config::text FROM mediawatch.search_index")
-            if _known(str(r[0]))
-        )
-        if languages:
-            wanted = {config_for(lang) for lang in languages}
-            configs = [c for c in configs if c.removeprefix(UNACCENTED) in wanted]
-        if not configs or limit <= 0:
+        configs = _configs(pg, target, filters.get("languages", ()))
+        if not configs or filters.get("limit", 20) <= 0:
             return []
         queries = {config: _query(items, config) for config in configs}
-        params: list[Any] = []
-        matches = []
-        for config, q in queries.items():
-            matches.append(f"(config = '{config}'::regconfig AND doc @@ ({q.match}))")
-            params += q.match_params
-        filters = [f"({' OR '.join(matches)})"]
-        if outlets:
-            filters.append("outlet = ANY(%s)")
-            params.append(list(outlets))
-        if languages:
-            filters.append("language = ANY(%s)")
-            params.append([lang.lower() for lang in languages])
-        if since is not None:
-            filters.append("published_at >= %s")
-            params.append(since)
-        if until is not None:
-            filters.append("published_at < %s")
-            params.append(until)
-        rank_params: list[Any] = []
-        rank_cases = []
-        for config, q in queries.items():
-            rank_cases.append(f"WHEN '{config}'::regconfig THEN ts_rank_cd(doc, {q.rank})")
-            rank_params += q.rank_params
-        top = pg.execute(
-            f"""
-            WITH cand AS (
-                SELECT article_id, config, doc FROM mediawatch.search_index
-                WHERE {" AND ".join(filters)}
-                ORDER BY published_at DESC NULLS LAST LIMIT {CANDIDATES}
-            )
-            SELECT article_id, config::text, CASE config {" ".join(rank_cases)} END AS score
-            FROM cand ORDER BY score DESC, article_id DESC LIMIT {int(limit)}
-            """,
-            [*params, *rank_params],  # placeholders in the order of the text: filters, then ranks
-        ).fetchall()
-        if not top:
-            return []
-        con = connect_lake_read(target)
-        try:
-            fields = {
-                int(r[0]): r
-                for r in con.execute(
-                    "SELECT id, url, outlet, title, published_at, language, text FROM articles "
-                    "WHERE id IN (SELECT unnest($ids))",
-                    {"ids": [int(t[0]) for t in top]},
-                ).fetchall()
-            }
-        finally:
-            con.close()
-        options = (
-            f'StartSel="{mark[0]}", StopSel="{mark[1]}", MaxWords={max(snippet_words, 2)}, '
-            f"MinWords={max(snippet_words // 2, 1)}, ShortWord=1, HighlightAll=false"
-        )
+        top = _top(pg, queries, filters)
+        fields = _articles(target, [int(t[0]) for t in top]) if top else {}
         hits = []
         for article_id, config, score in top:
             row = fields.get(int(article_id))
-            if row is None:  # indexed, then removed from the lake: the index is repaired later
+            if row is None:  # indexed, then gone from the lake: the next reindex drops it
                 continue
             q = queries[config]
             headline = pg.execute(
                 f"SELECT ts_headline('{config}', %s, {q.rank}, %s)",
-                [row[6] or "", *q.rank_params, options],
+                [row[6] or "", *q.rank_params, SNIPPET],
             ).fetchone()
             hits.append(
                 Hit(id=int(row[0]), url=row[1], outlet=row[2], title=row[3],
