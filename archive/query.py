@@ -56,6 +56,14 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _directory_prefix(path: str | os.PathLike[str]) -> str:
+    """What DuckDB's allowed_directories matches: an absolute directory, or an s3:// prefix."""
+    text = os.fspath(path)
+    if text.startswith("s3://"):
+        return text if text.endswith("/") else text + "/"
+    return str(Path(text).resolve()) + os.sep
+
+
 def open_archive(
     path: str | os.PathLike[str],
     *,
@@ -88,8 +96,7 @@ def open_archive(
         if sandbox:
             paths = ", ".join(_literal(str(Path(p).resolve())) for p in allowed_paths)
             dirs = ", ".join(
-                _literal(str(Path(p).resolve()) + os.sep)
-                for p in [*allowed_directories, *lake_dirs]
+                _literal(_directory_prefix(p)) for p in [*allowed_directories, *lake_dirs]
             )
             con.execute(f"SET allowed_paths = [{paths}]")
             con.execute(f"SET allowed_directories = [{dirs}]")

@@ -9,6 +9,7 @@ import duckdb
 
 from archive.db import ArchiveError
 from archive.lake.extensions import load_lake_extensions
+from archive.lake.s3 import configure_s3
 from archive.target import LakeTarget, check_reachable
 
 ALIAS = "lake"
@@ -33,9 +34,10 @@ def attach(target: LakeTarget, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         con.execute("SET enable_progress_bar = false")  # a long batch must not draw bars on stderr
         load_lake_extensions(con)
+        configure_s3(con, target)
         con.execute(attach_sql(target, read_only=read_only))
         con.execute(f"USE {ALIAS}")
-    except duckdb.Error as exc:
+    except (duckdb.Error, ArchiveError) as exc:
         con.close()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArchiveError(f"{target.display()}: cannot open the lake: {first}") from None
@@ -69,15 +71,15 @@ def connect_lake_read(target: LakeTarget) -> duckdb.DuckDBPyConnection:
 
 
 def open_lake_reader(db: str) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
-    """`archive.query.open_archive` on a lake URL: the read-only connection and the local
-    directories its sandbox must still let DuckDB read (the lake's Parquet files)."""
+    """`archive.query.open_archive` on a lake URL: the read-only connection and where its
+    sandbox must still let DuckDB read (the lake's Parquet files: a directory or s3:// prefix)."""
     from archive.target import parse_target
 
     target = parse_target(db)
     if not isinstance(target, LakeTarget):
         raise ArchiveError(f"{db}: not a lake URL")
     con = connect_lake_read(target)
-    return con, [] if target.data.startswith("s3://") else [target.data]
+    return con, [target.data]  # a directory, or an s3:// prefix
 
 
 def check_output_outside(db: str, output: Path) -> None:

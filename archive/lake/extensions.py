@@ -11,6 +11,7 @@ import duckdb
 _WHEELS = {
     "ducklake": "duckdb_extension_ducklake",
     "postgres_scanner": "duckdb_extension_postgres_scanner",
+    "httpfs": "duckdb_extension_httpfs",  # only for a lake on S3 (archive/lake/s3.py)
 }
 _LOADED: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
 
@@ -34,10 +35,14 @@ def extension_path(name: str) -> Path:
     return path
 
 
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute("LOAD '" + str(extension_path(name)).replace("'", "''") + "'")
+
+
 def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
     """LOAD postgres_scanner then ducklake, once per connection."""
     if con in _LOADED:
         return
     for name in ("postgres_scanner", "ducklake"):
-        con.execute("LOAD '" + str(extension_path(name)).replace("'", "''") + "'")
+        load_extension(con, name)
     _LOADED.add(con)

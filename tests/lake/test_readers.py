@@ -162,9 +162,7 @@ def test_commands_not_on_the_lake_yet_say_so_and_make_no_file(
         ["crawl"],
         ["run"],
         ["status"],
-        ["search", "climate"],
         ["reprocess", "--dry-run"],
-        ["reindex"],
     ):
         done = run_cli(*command, "--db", url, cwd=tmp_path, timeout=60)
         assert done.returncode == 1 and done.stderr.count("\n") == 1, (command, done.stderr)
