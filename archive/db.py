@@ -5,17 +5,20 @@ holds its connection only for a short transaction and readers retry on the lock 
 
 Checkpoints: every opener, read-only ones included, replays what DuckDB's log holds, so a
 small archive is checkpointed at the end of every write session and readers replay nothing.
-At a million articles a checkpoint costs about half a second whatever it writes (it rewrites
-the changed parts of every random-key index), which made ingest cost grow with the archive;
-so above DEFER_CHECKPOINT_ARTICLES articles sessions leave their work in the log until it
-holds CHECKPOINT_WAL (the session then ends with a checkpoint) or the spool runs empty
-(archive.ingest). The log's real size decides, not DuckDB's own trigger: that one adds the
-committing transaction's undo buffer to the log's size, and each updated vector of a column
-counts there for ~24-40 KB whatever it changed, so an ingest transaction "weighed" ~7 MB and
-the commit checkpointed at 1.3 MB of log, every third session at 1M articles (1.2-3.4 s of CPU
-each, bench/dedup_scale.py). DuckDB's trigger stays as a backstop for long sessions. The size decides, not a timing: a timed checkpoint of a small archive on a
-loaded machine looked slow and switched a daemon to the log for nothing (reader latency x4
-in bench/daemon_soak.py). ``checkpoint()`` folds the log in explicitly: the daemon and
+At a million articles a checkpoint costs 1-5 s of CPU (it rewrites the random-key indexes of
+the tables written: for 1,000 new articles, 1.0 s of 1.4 s is articles_content_hash_idx and
+0.4 s pages.record_id), which made ingest cost grow with the archive; so above
+DEFER_CHECKPOINT_ARTICLES articles sessions leave their work in the log until it holds
+CHECKPOINT_WAL (the session then ends with a checkpoint) or the spool runs empty
+(archive.ingest). Opening replays the log: ~0.09 s + 0.03 s a MB at 1M articles, so 8 MB
+(~19 sessions of 50 articles) balances replays against checkpoints. The log's real size
+decides, not DuckDB's own trigger: that one adds the committing transaction's undo buffer to
+the log's size, where each updated vector of a column counts for kilobytes, so an ingest
+transaction "weighed" ~7 MB and its commit checkpointed at 1.3 MB of log, every third session
+at 1M articles (bench/dedup_scale.py). DuckDB's trigger stays as a 256 MB backstop for a
+session that never ends. The size decides, not a timing: a timed checkpoint of a small
+archive on a loaded machine looked slow and switched a daemon to the log for nothing (reader
+latency x4 in bench/daemon_soak.py). ``checkpoint()`` folds the log in explicitly: the daemon and
 ``mediawatch crawl`` call it when they finish, so an archive at rest is one file.
 """
 
