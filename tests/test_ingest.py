@@ -396,3 +396,42 @@ def test_a_big_archive_checkpoints_by_the_size_of_its_log_not_by_duckdbs_estimat
     with writer(db) as con:
         assert con.execute("SELECT sum(x) FROM wide").fetchone() == (450,)
     assert wal_bytes(db) == 0, "a log over CHECKPOINT_WAL is folded in as the session ends"
+
+
+def test_one_transaction_sees_what_it_wrote_before_its_rows_are_stored(tmp_path: Path) -> None:
+    """A transaction's rows wait in one batch per table until its end (archive/batch.py);
+    its later pages must still find what the earlier ones wrote: a copy at another outlet
+    joins the new article's cluster, an edit of that article makes version 2, a copy of the
+    edited text is an exact duplicate; and article ids stay the sequence's, without gaps."""
+    html = fixture("wirtschaft.html")
+    edited = html.replace(
+        "</article>", "<p>Nachtrag: Die Behörde hat die Zahlen am Abend bestätigt.</p></article>"
+    )
+    with writer(tmp_path / "a.duckdb") as con:
+        result = ingest_records(
+            con,
+            [
+                page_record("http://news.example/a", html),
+                page_record("http://wire.example/a", html, outlet="wire"),
+                page_record("http://news.example/a", edited),
+                page_record("http://news.example/e", edited),
+            ],
+        )
+        assert dict(result.outcomes) == {"new": 2, "updated": 1, "exact_duplicate": 1}
+        assert con.execute(
+            "SELECT id, outlet, version, cluster_id FROM articles ORDER BY id"
+        ).fetchall() == [(1, "o", 2, 1), (2, "wire", 1, 1)]
+        assert con.execute(
+            "SELECT cluster_id, first_article_id, size FROM clusters"
+        ).fetchall() == [(1, 1, 2)]
+        assert con.execute(
+            "SELECT article_id, matched_article_id, level FROM duplicate_links ORDER BY level"
+        ).fetchall() == [(1, 1, "exact"), (2, 1, "near"), (1, 1, "version")]
+        urls = dict(con.execute("SELECT url, article_id FROM article_urls").fetchall())
+        assert [
+            urls[f"https://{u}"] for u in ("news.example/a", "wire.example/a", "news.example/e")
+        ] == [1, 2, 1]
+        assert con.execute("SELECT count(*), count(article_id) FROM pages").fetchone() == (4, 4)
+        assert con.execute("SELECT version FROM article_versions").fetchall() == [(1,)]
+        ingest_records(con, [page_record("http://news.example/f", fixture("climate.html"))])
+        assert con.execute("SELECT max(id), count(*) FROM articles").fetchone() == (3, 3)
