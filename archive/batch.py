@@ -224,6 +224,8 @@ class WriteBatch:
         if self.next_article_id < 0 or self.next_article_id > self.taken:
             row = con.execute("SELECT nextval('article_id_seq')").fetchone()
             assert row is not None
+            if 0 <= self.next_article_id != int(row[0]):  # after a flush: the ids must go on
+                raise RuntimeError(f"article id {self.next_article_id} was taken meanwhile")
             self.next_article_id = self.taken = int(row[0])
         article_id = self.next_article_id
         self.next_article_id += 1
