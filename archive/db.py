@@ -5,13 +5,20 @@ holds its connection only for a short transaction and readers retry on the lock 
 
 Checkpoints: every opener, read-only ones included, replays what DuckDB's log holds, so a
 small archive is checkpointed at the end of every write session and readers replay nothing.
-At a million articles a checkpoint costs about half a second whatever it writes (it rewrites
-the changed parts of every random-key index), which made ingest cost grow with the archive;
-so above DEFER_CHECKPOINT_ARTICLES articles sessions leave their work in the log until it
-holds CHECKPOINT_WAL (DuckDB then checkpoints at a commit) or the spool runs empty
-(archive.ingest). The size decides, not a timing: a timed checkpoint of a small archive on a
-loaded machine looked slow and switched a daemon to the log for nothing (reader latency x4
-in bench/daemon_soak.py). ``checkpoint()`` folds the log in explicitly: the daemon and
+At a million articles a checkpoint costs 1-5 s of CPU (it rewrites the random-key indexes of
+the tables written: for 1,000 new articles, 1.0 s of 1.4 s is articles_content_hash_idx and
+0.4 s pages.record_id), which made ingest cost grow with the archive; so above
+DEFER_CHECKPOINT_ARTICLES articles sessions leave their work in the log until it holds
+CHECKPOINT_WAL (the session then ends with a checkpoint) or the spool runs empty
+(archive.ingest). Opening replays the log: ~0.09 s + 0.03 s a MB at 1M articles, so 8 MB
+(~19 sessions of 50 articles) balances replays against checkpoints. The log's real size
+decides, not DuckDB's own trigger: that one adds the committing transaction's undo buffer to
+the log's size, where each updated vector of a column counts for kilobytes, so an ingest
+transaction "weighed" ~7 MB and its commit checkpointed at 1.3 MB of log, every third session
+at 1M articles (bench/dedup_scale.py). DuckDB's trigger stays as a 256 MB backstop for a
+session that never ends. The size decides, not a timing: a timed checkpoint of a small
+archive on a loaded machine looked slow and switched a daemon to the log for nothing (reader
+latency x4 in bench/daemon_soak.py). ``checkpoint()`` folds the log in explicitly: the daemon and
 ``mediawatch crawl`` call it when they finish, so an archive at rest is one file.
 """
 
@@ -59,9 +66,8 @@ class ArchiveLocked(ArchiveError):
     """Another process held the archive through all our retries: try again later."""
 
 
-CHECKPOINT_WAL = (
-    "8MB"  # log size at which a commit checkpoints: a reader replays ~0.3 s of it at most
-)
+CHECKPOINT_WAL = 8 << 20  # bytes of log at which a session ends with a checkpoint
+DUCKDB_CHECKPOINT_BACKSTOP = "256MB"  # DuckDB's own trigger, for a session that never ends
 DEFER_CHECKPOINT_ARTICLES = 200_000  # above this, sessions do not checkpoint as they close
 
 
@@ -116,7 +122,7 @@ def connect_write(path: str | os.PathLike[str], *, retries: int = 50) -> duckdb.
     con = _retry(lambda: duckdb.connect(str(p)), p, retries)
     try:
         con.execute("PRAGMA disable_checkpoint_on_shutdown")
-        con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_WAL}'")
+        con.execute(f"SET checkpoint_threshold = '{DUCKDB_CHECKPOINT_BACKSTOP}'")
         migrate(con)
     except duckdb.Error as exc:
         con.close()
@@ -215,7 +221,8 @@ def writer(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
         # where dedup ran: readers and the CLI's startup do not pay numpy's import for it.
         if (bands := sys.modules.get("archive.bandindex")) is not None:
             bands.save_if_due(con)
-        if wal_bytes(path) and not checkpoint_is_deferred(con):
+        logged = wal_bytes(path)
+        if logged and (logged > CHECKPOINT_WAL or not checkpoint_is_deferred(con)):
             try:
                 con.execute("CHECKPOINT")
             except duckdb.Error as exc:  # the session's work is committed, in the log: nothing lost

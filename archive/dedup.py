@@ -51,6 +51,7 @@ import duckdb
 from archive.bandindex import HOT_BAND, BandIndex, reset_band_indexes
 from archive.bandindex import band_index as _band_index
 from archive.bandindex import band_key as _key
+from archive.batch import Cluster, WriteBatch, csv_ints, store_band_rows
 
 __all__ = [
     "CONTAINMENT_MIN",
@@ -59,6 +60,7 @@ __all__ = [
     "BandIndex",
     "Decision",
     "add_url",
+    "candidates",
     "ensure_indexes",
     "find_exact",
     "place_article",
@@ -205,60 +207,21 @@ def add_url(
     return row is not None
 
 
-def record_decision(con: duckdb.DuckDBPyConnection, decision: Decision, now: datetime) -> None:
-    """Store one decision (e.g. an exact duplicate seen under a new URL, level 'exact')."""
-    con.execute(
-        "INSERT INTO duplicate_links (article_id, matched_article_id, level, score, reason, decided_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            decision.article_id,
-            decision.matched_article_id,
-            decision.level,
-            decision.score,
-            decision.reason,
-            now,
-        ],
-    )
+def record_decision(
+    con: duckdb.DuckDBPyConnection,
+    decision: Decision,
+    now: datetime,
+    batch: WriteBatch | None = None,
+) -> None:
+    """Store one decision (e.g. an exact duplicate seen under a new URL, level 'exact'), or
+    hand it to the transaction's batch."""
+    work = WriteBatch() if batch is None else batch
+    work.links.append(_link_row(decision, now))
+    if batch is None:
+        work.flush(con)
 
 
-def _csv(values: Sequence[int]) -> str:
-    # One VARCHAR parameter split in SQL: binding 42 parameters costs ~10 ms in duckdb's
-    # Python client, one string ~0.3 ms. The values are ints we produced, still bound.
-    return ",".join(str(int(v)) for v in values)
-
-
-_INSERT_BANDS = """
-INSERT INTO lsh_bands (band, hash, article_id)
-SELECT (i - 1)::SMALLINT, h, $2
-FROM (SELECT unnest(l) AS h, generate_subscripts(l, 1) AS i
-      FROM (SELECT string_split($1, ',')::UBIGINT[] AS l))
-"""
-
-
-def _store_bands(con: duckdb.DuckDBPyConnection, article_id: int, bands: Sequence[int]) -> None:
-    if bands:
-        con.execute(_INSERT_BANDS, [_csv(bands), article_id])
-
-
-BandRows = list[tuple[int, list[int]]]  # (article id, its band hashes), deferred to the commit
-
-
-def store_band_rows(con: duckdb.DuckDBPyConnection, rows: BandRows) -> None:
-    """The band rows a transaction deferred (``place_article(band_rows=...)``), in one INSERT:
-    one statement a transaction instead of one an article. Call before COMMIT, in the same
-    transaction: the rows then commit or roll back with their articles."""
-    rows = [(a, b) for a, b in rows if b]
-    if rows:
-        con.execute(
-            "INSERT INTO lsh_bands (band, hash, article_id) "
-            "SELECT unnest(string_split(?, ',')::SMALLINT[]), unnest(string_split(?, ',')::UBIGINT[]), "
-            "unnest(string_split(?, ',')::BIGINT[])",
-            [
-                _csv([i for _, b in rows for i in range(len(b))]),
-                _csv([h for _, b in rows for h in b]),
-                _csv([a for a, b in rows for _ in b]),
-            ],
-        )
+_csv = csv_ints
 
 
 def refresh_bands(con: duckdb.DuckDBPyConnection, article_id: int, bands: Sequence[int]) -> None:
@@ -282,11 +245,15 @@ def refresh_bands(con: duckdb.DuckDBPyConnection, article_id: int, bands: Sequen
         index.added(article_id, [h for _, h in missing])
 
 
-_CANDIDATE_ROWS = """
-SELECT id, outlet, text, cluster_id
-FROM articles
-WHERE id = ANY(string_split(?, ',')::BIGINT[])
-"""
+def candidates(
+    con: duckdb.DuckDBPyConnection, bands: Sequence[int], exclude: int
+) -> dict[int, int]:
+    """Article id -> bands shared with these, for the MAX_CANDIDATES sharing the most."""
+    return dict(_band_index(con).lookup(bands, exclude).most_common(MAX_CANDIDATES))
+
+
+def _link_row(d: Decision, now: datetime) -> list[Any]:
+    return [d.article_id, d.matched_article_id, d.level, d.score, d.reason, now]
 
 
 def _earlier(a: tuple[Any, Any, int], b: tuple[Any, Any, int]) -> bool:
@@ -304,42 +271,33 @@ def _earlier(a: tuple[Any, Any, int], b: tuple[Any, Any, int]) -> bool:
 
 def _join_cluster(
     con: duckdb.DuckDBPyConnection,
+    batch: WriteBatch,
     article_id: int,
     cluster_id: int,
     published_at: datetime | None,
     now: datetime,
 ) -> None:
-    row = con.execute(
-        "SELECT c.first_article_id, c.first_published_at, a.first_seen_at "
-        "FROM clusters c LEFT JOIN articles a ON a.id = c.first_article_id WHERE c.cluster_id = ?",
-        [cluster_id],
-    ).fetchone()
-    if row is None:
+    batch.load_clusters(con, [cluster_id])
+    state = batch.clusters.get(cluster_id)
+    if state is None:
         # A match placed before clustering existed: its cluster starts now, named after it.
-        first = con.execute(
+        first = batch.candidates(con, [cluster_id]).get(cluster_id)
+        row = con.execute(
             "SELECT published_at, first_seen_at FROM articles WHERE id = ?", [cluster_id]
         ).fetchone()
-        pub, seen = (first[0], first[1]) if first else (None, None)
-        con.execute(
-            "INSERT INTO clusters (cluster_id, first_article_id, first_published_at, size) "
-            "VALUES (?, ?, ?, 1) ON CONFLICT DO NOTHING",
-            [cluster_id, cluster_id, pub],
-        )
-        con.execute(
-            "UPDATE articles SET cluster_id = ? WHERE id = ? AND cluster_id IS NULL",
-            [cluster_id, cluster_id],
-        )
-        row = (cluster_id, pub, seen)
-    first_id, first_pub, first_seen = row
-    if _earlier((published_at, now, article_id), (first_pub, first_seen, int(first_id))):
-        con.execute(
-            "UPDATE clusters SET size = size + 1, first_article_id = ?, first_published_at = ? "
-            "WHERE cluster_id = ?",
-            [article_id, published_at, cluster_id],
-        )
-    else:
-        con.execute("UPDATE clusters SET size = size + 1 WHERE cluster_id = ?", [cluster_id])
-    con.execute("UPDATE articles SET cluster_id = ? WHERE id = ?", [cluster_id, article_id])
+        pub, seen = (row[0], row[1]) if row else (None, None)
+        state = batch.clusters[cluster_id] = Cluster(cluster_id, pub, seen, 1, new=True)
+        if first is not None and first.cluster_id is None:
+            batch.set_cluster(cluster_id, cluster_id)
+    if _earlier(
+        (published_at, now, article_id),
+        (state.first_published_at, state.first_seen_at, state.first_article_id),
+    ):
+        state.first_article_id, state.first_published_at = article_id, published_at
+        state.first_seen_at = now
+    state.size += 1
+    state.dirty = True
+    batch.set_cluster(article_id, cluster_id)
 
 
 def place_article(
@@ -351,47 +309,60 @@ def place_article(
     bands: Sequence[int],
     published_at: datetime | None,
     now: datetime,
-    band_rows: BandRows | None = None,
+    batch: WriteBatch | None = None,
 ) -> list[Decision]:
     """Store the article's bands, find and verify its near duplicates, set its cluster.
 
-    The article row must already exist. Returns the positive decisions (also written to
-    duplicate_links), best match first; [] when the article starts its own cluster. With
-    ``band_rows`` the bands are appended there for store_band_rows() instead of inserted now
-    (the band index holds them at once, so later articles of the transaction find them).
+    Returns the positive decisions (also written to duplicate_links), best match first; []
+    when the article starts its own cluster. Without ``batch`` the article row must exist
+    and everything is written before returning; with it (the ingest's transaction) the rows
+    go to the batch, written at its flush, and the band index holds the bands at once, so
+    later articles of the transaction find them.
     """
+    own = batch is None
+    work = WriteBatch() if batch is None else batch
     matches: list[tuple[Similarity, int, str, int | None, int]] = []
     if bands:
-        index = _band_index(con)
-        shared = dict(index.lookup(bands, article_id).most_common(MAX_CANDIDATES))
+        shared = candidates(con, bands, article_id)
         if shared:
             me = _Text(text)
-            rows = con.execute(_CANDIDATE_ROWS, [_csv(list(shared))]).fetchall()
-            for cand_id, cand_outlet, cand_text, cand_cluster in rows:
-                sim = _compare(me, _Text(cand_text or ""))
+            for cand_id, cand in work.candidates(con, shared).items():
+                sim = _compare(me, _Text(cand.text))
                 if sim.duplicate:
-                    matches.append(
-                        (sim, int(cand_id), cand_outlet, cand_cluster, int(shared[cand_id]))
-                    )
-        if band_rows is None:
-            _store_bands(con, article_id, bands)
-        else:
-            band_rows.append((article_id, [int(b) for b in bands]))
-        index.added(article_id, bands)
+                    matches.append((sim, cand_id, cand.outlet, cand.cluster_id, shared[cand_id]))
+        work.band_rows.append((article_id, [int(b) for b in bands]))
+        _band_index(con).added(article_id, bands)
+    decisions: list[Decision] = []
     if not matches:
-        con.execute(
-            "INSERT INTO clusters (cluster_id, first_article_id, first_published_at, size) "
-            "VALUES (?, ?, ?, 1)",  # a new article's id: no conflict possible, and ON CONFLICT costs 3 ms
-            [article_id, article_id, published_at],
+        # a new article's id: no cluster row can exist yet
+        work.clusters[article_id] = Cluster(article_id, published_at, now, 1, new=True)
+        work.set_cluster(article_id, article_id)
+    else:
+        decisions = _join_best(
+            con, work, article_id, outlet, len(bands), matches, published_at, now
         )
-        con.execute("UPDATE articles SET cluster_id = ? WHERE id = ?", [article_id, article_id])
-        return []
+    if own:
+        work.flush(con)
+    return decisions
+
+
+def _join_best(
+    con: duckdb.DuckDBPyConnection,
+    batch: WriteBatch,
+    article_id: int,
+    outlet: str,
+    n_bands: int,
+    matches: list[tuple[Similarity, int, str, int | None, int]],
+    published_at: datetime | None,
+    now: datetime,
+) -> list[Decision]:
+    """Join the cluster of the best match; every match is a decision with its reason."""
     matches.sort(key=lambda m: (-m[0].containment, -m[0].jaccard, m[1]))
     best = matches[0]
     target = int(best[3]) if best[3] is not None else best[1]
-    _join_cluster(con, article_id, target, published_at, now)
+    _join_cluster(con, batch, article_id, target, published_at, now)
     decisions = []
-    for sim, cand_id, cand_outlet, cand_cluster, n_bands in matches:
+    for sim, cand_id, cand_outlet, cand_cluster, n_shared in matches:
         where = "same outlet" if cand_outlet == outlet else f"outlet {cand_outlet}"
         cluster = int(cand_cluster) if cand_cluster is not None else cand_id
         verdict = (
@@ -408,18 +379,8 @@ def place_article(
                 else "contained (truncated copy)"
             )
         )
-        reason = f"{kind}, {where}: {sim.describe()}, {n_bands}/{len(bands)} bands; {verdict}"
-        decisions.append(Decision(article_id, cand_id, "near", round(sim.score, 4), reason))
-    con.execute(
-        "INSERT INTO duplicate_links (article_id, matched_article_id, level, score, reason, decided_at) "
-        "SELECT ?, unnest(string_split(?, ',')::BIGINT[]), 'near', "
-        "unnest(string_split(?, ',')::DOUBLE[]), unnest(?::VARCHAR[]), ?",
-        [
-            article_id,
-            _csv([d.matched_article_id for d in decisions]),
-            ",".join(repr(float(d.score or 0.0)) for d in decisions),
-            [d.reason for d in decisions],
-            now,
-        ],
-    )
+        reason = f"{kind}, {where}: {sim.describe()}, {n_shared}/{n_bands} bands; {verdict}"
+        decision = Decision(article_id, cand_id, "near", round(sim.score, 4), reason)
+        decisions.append(decision)
+        batch.links.append(_link_row(decision, now))
     return decisions

@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 
 from archive import boilerplate, dedup, search
+from archive.batch import WriteBatch, lookup
 from archive.dates import stored as stored_date
 from archive.db import ArchiveError, wal_bytes, writer
 from archive.records import (
@@ -64,7 +65,7 @@ class _Pending:
     # whole transaction in one indexed IN query (a point lookup cost 3.6 ms at 1M articles),
     # then kept current as the transaction inserts and re-versions articles.
     by_hash: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    band_rows: dedup.BandRows = field(default_factory=list)  # lsh_bands, one INSERT at the end
+    batch: WriteBatch = field(default_factory=WriteBatch)  # the rows, one INSERT per table
 
     def load_hashes(self, con: duckdb.DuckDBPyConnection, hashes: list[str]) -> None:
         wanted = sorted({h for h in hashes if h})
@@ -322,14 +323,9 @@ def ingest_records(
         pages = [r for r in records if r["type"] == "page"]
         done = _ingested(con, [r["record_id"] for r in pages])
         page_ids = _page_ids(con, sum(1 for r in pages if r["record_id"] not in done))
-        pending.load_hashes(
-            con,
-            [
-                str(r.get("content_hash") or "")
-                for r in pages
-                if r["record_id"] not in done and r.get("article")
-            ],
-        )
+        fresh = [r for r in pages if r["record_id"] not in done and r.get("article")]
+        pending.load_hashes(con, [str(r.get("content_hash") or "") for r in fresh])
+        _prefetch(con, pending.batch, fresh)
         for record in records:
             if record["type"] == "page":
                 if record["record_id"] in done:
@@ -357,11 +353,11 @@ def ingest_records(
                 outcome = "unknown_record"
             result.records += 1
             result.outcomes[outcome] += 1
+        pending.batch.flush(con)
         # One indexing pass for the whole transaction: per article it was six statements,
         # a third of the ingest's time.
         search.index_articles(con, pending.to_index)
         boilerplate.record_paragraphs_batch(con, pending.paragraphs)
-        dedup.store_band_rows(con, pending.band_rows)
         for (run_id, outlet), counter in counters.items():
             con.execute(
                 "UPDATE crawl_runs SET articles_new = articles_new + ?, articles_updated = articles_updated + ? "
@@ -440,71 +436,57 @@ def _html_bytes(r: PageRecord) -> bytes | None:
     return base64.b64decode(data) if data else None
 
 
-def _known_urls(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, int]:
-    """url -> article id for those of urls already in article_urls (one indexed lookup)."""
-    if not urls:
-        return {}
-    placeholders = ", ".join("?" for _ in urls)
-    rows = con.execute(
-        f"SELECT url, article_id FROM article_urls WHERE url IN ({placeholders})", urls
-    ).fetchall()
-    return {str(u): int(a) for u, a in rows}
-
-
-def _outlets_of(con: duckdb.DuckDBPyConnection, article_ids: set[int]) -> dict[int, str]:
-    """article id -> outlet (no statement when there is nothing to look up: a new article)."""
-    if not article_ids:
-        return {}
-    ids = sorted(article_ids)
-    placeholders = ", ".join("?" for _ in ids)
-    rows = con.execute(
-        f"SELECT id, outlet FROM articles WHERE id IN ({placeholders})", ids
-    ).fetchall()
-    return {int(i): str(o) for i, o in rows}
+def _prefetch(con: duckdb.DuckDBPyConnection, batch: WriteBatch, pages: list[PageRecord]) -> None:
+    """What the transaction's pages will look up, read in one query each: the URLs they are
+    known under and their near-duplicate candidates with their clusters (a lookup per page
+    was several statements an article)."""
+    batch.known_urls(
+        con,
+        [
+            str(u)
+            for r in pages
+            for u in [r.get("key"), *(r.get("url_aliases") or []), *(r.get("seen_urls") or [])]
+            if u
+        ],
+    )
+    banded = [r.get("bands") or [] for r in pages]
+    if any(banded):
+        ids = {a for bands in banded if bands for a in dedup.candidates(con, bands, -1)}
+        found = batch.candidates(con, ids)
+        batch.load_clusters(con, {c.cluster_id for c in found.values() if c.cluster_id is not None})
 
 
 def _add_urls(
-    con: duckdb.DuckDBPyConnection,
+    batch: WriteBatch,
     article_id: int,
     urls: list[tuple[str, str]],
     now: datetime,
     known: dict[str, int],
 ) -> None:
-    """One plain INSERT for the article's URLs not stored yet: a URL already stored keeps its
-    article (as ON CONFLICT DO NOTHING would), and the lookup made before is cheaper than
-    the 3 ms that ON CONFLICT adds to each statement."""
+    """The article's URLs not stored yet: a URL already stored keeps its article (as ON
+    CONFLICT DO NOTHING would; the lookup made before is cheaper than the 3 ms that ON
+    CONFLICT adds to each statement)."""
     fresh: dict[str, str] = {}
     for url, kind in urls:
         if url not in known and url not in fresh:
             fresh[url] = kind
-    if fresh:
-        con.execute(
-            "INSERT INTO article_urls (url, article_id, kind, first_seen_at) "
-            "SELECT unnest($1::VARCHAR[]), $2, unnest($3::VARCHAR[]), $4",
-            [list(fresh), article_id, list(fresh.values()), now],
-        )
+    for url, kind in fresh.items():
+        batch.urls.append([url, article_id, kind, now])
+        batch.known[url] = article_id
 
 
 def _insert_removed(
-    con: duckdb.DuckDBPyConnection, article_id: int, version: int, removed: list[RemovedBlock]
+    batch: WriteBatch, article_id: int, version: int, removed: list[RemovedBlock]
 ) -> None:
-    if removed:
-        con.executemany(
-            "INSERT INTO removed_blocks (article_id, version, position, kind, rule, text) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                [article_id, version, b["position"], b["kind"], b["rule"], b["text"]]
-                for b in removed
-            ],
-        )
+    for b in removed:
+        batch.removed.append([article_id, version, b["position"], b["kind"], b["rule"], b["text"]])
 
 
 def _ingested(con: duckdb.DuckDBPyConnection, record_ids: list[str]) -> set[str]:
     """The record ids already in pages (ingest is idempotent by record_id)."""
     if not record_ids:
         return set()
-    rows = con.execute(
-        "SELECT record_id FROM pages WHERE record_id IN (SELECT unnest(?::VARCHAR[]))", [record_ids]
-    ).fetchall()
+    rows = lookup(con, "SELECT record_id FROM pages WHERE record_id IN ({params})", record_ids)
     return {str(r[0]) for r in rows}
 
 
@@ -533,8 +515,9 @@ def _ingest_page(
         aliases = list(r.get("url_aliases") or [])
         outlet = r["outlet"]
         seen = [str(u) for u in r.get("seen_urls") or []]
-        known = _known_urls(con, list(dict.fromkeys([key, *aliases, *seen])))
-        owners = _outlets_of(con, {known[u] for u in [key, *aliases] if u in known})
+        batch = pending.batch
+        known = batch.known_urls(con, [key, *aliases, *seen])
+        owners = batch.outlets_of(con, {known[u] for u in [key, *aliases] if u in known})
         syndicated: tuple[int, str, str] | None = None
         if key in known and owners[known[key]] != outlet:
             # The page names another outlet's article as its canonical (same registrable
@@ -567,13 +550,12 @@ def _ingest_page(
                 article_id = exact
                 skip, outcome = "exact_duplicate", "exact_duplicate"
                 detail = f"same text as article {exact}"
-                con.execute(
-                    "UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, exact]
-                )
+                batch.touch(exact, fetched_at)
                 dedup.record_decision(
                     con,
                     dedup.Decision(exact, exact, "exact", 1.0, f"same text under {key}"),
                     fetched_at,
+                    batch,
                 )
             else:
                 article_id = _insert_article(
@@ -591,17 +573,13 @@ def _ingest_page(
                         f"rel=canonical to {syndicated[2]}, an article of outlet {syndicated[1]}",
                     ),
                     fetched_at,
+                    batch,
                 )
         url_rows = [(key, "canonical")] + [(u, "alias") for u in aliases]
         url_rows += [(u, "seen") for u in seen]
-        _add_urls(con, article_id, url_rows, fetched_at, known)
+        _add_urls(batch, article_id, url_rows, fetched_at, known)
     html = _html_bytes(r)
-    con.execute(
-        """
-        INSERT INTO pages (id, record_id, run_id, outlet, url, final_url, status, content_type, fetched_at,
-                           size_bytes, html_gz, article_id, skip_reason, detail)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
+    pending.batch.pages.append(
         [
             page_id,
             r["record_id"],
@@ -676,46 +654,39 @@ def _insert_article(
     pending: _Pending,
 ) -> int:
     hints = r.get("hints") or {}
-    columns = ", ".join(ARTICLE_COLUMNS)
-    placeholders = ", ".join("?" for _ in ARTICLE_COLUMNS)
-    row = con.execute(
-        f"""
-        INSERT INTO articles (outlet, url, canonical_url, {columns}, promo_flagged, content_hash, feed_title,
-                              feed_published_at, discovered_via, cross_site_canonical, extractor_version,
-                              page_id, first_seen_at, last_seen_at)
-        VALUES (?, ?, ?, {placeholders}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        RETURNING id
-        """,
-        [
-            r["outlet"],
-            r.get("final_url") or r["url"],
-            r.get("key"),
-            *article_values(article),
-            bool(article.get("promo_flagged")),
-            content_hash,
-            hints.get("title"),
-            stored_date(hints.get("published_at")),
-            hints.get("source"),
-            r.get("cross_site_canonical"),
-            r.get("extractor_version"),
-            page_id,
-            now,
-            now,
-        ],
-    ).fetchone()
-    assert row is not None
-    article_id = int(row[0])
+    batch = pending.batch
+    article_id = batch.new_article_id(con)
+    published_at = stored_date(article.get("published_at"))
+    batch.add_article(
+        {
+            "id": article_id,
+            "outlet": r["outlet"],
+            "url": r.get("final_url") or r["url"],
+            "canonical_url": r.get("key"),
+            **dict(zip(ARTICLE_COLUMNS, article_values(article), strict=True)),
+            "promo_flagged": bool(article.get("promo_flagged")),
+            "content_hash": content_hash,
+            "feed_title": hints.get("title"),
+            "feed_published_at": stored_date(hints.get("published_at")),
+            "discovered_via": hints.get("source"),
+            "cross_site_canonical": r.get("cross_site_canonical"),
+            "extractor_version": r.get("extractor_version"),
+            "page_id": page_id,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+    )
     pending.text_changed(article_id, r["outlet"], None, content_hash)
-    _insert_removed(con, article_id, 1, r.get("removed_blocks") or [])
+    _insert_removed(batch, article_id, 1, r.get("removed_blocks") or [])
     dedup.place_article(
         con,
         article_id,
         outlet=r["outlet"],
         text=article["text"],
         bands=r.get("bands") or [],
-        published_at=stored_date(article.get("published_at")),
+        published_at=published_at,
         now=now,
-        band_rows=pending.band_rows,
+        batch=batch,
     )
     pending.to_index.append(article_id)
     if r.get("para_hashes"):
@@ -736,6 +707,9 @@ def _update_article(
     pending: _Pending,
 ) -> str:
     """A known article fetched again: a new version when its cleaned text changed."""
+    batch = pending.batch
+    if batch.holds(article_id):  # written by this transaction: read it from the table
+        batch.flush(con)
     current = con.execute(
         "SELECT content_hash, version, title, text, page_id, last_seen_at, outlet FROM articles WHERE id = ?",
         [article_id],
@@ -743,7 +717,7 @@ def _update_article(
     assert current is not None
     old_hash, version, old_title, old_text, old_page, last_seen, outlet = current
     if old_hash == content_hash:
-        con.execute("UPDATE articles SET last_seen_at = ? WHERE id = ?", [fetched_at, article_id])
+        batch.touch(article_id, fetched_at)
         return "unchanged"
     con.execute(
         "INSERT INTO article_versions (article_id, version, title, text, content_hash, fetched_at, page_id) "
@@ -766,12 +740,21 @@ def _update_article(
         ],
     )
     pending.text_changed(article_id, str(outlet), old_hash, content_hash)
-    _insert_removed(con, article_id, version + 1, r.get("removed_blocks") or [])
+    if article_id in batch.seen:  # a later page's near-duplicate check reads the new text
+        batch.seen[article_id].text = article["text"]
+    _insert_removed(batch, article_id, version + 1, r.get("removed_blocks") or [])
     dedup.refresh_bands(con, article_id, r.get("bands") or [])
-    con.execute(
-        "INSERT INTO duplicate_links (article_id, matched_article_id, level, score, reason, decided_at) "
-        "VALUES (?, ?, 'version', NULL, ?, ?)",
-        [article_id, article_id, f"text changed: version {version} -> {version + 1}", fetched_at],
+    dedup.record_decision(
+        con,
+        dedup.Decision(
+            article_id,
+            article_id,
+            "version",
+            None,
+            f"text changed: version {version} -> {version + 1}",
+        ),
+        fetched_at,
+        batch,
     )
     pending.to_index.append(article_id)
     return "updated"

@@ -21,8 +21,8 @@ bench machine is shared, and CPU time is what one article costs whatever else ru
 In ``ingest`` mode every ``--session-txns`` transactions are one real write session (open,
 schema check, transactions, close), as the daemon's writer closes the archive every cycle so
 readers can open it. Checkpoints follow the writer's policy (archive.db), inside the timing:
-at the end of every session up to DEFER_CHECKPOINT_ARTICLES articles, above that when the log
-reaches CHECKPOINT_WAL; the idle-time checkpoint of an empty spool is not part of a backlog
+at the end of every session up to DEFER_CHECKPOINT_ARTICLES articles, above that at the end of
+the session that takes the log past CHECKPOINT_WAL; the idle-time checkpoint of an empty spool is not part of a backlog
 and is not timed. ``dedup`` mode runs each batch in one connection (one session).
 
 Before the timing, the band index's open cost is printed apart: rebuilt from lsh_bands (the
@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb
 
-from archive import bandindex, bandstore, dedup
+from archive import bandindex, bandstore, batch, dedup
 from archive.db import writer
 from pipelines.fingerprint import BANDS, content_hash, minhash_bands
 
@@ -263,7 +263,7 @@ def _time_dedup(
             )
             dedup.add_url(con, d["url"], int(row[0]), "canonical", now)
             outcomes["near" if decisions else "new"] += 1
-        con.execute("COMMIT")  # DuckDB checkpoints when the log reaches archive.db.CHECKPOINT_WAL
+        con.execute("COMMIT")  # one session: writer() checkpoints at its end (archive.db policy)
     return time.process_time() - t, outcomes
 
 
@@ -344,7 +344,7 @@ def _explain(con: duckdb.DuckDBPyConnection, d: dict[str, Any]) -> None:
             "SELECT hash, article_id FROM lsh_bands WHERE article_id > ? ORDER BY hash",
             [con.execute("SELECT max(article_id) - 1 FROM lsh_bands").fetchone()[0]],
         ),  # type: ignore[index]
-        ("candidate rows", dedup._CANDIDATE_ROWS, [dedup._csv(some)]),
+        ("candidate rows", batch.CANDIDATE_ROWS.format(ids=", ".join(map(str, some))), []),
         (
             "find_exact",
             "SELECT id, outlet FROM articles WHERE content_hash = ?",

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from archive import dedup
+from archive import batch, dedup
 from archive.db import writer
 from pipelines.fingerprint import (
     BANDS,
@@ -272,8 +272,15 @@ def test_lookups_use_indexes_not_scans(con: duckdb.DuckDBPyConnection) -> None:
         "last_seen_at) SELECT 'o', 'u' || range, 'u' || range, 't', md5(range::VARCHAR), now(), now() "
         "FROM range(20000)"
     )
+    con.execute("INSERT INTO clusters SELECT id, id, NULL, 1 FROM articles")
+    con.execute("INSERT INTO article_urls SELECT url, id, 'canonical', now() FROM articles")
+    ids = "3, 50, 700"
     checks = [
-        (dedup._CANDIDATE_ROWS, [dedup._csv([3, 50, 700])]),
+        (batch.CANDIDATE_ROWS.format(ids=ids), []),
+        (batch.OUTLETS.format(ids=ids), []),
+        (batch.FIRST_SEEN.format(ids=ids), []),
+        (batch.CLUSTER_ROWS.format(ids=ids), []),
+        (batch.KNOWN_URLS.format(params="?, ?, ?"), ["u3", "u50", "nowhere"]),
         ("SELECT id, outlet FROM articles WHERE content_hash = ?", [content_hash("x")]),
     ]
     for sql, params in checks:

@@ -366,3 +366,72 @@ def test_a_page_of_another_outlet_never_rewrites_an_article(tmp_path: Path) -> N
         )
         assert again.outcomes["unchanged"] == 1
         assert con.execute("SELECT count(*) FROM articles").fetchone() == (2,)
+
+
+def test_a_big_archive_checkpoints_by_the_size_of_its_log_not_by_duckdbs_estimate(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """DuckDB's own trigger adds the undo buffer of the committing transaction to the log's
+    size, where each updated vector of a column counts for kilobytes, so a transaction that
+    updates a few columns of rows all over a table (paragraph counts, clusters) "weighs"
+    megabytes and its commit checkpointed with a log of a few kB: at 1M articles a checkpoint costs 1-3 s, paid every
+    third session. Only the log's real size may decide (archive.db.CHECKPOINT_WAL)."""
+    from archive import db as archive_db
+    from archive.db import wal_bytes, writer
+
+    db = tmp_path / "a.duckdb"
+    with writer(db) as con:
+        con.execute(
+            "CREATE TABLE wide AS SELECT range AS i, 0 AS x, now() AS a, now() AS b FROM range(1000000)"
+        )
+    monkeypatch.setattr(archive_db, "DEFER_CHECKPOINT_ARTICLES", -1)  # as if the archive were large
+    with writer(db) as con:
+        con.execute("BEGIN")
+        for vector in range(450):  # one row in each of 450 vectors, three columns each
+            con.execute("UPDATE wide SET x = 1, a = now(), b = now() WHERE i = ?", [vector * 2048])
+        con.execute("COMMIT")
+        assert 0 < wal_bytes(db) < 1 << 20, "the commit left its few kB in the log"
+    assert wal_bytes(db) > 0, "and so did the end of the session, under CHECKPOINT_WAL"
+    monkeypatch.setattr(archive_db, "CHECKPOINT_WAL", 1000)
+    with writer(db) as con:
+        assert con.execute("SELECT sum(x) FROM wide").fetchone() == (450,)
+    assert wal_bytes(db) == 0, "a log over CHECKPOINT_WAL is folded in as the session ends"
+
+
+def test_one_transaction_sees_what_it_wrote_before_its_rows_are_stored(tmp_path: Path) -> None:
+    """A transaction's rows wait in one batch per table until its end (archive/batch.py);
+    its later pages must still find what the earlier ones wrote: a copy at another outlet
+    joins the new article's cluster, an edit of that article makes version 2, a copy of the
+    edited text is an exact duplicate; and article ids stay the sequence's, without gaps."""
+    html = fixture("wirtschaft.html")
+    edited = html.replace(
+        "</article>", "<p>Nachtrag: Die Behörde hat die Zahlen am Abend bestätigt.</p></article>"
+    )
+    with writer(tmp_path / "a.duckdb") as con:
+        result = ingest_records(
+            con,
+            [
+                page_record("http://news.example/a", html),
+                page_record("http://wire.example/a", html, outlet="wire"),
+                page_record("http://news.example/a", edited),
+                page_record("http://news.example/e", edited),
+            ],
+        )
+        assert dict(result.outcomes) == {"new": 2, "updated": 1, "exact_duplicate": 1}
+        assert con.execute(
+            "SELECT id, outlet, version, cluster_id FROM articles ORDER BY id"
+        ).fetchall() == [(1, "o", 2, 1), (2, "wire", 1, 1)]
+        assert con.execute(
+            "SELECT cluster_id, first_article_id, size FROM clusters"
+        ).fetchall() == [(1, 1, 2)]
+        assert con.execute(
+            "SELECT article_id, matched_article_id, level FROM duplicate_links ORDER BY level"
+        ).fetchall() == [(1, 1, "exact"), (2, 1, "near"), (1, 1, "version")]
+        urls = dict(con.execute("SELECT url, article_id FROM article_urls").fetchall())
+        assert [
+            urls[f"https://{u}"] for u in ("news.example/a", "wire.example/a", "news.example/e")
+        ] == [1, 2, 1]
+        assert con.execute("SELECT count(*), count(article_id) FROM pages").fetchone() == (4, 4)
+        assert con.execute("SELECT version FROM article_versions").fetchall() == [(1,)]
+        ingest_records(con, [page_record("http://news.example/f", fixture("climate.html"))])
+        assert con.execute("SELECT max(id), count(*) FROM articles").fetchone() == (3, 3)
