@@ -150,6 +150,28 @@ def test_bands_deterministic_across_processes() -> None:
     assert json.loads(out) == minhash_bands(STORY)
 
 
+def test_cleaning_processes_do_not_load_scipy_and_bands_match_datasketch() -> None:
+    # datasketch's package __init__ imports scipy (56 MB in each cleaning worker) for a
+    # sketch we do not use; the bands must be what the whole package computes all the same
+    code = (
+        "import json, sys; import pipelines.clean; from pipelines.fingerprint import "
+        "minhash_signature as s; text = open(0).read(); mine = s(text).tolist(); "
+        "loaded = 'scipy' in sys.modules; import datasketch; from pipelines.fingerprint "
+        "import SEED, shingles; m = datasketch.MinHash(num_perm=128, seed=SEED); "
+        "m.update_batch([x.encode() for x in sorted(shingles(text))]); "
+        "print(json.dumps([loaded, mine == m.hashvalues.tolist(), datasketch.minhash.__name__]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=STORY,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
+    assert json.loads(out) == [False, True, "datasketch.minhash"]
+
+
 def test_archive_tokeniser_matches_pipeline() -> None:
     samples = [
         STORY,
