@@ -15,9 +15,12 @@ import ctypes
 import multiprocessing
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from archive.records import PageItem, PageRecord
+from archive.records import Hints, PageItem, PageRecord
+
+if TYPE_CHECKING:
+    from pipelines.clean import Cleaned
 
 # What the forkserver imports once, so each worker starts with trafilatura, lxml and the
 # promo rules loaded (spawn would import them again in every worker). This module holds
@@ -95,14 +98,36 @@ def clean_in_worker(
     from pipelines.clean import clean_page
 
     return clean_page(
-        item, html, outlet_rules=_outlet_rules(selectors, patterns), boilerplate=boilerplate
+        item, html, outlet_rules=outlet_rules(selectors, patterns), boilerplate=boilerplate
     ), os.getpid()
+
+
+def clean_stored(
+    html: str,
+    url: str,
+    hints: Hints | None,
+    selectors: tuple[str, ...],
+    patterns: tuple[str, ...],
+    boilerplate: frozenset[str],
+) -> Cleaned:
+    """A stored page cleaned again (`mediawatch reprocess`, the boilerplate re-clean), in a
+    worker or in-process: the outlet rules travel as strings, compiled once per process."""
+    from pipelines.clean import clean_article
+
+    return clean_article(
+        html,
+        url,
+        hints,
+        outlet_rules=outlet_rules(selectors, patterns),
+        boilerplate=boilerplate,
+    )
 
 
 _RULES_CACHE: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
-def _outlet_rules(selectors: tuple[str, ...], patterns: tuple[str, ...]) -> Any:
+def outlet_rules(selectors: tuple[str, ...], patterns: tuple[str, ...]) -> Any:
+    """An outlet's compiled strip overrides, compiled once per process."""
     key = (selectors, patterns)
     if key not in _RULES_CACHE:
         from pipelines.promo import compile_outlet_rules
