@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -139,15 +140,20 @@ def test_bands_shape_and_range() -> None:
 
 def test_bands_deterministic_across_processes() -> None:
     code = "import json; from pipelines.fingerprint import minhash_bands as m; print(json.dumps(m(open(0).read())))"
-    out = subprocess.run(
+    assert _fresh_python(code, STORY) == minhash_bands(STORY)
+
+
+def _fresh_python(code: str, stdin: str) -> Any:
+    """What `code`, run in a new interpreter with `stdin`, prints as JSON."""
+    done = subprocess.run(
         [sys.executable, "-c", code],
-        input=STORY,
+        input=stdin,
         capture_output=True,
         text=True,
         cwd=ROOT,
         check=True,
-    ).stdout
-    assert json.loads(out) == minhash_bands(STORY)
+    )
+    return json.loads(done.stdout)
 
 
 def test_cleaning_processes_do_not_load_scipy_and_bands_match_datasketch() -> None:
@@ -161,15 +167,7 @@ def test_cleaning_processes_do_not_load_scipy_and_bands_match_datasketch() -> No
         "m.update_batch([x.encode() for x in sorted(shingles(text))]); "
         "print(json.dumps([loaded, mine == m.hashvalues.tolist(), datasketch.minhash.__name__]))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        input=STORY,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    ).stdout
-    assert json.loads(out) == [False, True, "datasketch.minhash"]
+    assert _fresh_python(code, STORY) == [False, True, "datasketch.minhash"]
 
 
 def test_archive_tokeniser_matches_pipeline() -> None:
