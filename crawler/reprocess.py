@@ -77,14 +77,21 @@ Clean = Callable[[list[tuple[Any, ...]]], list[Cleaned]]  # clean_stored's argum
 
 @contextlib.contextmanager
 def _cleaner(workers: int) -> Iterator[Clean]:
-    """Clean a batch of stored pages in-process, or over a pool of forked workers (the
-    re-clean at the end of `mediawatch crawl` runs while both cores are free)."""
+    """Clean a batch of stored pages in-process, or with `workers` cleaners: this process and
+    workers - 1 forked ones (the re-clean at the end of `mediawatch crawl` runs while the
+    cores are free; each fork counts this process's memory again in RSS, so one fewer)."""
     if workers <= 1:
         yield lambda batch: [clean_stored(*args) for args in batch]
         return
     ctx = multiprocessing.get_context("fork")  # this process has the cleaning stack loaded
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        yield lambda batch: [f.result() for f in [pool.submit(clean_stored, *a) for a in batch]]
+    with ProcessPoolExecutor(workers - 1, mp_context=ctx) as pool:
+
+        def clean(batch: list[tuple[Any, ...]]) -> list[Cleaned]:
+            own = len(batch) // workers  # this process's share, cleaned while the forks work
+            forked = [pool.submit(clean_stored, *args) for args in batch[own:]]
+            return [clean_stored(*args) for args in batch[:own]] + [f.result() for f in forked]
+
+        yield clean
 
 
 def _reprocess(
