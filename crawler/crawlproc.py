@@ -10,6 +10,7 @@ The runner passes "--" before the outlet names, so no name is ever read as an op
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -19,11 +20,7 @@ import threading
 import time
 from typing import Any
 
-from scrapy.crawler import CrawlerProcess
-from scrapy.utils.project import get_project_settings
-
 from crawler.outlets import ConfigError, load_config
-from crawler.spiders.outlet import OutletSpider
 
 ORPHAN_GRACE = 10.0  # seconds an orphaned crawl gets to close its spool before it exits hard
 
@@ -72,6 +69,25 @@ def _apply_settings_override(settings: Any, raw: str | None) -> None:
         settings.set(str(name), value, priority="cmdline")
 
 
+def _start_cleaning_forkserver() -> None:
+    """Start the cleaning pool's forkserver before Scrapy is imported: its import of the
+    cleaning stack then runs beside ours, and the pool opens without waiting for it.
+    MEDIAWATCH_WORKERS=0 (cleaning in-process) starts none."""
+    from pipelines.workers import parse_workers, start_forkserver
+
+    setting = os.environ.get("MEDIAWATCH_WORKERS", "auto")
+    with contextlib.suppress(ValueError, AttributeError):  # not JSON: main() reports it
+        setting = json.loads(os.environ.get("MEDIAWATCH_SCRAPY_SETTINGS") or "{}").get(
+            "MEDIAWATCH_WORKERS", setting
+        )
+    try:
+        workers = parse_workers(setting)
+    except (TypeError, ValueError):
+        return  # the pipeline reports the bad setting when it opens
+    if workers > 0:
+        start_forkserver()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crawler.crawlproc")
     parser.add_argument("--config", required=True)
@@ -90,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _start_cleaning_forkserver()
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.utils.project import get_project_settings
+
+    from crawler.spiders.outlet import OutletSpider
+
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     settings = get_project_settings()
     settings.set("MEDIAWATCH_CONFIG", args.config, priority="cmdline")

@@ -6,7 +6,11 @@ batch's changes in one short transaction, so a running daemon only waits a momen
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +21,9 @@ from archive.boilerplate import load_boilerplate
 from archive.db import reader, writer
 from archive.tx import transaction
 from crawler.outlets import Config
-from pipelines.clean import PIPELINE_VERSION, clean_article
+from pipelines.clean import PIPELINE_VERSION, Cleaned
 from pipelines.fingerprint import content_hash, minhash_bands
-from pipelines.promo import compile_outlet_rules
+from pipelines.workers import clean_stored
 
 BATCH = 100
 
@@ -54,13 +58,51 @@ def reprocess(
     since: datetime | None = None,
     dry_run: bool = False,
     ids: list[int] | None = None,
+    workers: int = 1,
 ) -> ReprocessResult:
-    """Clean stored pages again; `ids` limits it to these articles."""
+    """Clean stored pages again; `ids` limits it to these articles. With `workers` > 1 the
+    pages are cleaned by that many forked processes (call it with no archive connection
+    open: the children must not inherit one)."""
     result = ReprocessResult()
     if ids is None:
         with reader(db) as con:
             ids = reclean.candidates(con, outlets=outlets, since=since)
-    rules: dict[str, Any] = {}
+    with _cleaner(workers if len(ids) > 1 else 1) as clean:
+        _reprocess(db, config, ids, dry_run, clean, result)
+    return result
+
+
+Clean = Callable[[list[tuple[Any, ...]]], list[Cleaned]]  # clean_stored's arguments, per page
+
+
+@contextlib.contextmanager
+def _cleaner(workers: int) -> Iterator[Clean]:
+    """Clean a batch of stored pages in-process, or with `workers` cleaners: this process and
+    workers - 1 forked ones (the re-clean at the end of `mediawatch crawl` runs while the
+    cores are free; each fork counts this process's memory again in RSS, so one fewer)."""
+    if workers <= 1:
+        yield lambda batch: [clean_stored(*args) for args in batch]
+        return
+    ctx = multiprocessing.get_context("fork")  # this process has the cleaning stack loaded
+    with ProcessPoolExecutor(workers - 1, mp_context=ctx) as pool:
+
+        def clean(batch: list[tuple[Any, ...]]) -> list[Cleaned]:
+            own = len(batch) // workers  # this process's share, cleaned while the forks work
+            forked = [pool.submit(clean_stored, *args) for args in batch[own:]]
+            return [clean_stored(*args) for args in batch[:own]] + [f.result() for f in forked]
+
+        yield clean
+
+
+def _reprocess(
+    db: str | Path,
+    config: Config | None,
+    ids: list[int],
+    dry_run: bool,
+    clean: Clean,
+    result: ReprocessResult,
+) -> None:
+    rules: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     boilerplate: dict[str, frozenset[str]] = {}
     for start in range(0, len(ids), BATCH):
         batch = ids[start : start + BATCH]
@@ -72,15 +114,12 @@ def reprocess(
             words = reclean.word_counts(con, batch)
         writes = []
         unchanged: list[int] = []
-        for page in pages:
+        work = [
+            (page.html, page.url, page.hints, *rules[page.outlet], boilerplate[page.outlet])
+            for page in pages
+        ]
+        for page, cleaned in zip(pages, clean(work), strict=True):
             result.examined += 1
-            cleaned = clean_article(
-                page.html,
-                page.url,
-                page.hints,
-                outlet_rules=rules[page.outlet],
-                boilerplate=boilerplate[page.outlet],
-            )
             article = cleaned.article
             new_hash = content_hash(article.get("text") or "")
             new_removed = [
@@ -115,10 +154,9 @@ def reprocess(
             for page, article, removed, new_hash, bands in writes:
                 reclean.apply(con, page, article, removed, new_hash, bands, PIPELINE_VERSION, now)
             reclean.mark_version(con, unchanged, PIPELINE_VERSION)
-    return result
 
 
-def reclean_learned(db: str | Path, config: Config | None) -> int:
+def reclean_learned(db: str | Path, config: Config | None, *, workers: int = 1) -> int:
     """Clean again the articles that still hold a paragraph the archive has since learned as
     their outlet's boilerplate (queued by the ingest in `boilerplate_due`); each re-clean is
     recorded in `daemon_events` and its removed blocks stored as usual. Returns the number
@@ -134,7 +172,11 @@ def reclean_learned(db: str | Path, config: Config | None) -> int:
         }
     changed = 0
     for outlet, items in by_outlet.items():
-        result = reprocess(db, config, ids=work[outlet]) if work[outlet] else ReprocessResult()
+        result = (
+            reprocess(db, config, ids=work[outlet], workers=workers)
+            if work[outlet]
+            else ReprocessResult()
+        )
         changed += len(result.changed)
         with writer(db) as con, transaction(con):
             boilerplate.clear_due(con, [key for key, _ in items])
@@ -145,11 +187,11 @@ def reclean_learned(db: str | Path, config: Config | None) -> int:
     return changed
 
 
-def _outlet_rules(config: Config | None, outlet_name: str) -> Any:
-    """The outlet's own strip overrides, when the outlet is still in the config."""
-    if config is None:
-        return None
-    for outlet in config.outlets:
+def _outlet_rules(
+    config: Config | None, outlet_name: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The outlet's own strip overrides (selectors, patterns), when it is still in the config."""
+    for outlet in config.outlets if config is not None else []:
         if outlet.name == outlet_name:
-            return compile_outlet_rules(list(outlet.strip_selectors), list(outlet.strip_patterns))
-    return None
+            return tuple(outlet.strip_selectors), tuple(outlet.strip_patterns)
+    return (), ()

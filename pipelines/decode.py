@@ -79,7 +79,16 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str 
     http = _codec(_content_type_charset(content_type))
     meta = _codec(html_body_declared_encoding(body))
     declared = http or meta
-    good, total = _utf8_share(body)
+    try:
+        # most pages are valid UTF-8: one C-speed pass, no run counting (4 ms a page in the
+        # crawl's reactor thread on accented text)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        good, total = _utf8_share(body)
+    else:
+        if declared in (None, "utf-8"):
+            return text, None
+        return text, f"charset: declared {declared} but the bytes are UTF-8; decoded as utf-8"
     if good == total:
         if declared in (None, "utf-8"):
             return body.decode("utf-8", _REPAIR), None

@@ -9,12 +9,7 @@ in open_spider and closed in close_spider.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
-import multiprocessing
-import os
-import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
@@ -32,85 +27,16 @@ from archive.records import (
     RunStats,
 )
 from archive.spool import SpoolWriter, spool_dir_for
-from pipelines.clean import unclean_record
+from pipelines.workers import (
+    clean_in_worker,
+    forkserver_context,
+    parse_workers,
+    start_forkserver,
+    warm,
+    worker_init,
+)
 
 logger = logging.getLogger(__name__)
-
-# What the pool's forkserver imports once, so each worker starts as a cheap fork of a
-# process that has trafilatura, lxml and the promo rules loaded (spawn would import them
-# again in every worker, a few CPU-seconds per crawl run on a busy machine).
-_PRELOAD = ["pipelines.clean"]
-
-
-def _worker_init(parent: int) -> None:
-    """Pool workers die with their crawl process, even when it is killed -9."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: when our parent (the forkserver) dies
-    except OSError:
-        pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-    # The forkserver hands each worker the crawl's "alive" pipe and exits only when every
-    # holder closed it: a worker keeping it would keep the forkserver, hence itself, alive
-    # after the crawl is killed -9.
-    from multiprocessing import forkserver
-
-    alive = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
-    if alive is not None:
-        with contextlib.suppress(OSError):
-            os.close(alive)
-        forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl handles Ctrl-C, not its workers
-    from pipelines.promo import load_rules
-
-    load_rules()  # compile the phrase rules now, not on the first page
-
-
-def _clean_in_worker(
-    item: PageItem,
-    html: str,
-    selectors: tuple[str, ...],
-    patterns: tuple[str, ...],
-    boilerplate: frozenset[str],
-) -> tuple[PageRecord, int]:
-    """Runs in a worker: the outlet rules travel as strings (compiled once per worker)."""
-    from pipelines.clean import clean_page
-
-    return clean_page(
-        item, html, outlet_rules=_outlet_rules(selectors, patterns), boilerplate=boilerplate
-    ), os.getpid()
-
-
-_RULES_CACHE: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
-
-
-def _outlet_rules(selectors: tuple[str, ...], patterns: tuple[str, ...]) -> Any:
-    key = (selectors, patterns)
-    if key not in _RULES_CACHE:
-        from pipelines.promo import compile_outlet_rules
-
-        _RULES_CACHE[key] = compile_outlet_rules(list(selectors), list(patterns))
-    return _RULES_CACHE[key]
-
-
-def _warm() -> int:
-    return os.getpid()
-
-
-def default_workers() -> int:
-    """One worker per core: the reactor thread only downloads and writes the spool."""
-    return max(1, (os.cpu_count() or 1))
-
-
-def parse_workers(setting: Any) -> int:
-    """MEDIAWATCH_WORKERS: "auto" (one per core), or a count; 0 cleans in-process."""
-    if setting in (None, "", "auto"):
-        return default_workers()
-    workers = int(setting)
-    if workers < 0:
-        raise ValueError(f"MEDIAWATCH_WORKERS must be 'auto' or >= 0, not {setting!r}")
-    return workers
 
 
 class _SharedPool:
@@ -131,16 +57,15 @@ class _SharedPool:
         return self.executor
 
     def _start(self, workers: int) -> None:
-        # forkserver, not fork: a forked Twisted reactor and its sockets must not live on in
-        # workers; the forkserver is a fresh interpreter that only imports _PRELOAD.
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
         self.size = workers
         self.executor = ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_worker_init, initargs=(_forkserver_pid(ctx),)
+            workers,
+            mp_context=forkserver_context(),
+            initializer=worker_init,
+            initargs=(start_forkserver(),),
         )
         for _ in range(workers):  # start every worker now, while discovery runs
-            self.executor.submit(_warm)
+            self.executor.submit(warm)
 
     def replace(self, broken: ProcessPoolExecutor, *, kill: bool = False) -> ProcessPoolExecutor:
         """A fresh pool after a worker died (a page that crashes lxml, the OOM killer) or, with
@@ -168,15 +93,6 @@ class _SharedPool:
             self.executor.shutdown(wait=True, cancel_futures=True)
             self.executor = None
             self.users = 0
-
-
-def _forkserver_pid(ctx: Any) -> int:
-    """Start the forkserver now and return its pid: the workers' parent."""
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
-    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
-    return int(pid) if pid else os.getpid()
 
 
 _POOL = _SharedPool()
@@ -231,7 +147,7 @@ class CleanPipeline:
                 pool = self.pool
                 try:
                     future = pool.submit(
-                        _clean_in_worker, item, html, *self.rule_strings, self.boilerplate
+                        clean_in_worker, item, html, *self.rule_strings, self.boilerplate
                     )
                     record, pid = await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
                     self.worker_pids.add(pid)
@@ -249,6 +165,10 @@ class CleanPipeline:
                     self.pool = _POOL.replace(pool, kill=True)
                     detail = f"cleaning took over {self.timeout:g}s"
                     break
+        from pipelines.clean import (
+            unclean_record,
+        )  # the crawl process never loads the cleaning stack
+
         return unclean_record(item, "extraction_error", detail)
 
     async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,14 @@ def test_one_stray_cp1252_byte_is_repaired_where_it_stands() -> None:
     assert note and "windows-1252" in note
 
 
+def test_a_valid_utf8_page_over_1_mb_gets_no_repair_note() -> None:
+    # a character across the 1 MB mark of the run count was read as a stray byte
+    body = b"<p>" + b"a" * (1_000_000 - 4) + "éèà".encode() + FR.encode("utf-8")
+    text, note = decode_html(body, "text/html; charset=utf-8")
+    assert text == "<p>" + "a" * (1_000_000 - 4) + "éèà" + FR
+    assert note is None
+
+
 def test_a_real_single_byte_page_keeps_its_charset() -> None:
     text, note = decode_html(FR.encode("cp1252"), "text/html; charset=utf-8")
     assert text == FR and note and "not UTF-8" in note

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -139,15 +140,34 @@ def test_bands_shape_and_range() -> None:
 
 def test_bands_deterministic_across_processes() -> None:
     code = "import json; from pipelines.fingerprint import minhash_bands as m; print(json.dumps(m(open(0).read())))"
-    out = subprocess.run(
+    assert _fresh_python(code, STORY) == minhash_bands(STORY)
+
+
+def _fresh_python(code: str, stdin: str) -> Any:
+    """What `code`, run in a new interpreter with `stdin`, prints as JSON."""
+    done = subprocess.run(
         [sys.executable, "-c", code],
-        input=STORY,
+        input=stdin,
         capture_output=True,
         text=True,
         cwd=ROOT,
         check=True,
-    ).stdout
-    assert json.loads(out) == minhash_bands(STORY)
+    )
+    return json.loads(done.stdout)
+
+
+def test_cleaning_processes_do_not_load_scipy_and_bands_match_datasketch() -> None:
+    # datasketch's package __init__ imports scipy (56 MB in each cleaning worker) for a
+    # sketch we do not use; the bands must be what the whole package computes all the same
+    code = (
+        "import json, sys; import pipelines.clean; from pipelines.fingerprint import "
+        "minhash_signature as s; text = open(0).read(); mine = s(text).tolist(); "
+        "loaded = 'scipy' in sys.modules; import datasketch; from pipelines.fingerprint "
+        "import SEED, shingles; m = datasketch.MinHash(num_perm=128, seed=SEED); "
+        "m.update_batch([x.encode() for x in sorted(shingles(text))]); "
+        "print(json.dumps([loaded, mine == m.hashvalues.tolist(), datasketch.minhash.__name__]))"
+    )
+    assert _fresh_python(code, STORY) == [False, True, "datasketch.minhash"]
 
 
 def test_archive_tokeniser_matches_pipeline() -> None:

@@ -5,6 +5,7 @@ archive's writer), its abnormal end recorded by the same rule (archive/runs.py).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,9 +92,14 @@ def run_crawl(
         # articles archived before a paragraph was learned as boilerplate lose it now; a busy
         # archive leaves the queue (kept in the archive) to the next crawl or the daemon
         from crawler.reprocess import reclean_learned  # the cleaning stack, only when needed
+        from pipelines.workers import parse_workers
 
+        try:  # one forked cleaner per core, as the crawl's pool (MEDIAWATCH_WORKERS)
+            workers = parse_workers(os.environ.get("MEDIAWATCH_WORKERS", "auto"))
+        except ValueError:
+            workers = 1  # the crawl itself reported the bad setting
         try:
-            reclean_learned(db, load_config(config))
+            reclean_learned(db, load_config(config), workers=workers)
         except ArchiveLocked as exc:
             log.warning("boilerplate re-clean left for later (archive busy): %s", exc)
     return CrawlResult(

@@ -23,9 +23,9 @@ from pipelines.extract.common import _WORD, LOG, _clean
 from pipelines.extract.metadata import _language, _metadata, _pick_dates
 from pipelines.extract.page_kind import (
     _HTMLISH,
+    PageStats,
     _is_challenge,
     _looks_binary,
-    _page_stats,
     classify_page,
 )
 from pipelines.extract.summary import _find_summary, _remove
@@ -98,10 +98,10 @@ def _extract(
     if tree is None:
         return _bare("not_html", language_hint)
     holder.append(tree)
-    stats = _page_stats(tree)
-    if stats[1] < 8000 and _is_challenge(html, stats[0], stats[4], None, weak=False):
+    stats = PageStats(tree)
+    if stats.n_chars < 8000 and _is_challenge(html, stats.visible, stats.title, None, weak=False):
         kind = "challenge"  # sure already: skip the body extraction
-    elif not stats[1]:
+    elif not stats.n_chars:
         kind = "empty"
     else:
         kind = "article"
@@ -115,8 +115,8 @@ def _extract(
 
     if kind in ("challenge", "empty"):
         art["page_kind"] = kind
-        if kind == "challenge" and stats[4]:
-            art["title"] = stats[4]  # "Just a moment...": the interstitial's own title
+        if kind == "challenge" and stats.title:
+            art["title"] = stats.title  # "Just a moment...": the interstitial's own title
         art["published_at"], art["modified_at"], art["date_source"] = _pick_dates(
             md, None, url, hints
         )

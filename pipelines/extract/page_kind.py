@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,29 +88,39 @@ _SPACES = re.compile(r"\s+")
 _LISTING_SEGMENT = re.compile(r"^[a-z][a-z_]*(?:-[a-z_]+){0,2}$|^page$|^\d{1,3}$", re.I)
 
 
-def _page_stats(tree: HtmlElement) -> tuple[str, int, int, int, str]:
-    """(visible body text, its chars, chars inside links, number of links, <title> text).
+class PageStats:
+    """What the page-kind checks read of the whole page: its visible body text and chars,
+    its <title>; the link figures (chars inside links, number of links) only when asked,
+    since only the listing check, after the prose check, reads them (half a ms a page).
 
     The exact visible text (an XPath over every text node) is only computed for short
     pages, the only ones the challenge check reads; long pages get a C-speed estimate.
     """
-    body = tree.find(".//body")
-    root = body if body is not None else tree
-    total = " ".join((etree.tostring(root, method="text", encoding="unicode") or "").split())
-    hidden = sum(len(el.text or "") for el in root.iter("script", "style", "template"))
-    n_chars = max(len(total) - hidden, 0)
-    visible = ""
-    if n_chars < 8000:
-        texts = root.xpath(
-            ".//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::template)]"
-        )
-        visible = _SPACES.sub(" ", " ".join(texts)).strip()
-        n_chars = len(visible)
-    n_anchors = int(root.xpath("count(.//a[@href])"))
-    link_text = len(" ".join(" ".join(root.xpath(".//a[@href]//text()")).split()))
-    t = tree.find(".//title")
-    title = _clean(t.text_content()) if t is not None else ""
-    return visible, n_chars, link_text, n_anchors, title or ""
+
+    def __init__(self, tree: HtmlElement) -> None:
+        body = tree.find(".//body")
+        self.root = body if body is not None else tree
+        root = self.root
+        total = " ".join((etree.tostring(root, method="text", encoding="unicode") or "").split())
+        hidden = sum(len(el.text or "") for el in root.iter("script", "style", "template"))
+        self.n_chars = max(len(total) - hidden, 0)
+        self.visible = ""
+        if self.n_chars < 8000:
+            texts = root.xpath(
+                ".//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::template)]"
+            )
+            self.visible = _SPACES.sub(" ", " ".join(texts)).strip()
+            self.n_chars = len(self.visible)
+        t = tree.find(".//title")
+        self.title = (_clean(t.text_content()) if t is not None else "") or ""
+
+    @functools.cached_property
+    def n_anchors(self) -> int:
+        return int(self.root.xpath("count(.//a[@href])"))
+
+    @functools.cached_property
+    def link_chars(self) -> int:
+        return len(" ".join(" ".join(self.root.xpath(".//a[@href]//text()")).split()))
 
 
 _TEASERS = etree.XPath(
@@ -141,7 +152,7 @@ def classify_page(
     blocks: list[Block] | None = None,
     md: dict[str, Any] | None = None,
     url: str = "",
-    _stats: tuple[str, int, int, int, str] | None = None,
+    _stats: PageStats | None = None,
 ) -> str:
     """article | listing | empty | challenge | not_html: why a fetched page might not be
     an article, from the raw page and (when given) the extracted blocks and metadata.
@@ -162,8 +173,9 @@ def classify_page(
             tree = None
         if tree is None:
             return "not_html"
-    visible, n_chars, n_link_chars, n_anchors, title = _stats or _page_stats(tree)
-    if n_chars < 8000 and _is_challenge(html, visible, title, blocks):
+    stats = _stats or PageStats(tree)
+    n_chars = stats.n_chars
+    if n_chars < 8000 and _is_challenge(html, stats.visible, stats.title, blocks):
         return "challenge"
     if blocks is None:
         return "article" if n_chars else "empty"
@@ -176,13 +188,13 @@ def classify_page(
     if not md.get("_article_markup"):
         body_chars = sum(len(b["text"]) for b in blocks)
         body_links = sum(b["link_chars"] for b in blocks)
-        link_heavy = n_anchors >= 30 and n_chars > 0 and n_link_chars / n_chars > 0.4
+        link_heavy = stats.n_anchors >= 30 and n_chars > 0 and stats.link_chars / n_chars > 0.4
         if (
             (body_chars and body_links / body_chars > 0.5)
             or (md.get("_listing_markup") and words < 500)
             or (link_heavy and words < 500 and _listing_url(url) and _teasers(tree) >= 8)
             or (link_heavy and words < 150 and _teasers(tree) >= 15)
-            or (md.get("_og_type") == "website" and n_anchors >= 30 and words < 300)
+            or (md.get("_og_type") == "website" and stats.n_anchors >= 30 and words < 300)
         ):
             return "listing"
     return "article"
@@ -210,7 +222,7 @@ def _is_challenge(
     if _CHALLENGE_TITLE.search(title):
         return True  # callers only ask for pages under 8000 visible characters
     if not visible or len(visible) > 4000:
-        return False  # longer pages arrive here with visible == "" (see _page_stats)
+        return False  # longer pages arrive here with visible == "" (see PageStats)
     words = word_count(visible)
     if words >= 120:
         return False
