@@ -77,6 +77,13 @@ CREATE TABLE IF NOT EXISTS spool_quarantine (
     reason VARCHAR NOT NULL, excerpt VARCHAR, quarantined_at TIMESTAMPTZ NOT NULL
 );
 
+-- One row per committed ingest batch, in the batch's own lake transaction: the commit marker
+-- a writer reads to settle the PostgreSQL claims of a batch whose owner died (ingest.py).
+CREATE TABLE IF NOT EXISTS ingest_batches (
+    batch VARCHAR NOT NULL, owner VARCHAR NOT NULL, records INTEGER NOT NULL, counts JSON,
+    committed_at TIMESTAMPTZ NOT NULL
+);
+
 -- The current state, as the file backend's tables of the same names.
 CREATE OR REPLACE VIEW articles AS
 WITH cur AS (
