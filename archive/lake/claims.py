@@ -30,7 +30,10 @@ CLAIMS = {
     ),
     "article_urls": ("url, article_id, kind, first_seen_at, batch", "url"),
     "article_versions": ("article_id, version, content_hash, batch", "article_id, version"),
-    "content_hashes": ("outlet, content_hash, article_id, batch", "outlet, content_hash, article_id"),
+    "content_hashes": (
+        "outlet, content_hash, article_id, batch",
+        "outlet, content_hash, article_id",
+    ),
 }
 _TYPES = {
     "page_records": ("text", "bigint", "text"),

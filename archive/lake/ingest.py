@@ -98,11 +98,12 @@ class Plan:
 class LakeWriter:
     """A lake writer: its PostgreSQL session and its lake connection, both named after it."""
 
-    def __init__(self, target: LakeTarget) -> None:
+    def __init__(self, target: LakeTarget, home: str | None = None) -> None:
         from archive.lake.connect import attach
         from archive.lake.schema import ensure_schema
 
         self.target = target
+        self.home = home  # this machine's home for the lake: the runs it ingests are its own
         self.owner = claims.writer_token()
         ensure_schema(target)
         try:
@@ -291,7 +292,11 @@ class _Batch:
         runs: dict[lake_runs.RunKey, dict[str, Any]],
         started_at: datetime | None = None,
     ) -> dict[str, Any]:
-        row = self.plan.runs.get(key) or runs.get(key) or lake_runs.new_row(*key, started_at)
+        row = (
+            self.plan.runs.get(key)
+            or runs.get(key)
+            or lake_runs.new_row(*key, started_at, self.writer.home)
+        )
         self.plan.runs[key] = row
         return row
 

@@ -138,6 +138,9 @@ CREATE TABLE IF NOT EXISTS mediawatch.content_hashes (
 );
 CREATE INDEX IF NOT EXISTS content_hashes_batch ON mediawatch.content_hashes (batch);
 
+-- Which machine's spool holds a run (archive/lake/home.py): only its daemon calls it crashed.
+ALTER TABLE mediawatch.crawl_runs ADD COLUMN IF NOT EXISTS home TEXT;
+
 CREATE TABLE IF NOT EXISTS mediawatch.leases (
     outlet TEXT PRIMARY KEY,
     holder TEXT,

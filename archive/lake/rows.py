@@ -67,6 +67,13 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("event_at", "TIMESTAMPTZ"), ("pid", "INTEGER"), ("kind", "VARCHAR"),
         ("outlet", "VARCHAR"), ("message", "VARCHAR"),
     ),
+    "outlet_state_log": (
+        ("outlet", "VARCHAR"), ("next_run_at", "TIMESTAMPTZ"), ("interval_seconds", "DOUBLE"),
+        ("delay_seconds", "DOUBLE"), ("consecutive_failures", "INTEGER"), ("healthy", "BOOLEAN"),
+        ("health_reason", "VARCHAR"), ("last_run_id", "VARCHAR"), ("last_status", "VARCHAR"),
+        ("last_run_at", "TIMESTAMPTZ"), ("last_new_at", "TIMESTAMPTZ"),
+        ("updated_at", "TIMESTAMPTZ"), ("recorded_at", "TIMESTAMPTZ"),
+    ),
     "ingest_batches": (
         ("batch", "VARCHAR"), ("owner", "VARCHAR"), ("records", "INTEGER"), ("counts", "JSON"),
         ("committed_at", "TIMESTAMPTZ"),

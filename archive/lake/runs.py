@@ -17,8 +17,10 @@ from archive.dates import stored as stored_date
 RunKey = tuple[str, str]  # (run_id, outlet)
 COLUMNS = (
     "run_id", "outlet", "started_at", "finished_at", "status", "requests", "responses",
-    "articles_new", "articles_updated", "skipped", "errors", "message", "failure", "fence",
+    "articles_new", "articles_updated", "skipped", "errors", "message", "failure", "fence", "home",
 )  # fmt: skip
+_WRITTEN = tuple(c for c in COLUMNS if c != "fence")  # the fence is the daemon's, set at the start
+_LOGGED = tuple(c for c in COLUMNS if c not in ("fence", "home"))
 _JSON = ("responses", "skipped")
 _TIMES = ("started_at", "finished_at")
 FENCED = "fenced"  # a run whose lease another daemon took over: its late records are refused
@@ -58,7 +60,9 @@ def stale(pg: psycopg.Connection[Any], keys: Iterable[RunKey]) -> dict[RunKey, t
     return {(str(r), str(o)): (int(f), int(lf)) for r, o, f, lf in rows}
 
 
-def new_row(run_id: str, outlet: str, started_at: datetime | None) -> dict[str, Any]:
+def new_row(
+    run_id: str, outlet: str, started_at: datetime | None, home: str | None = None
+) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(
         run_id=run_id,
@@ -69,6 +73,7 @@ def new_row(run_id: str, outlet: str, started_at: datetime | None) -> dict[str, 
         articles_new=0,
         articles_updated=0,
         errors=0,
+        home=home,  # whose spool holds the run: only that machine may call it crashed
     )
     return row
 
@@ -102,7 +107,7 @@ def to_json(row: dict[str, Any]) -> dict[str, Any]:
 
 def log_row(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The crawl_run_log row of a run's new state."""
-    out = {c: row[c] for c in COLUMNS if c != "fence"}
+    out = {c: row[c] for c in _LOGGED}
     for c in _JSON:
         out[c] = json.dumps(out[c]) if out[c] is not None else None
     out["recorded_at"] = now
@@ -113,17 +118,13 @@ def apply_post(pg: psycopg.Connection[Any], post: dict[str, Any]) -> None:
     """The state changes of a committed batch (in the caller's transaction): run rows as the
     batch left them, conditional-GET validators."""
     for row in post.get("runs", []):
-        values = [row[c] for c in COLUMNS if c != "fence"]
-        for i, c in enumerate(c for c in COLUMNS if c != "fence"):
-            if c in _JSON and values[i] is not None:
-                values[i] = json.dumps(values[i])
+        values = [
+            json.dumps(row[c]) if c in _JSON and row[c] is not None else row[c] for c in _WRITTEN
+        ]
         pg.execute(
-            f"INSERT INTO mediawatch.crawl_runs ({', '.join(c for c in COLUMNS if c != 'fence')}) "
-            f"VALUES ({', '.join('%s' for c in COLUMNS if c != 'fence')}) "
-            "ON CONFLICT (run_id, outlet) DO UPDATE SET "
-            + ", ".join(
-                f"{c} = excluded.{c}" for c in COLUMNS if c not in ("run_id", "outlet", "fence")
-            ),
+            f"INSERT INTO mediawatch.crawl_runs ({', '.join(_WRITTEN)}) "
+            f"VALUES ({', '.join('%s' for _ in _WRITTEN)}) ON CONFLICT (run_id, outlet) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in _WRITTEN if c not in ("run_id", "outlet")),
             values,
         )
     for r in post.get("http", []):
