@@ -45,12 +45,14 @@ def register(group: click.Group) -> None:
           mediawatch run --config outlets.toml --db data/archive.duckdb
           kill -HUP $(cat data/archive.duckdb.daemon.lock)   # reload the config
         """
+        from archive.target import is_lake
         from crawler.outlets import ConfigError
         from crawler.scheduler.daemon import Daemon, log
         from crawler.scheduler.lock import DaemonLock
         from crawler.scheduler.logs import setup_logging
 
-        db = Path(db_path).resolve()  # the lock, spool and logs of the file, not of a symlink to it
+        # the lock, spool and logs of the file, not of a symlink to it; a lake is its URL
+        db = db_path if is_lake(db_path) else Path(db_path).resolve()
         daemon = Daemon(Path(config_path), db, max_parallel=max_parallel)
         try:
             raw = daemon.load_initial_config()

@@ -364,12 +364,12 @@ class _Batch:
         skip: str | None = None
         detail = r.get("detail")
         if key in known.urls and owner(key) not in (None, outlet):
+            # another outlet's article named as canonical: the page keeps a URL of its own
             syndicated = (known.urls[key], str(owner(key)), key)
-            key = next(
-                (u for u in aliases if (owner(u) or outlet) == outlet),
-                str(r.get("final_url") or r["url"]),
-            )
-            aliases = [u for u in aliases if u != key]
+            own = [u for u in aliases if (owner(u) or outlet) == outlet]
+            key = own[0] if own else str(r.get("final_url") or r["url"])
+            if key in aliases:
+                aliases.remove(key)
             r = {
                 **r,
                 "key": key,

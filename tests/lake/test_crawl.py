@@ -9,7 +9,7 @@ from pathlib import Path
 from archive.target import LakeTarget, parse_target
 from tests import pg
 from tests.conftest import ARTICLE_PATHS, outlet_config, rows, run_cli, serving_outlet
-from tests.lake.test_ingest import lake_rows
+from tests.lake.test_migrate import lake_rows
 
 ARTICLE = "canonical_url, title, published_at, date_source, language, word_count, version, text"
 

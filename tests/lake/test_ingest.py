@@ -20,12 +20,12 @@ import pytest
 from archive.db import writer
 from archive.ingest import ingest_records
 from archive.lake.claims import Busy
-from archive.lake.connect import connect_lake_read
 from archive.lake.ingest import LakeWriter
 from archive.target import LakeTarget, parse_target
 from tests import pg
 from tests.conftest import rows
 from tests.lake.archives import archive_batches
+from tests.lake.test_migrate import lake_rows
 
 ARTICLE = "outlet, url, canonical_url, title, text, word_count, published_at, language, version, content_hash"
 REPO = Path(__file__).resolve().parents[2]
@@ -35,14 +35,6 @@ def lake(server: pg.Server, dbname: str, tmp: Path) -> LakeTarget:
     target = parse_target(server.url(dbname, tmp / "lake"))
     assert isinstance(target, LakeTarget)
     return target
-
-
-def lake_rows(target: LakeTarget, sql: str) -> list[tuple[Any, ...]]:
-    con = connect_lake_read(target)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_the_lake_archives_what_the_file_archives(
