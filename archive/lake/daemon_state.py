@@ -49,11 +49,15 @@ def record_abnormal_end(
     con: LakeWriter, run_id: str, outlets: Iterable[str], status: str, message: str, now: datetime
 ) -> None:
     outlets = list(outlets)
-    rows = lake_runs.load(con.pg, [(run_id, o) for o in outlets])
+    keys = [(run_id, o) for o in outlets]
+    rows, stale = lake_runs.load(con.pg, keys), lake_runs.stale(con.pg, keys)
     changed = []
     for outlet in outlets:
         row = rows.get((run_id, outlet)) or lake_runs.new_row(run_id, outlet, now, con.home)
         row["status"], row["message"] = verdict(row["status"], row["message"], status, message)
+        if (run_id, outlet) in stale and row["status"] != lake_runs.FENCED:
+            row["status"] = lake_runs.FENCED  # stopped because another daemon took it over
+            row["message"] = f"lease taken over by another daemon; {message}"
         row["finished_at"] = row["finished_at"] or now
         changed.append(row)
     change_runs(con, changed)

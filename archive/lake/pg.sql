@@ -147,3 +147,10 @@ CREATE TABLE IF NOT EXISTS mediawatch.leases (
     expires_at TIMESTAMPTZ,
     fence BIGINT NOT NULL DEFAULT 0
 );
+
+-- The daemons sharing a lake, each seen at its last lease tick: how many share the outlets.
+CREATE TABLE IF NOT EXISTS mediawatch.daemons (
+    holder TEXT PRIMARY KEY,
+    home TEXT,
+    seen_at TIMESTAMPTZ NOT NULL
+);

@@ -65,7 +65,14 @@ class Daemon:
     """Schedules every outlet's runs, supervises them (one job thread each), and hands their
     ends to the ArchiveWriter, which judges them and schedules the next run."""
 
-    def __init__(self, config_path: Path, db: Path | str, *, max_parallel: int = 4) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        db: Path | str,
+        *,
+        max_parallel: int = 4,
+        lease: float | None = None,
+    ) -> None:
         self.config_path = config_path
         self.db = db  # the file's resolved path, or a lake URL
         self.store = open_store(db)
@@ -93,6 +100,18 @@ class Daemon:
 
             self.writer.alerts = AlertService(Path(db), lambda: self.config)
         self.scheduler: Any = None
+        self.leases: Any = None  # crawler.scheduler.leasing.LeaseKeeper, on a lake
+        if self.store.lake:
+            from crawler.scheduler.leasing import DEFAULT_LEASE, LeaseKeeper
+
+            self.leases = LeaseKeeper(
+                self.store.target,  # type: ignore[attr-defined]
+                str(self.store.home),
+                lease or DEFAULT_LEASE,
+                lambda: [o.name for o in self.config.outlets],
+                lambda: set(self.running),
+                lambda name: self._schedule(name, random.uniform(0.05, 0.5)),
+            )
 
     def _reclean_learned(self) -> int:
         # imported here: the cleaning stack (trafilatura, datasketch, scipy) costs the CLI ~0.4 s
@@ -220,6 +239,16 @@ class Daemon:
         """In the writer thread, once every record of the run is ingested: figures, new
         state, the log line, the next run."""
         row = self.store.runs.run_figures(con, run.run_id, run.outlet)
+        if (
+            self.leases is not None
+            and not run.foreign
+            and (
+                (row is not None and row[0] == "fenced")
+                or self.leases.fence_for(run.outlet) is None
+            )
+        ):
+            log.info("%s run %s: the outlet is another daemon's now", run.outlet, run.run_id)
+            return  # its state and next run are that daemon's
         status = row[0] if row is not None and row[0] != "running" else run.status
         if run.status in ("stopped", "timeout"):
             status = run.status  # we stopped it (then maybe killed it): not the outlet's fault
@@ -391,6 +420,10 @@ class Daemon:
             self._schedule(name, 2.0)
             return
         run_id = new_run_id()
+        fence = self.leases.fence_for(name) if self.leases else None
+        if self.leases and (fence is None or not self.leases.start_run(name, fence, run_id)):
+            log.debug("%s: another daemon holds it; its job waits for the lease", name)
+            return  # paused: the lease keeper resumes it when this daemon takes the outlet
         log_path = self.logs / f"{name}.{run_id}.log"
         try:
             self.logs.mkdir(parents=True, exist_ok=True)
@@ -412,7 +445,7 @@ class Daemon:
                 proc,
                 timeout=outlet.timeout_seconds,
                 label=f"{name} run {run_id}",
-                should_stop=self.stopping.is_set,
+                should_stop=lambda: self.stopping.is_set() or self._lease_lost(name, fence),
                 log_path=log_path,
             )
             status, returncode, seconds = end.status, end.returncode, end.seconds
@@ -427,6 +460,14 @@ class Daemon:
             self.running.pop(name, None)
         self.writer.finish(RunDone(name, run_id, status, returncode, seconds))
         prune_logs(self.logs, name)
+
+    def _lease_lost(self, name: str, fence: int | None) -> bool:
+        """The run's lease was not renewed in time (this daemon froze, or lost the lake): stop
+        its crawl; what it spools after a take-over is refused at ingest (the fence)."""
+        if self.leases is None or fence is None or self.leases.still_holds(name, fence):
+            return False
+        log.warning("%s: lease lost during the run; stopping its crawl", name)
+        return True
 
     # life -------------------------------------------------------------------------------------
 
@@ -455,6 +496,8 @@ class Daemon:
         for outlet in self.config.outlets:
             self._add_job(outlet)
         self.scheduler.start()
+        if self.leases is not None:
+            self.leases.start()
         log.info(
             "daemon %d running %d outlets on %s (config %s); stop with SIGTERM or Ctrl-C",
             os.getpid(),
@@ -485,6 +528,8 @@ class Daemon:
         log.info("stopping: %d crawls running", len(self.running))
         self.stopping.set()
         self.scheduler.shutdown(wait=True)  # job threads stop their crawls (SIGINT, then kill)
+        if self.leases is not None:
+            self.leases.stop()  # given back: another daemon takes the outlets at once
         self.writer.event("stop", None, None)
         self.writer.stop()
         # Bounded: what the writer has not ingested by then stays in the spool, durable, and

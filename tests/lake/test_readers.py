@@ -159,7 +159,6 @@ def test_commands_not_on_the_lake_yet_say_so_and_make_no_file(
 ) -> None:
     _db, url = migrated
     for command in (
-        ["status"],
         ["search", "climate"],
         ["reprocess", "--dry-run"],
         ["reindex"],
