@@ -64,7 +64,7 @@ from archive.lake import claims
 from archive.lake import runs as lake_runs
 from archive.lake.rows import append
 from archive.records import PageRecord, SpoolRecord, checked, record_problem
-from archive.spool import PART, Line, discard_segment, read_lines, ready_segments
+from archive.spool import PART, READY, Line, discard_segment, read_lines, ready_segments
 from archive.target import LakeTarget, unreachable
 
 logger = logging.getLogger(__name__)
@@ -546,20 +546,47 @@ def _ingest_segment(writer: LakeWriter, segment: Path, result: IngestResult) -> 
     records = [checked(line.record) for line in good if line.record is not None]
     try:
         writer.ingest_records(records, result, crashed=crashed)
-    except (claims.Busy, psycopg.OperationalError, duckdb.IOException, OSError):
+    except (psycopg.OperationalError, duckdb.IOException, OSError):
         raise
+    except claims.Busy as exc:  # keep the others out of the wait: the busy ones go on waiting
+        logger.info("%s: %s; record by record", segment.name, exc)
+        bad += _one_by_one(writer, segment, good, result, crashed)
     except Exception as exc:  # a record the lake refuses: keep the others, set it aside
         logger.error("segment %s failed as a whole (%s); record by record", segment.name, exc)
-        for line in good:
-            assert line.record is not None
-            try:
-                writer.ingest_records([checked(line.record)], result)
-            except (claims.Busy, psycopg.OperationalError, duckdb.IOException, OSError):
-                raise
-            except Exception as one:
-                bad.append((line, f"{type(one).__name__}: {one}"))
+        bad += _one_by_one(writer, segment, good, result, crashed)
     if bad:
         _quarantine(writer, segment, sorted(bad, key=lambda b: b[0].number), result)
+
+
+def _one_by_one(
+    writer: LakeWriter, segment: Path, lines: list[Line], result: IngestResult, crashed: str | None
+) -> list[tuple[Line, str]]:
+    """Each record its own batch: those the lake refuses come back (for the quarantine);
+    those waiting on a live writer's claims go to a segment of their own, which waits in
+    the spool (Busy again when none could go in: the segment then stays as it is)."""
+    failed: list[tuple[Line, str]] = []
+    waiting: list[Line] = []
+    for n, line in enumerate(lines):
+        assert line.record is not None
+        try:
+            last = n == len(lines) - 1
+            writer.ingest_records([checked(line.record)], result, crashed=crashed if last else None)
+        except (psycopg.OperationalError, duckdb.IOException, OSError):
+            raise
+        except claims.Busy as exc:
+            logger.debug("%s line %d waits: %s", segment.name, line.number, exc)
+            waiting.append(line)
+        except Exception as exc:
+            failed.append((line, f"{type(exc).__name__}: {exc}"))
+    if waiting and len(waiting) == len(lines):
+        raise claims.Busy(f"all {len(lines)} records wait on another writer's claims")
+    if waiting:
+        rest = segment.with_name(f"{segment.name.rsplit('-', 1)[0]}-w{time.time_ns()}{READY}")
+        tmp = rest.with_name("." + rest.name + ".tmp")
+        tmp.write_text("".join(json.dumps(line.record) + "\n" for line in waiting), "utf-8")
+        os.replace(tmp, rest)  # before the segment goes: a crash between keeps both (idempotent)
+        logger.info("%s: %d records wait in %s", segment.name, len(waiting), rest.name)
+    return failed
 
 
 def _quarantine(

@@ -20,11 +20,12 @@ import pytest
 from archive.db import writer
 from archive.ingest import ingest_records
 from archive.lake.claims import Busy
-from archive.lake.ingest import LakeWriter
+from archive.lake.ingest import LakeWriter, ingest_spool
+from archive.spool import SpoolWriter
 from archive.target import LakeTarget, parse_target
 from tests import pg
 from tests.conftest import rows
-from tests.lake.archives import archive_batches
+from tests.lake.archives import archive_batches, fixture, page
 from tests.lake.test_migrate import lake_rows
 
 ARTICLE = "outlet, url, canonical_url, title, text, word_count, published_at, language, version, content_hash"
@@ -172,13 +173,29 @@ def test_a_frozen_writers_claims_wait_for_it(
             time.sleep(0.1)
         with LakeWriter(target) as w, pytest.raises(Busy):
             w.ingest_records(batches[1])  # its claims are a live writer's: they wait
+        # in a spool, the records that need none of its claims do not wait with them
+        text = fixture("climate.html", "elsewhere.example").replace("by a third", "by half")
+        other = page("http://elsewhere.example/climate", text)  # another URL, another text
+        spool = tmp_path / "spool"
+        segment = SpoolWriter(spool, "run-2.courrier")
+        segment.open()
+        for record in [*batches[1][:3], other]:
+            segment.write(record)
+        segment.close()
+        with LakeWriter(target) as w:
+            step = ingest_spool(w, spool)
+        assert step.outcomes["new"] == 1 and step.segments == 1, step
+        waiting = sorted(spool.glob("*.jsonl"))
+        assert [len(p.read_text().splitlines()) for p in waiting] == [3]
     finally:
         os.kill(frozen.pid, signal.SIGCONT)
     assert frozen.wait(timeout=60) == 0
     with LakeWriter(target) as w:
         again = w.ingest_records(batches[1])
+        later = ingest_spool(w, spool)
     assert again.outcomes == {"already_ingested": len(batches[1])}
-    assert lake_rows(target, "SELECT count(*) FROM articles") == [(6,)]
+    assert later.outcomes == {"already_ingested": 3} and not list(spool.glob("*.jsonl"))
+    assert lake_rows(target, "SELECT count(*) FROM articles") == [(7,)]
 
 
 def _stopped(pid: int) -> bool:
