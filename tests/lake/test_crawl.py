@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archive.target import LakeTarget, parse_target
-from tests import pg
+from archive.target import LakeTarget
 from tests.conftest import ARTICLE_PATHS, outlet_config, rows, run_cli, serving_outlet
 from tests.lake.test_migrate import lake_rows
 
@@ -15,11 +14,9 @@ ARTICLE = "canonical_url, title, published_at, date_source, language, word_count
 
 
 def test_a_crawl_into_a_lake_archives_what_a_crawl_into_the_file_does(
-    pg_server: pg.Server, pg_database: str, tmp_path: Path
+    lake: tuple[str, LakeTarget], tmp_path: Path
 ) -> None:
-    url = pg_server.url(pg_database, tmp_path / "lake")
-    target = parse_target(url)
-    assert isinstance(target, LakeTarget)
+    url, target = lake
     db = tmp_path / "data" / "archive.duckdb"
     with serving_outlet() as web:
         config = tmp_path / "outlets.toml"
@@ -36,7 +33,7 @@ def test_a_crawl_into_a_lake_archives_what_a_crawl_into_the_file_does(
         )
         skips = "SELECT skip_reason, count(*) FROM pages GROUP BY 1 ORDER BY 1"
         assert lake_rows(target, skips) == rows(db, skips)
-        home = tmp_path / "data" / f"lake-{pg_database}"
+        home = tmp_path / "data" / f"lake-{target.dbname}"
         assert (home / "spool").is_dir() and not list((home / "spool").glob("*.jsonl"))
         assert list((home / "logs").glob("crawl-*.log")), "the crawl's log is in the lake's home"
 

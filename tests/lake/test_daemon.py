@@ -7,18 +7,15 @@ import signal
 from pathlib import Path
 
 from archive.db import ArchiveError
-from archive.target import LakeTarget, parse_target
-from tests import pg
+from archive.target import LakeTarget
 from tests.conftest import outlet_config, serving_outlet
 from tests.lake.daemons import LakeDaemon
 from tests.lake.test_migrate import lake_rows
 from tests.test_daemon import ARTICLES, wait_for
 
 
-def test_the_daemon_runs_on_a_lake(pg_server: pg.Server, pg_database: str, tmp_path: Path) -> None:
-    url = pg_server.url(pg_database, tmp_path / "lake")
-    target = parse_target(url)
-    assert isinstance(target, LakeTarget)
+def test_the_daemon_runs_on_a_lake(lake: tuple[str, LakeTarget], tmp_path: Path) -> None:
+    url, target = lake
     with serving_outlet() as web:
         config = tmp_path / "outlets.toml"
         config.write_text(outlet_config(web.base))

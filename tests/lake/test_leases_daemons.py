@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 
 from archive.db import ArchiveError
-from archive.target import LakeTarget, parse_target
+from archive.target import LakeTarget
 from tests import pg
 from tests.conftest import RSS, build_outlet, run_cli
 from tests.fakeweb import FakeWeb
@@ -86,11 +86,9 @@ def crawling(daemon: LakeDaemon) -> bool:
 
 
 def test_three_daemons_share_a_lake_through_a_kill_and_a_freeze(
-    pg_server: pg.Server, pg_database: str, tmp_path: Path
+    pg_server: pg.Server, pg_database: str, lake: tuple[str, LakeTarget], tmp_path: Path
 ) -> None:
-    url = pg_server.url(pg_database, tmp_path / "lake")
-    target = parse_target(url)
-    assert isinstance(target, LakeTarget)
+    url, target = lake
     con = psycopg.connect(pg_server.conninfo(pg_database), autocommit=True)
 
     def archived() -> int:
