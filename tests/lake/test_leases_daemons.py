@@ -136,6 +136,7 @@ def test_three_daemons_share_a_lake_through_a_kill_and_a_freeze(
             )
             took = time.time() - killed_at
             expiry = max(e for _, _, e in before.values() if e is not None).timestamp()
+            print(f"take-over {took:.1f}s after the kill, {time.time() - expiry:.1f}s after expiry")
             assert took <= LEASE + LEASE / 3 + 2.0, f"take-over after {took:.1f}s"
             assert time.time() - expiry <= LEASE / 3 + 2.0, "taken over within a tick of expiry"
             wait_for("round 1 archived", lambda: archived() >= 6 * (ARTICLES + 1), 120, daemons[1])
