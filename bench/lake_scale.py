@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -169,7 +170,9 @@ def migrate_rate(server: pg.Server, copies: int, tmp: Path) -> None:
     )
 
 
-def _lake_ingest(url: str, batches: list[list[object]], out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _lake_ingest(
+    url: str, batches: list[list[object]], out: multiprocessing.Queue, ready: Any
+) -> None:  # type: ignore[type-arg]
     from archive.lake.ingest import LakeWriter
 
     target = parse_target(url)
@@ -179,6 +182,7 @@ def _lake_ingest(url: str, batches: list[list[object]], out: multiprocessing.Que
     try:
         with LakeWriter(target) as w:
             w.ingest_records(batches[0])  # type: ignore[arg-type]  # warm: not counted
+            ready.wait()  # every writer warm: the clock starts for all at once
             started = time.time()
             for records in batches[1:]:
                 while True:
@@ -224,10 +228,12 @@ def ingest_rates(server: pg.Server, per_writer: int, writers: list[int], tmp: Pa
             target = parse_target(url)
             assert isinstance(target, LakeTarget)
             connect_lake_write(target).close()
-            out = ctx.Queue()
+            out, ready = ctx.Queue(), ctx.Barrier(n)
             # each writer its own outlets, as leases give each daemon its own
             share = [[_outlets(b, w) for b in [warm[w], *work[w::n]]] for w in range(n)]
-            procs = [ctx.Process(target=_lake_ingest, args=(url, share[w], out)) for w in range(n)]
+            procs = [
+                ctx.Process(target=_lake_ingest, args=(url, share[w], out, ready)) for w in range(n)
+            ]
             for p in procs:
                 p.start()
             spans = [out.get(timeout=900) for _ in procs]
