@@ -74,7 +74,12 @@ def note_repair(record: dict[str, Any], replaced: int) -> None:
 
 def spool_dir_for(db_path: str | os.PathLike[str]) -> Path:
     """The spool lives beside the archive: data/archive.duckdb -> data/archive.spool/ (beside the
-    file itself: a symlink to the archive must not get a spool of its own)."""
+    file itself: a symlink to the archive must not get a spool of its own). A lake's spool is
+    in this machine's home for it (archive/lake/home.py)."""
+    if isinstance(db_path, str) and db_path.lower().startswith(("postgresql://", "postgres://")):
+        from archive.lake.home import lake_spool
+
+        return lake_spool(db_path)
     p = Path(db_path).resolve()
     return p.with_name(p.stem + ".spool")
 

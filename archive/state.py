@@ -16,6 +16,7 @@ from typing import Any
 from archive.boilerplate import load_boilerplate
 from archive.db import ArchiveLocked, connect_read
 from archive.spool import pending_urls, spool_dir_for
+from archive.target import is_lake
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,12 @@ def load_crawl_state(db_path: str | os.PathLike[str], outlet: str) -> CrawlState
     """The state from the archive; when another program holds the archive (a read-write duckdb
     shell), from what the last crawl of the outlet saved, so the crawl still runs into the spool
     instead of failing (articles outside that saved window may be fetched again: ingest knows them)."""
+    if is_lake(db_path):  # a lake is never held: no saved state to fall back on
+        from archive.lake.state import read_lake_state
+
+        state = read_lake_state(str(db_path), outlet)
+        state.seen_urls |= pending_urls(spool_dir_for(db_path))
+        return state
     path = Path(db_path)
     spool = spool_dir_for(path)
     pending = pending_urls(spool)
@@ -154,40 +161,47 @@ def _cached_state(spool: Path, outlet: str) -> CrawlState:
 
 
 def _read_state(path: Path, outlet: str) -> CrawlState:
-    state = CrawlState()
     con = connect_read(path)
     try:
-        state.seen_urls.update(r[0] for r in con.execute("SELECT url FROM article_urls").fetchall())
-        cutoff = datetime.now(UTC) - timedelta(days=PERMANENT_SKIP_DAYS)
-        placeholders = ", ".join("?" for _ in PERMANENT_SKIPS)
-        state.skip_urls.update(
-            r[0]
-            for r in con.execute(
-                f"SELECT url FROM pages WHERE outlet = ? AND fetched_at >= ? AND skip_reason IN ({placeholders})",
-                [outlet, cutoff, *PERMANENT_SKIPS],
-            ).fetchall()
-        )
+        state = archived_state(con, outlet)
         for url, etag, last_modified in con.execute(
             "SELECT url, etag, last_modified FROM http_state WHERE outlet = ?", [outlet]
         ).fetchall():
             state.validators[url] = (etag, last_modified)
-        young = datetime.now(UTC) - REVISIT_WINDOW - timedelta(days=1)
-        rows = con.execute(
-            """
-            SELECT u.url, a.id, count(p.id), max(p.fetched_at), a.first_seen_at
-            FROM articles a
-            JOIN article_urls u ON u.article_id = a.id
-            LEFT JOIN pages p ON p.article_id = a.id
-            WHERE a.outlet = ? AND (a.last_seen_at >= ? OR a.first_seen_at >= ?)
-            GROUP BY u.url, a.id, a.first_seen_at
-            """,
-            [outlet, young, young],
-        ).fetchall()
-        for url, article_id, fetches, last_fetched, first_seen in rows:
-            state.known[url] = KnownArticle(
-                article_id, int(fetches), last_fetched or first_seen, first_seen
-            )
         state.boilerplate = load_boilerplate(con, outlet)
     finally:
         con.close()
+    return state
+
+
+def archived_state(con: Any, outlet: str) -> CrawlState:
+    """Seen URLs, pages not worth fetching again, young articles due a revisit: the same SQL
+    on the file and on a lake (whose tables and views have the same names)."""
+    state = CrawlState()
+    state.seen_urls.update(r[0] for r in con.execute("SELECT url FROM article_urls").fetchall())
+    cutoff = datetime.now(UTC) - timedelta(days=PERMANENT_SKIP_DAYS)
+    placeholders = ", ".join("?" for _ in PERMANENT_SKIPS)
+    state.skip_urls.update(
+        r[0]
+        for r in con.execute(
+            f"SELECT url FROM pages WHERE outlet = ? AND fetched_at >= ? AND skip_reason IN ({placeholders})",
+            [outlet, cutoff, *PERMANENT_SKIPS],
+        ).fetchall()
+    )
+    young = datetime.now(UTC) - REVISIT_WINDOW - timedelta(days=1)
+    rows = con.execute(
+        """
+        SELECT u.url, a.id, count(p.id), max(p.fetched_at), a.first_seen_at
+        FROM articles a
+        JOIN article_urls u ON u.article_id = a.id
+        LEFT JOIN pages p ON p.article_id = a.id
+        WHERE a.outlet = ? AND (a.last_seen_at >= ? OR a.first_seen_at >= ?)
+        GROUP BY u.url, a.id, a.first_seen_at
+        """,
+        [outlet, young, young],
+    ).fetchall()
+    for url, article_id, fetches, last_fetched, first_seen in rows:
+        state.known[url] = KnownArticle(
+            article_id, int(fetches), last_fetched or first_seen, first_seen
+        )
     return state

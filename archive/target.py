@@ -30,7 +30,7 @@ class LakeTarget:
     data: str
     password: str | None = None
 
-    def libpq(self, *, read_only: bool = False) -> str:
+    def libpq(self, *, read_only: bool = False, application_name: str | None = None) -> str:
         """libpq key=value string (the postgres extension and psycopg both take it). `read_only`
         makes every transaction of the session read-only on the server: a reader's SQL reaching
         PostgreSQL through the extension (postgres_execute) cannot write either."""
@@ -41,6 +41,8 @@ class LakeTarget:
             "dbname": self.dbname,
             "connect_timeout": str(CONNECT_TIMEOUT),
         }
+        if application_name:  # how a lake writer is known alive (archive/lake/claims.py)
+            parts["application_name"] = application_name
         if read_only:
             parts["options"] = "-c default_transaction_read_only=on"
         if self.password is not None:

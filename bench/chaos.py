@@ -11,7 +11,9 @@ sitemap lastmod moves, so it is revisited and gets a new version). Each iteratio
    then every article published so far must be archived exactly once (lost / duplicated).
 
 Usage: .venv/bin/python bench/chaos.py [--iterations 5] [--target crawl|daemon|both] [--seed N]
-                                       [--workers auto|0|N] [--json]
+                                       [--workers auto|0|N] [--json] [--lake URL]
+
+--lake: the same on a lake (an empty one, postgresql://USER@HOST:PORT/DBNAME?data=DIR).
 """
 
 from __future__ import annotations
@@ -81,12 +83,20 @@ def _scalar(con: Any, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def check_archive(db: Path, *, idle: bool) -> tuple[dict[str, int], set[str]] | None:
+def _reader(db: Path | str) -> Any:
+    if isinstance(db, str):  # a lake: the same SQL on its tables and views
+        from archive.lake.connect import open_lake_reader
+
+        return open_lake_reader(db)[0]
+    return connect_read(db, retries=100)
+
+
+def check_archive(db: Path | str, *, idle: bool) -> tuple[dict[str, int], set[str]] | None:
     """Invariant violations and the archived canonical URLs; None when it does not open."""
-    if not db.exists():
+    if isinstance(db, Path) and not db.exists():
         return {}, set()
     try:
-        con = connect_read(db, retries=100)
+        con = _reader(db)
     except ArchiveError:
         return None
     try:
@@ -121,12 +131,14 @@ class Figures:
 
 
 class Chaos:
-    def __init__(self, workdir: Path, seed: int, workers: str) -> None:
+    def __init__(self, workdir: Path, seed: int, workers: str, lake: str | None = None) -> None:
         self.rng = random.Random(seed)
         self.web = HostileWeb().start()
         self.outlet = GrowingOutlet(self.web)
         self.config = workdir / "outlets.toml"
-        self.db = workdir / "data" / "archive.duckdb"
+        self.db: Path | str = lake or workdir / "data" / "archive.duckdb"
+        if lake:  # this machine's home for the lake (spool, logs), for the CLIs and for us
+            os.environ["MEDIAWATCH_LAKE_HOME"] = str(workdir / "lake-home")
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.config.write_text(f"""
@@ -235,7 +247,7 @@ concurrency = 4
 
     def _ok_runs(self) -> int:
         try:
-            con = connect_read(self.db, retries=100)
+            con = _reader(self.db)
         except ArchiveError:
             return 0
         try:
@@ -286,10 +298,16 @@ concurrency = 4
 
 
 def run(
-    iterations: int, target: str, seed: int, workers: str, workdir: Path, progress: bool = True
+    iterations: int,
+    target: str,
+    seed: int,
+    workers: str,
+    workdir: Path,
+    progress: bool = True,
+    lake: str | None = None,
 ) -> Figures:
     started = time.monotonic()
-    chaos = Chaos(workdir, seed, workers)
+    chaos = Chaos(workdir, seed, workers, lake)
     try:
         chaos.outlet.publish(8)
         # the window in which a kill lands: about one crawl subprocess's life
@@ -323,18 +341,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", type=Path, default=None, help="work in this directory and keep it"
     )
+    parser.add_argument("--lake", metavar="URL", default=None, help="run on this (empty) lake")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**6)
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        figures = run(args.iterations, args.target, seed, args.workers, args.keep)
+        figures = run(args.iterations, args.target, seed, args.workers, args.keep, lake=args.lake)
     else:
         with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
-            figures = run(args.iterations, args.target, seed, args.workers, Path(tmp))
+            figures = run(
+                args.iterations, args.target, seed, args.workers, Path(tmp), lake=args.lake
+            )
     if args.json:
         print(json.dumps({"seed": seed, "target": args.target, **asdict(figures)}))
     else:
-        print(f"seed {seed}, target {args.target}, {figures.seconds}s")
+        on = f", on the lake {args.lake}" if args.lake else ""
+        print(f"seed {seed}, target {args.target}{on}, {figures.seconds}s")
         for key in (
             "iterations",
             "expected",

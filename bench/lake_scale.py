@@ -1,5 +1,11 @@
-"""Lake scale bench, first figures (issue 15): commit latency of 50-row batches with 1, 2 and 4
-writers, and the migrate rate, each beside the file backend measured in the same run.
+"""Lake scale bench (issue 15): commit latency of 50-row batches with 1, 2 and 4 writers, the
+ingest rate of real cleaned records through the lake writer with 1, 2 and 4 writers, and the
+migrate rate, each beside the file backend measured in the same run.
+
+The ingest: records made once by the real cleaning (tests/lake/archives.py: articles, an
+edit, an exact copy, a cross-outlet copy, a 404, per host), split between the writers by
+host; the file ingests them all in one process (it allows one writer), one transaction a
+batch as the daemon does; each lake writer is a process with its own LakeWriter.
 
 Writers on the lake are processes (one per machine, in production), each with its own
 connection; on the file, DuckDB allows one writing process, so its writers are threads of
@@ -8,7 +14,8 @@ about 2 KB of gzip each), as the ingest's short transactions do. The migrate mov
 archive made by the real cleaning and ingest; its file baseline is DuckDB's own
 `COPY FROM DATABASE` of the same archive into a new file.
 
-Usage: ``.venv/bin/python bench/lake_scale.py [--commits 30] [--writers 1,2,4] [--copies 20]``
+Usage: ``.venv/bin/python bench/lake_scale.py [--commits 30] [--writers 1,2,4] [--copies 20]
+[--ingest-copies 4]``
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) or its binaries (tests/pg.py).
 """
 
@@ -23,6 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -162,6 +170,87 @@ def migrate_rate(server: pg.Server, copies: int, tmp: Path) -> None:
     )
 
 
+def _lake_ingest(
+    url: str, batches: list[list[object]], out: multiprocessing.Queue, ready: Any
+) -> None:  # type: ignore[type-arg]
+    from archive.lake.ingest import LakeWriter
+
+    target = parse_target(url)
+    assert isinstance(target, LakeTarget)
+    from archive.lake.claims import Busy
+
+    try:
+        with LakeWriter(target) as w:
+            w.ingest_records(batches[0])  # type: ignore[arg-type]  # warm: not counted
+            ready.wait()  # every writer warm: the clock starts for all at once
+            started = time.time()
+            for records in batches[1:]:
+                while True:
+                    try:
+                        w.ingest_records(records)  # type: ignore[arg-type]
+                        break
+                    except Busy:  # another writer's batch holds a claim we need: wait, retry
+                        time.sleep(0.05)
+            out.put((started, time.time()))
+    except Exception as exc:
+        out.put((None, f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _outlets(records: list[object], writer: int) -> list[object]:
+    return [{**r, "outlet": f"{r['outlet']}{writer}"} for r in records]  # type: ignore[dict-item]
+
+
+def ingest_rates(server: pg.Server, per_writer: int, writers: list[int], tmp: Path) -> None:
+    """Pages a second through the file's ingest and through 1, 2, 4 lake writers."""
+    from archive.ingest import ingest_records
+    from tests.lake.archives import archive_batches
+
+    most = max(writers)
+    made = archive_batches(copies=most * per_writer + most)  # [start, copies..., end]
+    copies = made[1:-1]
+    warm, work = copies[:most], copies[most:]
+    pages = sum(len(b) for b in work)
+    con = connect_write(tmp / "ingest.duckdb")
+    ingest_records(con, warm[0])  # type: ignore[arg-type]
+    started = time.perf_counter()
+    for records in work:
+        ingest_records(con, records)  # type: ignore[arg-type]
+    file_rate = pages / (time.perf_counter() - started)
+    con.close()
+    print(f"\ningest of {pages} real pages ({len(work)} batches of ~9), pages a second:")
+    print(f"  file, one writer: {file_rate:.0f}")
+    ctx = multiprocessing.get_context("spawn")
+    for n in writers:
+        name = server.create_database()
+        try:
+            url = server.url(name, tmp / f"ingest-lake-{n}")
+            target = parse_target(url)
+            assert isinstance(target, LakeTarget)
+            connect_lake_write(target).close()
+            out, ready = ctx.Queue(), ctx.Barrier(n)
+            # each writer its own outlets, as leases give each daemon its own
+            share = [[_outlets(b, w) for b in [warm[w], *work[w::n]]] for w in range(n)]
+            procs = [
+                ctx.Process(target=_lake_ingest, args=(url, share[w], out, ready)) for w in range(n)
+            ]
+            for p in procs:
+                p.start()
+            spans = [out.get(timeout=900) for _ in procs]
+            for p in procs:
+                p.join()
+            failed = [why for begin, why in spans if begin is None]
+            if failed:
+                print(f"  lake, {n} writers: failed: {failed[0]}")
+                continue
+            rate = pages / (max(e for _, e in spans) - min(b for b, _ in spans))
+            print(
+                f"  lake, {n} writer{'s' if n > 1 else ''}: {rate:.0f} (lake/file x{rate / file_rate:.2f})"
+            )
+        finally:
+            server.drop_database(name)
+
+
 def _q(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
@@ -172,6 +261,9 @@ def main() -> None:
     parser.add_argument("--writers", default="1,2,4")
     parser.add_argument(
         "--copies", type=int, default=20, help="archive size for the migrate (x7 articles)"
+    )
+    parser.add_argument(
+        "--ingest-copies", type=int, default=4, help="record sets (~9 pages) per lake writer"
     )
     args = parser.parse_args()
     server = pg.server()
@@ -194,6 +286,7 @@ def main() -> None:
                     f"{writers:>7}  {f50:>7.1f}ms  {l50:>7.1f}ms  {_q(l_times, 90):>7.1f}ms  {l50 / f50:>8.1f}x  "
                     f"{len(f_times) / f_wall:>9.0f}  {len(l_times) / l_wall:>9.0f}  {failed}"
                 )
+            ingest_rates(server, args.ingest_copies, [int(w) for w in args.writers.split(",")], tmp)
             migrate_rate(server, args.copies, tmp)
     finally:
         server.stop()

@@ -155,18 +155,21 @@ def crawl_cmd(
     except ConfigError as exc:
         fail(str(exc), 2)
     run_id = new_run_id()
-    log_file = Path(log_path) if log_path else Path(db_path).parent / "logs" / f"crawl-{run_id}.log"
+    from archive.store import open_store
+
+    store = open_store(db_path)
+    log_file = Path(log_path) if log_path else store.home / "logs" / f"crawl-{run_id}.log"
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail(f"{log_file.parent}: cannot create the log directory: {exc.strerror}")
-    from archive.db import writer
-
     try:
-        with writer(db_path):
+        with store.session():
             pass  # created, migrated and writable; else one line saying why, before any fetch
     except ArchiveError as exc:
         fail(str(exc))
+    finally:
+        store.close()
     limit = timeout or max(o.timeout_seconds for o in outlets)
     import tempfile
     import time
@@ -204,16 +207,15 @@ def crawl_cmd(
     if tty:
         click.echo("", err=True)
     click.echo(final.rsplit(", ETA", 1)[0], err=True)  # the summary line, piped or not
-    from archive.db import checkpoint
-
     try:
-        checkpoint(db_path)  # the archive at rest is one file, and readers replay no log
+        store.checkpoint()  # the archive at rest is one file, and readers replay no log
     except ArchiveError as exc:
         click.echo(
             f"warning: {exc} (the archive is complete; its log is replayed at the next open)",
             err=True,
         )
-    _print_run_summary(db_path, run_id)
+    _print_run_summary(store, run_id)
+    store.close()
     click.echo(
         f"run {run_id}: {result.status} in {result.seconds:.1f}s, {result.ingest}; log: {log_file}",
         err=True,
@@ -222,13 +224,12 @@ def crawl_cmd(
         sys.exit(1)
 
 
-def _print_run_summary(db_path: str, run_id: str) -> None:
+def _print_run_summary(store: Any, run_id: str) -> None:
     from archive.db import reader
-    from archive.runs import run_summaries
 
     try:
-        with reader(db_path) as con:
-            rows = run_summaries(con, run_id)
+        with store.session() if store.lake else reader(store.db) as con:
+            rows = store.runs.run_summaries(con, run_id)
     except ArchiveError:
         return
     for outlet, status, requests, new, updated, skipped, errors in rows:

@@ -28,12 +28,21 @@ def register(group: click.Group) -> None:
         help="Crawls running at the same time.",
     )
     @click.option(
+        "--lease",
+        default="30s",
+        show_default=True,
+        help="On a lake: how long an outlet stays this daemon's without a renewal (the "
+        "take-over time when a daemon dies or freezes).",
+    )
+    @click.option(
         "--log-level",
         default="INFO",
         show_default=True,
         type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     )
-    def run_cmd(config_path: str, db_path: str, max_parallel: int, log_level: str) -> None:
+    def run_cmd(
+        config_path: str, db_path: str, max_parallel: int, lease: str, log_level: str
+    ) -> None:
         """Crawl every outlet on its own schedule, forever, as the archive's single writer.
 
         Runs one crawl process per outlet run; re-reads the config on SIGHUP or when the file
@@ -45,13 +54,21 @@ def register(group: click.Group) -> None:
           mediawatch run --config outlets.toml --db data/archive.duckdb
           kill -HUP $(cat data/archive.duckdb.daemon.lock)   # reload the config
         """
+        from archive.target import is_lake
         from crawler.outlets import ConfigError
         from crawler.scheduler.daemon import Daemon, log
         from crawler.scheduler.lock import DaemonLock
         from crawler.scheduler.logs import setup_logging
 
-        db = Path(db_path).resolve()  # the lock, spool and logs of the file, not of a symlink to it
-        daemon = Daemon(Path(config_path), db, max_parallel=max_parallel)
+        # the lock, spool and logs of the file, not of a symlink to it; a lake is its URL
+        db = db_path if is_lake(db_path) else Path(db_path).resolve()
+        from crawler.outlets import parse_duration
+
+        try:
+            lease_seconds = parse_duration(lease)
+        except ValueError as exc:
+            fail(f"--lease: {exc}", 2)
+        daemon = Daemon(Path(config_path), db, max_parallel=max_parallel, lease=lease_seconds)
         try:
             raw = daemon.load_initial_config()
         except ConfigError as exc:
@@ -117,11 +134,16 @@ def register(group: click.Group) -> None:
           mediawatch status --db data/archive.duckdb
           mediawatch status --format json | jq '.[] | select(.healthy == false)'
         """
+        from archive.target import hide_password, is_lake
         from crawler.outlets import ConfigError, read_config
         from crawler.scheduler.status import print_status_table, read_status
 
         configured: list[str] | None = None
         snapshot = Path(db_path).with_name(Path(db_path).name + ".daemon-config.toml")
+        if is_lake(db_path):
+            from archive.lake.home import lake_home
+
+            snapshot = lake_home(db_path) / "daemon-config.toml"  # this machine's daemon
         if not config_path and snapshot.exists():
             # what the daemon runs: outlets removed from it are not shown as ok
             config_path = str(snapshot)
@@ -131,13 +153,13 @@ def register(group: click.Group) -> None:
             except ConfigError as exc:
                 click.echo(f"warning: {exc}; showing the archive only", err=True)
         try:
-            rows = read_status(Path(db_path), configured)
+            rows = read_status(db_path if is_lake(db_path) else Path(db_path), configured)
         except ArchiveError as exc:
             fail(str(exc))
         if fmt == "json":
             click.echo(json.dumps(rows, indent=2, default=_json_default))
         else:
-            print_status_table(rows, Path(db_path))
+            print_status_table(rows, hide_password(db_path) if is_lake(db_path) else Path(db_path))
 
     del status_cmd
 

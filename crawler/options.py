@@ -22,12 +22,8 @@ config_option = click.option(
     type=click.Path(dir_okay=False),
     help="Outlet config (TOML). Env: MEDIAWATCH_CONFIG.",
 )
-LAKE_COMMANDS = (
-    "query",
-    "export",
-    "search",
-    "reindex",
-)  # the commands that run on a lake so far (issue 15)
+# the commands that run on a lake so far (issue 15)
+LAKE_COMMANDS = ("query", "export", "crawl", "run", "status", "search", "reindex")
 
 
 def _check_db(ctx: click.Context, _param: click.Parameter, value: str) -> str:

@@ -19,23 +19,29 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def attach_sql(target: LakeTarget, *, read_only: bool, alias: str = ALIAS) -> str:
+def attach_sql(
+    target: LakeTarget, *, read_only: bool, alias: str = ALIAS, application_name: str | None = None
+) -> str:
     """The ATTACH statement (also what a notebook runs, see the README)."""
     options = [f"DATA_PATH {_literal(target.data)}"]
     if read_only:
         options.append("READ_ONLY")
-    return f"ATTACH {_literal('ducklake:postgres:' + target.libpq(read_only=read_only))} AS {alias} ({', '.join(options)})"
+    libpq = target.libpq(read_only=read_only, application_name=application_name)
+    return f"ATTACH {_literal('ducklake:postgres:' + libpq)} AS {alias} ({', '.join(options)})"
 
 
-def attach(target: LakeTarget, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the lake attached and in use; ArchiveError in one line."""
+def attach(
+    target: LakeTarget, *, read_only: bool, application_name: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached and in use; ArchiveError in one line.
+    `application_name` names the catalog's PostgreSQL sessions (a writer's liveness)."""
     check_reachable(target)  # a bounded connect first: the extension's errors are long
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")  # a long batch must not draw bars on stderr
         load_lake_extensions(con)
         configure_s3(con, target)
-        con.execute(attach_sql(target, read_only=read_only))
+        con.execute(attach_sql(target, read_only=read_only, application_name=application_name))
         con.execute(f"USE {ALIAS}")
     except (duckdb.Error, ArchiveError) as exc:
         con.close()

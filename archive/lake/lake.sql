@@ -77,6 +77,13 @@ CREATE TABLE IF NOT EXISTS spool_quarantine (
     reason VARCHAR NOT NULL, excerpt VARCHAR, quarantined_at TIMESTAMPTZ NOT NULL
 );
 
+-- One row per committed ingest batch, in the batch's own lake transaction: the commit marker
+-- a writer reads to settle the PostgreSQL claims of a batch whose owner died (ingest.py).
+CREATE TABLE IF NOT EXISTS ingest_batches (
+    batch VARCHAR NOT NULL, owner VARCHAR NOT NULL, records INTEGER NOT NULL, counts JSON,
+    committed_at TIMESTAMPTZ NOT NULL
+);
+
 -- The current state, as the file backend's tables of the same names.
 CREATE OR REPLACE VIEW articles AS
 WITH cur AS (
@@ -115,10 +122,11 @@ CREATE OR REPLACE VIEW outlet_state AS
 SELECT * EXCLUDE (recorded_at) FROM outlet_state_log
 QUALIFY row_number() OVER (PARTITION BY outlet ORDER BY recorded_at DESC) = 1;
 
--- Search does not run on a lake yet (the fts index cannot read lake tables): the tables the
--- search reads are views that say so, instead of "no such table" or an empty answer.
+-- The file backend's search tables (fts postings, stats) are not on a lake: its index is
+-- PostgreSQL's text search (archive/lake/search.py). The views a query might name say so,
+-- instead of "no such table" or an empty answer.
 CREATE OR REPLACE VIEW search_stats AS
-SELECT error('search does not run on a lake yet (the fts index cannot read lake tables); '
-             || 'use SQL: mediawatch query "select title from articles where text ilike ''%word%''"')::VARCHAR AS stemmer,
-       error('search does not run on a lake yet')::BIGINT AS docs,
-       error('search does not run on a lake yet')::BIGINT AS total_len;
+SELECT error('the search tables of the file backend are not on a lake; search it with '
+             || 'mediawatch search --db URL (PostgreSQL text search)')::VARCHAR AS stemmer,
+       error('the search tables are not on a lake')::BIGINT AS docs,
+       error('the search tables are not on a lake')::BIGINT AS total_len;

@@ -6,7 +6,9 @@ other), expires unless renewed (the take-over timer after a crash or a freeze), 
 new taking bumps its fence: a daemon that wakes up with an old fence is refused when it
 records its run (`holds`).
 
-State: a library, tested on a real PostgreSQL; the daemon does not use it yet (issue 15).
+The daemon (crawler/scheduler/leasing.py) renews its leases every third of their time, takes
+free or expired ones up to its fair share (outlets / daemons seen lately), gives back the
+excess, and starts a run only under a lease it holds (`start_run`, the run's fence stored).
 """
 
 from __future__ import annotations
@@ -15,6 +17,13 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import psycopg
+
+from archive.target import LakeTarget
+
+
+def connect(target: LakeTarget, holder: str) -> psycopg.Connection:
+    """A session for the lease calls, named after the daemon (autocommit: each call is short)."""
+    return psycopg.connect(target.libpq(application_name=holder), autocommit=True)
 
 
 def take(
@@ -79,3 +88,67 @@ def held(con: psycopg.Connection) -> list[tuple[str, str, int, object]]:
         "WHERE holder IS NOT NULL AND expires_at > now() ORDER BY outlet"
     ).fetchall()
     return [(str(o), str(h), int(f), e) for o, h, f, e in rows]
+
+
+def free(con: psycopg.Connection, outlets: Iterable[str]) -> list[str]:
+    """Of `outlets`, those nobody holds (free, expired, or never leased), sorted."""
+    names = sorted(set(outlets))
+    held_now = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT outlet FROM mediawatch.leases WHERE outlet = ANY(%s) "
+            "AND holder IS NOT NULL AND expires_at > now()",
+            [names],
+        )
+    }
+    return [n for n in names if n not in held_now]
+
+
+def heartbeat(con: psycopg.Connection, holder: str, home: str | None, ttl: timedelta) -> int:
+    """Say this daemon is alive; return how many daemons were seen within `ttl` (itself included)."""
+    con.execute(
+        "INSERT INTO mediawatch.daemons (holder, home, seen_at) VALUES (%s, %s, now()) "
+        "ON CONFLICT (holder) DO UPDATE SET seen_at = now()",
+        [holder, home],
+    )
+    row = con.execute(
+        "SELECT count(*) FROM mediawatch.daemons WHERE seen_at > now() - %s", [ttl]
+    ).fetchone()
+    return int(row[0]) if row else 1
+
+
+def leave(con: psycopg.Connection, holder: str) -> None:
+    """A daemon stopping: its leases and its heartbeat go, so others take over at once."""
+    with con.transaction():
+        con.execute(
+            "UPDATE mediawatch.leases SET holder = NULL, expires_at = NULL WHERE holder = %s",
+            [holder],
+        )
+        con.execute("DELETE FROM mediawatch.daemons WHERE holder = %s", [holder])
+
+
+def start_run(
+    con: psycopg.Connection,
+    holder: str,
+    outlet: str,
+    fence: int,
+    run_id: str,
+    home: str | None,
+) -> bool:
+    """Record a run as started under our lease at `fence`, in the transaction that checks the
+    lease (held FOR SHARE: no take-over slips in between); False when the lease is gone."""
+    with con.transaction():
+        if not holds(con, holder, outlet, fence, lock=True):
+            return False
+        con.execute(
+            "INSERT INTO mediawatch.crawl_runs (run_id, outlet, started_at, status, fence, home) "
+            "VALUES (%s, %s, now(), 'running', %s, %s) ON CONFLICT DO NOTHING",
+            [run_id, outlet, fence, home],
+        )
+    return True
+
+
+def holders(target: LakeTarget) -> dict[str, tuple[str, int, object]]:
+    """outlet -> (holder, fence, expires_at) of the unexpired leases, read-only: `status`."""
+    with psycopg.connect(target.libpq(read_only=True)) as con:
+        return {o: (h, f, e) for o, h, f, e in held(con)}

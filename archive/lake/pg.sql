@@ -99,9 +99,58 @@ CREATE TABLE IF NOT EXISTS mediawatch.boilerplate_due (
 
 -- Who crawls an outlet (daemons on many machines): taken with FOR UPDATE SKIP LOCKED, expiry
 -- as the take-over timer, fence bumped at each take-over so a woken stale holder is refused.
+-- The lake ingest (archive/lake/ingest.py): a batch in flight, from its claims to the end of
+-- its lake commit. Claims name their batch; a claim whose batch is still listed here is not
+-- final yet: its owner (a PostgreSQL application_name) is alive and finishing, or dead and
+-- the next writer settles it from the lake's ingest_batches (committed: kept; not: deleted).
+CREATE TABLE IF NOT EXISTS mediawatch.batches (
+    batch TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+ALTER TABLE mediawatch.page_records ADD COLUMN IF NOT EXISTS batch TEXT;
+ALTER TABLE mediawatch.article_urls ADD COLUMN IF NOT EXISTS batch TEXT;
+ALTER TABLE mediawatch.article_keys ADD COLUMN IF NOT EXISTS batch TEXT;
+ALTER TABLE mediawatch.article_keys ADD COLUMN IF NOT EXISTS url TEXT;
+CREATE INDEX IF NOT EXISTS page_records_batch ON mediawatch.page_records (batch);
+CREATE INDEX IF NOT EXISTS article_urls_batch ON mediawatch.article_urls (batch);
+CREATE INDEX IF NOT EXISTS article_keys_batch ON mediawatch.article_keys (batch);
+
+-- Each text version of an article (its current one is the highest): claiming (id, version + 1)
+-- is what makes two writers unable to both add "version 2".
+CREATE TABLE IF NOT EXISTS mediawatch.article_versions (
+    article_id BIGINT NOT NULL,
+    version INTEGER NOT NULL,
+    content_hash TEXT,
+    batch TEXT,
+    PRIMARY KEY (article_id, version)
+);
+CREATE INDEX IF NOT EXISTS article_versions_batch ON mediawatch.article_versions (batch);
+
+-- Every text an outlet's articles have had (exact duplicates are per outlet, dedup level 2,
+-- against the articles whose current text it is: their current version says which).
+CREATE TABLE IF NOT EXISTS mediawatch.content_hashes (
+    outlet TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    article_id BIGINT NOT NULL,
+    batch TEXT,
+    PRIMARY KEY (outlet, content_hash, article_id)
+);
+CREATE INDEX IF NOT EXISTS content_hashes_batch ON mediawatch.content_hashes (batch);
+
+-- Which machine's spool holds a run (archive/lake/home.py): only its daemon calls it crashed.
+ALTER TABLE mediawatch.crawl_runs ADD COLUMN IF NOT EXISTS home TEXT;
+
 CREATE TABLE IF NOT EXISTS mediawatch.leases (
     outlet TEXT PRIMARY KEY,
     holder TEXT,
     expires_at TIMESTAMPTZ,
     fence BIGINT NOT NULL DEFAULT 0
+);
+
+-- The daemons sharing a lake, each seen at its last lease tick: how many share the outlets.
+CREATE TABLE IF NOT EXISTS mediawatch.daemons (
+    holder TEXT PRIMARY KEY,
+    home TEXT,
+    seen_at TIMESTAMPTZ NOT NULL
 );

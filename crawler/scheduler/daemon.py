@@ -31,10 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from archive import runs as runs_db
-from archive.db import writer
-from archive.ingest import ingest_spool
-from archive.spool import live_writers, ready_segments, spool_dir_for, unfinished_runs
+from archive.spool import live_writers, ready_segments, unfinished_runs
+from archive.store import open_store
 from crawler.outlets import Config, ConfigError, Outlet, read_config
 from crawler.scheduler.logs import prune_logs
 from crawler.scheduler.policy import (
@@ -67,11 +65,23 @@ class Daemon:
     """Schedules every outlet's runs, supervises them (one job thread each), and hands their
     ends to the ArchiveWriter, which judges them and schedules the next run."""
 
-    def __init__(self, config_path: Path, db: Path, *, max_parallel: int = 4) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        db: Path | str,
+        *,
+        max_parallel: int = 4,
+        lease: float | None = None,
+    ) -> None:
         self.config_path = config_path
-        self.db = db
-        self.logs = db.parent / "logs"
-        self.snapshot = db.with_name(db.name + ".daemon-config.toml")
+        self.db = db  # the file's resolved path, or a lake URL
+        self.store = open_store(db)
+        self.logs = self.store.home / "logs"
+        self.snapshot = (
+            self.store.home / "daemon-config.toml"
+            if self.store.lake
+            else Path(db).with_name(Path(db).name + ".daemon-config.toml")
+        )
         self.max_parallel = max_parallel
         # Up to max_parallel crawls run at once, each with its own cleaning pool: the cores
         # are shared between them, not given to each (4 crawls x 2 cores was 8 workers).
@@ -83,18 +93,31 @@ class Daemon:
         self._state_lock = threading.Lock()
         self.config: Config
         self._config_mtime: float | None = None
-        self.writer = ArchiveWriter(db, self._run_finished, on_held=self._run_held)
-        self.writer.after_ingest = self._reclean_learned
-        from crawler.alerts.service import AlertService  # feedgen, smtplib: only for the daemon
+        self.writer = ArchiveWriter(self.store, self._run_finished, on_held=self._run_held)
+        if not self.store.lake:  # learned boilerplate and alerts are not on a lake yet
+            self.writer.after_ingest = self._reclean_learned
+            from crawler.alerts.service import AlertService  # feedgen, smtplib: only the daemon
 
-        self.writer.alerts = AlertService(db, lambda: self.config)
+            self.writer.alerts = AlertService(Path(db), lambda: self.config)
         self.scheduler: Any = None
+        self.leases: Any = None  # crawler.scheduler.leasing.LeaseKeeper, on a lake
+        if self.store.lake:
+            from crawler.scheduler.leasing import DEFAULT_LEASE, LeaseKeeper
+
+            self.leases = LeaseKeeper(
+                self.store.target,  # type: ignore[attr-defined]
+                str(self.store.home),
+                lease or DEFAULT_LEASE,
+                lambda: [o.name for o in self.config.outlets],
+                lambda: set(self.running),
+                lambda name: self._schedule(name, random.uniform(0.05, 0.5)),
+            )
 
     def _reclean_learned(self) -> int:
         # imported here: the cleaning stack (trafilatura, datasketch, scipy) costs the CLI ~0.4 s
         from crawler.reprocess import reclean_learned
 
-        return reclean_learned(self.db, self.config)
+        return reclean_learned(Path(self.db), self.config)
 
     # config -----------------------------------------------------------------------------------
 
@@ -154,7 +177,7 @@ class Daemon:
         started = time.monotonic()
         total = 0
         while True:
-            step = ingest_spool(self.db)
+            step = self.store.ingest()
             total += step.records
             if not step.segments:
                 break
@@ -163,8 +186,8 @@ class Daemon:
             log.info(
                 "ingested %d records left in the spool (%.1fs)", total, time.monotonic() - started
             )
-        with writer(self.db) as con:
-            spool = spool_dir_for(self.db)
+        with self.store.session() as con:
+            spool = self.store.spool
             # A crawl of an earlier daemon may still be finishing, or have left segments that a
             # reader kept us from ingesting: judge those runs once their last record is in.
             # A crawl still running may not even have its run_start in the archive yet: the
@@ -173,10 +196,10 @@ class Daemon:
             for prefix in sorted(unfinished):
                 run_id, _, outlet = prefix.partition(".")
                 self.writer.finish(RunDone(outlet, run_id, "running", 0, 0.0, foreign=True))
-            runs_db.close_orphan_runs(con, unfinished)
-            for outlet_name in runs_db.outlets_last_run_unfinished(con):
-                _forget_validators(con, outlet_name)
-            rows = runs_db.load_outlet_states(con)
+            self.store.runs.close_orphan_runs(con, unfinished)
+            for outlet_name in self.store.runs.outlets_last_run_unfinished(con):
+                _forget_validators(self.store.runs, con, outlet_name)
+            rows = self.store.runs.load_outlet_states(con)
         for row in rows:
             if self.outlet(row[0]) is None:
                 continue
@@ -215,14 +238,24 @@ class Daemon:
     def _run_finished(self, run: RunDone, con: Any) -> None:
         """In the writer thread, once every record of the run is ingested: figures, new
         state, the log line, the next run."""
-        row = runs_db.run_figures(con, run.run_id, run.outlet)
+        row = self.store.runs.run_figures(con, run.run_id, run.outlet)
+        if (
+            self.leases is not None
+            and not run.foreign
+            and (
+                (row is not None and row[0] == "fenced")
+                or self.leases.fence_for(run.outlet) is None
+            )
+        ):
+            log.info("%s run %s: the outlet is another daemon's now", run.outlet, run.run_id)
+            return  # its state and next run are that daemon's
         status = row[0] if row is not None and row[0] != "running" else run.status
         if run.status in ("stopped", "timeout"):
             status = run.status  # we stopped it (then maybe killed it): not the outlet's fault
         if status != "ok" or run.foreign:
             # An orphan of a dead daemon was stopped by SIGTERM half-way, whatever its record
             # says (the spool pipeline records the run before Scrapy sets finish_reason).
-            _forget_validators(con, run.outlet)
+            _forget_validators(self.store.runs, con, run.outlet)
         if run.foreign:
             return
         if row is None:
@@ -260,7 +293,7 @@ class Daemon:
             else None
         )
         state.next_run_at = next_at or (now + timedelta(seconds=delay))
-        runs_db.save_outlet_state(
+        self.store.runs.save_outlet_state(
             con,
             run.outlet,
             next_run_at=state.next_run_at,
@@ -277,10 +310,10 @@ class Daemon:
         )
         if previous.healthy and not state.healthy:
             log.warning("%s is unhealthy: %s", run.outlet, state.reason)
-            runs_db.record_events(con, [(now, "unhealthy", run.outlet, state.reason)])
+            self.store.runs.record_events(con, [(now, "unhealthy", run.outlet, state.reason)])
         elif state.healthy and not previous.healthy:
             log.info("%s recovered", run.outlet)
-            runs_db.record_events(con, [(now, "recovered", run.outlet, None)])
+            self.store.runs.record_events(con, [(now, "recovered", run.outlet, None)])
         failing = f", failing x{state.failures}" if state.failures else ""
         log.log(
             logging.WARNING if run_failed(figures) else logging.INFO,
@@ -378,7 +411,7 @@ class Daemon:
             self.scheduler.pause_job(name)
         except Exception:
             return
-        if any(prefix.partition(".")[2] == name for prefix in live_writers(spool_dir_for(self.db))):
+        if any(prefix.partition(".")[2] == name for prefix in live_writers(self.store.spool)):
             # A crawl of this outlet started by an earlier daemon (killed -9) still runs: two
             # crawls of one outlet at once would fetch the same pages twice.
             log.info(
@@ -387,6 +420,10 @@ class Daemon:
             self._schedule(name, 2.0)
             return
         run_id = new_run_id()
+        fence = self.leases.fence_for(name) if self.leases else None
+        if self.leases and (fence is None or not self.leases.start_run(name, fence, run_id)):
+            log.debug("%s: another daemon holds it; its job waits for the lease", name)
+            return  # paused: the lease keeper resumes it when this daemon takes the outlet
         log_path = self.logs / f"{name}.{run_id}.log"
         try:
             self.logs.mkdir(parents=True, exist_ok=True)
@@ -408,7 +445,7 @@ class Daemon:
                 proc,
                 timeout=outlet.timeout_seconds,
                 label=f"{name} run {run_id}",
-                should_stop=self.stopping.is_set,
+                should_stop=lambda: self.stopping.is_set() or self._lease_lost(name, fence),
                 log_path=log_path,
             )
             status, returncode, seconds = end.status, end.returncode, end.seconds
@@ -423,6 +460,14 @@ class Daemon:
             self.running.pop(name, None)
         self.writer.finish(RunDone(name, run_id, status, returncode, seconds))
         prune_logs(self.logs, name)
+
+    def _lease_lost(self, name: str, fence: int | None) -> bool:
+        """The run's lease was not renewed in time (this daemon froze, or lost the lake): stop
+        its crawl; what it spools after a take-over is refused at ingest (the fence)."""
+        if self.leases is None or fence is None or self.leases.still_holds(name, fence):
+            return False
+        log.warning("%s: lease lost during the run; stopping its crawl", name)
+        return True
 
     # life -------------------------------------------------------------------------------------
 
@@ -451,6 +496,8 @@ class Daemon:
         for outlet in self.config.outlets:
             self._add_job(outlet)
         self.scheduler.start()
+        if self.leases is not None:
+            self.leases.start()
         log.info(
             "daemon %d running %d outlets on %s (config %s); stop with SIGTERM or Ctrl-C",
             os.getpid(),
@@ -481,6 +528,8 @@ class Daemon:
         log.info("stopping: %d crawls running", len(self.running))
         self.stopping.set()
         self.scheduler.shutdown(wait=True)  # job threads stop their crawls (SIGINT, then kill)
+        if self.leases is not None:
+            self.leases.stop()  # given back: another daemon takes the outlets at once
         self.writer.event("stop", None, None)
         self.writer.stop()
         # Bounded: what the writer has not ingested by then stays in the spool, durable, and
@@ -488,7 +537,7 @@ class Daemon:
         self.writer.join(timeout=max(1.0, STOP_BUDGET - (time.monotonic() - started)))
         if self.writer.is_alive():
             log.warning("archive writer still busy at the stop deadline; the spool keeps the rest")
-        left = len(ready_segments(spool_dir_for(self.db)))
+        left = len(ready_segments(self.store.spool))
         w = self.writer
         if w.sessions:
             log.info(
@@ -497,6 +546,8 @@ class Daemon:
                 w.held_total / w.sessions,
                 w.held_max,
             )
+        if not self.writer.is_alive():
+            self.store.close()
         log.info(
             "stopped in %.1fs%s",
             time.monotonic() - started,
@@ -505,10 +556,10 @@ class Daemon:
         return 0
 
 
-def _forget_validators(con: Any, outlet: str) -> None:
+def _forget_validators(runs: Any, con: Any, outlet: str) -> None:
     """A run that did not finish may have stored a feed's ETag without fetching the articles
     the feed listed; the next run must GET the feed in full, or those articles hide behind 304s."""
-    dropped = runs_db.forget_validators(con, outlet)
+    dropped = runs.forget_validators(con, outlet)
     if dropped:
         log.info(
             "%s: %d feed/sitemap validators dropped after an unfinished run; next run fetches them in full",

@@ -9,16 +9,23 @@ from pathlib import Path
 from archive.db import ArchiveError
 
 
-def lock_path(db: Path) -> Path:
-    """Where the daemon lock of an archive is (beside the file, not beside a symlink to it)."""
-    db = db.resolve()
+def lock_path(db: Path | str) -> Path:
+    """Where the daemon lock of an archive is (beside the file, not beside a symlink to it; for
+    a lake, in this machine's home for it: one daemon per home, many per lake)."""
+    from archive.target import is_lake
+
+    if is_lake(db):
+        from archive.lake.home import lake_home
+
+        return lake_home(str(db)) / "daemon.lock"
+    db = Path(db).resolve()
     return db.with_name(db.name + ".daemon.lock")
 
 
 class DaemonLock:
     """An flock beside the archive; the file holds the holder's pid (`kill -HUP $(cat ...)`)."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path | str) -> None:
         self.path = lock_path(db)  # a symlink to the archive (or its directory) is the same archive
         self.fd: int | None = None
 

@@ -49,9 +49,25 @@ STATUS_COLUMNS = (
 )
 
 
-def read_status(db: Path, configured: list[str] | None = None) -> list[dict[str, Any]]:
-    """Per-outlet status from the outlet_status view, opened read-only (never the daemon's lock)."""
-    con = connect_read(db)
+def read_status(db: Path | str, configured: list[str] | None = None) -> list[dict[str, Any]]:
+    """Per-outlet status from the outlet_status view, opened read-only (never the daemon's
+    lock); on a lake, also which daemon holds each outlet's lease."""
+    from archive.target import is_lake
+
+    leases: dict[str, tuple[str, int, object]] = {}
+    if is_lake(db):
+        from archive.lake.connect import open_lake_reader
+        from archive.lake.leases import holders
+        from archive.target import parse_target
+
+        con, _ = open_lake_reader(str(db))
+        try:
+            leases = holders(parse_target(str(db)))  # type: ignore[arg-type]
+        except Exception:
+            con.close()
+            raise
+    else:
+        con = connect_read(db)
     try:
         try:
             rows = runs_db.status_rows(con, STATUS_COLUMNS)
@@ -70,6 +86,11 @@ def read_status(db: Path, configured: list[str] | None = None) -> list[dict[str,
     ]
     for r in out:
         r["quarantined"], r["quarantine_reason"] = quarantine.get(r["outlet"], (0, None))[:2]
+        if is_lake(db):
+            r["lease_holder"], r["lease_fence"], r["lease_expires_at"] = leases.get(
+                r["outlet"], (None, None, None)
+            )
+            r["daemon_running"] = r["lease_holder"] is not None
     known = {r["outlet"] for r in out}
     for name in configured or []:
         if name not in known:
@@ -88,7 +109,7 @@ def read_status(db: Path, configured: list[str] | None = None) -> list[dict[str,
     return sorted(out, key=lambda r: r["outlet"])
 
 
-def daemon_pid(db: Path) -> int | None:
+def daemon_pid(db: Path | str) -> int | None:
     """The running daemon's pid, from its lock file and /proc, without touching the lock
     (a probe flock could make a starting daemon think another one runs)."""
     try:
@@ -143,7 +164,7 @@ def problems(rows: Iterable[dict[str, Any]]) -> list[str]:
 
 def print_status(
     rows: list[dict[str, Any]],
-    db: Path,
+    db: Path | str,
     daemon_pid: int | None,
     *,
     notes: Iterable[str] = (),
@@ -197,18 +218,23 @@ def print_status(
         console.print(
             Text(f"not in the config any more (their runs stay in the archive): {', '.join(gone)}")
         )
-    console.print(
-        Text(
-            f"daemon: running (pid {daemon_pid})"
-            if daemon_pid
-            else "daemon: not running (next runs are what it had planned)"
+    holders = {r["outlet"]: r["lease_holder"] for r in shown if "lease_holder" in r}
+    if holders:  # a lake: the daemons sharing it, by the outlets they hold
+        for outlet, holder in sorted(holders.items()):
+            console.print(Text(f"{outlet}: crawled by {holder or 'no daemon (lease free)'}"))
+    else:
+        console.print(
+            Text(
+                f"daemon: running (pid {daemon_pid})"
+                if daemon_pid
+                else "daemon: not running (next runs are what it had planned)"
+            )
         )
-    )
     for line in notes:
         console.print(Text(line), soft_wrap=True)  # one line each, for grep; the terminal wraps it
 
 
-def print_status_table(rows: list[dict[str, Any]], db: Path) -> None:
+def print_status_table(rows: list[dict[str, Any]], db: Path | str) -> None:
     """The table, then the outlets to look at, the daemon's state and the quarantine notes."""
     notes = [
         f"{r['outlet']}: {r['quarantined']} spool records quarantined (latest: {r['quarantine_reason']}); "

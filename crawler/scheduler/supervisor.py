@@ -67,6 +67,12 @@ def start_crawl(
         # crawler/progress.py writes its figures there
         env["MEDIAWATCH_PROGRESS_DIR"] = str(progress_dir)
     env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    from archive.target import is_lake
+
+    if is_lake(db):  # the crawl spools into this machine's home for the lake, wherever it runs
+        from archive.lake.home import HOME_ENV, lake_home
+
+        env[HOME_ENV] = str(lake_home(str(db)))
     # "--": an outlet name is never read as an option
     cmd = [sys.executable, "-m", "crawler.crawlproc", "--config", str(config), "--db", str(db)]
     cmd += ["--run-id", run_id, "--", *outlets]

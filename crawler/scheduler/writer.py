@@ -18,13 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from archive import runs as runs_db
-from archive.db import ArchiveError, ArchiveLocked, checkpoint, held_for_writing, writer
-from archive.ingest import ingest_spool
-from archive.spool import PART, READY, live_writers, ready_segments, spool_dir_for
+from archive.db import ArchiveError, ArchiveLocked
+from archive.spool import PART, READY, live_writers, ready_segments
+from archive.store import Store
 from crawler.scheduler.supervisor import abnormal_end_message
 
 log = logging.getLogger("mediawatch.daemon")
@@ -53,15 +51,15 @@ class ArchiveWriter(threading.Thread):
 
     def __init__(
         self,
-        db: Path,
+        store: Store,
         on_run: Callable[[RunDone, Any], None],
         *,
         tick: float = 0.3,
         on_held: Callable[[RunDone], None] | None = None,
     ) -> None:
         super().__init__(name="archive-writer", daemon=True)
-        self.db = db
-        self.spool = spool_dir_for(db)
+        self.store = store  # the file, or a lake (archive/store.py)
+        self.spool = store.spool
         self.on_run = on_run  # called with (run, connection) in the writer thread
         self.on_held = on_held  # called with a finished run while the archive is held
         self.tick = tick
@@ -113,7 +111,7 @@ class ArchiveWriter(threading.Thread):
         self._session()
         started = time.monotonic()
         try:
-            checkpoint(self.db)
+            self.store.checkpoint()
         except ArchiveError as exc:
             log.warning("final checkpoint skipped (%s); the log is replayed at the next open", exc)
         finally:
@@ -153,7 +151,7 @@ class ArchiveWriter(threading.Thread):
             self._session()
             started = time.monotonic()
             try:
-                step = ingest_spool(self.db, time_budget=INGEST_BUDGET)
+                step = self.store.ingest(time_budget=INGEST_BUDGET)
                 ingested = step.segments
                 if step.records and self.after_ingest is not None:
                     self._after_ingest()
@@ -221,7 +219,7 @@ class ArchiveWriter(threading.Thread):
     def _runs_while_held(self) -> None:
         """Crawling goes on while another program holds the archive: a finished run is
         rescheduled now, and judged (figures, health, state) once its records are in."""
-        if self.on_held is None or not held_for_writing(self.db):
+        if self.on_held is None or not self.store.held_for_writing():
             return  # readers: short, the runs wait for their records as usual
         with self._lock:
             waiting = [r for r in self._runs if not r.foreign and not r.rescheduled]
@@ -246,11 +244,11 @@ class ArchiveWriter(threading.Thread):
         self, events: list[tuple[datetime, str, str | None, str | None]], runs: list[RunDone]
     ) -> None:
         now = datetime.now(UTC)
-        with writer(self.db) as con:
+        with self.store.session() as con:
             # the supervisor's verdict in the same session: a held archive retries it with the rest
             for run in runs:
                 if run.status != "ok" and not run.foreign:
-                    runs_db.record_abnormal_end(
+                    self.store.runs.record_abnormal_end(
                         con,
                         run.run_id,
                         [run.outlet],
@@ -258,7 +256,7 @@ class ArchiveWriter(threading.Thread):
                         abnormal_end_message(run.status, run.returncode),
                         now,
                     )
-            runs_db.record_events(con, events)
+            self.store.runs.record_events(con, events)
             for run in runs:
                 self.on_run(run, con)
                 run.done.set()

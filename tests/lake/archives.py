@@ -40,55 +40,63 @@ def page(url: str, html: str, outlet: str = "courrier", run_id: str = "run-1", *
     return clean_page(item, html)
 
 
+RUN_START = {
+    "type": "run_start",
+    "run_id": "run-1",
+    "outlet": "courrier",
+    "started_at": "2024-05-20T09:59:00+00:00",
+}
+RUN_END = {
+    "type": "run",
+    "run_id": "run-1",
+    "outlet": "courrier",
+    "started_at": "2024-05-20T09:59:00+00:00",
+    "finished_at": "2024-05-20T10:05:00+00:00",
+    "status": "ok",
+    "stats": {"requests": 9},
+}
+
+
+def archive_batches(copies: int = 1) -> list[list[Any]]:
+    """The records of `build_archive`, batch by batch (the run's start, `copies` batches of
+    pages, the run's end): articles in two outlets, an edited one (two versions), an exact copy
+    under another URL, a cross-outlet copy, a skipped page."""
+    batches: list[list[Any]] = [[dict(RUN_START)]]
+    for n in range(copies):
+        host = f"news{n}.example"  # each copy its own canonical URLs: distinct articles
+        records = [
+            page(f"http://{host}/{name.removesuffix('.html')}", fixture(name, host))
+            for name in PAGES
+        ]
+        seed = SEED.read_text(encoding="utf-8").replace(
+            "https://courrier-strategique.example", f"https://{host}"
+        )
+        records.append(
+            page(f"https://{host}/2024/05/24/trump-poutine-appel", seed)
+        )  # a promo pitch stripped
+        climate = fixture("climate.html", host)
+        records.append(
+            page(f"http://{host}/climate", climate.replace("by a third", "by forty per cent"))
+        )
+        records.append(page(f"http://{host}/copy-of-wirtschaft", fixture("wirtschaft.html", host)))
+        records.append(
+            page(
+                f"http://other{n}.example/wirtschaft",
+                fixture("wirtschaft.html", host),
+                outlet="autre",
+            )
+        )
+        records.append(
+            page(f"http://{host}/gone", "<html><body>Introuvable</body></html>", status=404)
+        )
+        batches.append(records)
+    batches.append([dict(RUN_END)])
+    return batches
+
+
 def build_archive(path: Path, copies: int = 1) -> Path:
-    """Articles in two outlets, an edited one (two versions), an exact copy under another URL,
-    a skipped page, runs: `copies` times over (distinct URLs), so batches can be many."""
-    run = {
-        "type": "run_start",
-        "run_id": "run-1",
-        "outlet": "courrier",
-        "started_at": "2024-05-20T09:59:00+00:00",
-    }
-    end = {
-        "type": "run",
-        "run_id": "run-1",
-        "outlet": "courrier",
-        "started_at": "2024-05-20T09:59:00+00:00",
-        "finished_at": "2024-05-20T10:05:00+00:00",
-        "status": "ok",
-        "stats": {"requests": 9},
-    }
+    """An embedded archive of `archive_batches(copies)`, by the real ingest."""
     with writer(path) as con:
-        ingest_records(con, [run])
-        for n in range(copies):
-            host = f"news{n}.example"  # each copy its own canonical URLs: distinct articles
-            records = [
-                page(f"http://{host}/{name.removesuffix('.html')}", fixture(name, host))
-                for name in PAGES
-            ]
-            seed = SEED.read_text(encoding="utf-8").replace(
-                "https://courrier-strategique.example", f"https://{host}"
-            )
-            records.append(
-                page(f"https://{host}/2024/05/24/trump-poutine-appel", seed)
-            )  # a promo pitch stripped
-            climate = fixture("climate.html", host)
-            records.append(
-                page(f"http://{host}/climate", climate.replace("by a third", "by forty per cent"))
-            )
-            records.append(
-                page(f"http://{host}/copy-of-wirtschaft", fixture("wirtschaft.html", host))
-            )
-            records.append(
-                page(
-                    f"http://other{n}.example/wirtschaft",
-                    fixture("wirtschaft.html", host),
-                    outlet="autre",
-                )
-            )
-            records.append(
-                page(f"http://{host}/gone", "<html><body>Introuvable</body></html>", status=404)
-            )
+        for records in archive_batches(copies):
             ingest_records(con, records)
-        ingest_records(con, [end])
     return path

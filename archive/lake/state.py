@@ -1,0 +1,32 @@
+"""What a crawl of an outlet needs to know from a lake before it starts (archive/state.py on
+the file): the same queries on the lake's tables, validators from PostgreSQL. No learned
+boilerplate yet: its counts are not kept on the lake."""
+
+from __future__ import annotations
+
+import psycopg
+
+from archive.db import ArchiveError
+from archive.lake.connect import connect_lake_read
+from archive.state import CrawlState, archived_state
+from archive.target import LakeTarget, parse_target, unreachable
+
+
+def read_lake_state(db: str, outlet: str) -> CrawlState:
+    target = parse_target(db)
+    assert isinstance(target, LakeTarget)
+    con = connect_lake_read(target)
+    try:
+        state = archived_state(con, outlet)
+    finally:
+        con.close()
+    try:
+        with psycopg.connect(target.libpq(read_only=True)) as pg:
+            for url, etag, last_modified in pg.execute(
+                "SELECT url, etag, last_modified FROM mediawatch.http_state WHERE outlet = %s",
+                [outlet],
+            ):
+                state.validators[str(url)] = (etag, last_modified)
+    except psycopg.OperationalError as exc:
+        raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
+    return state
