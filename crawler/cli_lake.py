@@ -35,7 +35,8 @@ def migrate_cmd(source: str, to: str, batch: int | None) -> None:
     """Move an embedded archive into a lake, then print the rows of each table on both sides.
 
     Adds only what the lake lacks: a second run adds nothing, and a run that was killed
-    resumes where it stopped. Exits 1 when a count differs. Search tables are not moved.
+    resumes where it stopped. Exits 1 when a count differs. The lake's search index
+    (PostgreSQL text search) is built from the moved articles.
 
     \b
     Example:
@@ -73,6 +74,13 @@ def migrate_cmd(source: str, to: str, batch: int | None) -> None:
         click.echo(f"{c.table:<{width}}  {c.source:>9}  {c.lake:>9}{'' if c.ok else '  DIFFERS'}")
     added = sum(result.added.values())
     click.echo(f"{added} rows added to {target.display()}", err=True)
+    if added:  # the lake's search index is PostgreSQL's: built from what the lake now holds
+        from archive.lake.search import reindex
+
+        try:
+            click.echo(f"{reindex(target)} articles indexed for search", err=True)
+        except ArchiveError as exc:
+            fail(f"the archive moved, but its search index was not built: {exc}")
     if not result.ok:
         bad = ", ".join(c.table for c in result.counts if not c.ok)
         fail(

@@ -203,6 +203,14 @@ def abandon(pg: psycopg.Connection[Any], batch: str) -> None:
         pg.execute("DELETE FROM mediawatch.batches WHERE batch = %s", [batch])
 
 
+def batch_articles(pg: psycopg.Connection[Any], batch: str) -> list[int]:
+    """The articles whose texts a batch claimed (new ones and new versions)."""
+    rows = pg.execute(
+        "SELECT DISTINCT article_id FROM mediawatch.article_versions WHERE batch = %s", [batch]
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
 def settle(pg: psycopg.Connection[Any], batch: str) -> bool:
     """End a batch whose lake commit is done (in the transaction the caller opened, with the
     state changes it carries); False when someone settled it already."""

@@ -32,8 +32,12 @@ A run started under a lease fence that is no longer the outlet's (another daemon
 outlet over) is refused: its records are dropped, counted as `fenced`, logged, and the run
 is marked `fenced` (archive/lake/runs.py).
 
+The search index (PostgreSQL text search, archive/lake/search.py) is written in the settle
+transaction of step 5, from the batch's texts (or, for a dead writer's batch, from the lake),
+so an article is searchable exactly when its batch is settled.
+
 Not yet on the lake: near-duplicate clustering (each article is its own cluster), learned
-boilerplate counts, the search index.
+boilerplate counts.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from archive.db import ArchiveError
 from archive.ingest import IngestResult
 from archive.lake import claims
 from archive.lake import runs as lake_runs
+from archive.lake import search as lake_search
 from archive.lake.decide import Batch, Plan
 from archive.lake.rows import append
 from archive.records import SpoolRecord, checked, record_problem
@@ -88,6 +93,7 @@ class LakeWriter:
         except ArchiveError:
             self.pg.close()
             raise
+        self.search_prefix = lake_search.ensure_index(self.pg)
 
     def close(self) -> None:
         self.lake.close()
@@ -122,6 +128,9 @@ class LakeWriter:
         with self.pg.transaction():
             if claims.settle(self.pg, batch):
                 lake_runs.apply_post(self.pg, json.loads(row[0]))
+                lake_search.index_from_lake(
+                    self.pg, self.lake, claims.batch_articles(self.pg, batch), self.search_prefix
+                )
         logger.info("batch %s was committed to the lake by a writer that died: settled", batch)
 
     # ingest -----------------------------------------------------------------------------------
@@ -151,6 +160,8 @@ class LakeWriter:
         with self.pg.transaction():
             claims.settle(self.pg, plan.batch)
             lake_runs.apply_post(self.pg, plan.post())
+            texts = lake_search.rows_of(plan.lake.get("article_texts", []))
+            lake_search.index_articles(self.pg, texts, self.search_prefix)
         total.records += plan.records
         total.outcomes.update(plan.outcomes)
         return total

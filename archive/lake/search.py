@@ -118,19 +118,43 @@ def _unaccented_configs(pg: Any) -> None:
 
 
 def ensure_index(pg: Any) -> str:
-    """Create the index (once, under a lock); the prefix of the configurations to write with:
-    UNACCENTED, or "" where `unaccent` cannot be created (said once in the log)."""
+    """Create the index (once, under a lock held to the end of this transaction); the prefix
+    of the configurations to write with: UNACCENTED, or "" where `unaccent` cannot be
+    created (said in the log)."""
     import psycopg
 
-    pg.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-    pg.execute(DDL)
-    try:
-        with pg.transaction():  # a savepoint: a refusal leaves the table created
-            _unaccented_configs(pg)
-    except psycopg.Error as exc:
-        logger.warning("lake search: accents count (no unaccent dictionary: %s)", exc)
-        return ""
+    with pg.transaction():
+        pg.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        pg.execute(DDL)
+        try:
+            with pg.transaction():  # a savepoint: a refusal leaves the table created
+                _unaccented_configs(pg)
+        except psycopg.Error as exc:
+            logger.warning("lake search: accents count (no unaccent dictionary: %s)", exc)
+            return ""
     return UNACCENTED
+
+
+def rows_of(texts: Iterable[dict[str, Any]]) -> list[IndexRow]:
+    """Index rows of the lake writer's article_texts rows (archive/lake/decide.py)."""
+    return [
+        IndexRow(t["article_id"], t["version"], t["outlet"], t.get("language"),
+                 t.get("published_at"), t.get("title"), t.get("text"))
+        for t in texts
+    ]  # fmt: skip
+
+
+def index_from_lake(pg: Any, lake: Any, ids: Sequence[int], prefix: str) -> int:
+    """Index the current version of these articles as the lake holds them (a batch a dead
+    writer committed: its texts are in the lake, not in memory)."""
+    if not ids:
+        return 0
+    rows = lake.execute(
+        "SELECT id, version, outlet, language, published_at, title, text FROM articles "
+        "WHERE id IN (SELECT unnest($ids))",
+        {"ids": list(ids)},
+    ).fetchall()
+    return index_articles(pg, (IndexRow(*r) for r in rows), prefix)
 
 
 def index_articles(pg: Any, rows: Iterable[IndexRow], prefix: str = UNACCENTED) -> int:

@@ -4,6 +4,7 @@ its state from the lake), and the spool lives in this machine's home for the lak
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from archive.target import LakeTarget
@@ -43,6 +44,11 @@ def test_a_crawl_into_a_lake_archives_what_a_crawl_into_the_file_does(
         fetched = [p for _, p in web.log]
         for path in ARTICLE_PATHS:
             assert not any(p.startswith(path) for p in fetched), f"{path} fetched again: {fetched}"
+        found = run_cli("search", "Poutine", "--db", url, "--format", "json")
+        assert found.returncode == 0, found.stderr
+        assert [h["outlet"] for h in json.loads(found.stdout)] == ["courrier"], (
+            "the crawl's articles are searchable at once (the writer indexes them)"
+        )
     runs = "SELECT status, articles_new FROM crawl_runs ORDER BY started_at"
     assert [r[1] for r in lake_rows(target, runs)] == [5, 0]
     assert lake_rows(target, "SELECT count(*) FROM articles") == [(5,)]

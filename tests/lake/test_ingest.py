@@ -153,6 +153,12 @@ def test_a_writer_killed_in_flight_loses_and_doubles_nothing(
     assert lake_rows(target, run) == rows(db, run)
     with psycopg.connect(pg_server.conninfo(pg_database)) as con:  # nothing left in flight
         assert con.execute("SELECT count(*) FROM mediawatch.batches").fetchone() == (0,)
+        indexed = con.execute(
+            "SELECT article_id, version FROM mediawatch.search_index ORDER BY 1"
+        ).fetchall()
+    # the search index has every article at its current version, the one settled from the
+    # lake after its writer died included
+    assert indexed == lake_rows(target, "SELECT id, version FROM articles ORDER BY 1")
 
 
 def test_a_frozen_writers_claims_wait_for_it(

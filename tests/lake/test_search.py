@@ -41,16 +41,12 @@ def hit_ids(*args: str) -> list[int]:
 
 
 def make_both(pg_server: pg.Server, database: str, tmp: Path) -> tuple[Path, str]:
-    """The same archive as a file and as a lake, the lake's index built by `reindex`."""
+    """The same archive as a file and as a lake (migrate builds the lake's search index)."""
     db = build_archive(tmp / "archive.duckdb")
     url = pg_server.url(database, tmp / "lake")
-    assert run_cli("migrate", "--from", str(db), "--to", url).returncode == 0
-    before = run_cli("search", "élections", "--db", url)
-    assert before.returncode == 1 and before.stderr.count("\n") == 1, before.stderr
-    assert "no search index yet" in before.stderr and "mediawatch reindex" in before.stderr
-    indexed = run_cli("reindex", "--db", url)
-    assert indexed.returncode == 0, indexed.stderr
-    assert indexed.stderr.startswith("6 articles indexed"), indexed.stderr
+    moved = run_cli("migrate", "--from", str(db), "--to", url)
+    assert moved.returncode == 0, moved.stderr
+    assert "6 articles indexed for search" in moved.stderr, moved.stderr
     return db, url
 
 
@@ -106,3 +102,20 @@ def test_a_bad_query_is_one_line(both: tuple[Path, str]) -> None:
     result = run_cli("search", '"unclosed', "--db", url)
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "unclosed quote" in result.stderr
+
+
+def test_a_lake_without_an_index_says_to_reindex_and_reindex_rebuilds_it(
+    pg_server: pg.Server, pg_database: str, tmp_path: Path
+) -> None:
+    """A lake made before its search index existed (the index dropped here stands for it)."""
+    _, url = make_both(pg_server, pg_database, tmp_path)
+    with psycopg.connect(pg_server.conninfo(pg_database), autocommit=True) as con:
+        con.execute("DROP TABLE mediawatch.search_index")
+    before = run_cli("search", "élections", "--db", url)
+    assert before.returncode == 1 and before.stderr.count("\n") == 1, before.stderr
+    assert "no search index yet" in before.stderr and "mediawatch reindex" in before.stderr
+    indexed = run_cli("reindex", "--db", url)
+    assert indexed.returncode == 0 and indexed.stderr.startswith("6 articles indexed"), (
+        indexed.stderr
+    )
+    assert hit_ids("wahlen", "--db", url) == [5]
