@@ -28,6 +28,7 @@ from pipelines.promo.rules import (
     load_rules,
     paragraph_hash,
 )
+from pipelines.promo.structure import box_verdicts
 from pipelines.promo.text_rules import (
     _analyse,
     _own_promo,
@@ -129,6 +130,10 @@ def strip_promotions(
 
     if n:
         _text_rules(blocks, infos, verdict, rules, lang, article.get("title"))
+    if root is not None and n:  # after the text rules: their runs do not grow from a box
+        page_url = article.get("canonical_url") or article.get("og_url")
+        verdict.update(box_verdicts(root, blocks, squashed, verdict, page_url))
+    if n:
         _signals(blocks, infos, verdict)
     for i in reversed(short_repeats):
         if i not in verdict and (i + 1 in verdict or i == n - 1):

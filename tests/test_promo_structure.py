@@ -1,0 +1,93 @@
+"""Promotions found by the box around a block in the page (pipelines/promo/structure.py):
+a sign-up form, a call-to-action link beside the text, a rail of same-site headlines. Each
+beside its hard negative: the story's own headings and paragraphs in the same markup."""
+
+from __future__ import annotations
+
+from pipelines.promo import strip_promotions
+from tests.test_promo import FILLER
+
+URL = "https://news.example.org/politics/2026/05/tram-line-extended"
+
+
+def _strip(body: str, extra: list[tuple[int, str]]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The article is FILLER with `extra` blocks inserted (position, text); the page is
+    `body`, which must hold every block's text."""
+    texts = list(FILLER)
+    for at, text in sorted(extra, reverse=True):
+        texts.insert(at, text)
+    article = {
+        "title": "Tram line extended",
+        "language": "en",
+        "canonical_url": URL,
+        "blocks": [{"kind": "p", "text": t, "link_chars": 0} for t in texts],
+        "text": "\n\n".join(texts),
+    }
+    html = f"<html><head><title>x</title></head><body><article>{body}</article></body></html>"
+    out, removed = strip_promotions(article, html)
+    return [b["text"] for b in out["blocks"]], [(r["kind"], r["rule"], r["text"]) for r in removed]
+
+
+def _paras(texts: list[str]) -> str:
+    return "".join(f"<p>{t}</p>" for t in texts)
+
+
+def test_the_heading_and_blurb_of_a_sign_up_form_go_whatever_their_words() -> None:
+    box = (
+        '<div class="c-inline"><h2>Morgenbrevet hver dag</h2><p>Dagens viktigste saker</p>'
+        '<form action="/x"><input type="email" name="e"><button>OK</button></form></div>'
+    )
+    body = _paras(FILLER[:4]) + box + _paras(FILLER[4:])
+    kept, removed = _strip(body, [(4, "Morgenbrevet hver dag"), (5, "Dagens viktigste saker")])
+    assert kept == FILLER
+    assert [(k, r) for k, r, _ in removed] == [("newsletter", "signal.box:form")] * 2
+
+
+def test_a_short_line_beside_a_checkout_link_goes_though_it_links_nowhere() -> None:
+    box = (
+        '<div class="x1"><h3>Alt fra redaksjonen vår</h3>'
+        '<a href="https://news.example.org/abonnement/kjop">Prøv nå</a></div>'
+    )
+    body = _paras(FILLER[:6]) + box + _paras(FILLER[6:])
+    kept, removed = _strip(body, [(6, "Alt fra redaksjonen vår")])
+    assert kept == FILLER
+    assert [(k, r) for k, r, _ in removed] == [("subscription", "signal.box:subscription")]
+
+
+def test_the_label_of_a_rail_of_same_site_headlines_goes() -> None:
+    rail = (
+        '<section><h2>Most read in Politics</h2><div class="rail">'
+        '<a href="/politics/2026/05/council-budget-vote"><span>Council budget</span></a>'
+        '<a href="/politics/2026/05/mayor-race-opens"><span>Mayor race opens</span></a>'
+        '<a href="/politics/2026/04/bus-fares-rise"><span>Bus fares rise</span></a>'
+        "</div></section>"
+    )
+    body = _paras(FILLER[:3]) + rail + _paras(FILLER[3:])
+    kept, removed = _strip(body, [(3, "Most read in Politics")])
+    assert kept == FILLER
+    assert removed == [("read_also", "signal.box:headlines", "Most read in Politics")]
+
+
+def test_the_storys_own_section_heading_and_its_linked_paragraph_stay() -> None:
+    # a section of the story: heading, a paragraph with links to two same-site pages
+    para = (
+        'The <a href="/politics/2026/05/council-budget-vote">budget vote</a> and the '
+        '<a href="/politics/2026/05/mayor-race-opens">mayor race</a> decide the timetable'
+    )
+    section = f"<section><h3>What happens next</h3><p>{para}</p></section>"
+    linked = "The budget vote and the mayor race decide the timetable"
+    body = _paras(FILLER[:5]) + section + _paras(FILLER[5:])
+    kept, removed = _strip(body, [(5, "What happens next"), (6, linked)])
+    assert removed == []
+    assert "What happens next" in kept and linked in kept
+
+
+def test_a_headline_of_the_story_that_a_side_rail_repeats_stays() -> None:
+    entry = "<div class='entry'><h3>Council approves the plan</h3>" + _paras(FILLER[2:4]) + "</div>"
+    rail = (
+        '<aside><a href="/politics/2026/05/council-approves-the-plan">Council approves the plan</a>'
+        '<a href="/politics/2026/05/mayor-race-opens">Mayor race opens</a></aside>'
+    )
+    body = _paras(FILLER[:2]) + entry + _paras(FILLER[4:]) + rail
+    kept, removed = _strip(body, [(2, "Council approves the plan")])
+    assert removed == [] and "Council approves the plan" in kept
