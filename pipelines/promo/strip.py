@@ -135,9 +135,15 @@ def strip_promotions(
         verdict.update(box_verdicts(root, blocks, squashed, verdict, page_url))
     if n:
         _signals(blocks, infos, verdict)
-    for i in reversed(short_repeats):
-        if i not in verdict and (i + 1 in verdict or i == n - 1):
-            verdict[i] = ("boilerplate", "boilerplate.outlet")
+    # a short repeated line next to a removed promo (its label, or its last line) is part of it
+    changed = True
+    while changed:
+        changed = False
+        for i in short_repeats:
+            near = [verdict[j][0] for j in (i - 1, i + 1) if j in verdict]
+            if i not in verdict and (any(k != "credit" for k in near) or i == n - 1):
+                verdict[i] = ("boilerplate", "boilerplate.outlet")
+                changed = True
 
     out["paywalled"] = bool(out.get("paywalled")) or gated
     # The share guard protects the article from rules that guess; what the outlet's own
