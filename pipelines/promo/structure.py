@@ -67,7 +67,7 @@ def box_verdicts(
     for el in (body if body is not None else root).iter():
         if not isinstance(el.tag, str) or el.tag in _SKIP or not el.text or el.text.isspace():
             continue
-        start = _squash(el.text[: 4 * _PREFIX])[:_PREFIX]
+        start = _squash(el.text.lstrip()[: 4 * _PREFIX])[:_PREFIX]
         for i in wanted.get(start, ()) if start else ():
             held, box = _box_of(el, squashed[i])
             if held:

@@ -99,11 +99,10 @@ def _signals(
     for i in signals.trailing_headlines(blocks, words, density, verdict):
         verdict[i] = ("read_also", "signal.headlines")
     for i, b in enumerate(blocks):
-        if (
-            i not in verdict
-            and b.get("kind") != "quote"
-            and signals.link_list(str(b.get("text") or ""), density[i])
-        ):
+        text = str(b.get("text") or "")
+        if i in verdict or b.get("kind") == "quote":
+            continue
+        if signals.link_list(text, density[i]) or signals.headline_list(text, b.get("links")):
             verdict[i] = ("read_also", "signal.link_list")
     for i, b in enumerate(blocks):
         if i not in verdict and signals.linked_headline(
@@ -217,6 +216,12 @@ def _text_rules(
                 verdict[i] = (kind, "run.weak")
             elif kind == "read_also" and info.density >= 0.5 and info.words <= 40:
                 verdict[i] = ("read_also", "run.links")
+            elif (
+                verdict.get(i - 1, ("",))[0] == "read_also"
+                and info.words <= 60
+                and signals.truncated(text)
+            ):
+                verdict[i] = ("read_also", "run.teaser")  # the cut summary under a teaser
             elif (
                 (i + 1) in verdict
                 and _is_label(info, text)
