@@ -185,11 +185,17 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"real pages: {len(pages)} from {args.data}; mediawatch {PIPELINE_VERSION}")
     print(f"{'system':<40} {'F1':>6} {'P':>6} {'R':>6} {'CPU ms/page':>11}")
+    scores = {}
     for name in systems:
-        f1, p, r = corpus_scores(zip(preds[name], truths, strict=True))
+        f1, p, r = scores[name] = corpus_scores(zip(preds[name], truths, strict=True))
         print(f"{name:<40} {f1:6.3f} {p:6.3f} {r:6.3f} {spent[name] * 1000 / len(pages):11.1f}")
 
     control, mine = list(systems)[1], list(systems)[2]
+    print(
+        f"  mediawatch - control: F1 {scores[mine][0] - scores[control][0]:+.4f} (target +0.010), "
+        f"R {scores[mine][2] - scores[control][2]:+.4f} (target >= -0.005); CPU "
+        f"{spent[mine] / max(1e-9, spent[control]):.2f}x the control"
+    )
     for h in ("A", "B"):
         idx = [i for i, p in enumerate(pages) if half(p) == h]
         cf = corpus_scores((preds[control][i], truths[i]) for i in idx)

@@ -10,10 +10,13 @@ from tests.test_promo import FILLER
 URL = "https://news.example.org/politics/2026/05/tram-line-extended"
 
 
-def _strip(body: str, extra: list[tuple[int, str]]) -> tuple[list[str], list[tuple[str, str]]]:
-    """The article is FILLER with `extra` blocks inserted (position, text); the page is
-    `body`, which must hold every block's text."""
-    texts = list(FILLER)
+def _strip(
+    body: str | list[str], extra: list[tuple[int, str]], page: str = ""
+) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """The article is FILLER (or the given paragraphs, the page then in `page`) with `extra`
+    blocks inserted (position, text); the page must hold every block's text."""
+    texts = list(FILLER) if isinstance(body, str) else list(body)
+    body = body if isinstance(body, str) else page
     for at, text in sorted(extra, reverse=True):
         texts.insert(at, text)
     article = {
@@ -91,3 +94,30 @@ def test_a_headline_of_the_story_that_a_side_rail_repeats_stays() -> None:
     body = _paras(FILLER[:2]) + entry + _paras(FILLER[4:]) + rail
     kept, removed = _strip(body, [(2, "Council approves the plan")])
     assert removed == [] and "Council approves the plan" in kept
+
+
+SUMMARY = (
+    "RISK REMAINS: an official said that with the elections so close it is unclear whether the "
+    "drills will resume, and the ministry would keep a close watch on the carrier group as it "
+    "moves east through the channel towards the open sea"
+)
+
+
+def test_a_teaser_card_inside_a_link_to_another_story_goes_however_long() -> None:
+    # headline, date and summary in one anchor: the summary is another article's, and it
+    # goes even when the cards are more than the share guard allows for guesses
+    cards = "".join(
+        f'<li><a href="/politics/2026/05/{k}/carrier-on-alert"><div>Carrier on alert {k}</div>'
+        f"<p>{SUMMARY} {k}</p></a></li>"
+        for k in range(3)
+    )
+    body = _paras(FILLER[:4]) + f"<ul>{cards}</ul>"
+    kept, removed = _strip(FILLER[:4], [(4 + k, f"{SUMMARY} {k}") for k in range(3)], body)
+    assert kept == FILLER[:4]
+    assert [r for _, r, _ in removed] == ["signal.box:teaser"] * 3
+
+
+def test_an_unclosed_anchor_stretched_over_the_story_is_not_a_teaser() -> None:
+    body = '<a href="/politics/2026/05/other-story">' + _paras(FILLER)
+    kept, removed = _strip(FILLER, [], body)
+    assert removed == [] and kept == FILLER

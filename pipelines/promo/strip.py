@@ -149,7 +149,12 @@ def strip_promotions(
     # The share guard protects the article from rules that guess; what the outlet's own
     # rules say and what its other articles repeat (learned boilerplate) is never this
     # article's own text, so it goes whatever its share.
-    exempt = {i: v for i, v in verdict.items() if v[1].startswith(("outlet.", "boilerplate."))}
+    # A block inside a link to another article (a teaser card) is that article's summary.
+    exempt = {
+        i: v
+        for i, v in verdict.items()
+        if v[1].startswith(("outlet.", "boilerplate.")) or v[1] == "signal.box:teaser"
+    }
     guessed = {i: v for i, v in verdict.items() if i not in exempt}
     flagged = False
     if sum(len(squashed[i]) for i in guessed) > MAX_SHARE * total:
