@@ -121,3 +121,14 @@ def test_an_unclosed_anchor_stretched_over_the_story_is_not_a_teaser() -> None:
     body = '<a href="/politics/2026/05/other-story">' + _paras(FILLER)
     kept, removed = _strip(FILLER, [], body)
     assert removed == [] and kept == FILLER
+
+
+def test_a_figure_caption_goes_as_a_credit_and_the_paragraph_after_the_figure_stays() -> None:
+    figure = (
+        '<figure><img src="/img/tram.jpg"><figcaption>Workers on the avenue, Tuesday</figcaption>'
+        "</figure>"
+    )
+    body = _paras(FILLER[:2]) + figure + _paras(FILLER[2:])
+    kept, removed = _strip(body, [(2, "Workers on the avenue, Tuesday")])
+    assert kept == FILLER
+    assert removed == [("credit", "signal.caption", "Workers on the avenue, Tuesday")]

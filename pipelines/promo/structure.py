@@ -12,7 +12,8 @@ A block of the extracted text is looked up in the page tree, and the small box a
   and its headlines go ("Most read in Football" above a list the extraction dropped).
 
 - a block inside a link to another article of the site is a teaser card (headline, date
-  and summary in one anchor), however long its summary.
+  and summary in one anchor), however long its summary;
+- a block inside a figure is its caption (kind `credit`).
 
 Only short blocks that are not running prose are judged by their box: a paragraph of the
 story sits in the article body, a box much larger than any of these.
@@ -78,6 +79,8 @@ def box_verdicts(
                 continue
             text = str(blocks[i].get("text") or "")
             hit = ("read_also", "signal.box:teaser") if _in_card(own, squashed[i], page) else None
+            if hit is None and _in_figure(own):
+                hit = ("credit", "signal.caption")
             if hit is None and i in short and box is not None:
                 hit = _judge(box, text, page.hostname if page else None, removed)
             seen.setdefault(i, []).append(hit)
@@ -95,6 +98,18 @@ def _in_card(own: Any, block: str, page: Any) -> bool:
             if len(_squash(node.text_content())) > 1.5 * len(block) + 200:
                 return False  # an unclosed anchor the parser stretched over the story
             return _other_article(str(node.get("href") or ""), page)
+        node = node.getparent()
+    return False
+
+
+def _in_figure(own: Any) -> bool:
+    """The block is a figure's caption (or sits in the figure): about a picture, not the story."""
+    node = own
+    for _ in range(_CLIMB):
+        if node is None or not isinstance(node.tag, str):
+            return False
+        if node.tag in ("figcaption", "figure"):
+            return True
         node = node.getparent()
     return False
 
