@@ -4,6 +4,8 @@ beside its hard negative: the story's own headings and paragraphs in the same ma
 
 from __future__ import annotations
 
+import pytest
+
 from pipelines.promo import strip_promotions
 from tests.test_promo import FILLER
 
@@ -35,40 +37,55 @@ def _paras(texts: list[str]) -> str:
     return "".join(f"<p>{t}</p>" for t in texts)
 
 
-def test_the_heading_and_blurb_of_a_sign_up_form_go_whatever_their_words() -> None:
-    box = (
-        '<div class="c-inline"><h2>Morgenbrevet hver dag</h2><p>Dagens viktigste saker</p>'
-        '<form action="/x"><input type="email" name="e"><button>OK</button></form></div>'
-    )
-    body = _paras(FILLER[:4]) + box + _paras(FILLER[4:])
-    kept, removed = _strip(body, [(4, "Morgenbrevet hver dag"), (5, "Dagens viktigste saker")])
+def _removed(box: str, at: int, texts: list[str]) -> list[tuple[str, str]]:
+    """Strip FILLER with `box` (holding `texts`, blocks of the extraction) after paragraph
+    `at`: the story stays whole, and the removed blocks' (kind, rule) are returned."""
+    body = _paras(FILLER[:at]) + box + _paras(FILLER[at:])
+    kept, removed = _strip(body, [(at + k, t) for k, t in enumerate(texts)])
     assert kept == FILLER
-    assert [(k, r) for k, r, _ in removed] == [("newsletter", "signal.box:form")] * 2
+    assert [t for _, _, t in removed] == texts
+    return [(k, r) for k, r, _ in removed]
 
 
-def test_a_short_line_beside_a_checkout_link_goes_though_it_links_nowhere() -> None:
-    box = (
-        '<div class="x1"><h3>Alt fra redaksjonen vår</h3>'
-        '<a href="https://news.example.org/abonnement/kjop">Prøv nå</a></div>'
-    )
-    body = _paras(FILLER[:6]) + box + _paras(FILLER[6:])
-    kept, removed = _strip(body, [(6, "Alt fra redaksjonen vår")])
-    assert kept == FILLER
-    assert [(k, r) for k, r, _ in removed] == [("subscription", "signal.box:subscription")]
+SIGN_UP = (
+    '<div class="c-inline"><h2>Morgenbrevet hver dag</h2><p>Dagens viktigste saker</p>'
+    '<form action="/x"><input type="email" name="e"><button>OK</button></form></div>'
+)
+CHECKOUT = (
+    '<div class="x1"><h3>Alt fra redaksjonen vår</h3>'
+    '<a href="https://news.example.org/abonnement/kjop">Prøv nå</a></div>'
+)
+RAIL = (
+    '<section><h2>Most read in Politics</h2><div class="rail">'
+    '<a href="/politics/2026/05/council-budget-vote"><span>Council budget</span></a>'
+    '<a href="/politics/2026/05/mayor-race-opens"><span>Mayor race opens</span></a>'
+    '<a href="/politics/2026/04/bus-fares-rise"><span>Bus fares rise</span></a>'
+    "</div></section>"
+)
+FIGURE = (
+    '<figure><img src="/img/tram.jpg"><figcaption>Workers on the avenue, Tuesday</figcaption>'
+    "</figure>"
+)
 
 
-def test_the_label_of_a_rail_of_same_site_headlines_goes() -> None:
-    rail = (
-        '<section><h2>Most read in Politics</h2><div class="rail">'
-        '<a href="/politics/2026/05/council-budget-vote"><span>Council budget</span></a>'
-        '<a href="/politics/2026/05/mayor-race-opens"><span>Mayor race opens</span></a>'
-        '<a href="/politics/2026/04/bus-fares-rise"><span>Bus fares rise</span></a>'
-        "</div></section>"
-    )
-    body = _paras(FILLER[:3]) + rail + _paras(FILLER[3:])
-    kept, removed = _strip(body, [(3, "Most read in Politics")])
-    assert kept == FILLER
-    assert removed == [("read_also", "signal.box:headlines", "Most read in Politics")]
+@pytest.mark.parametrize(
+    ("box", "at", "texts", "expected"),
+    [
+        # the heading and blurb of a sign-up form, whatever their words
+        (SIGN_UP, 4, ["Morgenbrevet hver dag", "Dagens viktigste saker"], ["signal.box:form"] * 2),
+        # a short line beside a checkout link, though it links nowhere itself
+        (CHECKOUT, 6, ["Alt fra redaksjonen vår"], ["signal.box:subscription"]),
+        # the label of a rail of same-site headlines (the extraction dropped the links)
+        (RAIL, 3, ["Most read in Politics"], ["signal.box:headlines"]),
+        # a figure's caption, as a credit; the paragraph after the figure stays
+        (FIGURE, 2, ["Workers on the avenue, Tuesday"], ["signal.caption"]),
+    ],
+    ids=["sign-up-form", "checkout-link", "headline-rail", "figure-caption"],
+)
+def test_a_box_goes_by_its_structure(
+    box: str, at: int, texts: list[str], expected: list[str]
+) -> None:
+    assert [rule for _, rule in _removed(box, at, texts)] == expected
 
 
 def test_the_storys_own_section_heading_and_its_linked_paragraph_stay() -> None:
@@ -121,14 +138,3 @@ def test_an_unclosed_anchor_stretched_over_the_story_is_not_a_teaser() -> None:
     body = '<a href="/politics/2026/05/other-story">' + _paras(FILLER)
     kept, removed = _strip(FILLER, [], body)
     assert removed == [] and kept == FILLER
-
-
-def test_a_figure_caption_goes_as_a_credit_and_the_paragraph_after_the_figure_stays() -> None:
-    figure = (
-        '<figure><img src="/img/tram.jpg"><figcaption>Workers on the avenue, Tuesday</figcaption>'
-        "</figure>"
-    )
-    body = _paras(FILLER[:2]) + figure + _paras(FILLER[2:])
-    kept, removed = _strip(body, [(2, "Workers on the avenue, Tuesday")])
-    assert kept == FILLER
-    assert removed == [("credit", "signal.caption", "Workers on the avenue, Tuesday")]
