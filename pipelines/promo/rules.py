@@ -17,7 +17,7 @@ from typing import Any
 KINDS = ("subscription", "newsletter", "read_also", "donation", "app", "social", "event", "shop")
 
 
-# Besides these, `credit` (photo, source and author lines): not promotions but never the
+# Besides these, `credit` (photo, source and author lines, captions): not promotions but never the
 # story either, removed and recorded the same way.
 CUES = ("strong", "lead", "weak", "topic", "label", "speech")
 
