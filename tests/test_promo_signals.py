@@ -135,3 +135,10 @@ def test_the_cut_summary_under_a_teaser_goes_and_a_trailing_off_paragraph_stays(
     )
     kept, removed = _strip([trailing], at=3)
     assert removed == [] and trailing["text"] in kept
+
+
+def test_a_signed_byline_after_the_standfirst_goes_a_phrase_starting_with_von_stays() -> None:
+    kept, removed = _strip([_b("Von Nina Magoley")], at=1)
+    assert removed == [("credit", "signal.byline")] and kept == FILLER
+    kept, removed = _strip([_b("Von Anfang an skeptisch")], at=1)
+    assert removed == [] and "Von Anfang an skeptisch" in kept

@@ -203,3 +203,9 @@ def byline(text: str) -> bool:
         and all(_NAME.match(t) for t in tokens)
         and sum(t[0].isupper() for t in names) >= 2
     )
+
+
+def signed_byline(text: str) -> bool:
+    """An author line that says so ("Von ...", "By ...", "Par ..."): trusted a little
+    inside the text's head, where a byline follows the standfirst."""
+    return bool(_BY.match(text.strip())) and byline(text)

@@ -89,11 +89,14 @@ def _signals(
     prose = [i for i, info in enumerate(infos) if _plain_prose(blocks[i], info)]
     if prose:  # author lines before the first paragraph or after the last one
         edges = [*range(0, prose[0]), *range(prose[-1] + 1, len(blocks))]
-        for i in edges:
+        # a signed line ("Von Nina Magoley") may follow the standfirst
+        signed = [i for i in range(min(6, len(blocks))) if i not in edges]
+        for i in [*edges, *signed]:
+            text = str(blocks[i].get("text") or "")
             if (
                 i not in verdict
                 and blocks[i].get("kind") != "quote"
-                and signals.byline(str(blocks[i].get("text") or ""))
+                and (signals.signed_byline(text) if i in signed else signals.byline(text))
             ):
                 verdict[i] = ("credit", "signal.byline")
     for i in signals.trailing_headlines(blocks, words, density, verdict):
