@@ -6,10 +6,11 @@ phrase rule knows that wording. The archive only stores counts by paragraph hash
 function lives with the stripper (`pipelines.promo.paragraph_hash`) and the caller passes
 hashes already computed, because the archive never imports the pipelines.
 
-Which paragraphs are recorded is the caller's choice (`pipelines.clean.boundary_blocks`):
-the first 2 and last 3 blocks of each *newly archived* article's extracted text (before
-stripping, so a learned promo keeps being counted), each at most 600 characters. Outlets put
-their repeated blocks there, and long or middle paragraphs would only grow the table.
+Which paragraphs are recorded is the caller's choice (`pipelines.promo.recurrence.boundary_blocks`):
+the edges of each *newly archived* article's extracted text (before stripping, so a learned
+promo keeps being counted), the blocks after its last prose paragraph and its shortest inner
+blocks, a bounded number per article. Outlets put their repeated blocks there, and the
+story's own paragraphs would only grow the table.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def record_paragraphs_batch(
 ) -> int:
     """record_paragraphs for the new articles of one transaction, (outlet, hashes, seen_at)
     each, optionally with the article's final text as a fourth item: a learned paragraph the
-    text still holds is queued in `boilerplate_due` for a re-clean. Counts are counts are summed per (outlet, hash) first, then stored with three statements per
+    text still holds is queued in `boilerplate_due` for a re-clean. Counts are summed per (outlet, hash) first, then stored with three statements per
     transaction instead of one upsert per article (an upsert cost ~25 ms a statement at 400k
     rows whatever it carried, bench/dedup_scale.py)."""
     counts: dict[tuple[str, str], list[Any]] = {}  # key -> [articles, first, last, sample]

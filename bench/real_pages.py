@@ -15,7 +15,10 @@ against the truth (removing article text is an error); the output lines that are
 text, grouped by the kind given in the hand-made labels (`bench/realpages_labels.tsv`:
 page id, kind, line); and promo recall / precision on those labels.
 
-Usage: ``.venv/bin/python bench/real_pages.py [--limit N] [--worst K] [--dump-candidates FILE]``
+The figures are also printed per half of a split by publisher (`half`): A is where signals
+were tuned, B the held-out check.
+
+Usage: ``.venv/bin/python bench/real_pages.py [--limit N] [--worst K] [--show-leaks] [--dump-candidates FILE]``
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import hashlib
 import json
 import sys
 import time
@@ -59,6 +63,7 @@ class Page:
     raw: bytes
     truth: str
     lang: str
+    publisher: str = ""
     truth_tokens: str = ""
     truth_shingles: set[tuple[str, ...]] = field(default_factory=set)
 
@@ -80,11 +85,19 @@ def load(data: Path, limit: int | None) -> list[Page]:
         raw = gzip.decompress((data / "html" / f"{pid}.html.gz").read_bytes())
         body = nfc("\n".join(truth[pid]["paragraphs"]))
         page = Page(pid, truth[pid]["url"], raw, body, py3langid.classify(body)[0])
+        page.publisher = truth[pid].get("publisher") or pid.split("_")[2]
         toks = tokens(body)
         page.truth_tokens = " " + " ".join(toks) + " "
         page.truth_shingles = {tuple(toks[i : i + 4]) for i in range(max(1, len(toks) - 3))}
         pages.append(page)
     return pages
+
+
+def half(page: Page) -> str:
+    """The held-out split, by publisher (never by page, so no outlet is on both sides):
+    "A" when the first byte of sha1(publisher) is even, else "B". Signals are tuned on A,
+    B is the check on outlets never looked at."""
+    return "A" if hashlib.sha1(page.publisher.encode()).digest()[0] % 2 == 0 else "B"
 
 
 def is_article_text(line: str, page: Page) -> bool:
@@ -132,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         help="write every non-article line any system outputs (TSV: page, systems, line) for labelling",
     )
     ap.add_argument("--show-removed", action="store_true", help="print every removed block")
+    ap.add_argument(
+        "--show-leaks", action="store_true", help="print the labelled promotional lines we keep"
+    )
     args = ap.parse_args(argv)
 
     import trafilatura
@@ -169,11 +185,25 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"real pages: {len(pages)} from {args.data}; mediawatch {PIPELINE_VERSION}")
     print(f"{'system':<40} {'F1':>6} {'P':>6} {'R':>6} {'CPU ms/page':>11}")
+    scores = {}
     for name in systems:
-        f1, p, r = corpus_scores(zip(preds[name], truths, strict=True))
+        f1, p, r = scores[name] = corpus_scores(zip(preds[name], truths, strict=True))
         print(f"{name:<40} {f1:6.3f} {p:6.3f} {r:6.3f} {spent[name] * 1000 / len(pages):11.1f}")
 
     control, mine = list(systems)[1], list(systems)[2]
+    print(
+        f"  mediawatch - control: F1 {scores[mine][0] - scores[control][0]:+.4f} (target +0.010), "
+        f"R {scores[mine][2] - scores[control][2]:+.4f} (target >= -0.005); CPU "
+        f"{spent[mine] / max(1e-9, spent[control]):.2f}x the control"
+    )
+    for h in ("A", "B"):
+        idx = [i for i, p in enumerate(pages) if half(p) == h]
+        cf = corpus_scores((preds[control][i], truths[i]) for i in idx)
+        mf = corpus_scores((preds[mine][i], truths[i]) for i in idx)
+        print(
+            f"  half {h} ({len(idx)} pages): control {cf[0]:.3f} (P {cf[1]:.3f} R {cf[2]:.3f}), "
+            f"mediawatch {mf[0]:.3f} (P {mf[1]:.3f} R {mf[2]:.3f})"
+        )
     by_lang: dict[str, list[int]] = defaultdict(list)
     for i, page in enumerate(pages):
         by_lang[page.lang].append(i)
@@ -239,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     for kind, n in leaked.most_common():
         print(f"  {kind:<14} {n:>4} lines on {len(leaked_pages[kind])} pages")
 
-    in_control = caught = in_extracted = stripped = 0
+    in_control: Counter[str] = Counter()
+    caught: Counter[str] = Counter()
+    in_extracted = stripped = 0
+    kept_promos: list[tuple[str, str, str, str]] = []
     for i, page in enumerate(pages):
         cleaned = outcome[page.pid]
         if cleaned.skip_reason:
@@ -250,17 +283,22 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             gone = not contains(preds[mine][i], line)
             if contains(preds[control][i], line):
-                in_control += 1
-                caught += gone
+                in_control[half(page)] += 1
+                caught[half(page)] += gone
             if contains(extracted, line):
                 in_extracted += 1
                 stripped += gone
+            if not gone:
+                kept_promos.append((kind, half(page), page.pid, line))
     n_labels = sum(len(v) for v in labels.values())
     removed_nonarticle = removed_total - removed_article
     print(f"\npromotions ({n_labels} labelled lines in {args.labels.name}):")
+    n_caught, n_control = sum(caught.values()), sum(in_control.values())
     print(
-        f"  recall against the control's leaks: {caught} of {in_control} "
-        f"({caught / max(1, in_control):.3f})"
+        f"  recall against the control's leaks: {n_caught} of {n_control} "
+        f"({n_caught / max(1, n_control):.3f}); half A {caught['A']} of {in_control['A']} "
+        f"({caught['A'] / max(1, in_control['A']):.3f}), half B {caught['B']} of "
+        f"{in_control['B']} ({caught['B'] / max(1, in_control['B']):.3f})"
     )
     print(
         f"  promo stage recall (lines our extraction kept): {stripped} of {in_extracted} "
@@ -270,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
         f"  removal precision (removed blocks that are not article text): {removed_nonarticle} of "
         f"{removed_total} ({removed_nonarticle / max(1, removed_total):.3f})"
     )
+
+    if args.show_leaks:
+        print("\nlabelled promotional lines still in our text (kind, half, page, line):")
+        for kind, h, pid, line in sorted(kept_promos):
+            print(f"  {kind:<12} {h} {pid}: {line[:110]!r}")
 
     if args.worst:
         rows = []

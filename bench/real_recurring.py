@@ -29,7 +29,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.real_pages import DEFAULT_DATA, LABELS, PROMO_KINDS, Page, contains, load, load_labels  # noqa: E402
+from bench.real_pages import (  # noqa: E402
+    DEFAULT_DATA,
+    LABELS,
+    PROMO_KINDS,
+    Page,
+    contains,
+    half,
+    load,
+    load_labels,
+)
 
 
 def _norm(text: str) -> str:
@@ -149,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             group = "read_also" if kind == "read_also" else "pitches"
             present[group] += len(texts)
             gone[group] += sum(not contains(t, line) for t in texts)
+            present[half(page)] += len(texts)
+            gone[half(page)] += sum(not contains(t, line) for t in texts)
             first_gone[group] += sum(not contains(t, line) for t in texts[:4])
             if args.verbose and any(contains(t, line) for t in texts):
                 print(
@@ -165,8 +176,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"({gone[group] / present[group]:.3f}); from the first four articles: "
                 f"{first_gone[group]} of {present[group] * 4 // args.articles} "
             )
-    total_present, total_gone = sum(present.values()), sum(gone.values())
+    total_present = present["pitches"] + present["read_also"]
+    total_gone = gone["pitches"] + gone["read_also"]
     print(f"  all        {total_gone / max(1, total_present):.3f}")
+    for h in ("A", "B"):  # the publisher split of bench/real_pages.py
+        print(f"  half {h}     {gone[h]} of {present[h]} ({gone[h] / max(1, present[h]):.3f})")
     return 0
 
 

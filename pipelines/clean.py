@@ -8,10 +8,11 @@ from typing import Any, NamedTuple
 
 from zlib_ng import gzip_ng
 
-from archive.records import Article, Block, Hints, PageItem, PageRecord, RemovedBlock
+from archive.records import Article, Hints, PageItem, PageRecord, RemovedBlock
 from pipelines.extract import EXTRACTOR_VERSION, extract_with_tree
 from pipelines.fingerprint import content_hash, minhash_bands
 from pipelines.promo import RULES_VERSION, paragraph_hash, strip_promotions
+from pipelines.promo.recurrence import boundary_blocks
 from pipelines.urls import article_key, canonical_url, same_site
 
 PIPELINE_VERSION = f"{EXTRACTOR_VERSION}+promo-{RULES_VERSION}"
@@ -133,24 +134,3 @@ def clean_page(
         }
     )
     return record
-
-
-MID_SHORT_CHARS = 400  # short blocks inside the text: pitches, labels, teaser lines
-MID_SHORT_MAX = 8
-
-
-def boundary_blocks(article: Article) -> list[Block]:
-    """The blocks whose recurrence across an outlet's articles is counted (boilerplate
-    learning): head and tail blocks, where outlets put their repeated promos, and the 8
-    shortest blocks between them (on real pages, newsletter boxes, "most read" labels and
-    subscription prompts sat mid-article as often as at the end)."""
-    blocks = article.get("blocks") or []
-    if len(blocks) <= 5:
-        return [b for b in blocks if 0 < len(b.get("text", "")) <= 600]
-    edges = [b for b in blocks[:2] + blocks[-3:] if 0 < len(b.get("text", "")) <= 600]
-    # the shortest ones: labels, prompts and teaser lines, rather than short paragraphs
-    middle = sorted(
-        (b for b in blocks[2:-3] if 0 < len(b.get("text", "")) <= MID_SHORT_CHARS),
-        key=lambda b: len(b["text"]),
-    )[:MID_SHORT_MAX]
-    return edges + middle

@@ -103,3 +103,42 @@ def test_credits_and_author_lines_at_the_edges_go() -> None:
 def test_a_heading_in_the_middle_is_not_an_author_line() -> None:
     kept, removed = _strip([_b("Northern Districts Welcome Plan", kind="head")], at=3)
     assert removed == [] and "Northern Districts Welcome Plan" in kept
+
+
+def test_a_list_of_headlines_whose_link_texts_were_lost_goes_by_its_article_links() -> None:
+    # the extraction kept an image link per item (no link text): no link density to go by
+    rail = _b(
+        "Nye bompenger fra mars i hele regionen\nSlik stemte partiene om den nye broen",
+        kind="list",
+        links=["https://example.no/nyheter/2026/nye-bompenger-fra-mars", "/nyheter/art4418508"],
+    )
+    points = _b(
+        "Linjen blir fire kilometer lang\nDen koster 240 millioner euro",
+        kind="list",
+        links=["https://example.no/nyheter/2026/linjen-blir-lang-og-dyr"],
+    )
+    kept, removed = _strip([rail, points], at=5)
+    assert removed == [("read_also", "signal.link_list")]
+    assert points["text"] in kept
+
+
+def test_the_cut_summary_under_a_teaser_goes_and_a_trailing_off_paragraph_stays() -> None:
+    teaser = [
+        _b("Czytaj więcej"),
+        _b("Kolejna tura rozmów. Delegacja leci do Pakistanu", linked=1.0),
+        _b("W poniedziałek wieczorem do stolicy Pakistanu dotrze delegacja, wynika ze słów Tr..."),
+    ]
+    kept, removed = _strip(teaser, at=3)
+    assert len(removed) == 3 and kept == FILLER
+    trailing = _b(
+        "The mayor paused, looked at the plans, and said only that the depot would wait..."
+    )
+    kept, removed = _strip([trailing], at=3)
+    assert removed == [] and trailing["text"] in kept
+
+
+def test_a_signed_byline_after_the_standfirst_goes_a_phrase_starting_with_von_stays() -> None:
+    kept, removed = _strip([_b("Von Nina Magoley")], at=1)
+    assert removed == [("credit", "signal.byline")] and kept == FILLER
+    kept, removed = _strip([_b("Von Anfang an skeptisch")], at=1)
+    assert removed == [] and "Von Anfang an skeptisch" in kept

@@ -49,6 +49,9 @@ def test_real_page(case: Path) -> None:
     for line in expected.get("keep", []):
         assert line in text, (expected["why"], line)
     removed = [b["text"] for b in cleaned.removed]
+    for start in expected.get("drop_starting", []):  # long blocks, named by how they start
+        assert not any(b.startswith(start) for b in text.split("\n\n")), (expected["why"], start)
+        assert any(r.startswith(start) for r in removed), (expected["why"], "not removed", start)
     for line in expected.get("drop", []):
         assert line not in text.split("\n\n"), (expected["why"], line)
         assert any(line in r for r in removed), (expected["why"], "not recorded as removed", line)

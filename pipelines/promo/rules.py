@@ -17,7 +17,7 @@ from typing import Any
 KINDS = ("subscription", "newsletter", "read_also", "donation", "app", "social", "event", "shop")
 
 
-# Besides these, `credit` (photo, source and author lines): not promotions but never the
+# Besides these, `credit` (photo, source and author lines, captions): not promotions but never the
 # story either, removed and recorded the same way.
 CUES = ("strong", "lead", "weak", "topic", "label", "speech")
 
@@ -38,7 +38,7 @@ _PRIORITY = (
 MAX_SHARE = 0.20  # never remove more than this share of an article's characters
 
 
-_ALGO = "promo-3"  # bump when the algorithm changes, so RULES_VERSION changes too
+_ALGO = "promo-4"  # bump when the algorithm changes, so RULES_VERSION changes too
 
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "promo_rules"

@@ -58,6 +58,7 @@ _TARGETS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _SENTENCE = re.compile(
     r"\w[.!?。！？]+(?:[\s»”“\"'’)]|[A-ZÀ-Þ])"
 )  # a sentence ends inside the text
+_STATEMENT = re.compile(r"\w[.!。！]+(?:[\s»”“\"'’)]|[A-ZÀ-Þ])")  # a statement ends inside
 _FULL_STOP = re.compile(r"[.!…。！]\s*[»«”“\"')’\]」』]*$")
 _END_PUNCT = re.compile(r"[.!?…:;。！？]\s*[»«”“\"')’\]」』]*$")
 
@@ -116,7 +117,14 @@ def unpunctuated(text: str) -> bool:
 def linked_headline(text: str, words: int, density: float) -> bool:
     """Another article's headline inside this one: one short line, all of it a link, no
     closing punctuation (an inline teaser, whatever the words around it)."""
-    return 3 <= words <= 25 and density >= 0.85 and "\n" not in text and unpunctuated(text)
+    # a headline may ask ("Kinder? Für mich keine Option“ – Wie ..."); it holds no statement
+    return (
+        3 <= words <= 25
+        and density >= 0.85
+        and "\n" not in text
+        and headline_ending(text)
+        and not _STATEMENT.search(text)
+    )
 
 
 def link_list(text: str, density: float) -> bool:
@@ -128,6 +136,28 @@ def link_list(text: str, density: float) -> bool:
     # headlines may ask ("Neue Allianz? Europäer reagieren ...") but do not end on a full stop
     short = [ln for ln in lines if len(ln.split()) <= 25 and not _FULL_STOP.search(ln)]
     return len(short) >= 0.7 * len(lines)
+
+
+_ARTICLE_PATH = re.compile(r"^(?:https?://[^/]+)?/[^?#]*(?:\d{4,}|[\w%]+(?:-[\w%]+){3,})")
+
+
+def headline_list(text: str, links: Sequence[str] | None) -> bool:
+    """A list of other articles whose link texts the extraction lost (an image link beside
+    each headline): two or more headline lines, at least one article link a line."""
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    if len(lines) < 2 or not links:
+        return False
+    articles = {u for u in links if _ARTICLE_PATH.match(u) and not link_kind([u])}
+    heads = [ln for ln in lines if 4 <= len(ln.split()) <= 25 and unpunctuated(ln)]
+    return len(articles) >= max(2, len(lines) - 1) and len(heads) >= max(2, 0.6 * len(lines))
+
+
+_TRUNCATED = re.compile(r"(?:\.\.\.|…)\s*[»”\")]*$")
+
+
+def truncated(text: str) -> bool:
+    """Cut off with an ellipsis, as a teaser's summary is ("...wynika ze słów Donalda Tr...")."""
+    return bool(_TRUNCATED.search(text))
 
 
 def headline_ending(text: str) -> bool:
@@ -173,3 +203,9 @@ def byline(text: str) -> bool:
         and all(_NAME.match(t) for t in tokens)
         and sum(t[0].isupper() for t in names) >= 2
     )
+
+
+def signed_byline(text: str) -> bool:
+    """An author line that says so ("Von ...", "By ...", "Par ..."): trusted a little
+    inside the text's head, where a byline follows the standfirst."""
+    return bool(_BY.match(text.strip())) and byline(text)

@@ -28,6 +28,7 @@ from pipelines.promo.rules import (
     load_rules,
     paragraph_hash,
 )
+from pipelines.promo.structure import box_verdicts
 from pipelines.promo.text_rules import (
     _analyse,
     _own_promo,
@@ -129,16 +130,31 @@ def strip_promotions(
 
     if n:
         _text_rules(blocks, infos, verdict, rules, lang, article.get("title"))
+    if root is not None and n:  # after the text rules: their runs do not grow from a box
+        page_url = article.get("canonical_url") or article.get("og_url")
+        verdict.update(box_verdicts(root, blocks, squashed, verdict, page_url))
+    if n:
         _signals(blocks, infos, verdict)
-    for i in reversed(short_repeats):
-        if i not in verdict and (i + 1 in verdict or i == n - 1):
-            verdict[i] = ("boilerplate", "boilerplate.outlet")
+    # a short repeated line next to a removed promo (its label, or its last line) is part of it
+    changed = True
+    while changed:
+        changed = False
+        for i in short_repeats:
+            near = [verdict[j][0] for j in (i - 1, i + 1) if j in verdict]
+            if i not in verdict and (any(k != "credit" for k in near) or i == n - 1):
+                verdict[i] = ("boilerplate", "boilerplate.outlet")
+                changed = True
 
     out["paywalled"] = bool(out.get("paywalled")) or gated
     # The share guard protects the article from rules that guess; what the outlet's own
     # rules say and what its other articles repeat (learned boilerplate) is never this
     # article's own text, so it goes whatever its share.
-    exempt = {i: v for i, v in verdict.items() if v[1].startswith(("outlet.", "boilerplate."))}
+    # A block inside a link to another article (a teaser card) is that article's summary.
+    exempt = {
+        i: v
+        for i, v in verdict.items()
+        if v[1].startswith(("outlet.", "boilerplate.")) or v[1] == "signal.box:teaser"
+    }
     guessed = {i: v for i, v in verdict.items() if i not in exempt}
     flagged = False
     if sum(len(squashed[i]) for i in guessed) > MAX_SHARE * total:

@@ -89,21 +89,23 @@ def _signals(
     prose = [i for i, info in enumerate(infos) if _plain_prose(blocks[i], info)]
     if prose:  # author lines before the first paragraph or after the last one
         edges = [*range(0, prose[0]), *range(prose[-1] + 1, len(blocks))]
-        for i in edges:
+        # a signed line ("Von Nina Magoley") may follow the standfirst
+        signed = [i for i in range(min(6, len(blocks))) if i not in edges]
+        for i in [*edges, *signed]:
+            text = str(blocks[i].get("text") or "")
             if (
                 i not in verdict
                 and blocks[i].get("kind") != "quote"
-                and signals.byline(str(blocks[i].get("text") or ""))
+                and (signals.signed_byline(text) if i in signed else signals.byline(text))
             ):
                 verdict[i] = ("credit", "signal.byline")
     for i in signals.trailing_headlines(blocks, words, density, verdict):
         verdict[i] = ("read_also", "signal.headlines")
     for i, b in enumerate(blocks):
-        if (
-            i not in verdict
-            and b.get("kind") != "quote"
-            and signals.link_list(str(b.get("text") or ""), density[i])
-        ):
+        text = str(b.get("text") or "")
+        if i in verdict or b.get("kind") == "quote":
+            continue
+        if signals.link_list(text, density[i]) or signals.headline_list(text, b.get("links")):
             verdict[i] = ("read_also", "signal.link_list")
     for i, b in enumerate(blocks):
         if i not in verdict and signals.linked_headline(
@@ -217,6 +219,12 @@ def _text_rules(
                 verdict[i] = (kind, "run.weak")
             elif kind == "read_also" and info.density >= 0.5 and info.words <= 40:
                 verdict[i] = ("read_also", "run.links")
+            elif (
+                verdict.get(i - 1, ("",))[0] == "read_also"
+                and info.words <= 60
+                and signals.truncated(text)
+            ):
+                verdict[i] = ("read_also", "run.teaser")  # the cut summary under a teaser
             elif (
                 (i + 1) in verdict
                 and _is_label(info, text)
