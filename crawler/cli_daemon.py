@@ -35,13 +35,25 @@ def register(group: click.Group) -> None:
         "take-over time when a daemon dies or freezes).",
     )
     @click.option(
+        "--compact-every",
+        default="1h",
+        show_default=True,
+        help="On a lake: how often to compact it (one daemon of the lake at a time; "
+        "see mediawatch compact).",
+    )
+    @click.option(
         "--log-level",
         default="INFO",
         show_default=True,
         type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     )
     def run_cmd(
-        config_path: str, db_path: str, max_parallel: int, lease: str, log_level: str
+        config_path: str,
+        db_path: str,
+        max_parallel: int,
+        lease: str,
+        compact_every: str,
+        log_level: str,
     ) -> None:
         """Crawl every outlet on its own schedule, forever, as the archive's single writer.
 
@@ -64,11 +76,19 @@ def register(group: click.Group) -> None:
         db = db_path if is_lake(db_path) else Path(db_path).resolve()
         from crawler.outlets import parse_duration
 
-        try:
-            lease_seconds = parse_duration(lease)
-        except ValueError as exc:
-            fail(f"--lease: {exc}", 2)
-        daemon = Daemon(Path(config_path), db, max_parallel=max_parallel, lease=lease_seconds)
+        durations = {}
+        for option, value in (("--lease", lease), ("--compact-every", compact_every)):
+            try:
+                durations[option] = parse_duration(value)
+            except ValueError as exc:
+                fail(f"{option}: {exc}", 2)
+        daemon = Daemon(
+            Path(config_path),
+            db,
+            max_parallel=max_parallel,
+            lease=durations["--lease"],
+            compact_every=durations["--compact-every"],
+        )
         try:
             raw = daemon.load_initial_config()
         except ConfigError as exc:

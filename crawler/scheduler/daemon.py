@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from archive.db import ArchiveError
 from archive.spool import live_writers, ready_segments, unfinished_runs
 from archive.store import open_store
 from crawler.outlets import Config, ConfigError, Outlet, read_config
@@ -61,6 +62,9 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+COMPACT_JOB = "~compact"  # no outlet name starts with "~" (crawler.outlets)
+
+
 class Daemon:
     """Schedules every outlet's runs, supervises them (one job thread each), and hands their
     ends to the ArchiveWriter, which judges them and schedules the next run."""
@@ -72,6 +76,7 @@ class Daemon:
         *,
         max_parallel: int = 4,
         lease: float | None = None,
+        compact_every: float = 3600.0,
     ) -> None:
         self.config_path = config_path
         self.db = db  # the file's resolved path, or a lake URL
@@ -83,6 +88,7 @@ class Daemon:
             else Path(db).with_name(Path(db).name + ".daemon-config.toml")
         )
         self.max_parallel = max_parallel
+        self.compact_every = compact_every  # on a lake (archive/lake/compact.py)
         # Up to max_parallel crawls run at once, each with its own cleaning pool: the cores
         # are shared between them, not given to each (4 crawls x 2 cores was 8 workers).
         self.crawl_workers = max(1, (os.cpu_count() or 1) // max_parallel)
@@ -112,6 +118,19 @@ class Daemon:
                 lambda: set(self.running),
                 lambda name: self._schedule(name, random.uniform(0.05, 0.5)),
             )
+
+    def _compact(self) -> None:
+        """The lake's maintenance, on its own schedule; the advisory lock inside makes it one
+        daemon of the lake at a time, and a failed step is tried again next time."""
+        from archive.lake.compact import compact
+
+        try:
+            report = compact(self.store.target)  # type: ignore[attr-defined]
+        except ArchiveError as exc:
+            log.warning("lake compaction: %s", exc)
+            return
+        if report.ran:
+            self.writer.event("compacted", None, report.summary())
 
     def _reclean_learned(self) -> int:
         # imported here: the cleaning stack (trafilatura, datasketch, scipy) costs the CLI ~0.4 s
@@ -396,6 +415,8 @@ class Daemon:
             return None
 
     def _on_submitted(self, event: Any) -> None:
+        if event.job_id == COMPACT_JOB:  # not an outlet's run: nothing reschedules it
+            return
         with contextlib.suppress(Exception):
             self.scheduler.pause_job(event.job_id)
 
@@ -495,6 +516,10 @@ class Daemon:
         )
         for outlet in self.config.outlets:
             self._add_job(outlet)
+        if self.store.lake:
+            self.scheduler.add_job(
+                self._compact, "interval", seconds=self.compact_every, id=COMPACT_JOB
+            )
         self.scheduler.start()
         if self.leases is not None:
             self.leases.start()

@@ -1,5 +1,6 @@
 """`mediawatch run --db <lake>`: the daemon crawls the fake outlet on 127.0.0.1 on its
-schedule into a lake, records its runs and the outlet's state there, and stops cleanly."""
+schedule into a lake, records its runs and the outlet's state there, compacts the lake on
+its own schedule, and stops cleanly."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_the_daemon_runs_on_a_lake(lake: tuple[str, LakeTarget], tmp_path: Path)
     with serving_outlet() as web:
         config = tmp_path / "outlets.toml"
         config.write_text(outlet_config(web.base))
-        daemon = LakeDaemon(config, url, tmp_path / "home").start()
+        daemon = LakeDaemon(config, url, tmp_path / "home", "--compact-every", "3s").start()
         try:
 
             def two_runs() -> bool:
@@ -30,6 +31,8 @@ def test_the_daemon_runs_on_a_lake(lake: tuple[str, LakeTarget], tmp_path: Path)
                 return done[0][0] >= 2
 
             wait_for("two runs", two_runs, 120, daemon)
+            compacted = "SELECT message FROM daemon_events WHERE kind = 'compacted'"
+            wait_for("a compaction", lambda: lake_rows(target, compacted), 60, daemon)
             code, _ = daemon.stop(signal.SIGTERM)
         finally:
             daemon.kill()
@@ -41,6 +44,8 @@ def test_the_daemon_runs_on_a_lake(lake: tuple[str, LakeTarget], tmp_path: Path)
         target, "SELECT articles_new FROM crawl_runs WHERE status = 'ok' ORDER BY started_at"
     )
     assert runs[0] == (ARTICLES,) and all(r == (0,) for r in runs[1:])
+    (message,) = lake_rows(target, compacted)[0]
+    assert str(message).startswith("data files "), message
     state = lake_rows(target, "SELECT outlet, last_status FROM outlet_state")
     assert state and state[0][0] == "courrier"
     assert (tmp_path / "home" / "logs").is_dir() and (tmp_path / "home" / "daemon.lock").exists()
