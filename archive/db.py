@@ -226,6 +226,11 @@ def writer(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnection]:
             try:
                 con.execute("CHECKPOINT")
             except duckdb.Error as exc:  # the session's work is committed, in the log: nothing lost
+                if "No space left on device" in str(exc):  # the next write fails too: say it once
+                    raise ArchiveError(
+                        f"{path}: No space left on device (the last session's work is kept "
+                        "in the archive's log; free space and run again)"
+                    ) from None
                 logger.warning("checkpoint of %s failed, its log is kept: %s", path, exc)
     finally:
         con.close()

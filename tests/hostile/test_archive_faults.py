@@ -4,6 +4,7 @@ keeps everything it had, and nothing fetched is lost."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -15,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from archive.db import writer
+from archive.db import ArchiveError, writer
 from archive.migrations import load_migrations
 from tests.conftest import outlet_config, run_cli, serving_outlet
 from tests.fakeweb import FakeWeb
@@ -128,6 +129,36 @@ def test_a_full_disk_loses_nothing_once_there_is_room(full_disk: tuple[Path, lis
 def test_a_full_disk_is_one_line(full_disk: tuple[Path, list]) -> None:
     _, (first, _) = full_disk
     assert "No space left on device" in one_line_error(first)
+
+
+def test_a_checkpoint_on_a_full_disk_is_an_error_not_a_warning(tmp_path: Path) -> None:
+    """The session's commit fits in the log, the checkpoint does not: the caller gets one
+    ArchiveError saying the disk is full (a warning line, then the same error at the next
+    write, was two lines for one cause), and the committed work is still there."""
+    disk = tmp_path / "disk"
+    mount_tmpfs(disk, "size=8m")
+    try:
+        db = disk / "archive.duckdb"
+        with writer(db):
+            pass
+        ballast = disk / "ballast"
+        with open(ballast, "wb") as fh, contextlib.suppress(OSError):
+            while True:
+                fh.write(b"\0" * 16384)
+                fh.flush()
+        text = "".join(f"word{i} " for i in range(20_000))  # ~150 kB: the log's, not a block's
+        with open(ballast, "r+b") as fh:
+            fh.truncate(max(0, ballast.stat().st_size - 200 * 1024))
+        with (
+            pytest.raises(ArchiveError, match="No space left on device") as info,
+            writer(db) as con,
+        ):
+            con.execute("CREATE TABLE big AS SELECT ? AS t", [text])
+        assert "\n" not in str(info.value)
+        ballast.unlink()
+        assert rows(db, "SELECT count(*) FROM big") == [(1,)], "the committed work is kept"
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
 
 
 # -- corrupt ------------------------------------------------------------------------------
