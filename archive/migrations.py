@@ -3,7 +3,6 @@ macros (archive/views.sql), re-created whenever their text changes."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from functools import cache
 from importlib import resources
@@ -33,6 +32,8 @@ def load_migrations() -> list[tuple[str, str]]:
 @cache
 def views_sql() -> tuple[str, str]:
     """(sql, digest) of archive/views.sql: read once a process, as each open checks it."""
+    import hashlib  # writers only: a reader's start does not pay for it
+
     sql = _read("views.sql")
     return sql, hashlib.sha256(sql.encode()).hexdigest()
 

@@ -18,8 +18,6 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from archive.spool import spool_dir_for
-
 
 class OutputError(Exception):
     """An output path we refuse, as one line."""
@@ -34,6 +32,8 @@ def check_not_archive(output: str | os.PathLike[str], db: str | os.PathLike[str]
     locks, snapshots or spool."""
     out = Path(output).resolve()
     archive = Path(db).resolve()
+    from archive.spool import spool_dir_for  # the spool's records module: not on a reader's start
+
     spool = spool_dir_for(archive).resolve()
     if out == archive:
         raise OutputError(f"{output}: is the archive itself; choose another output file")

@@ -36,7 +36,6 @@ import duckdb
 
 from archive.db import ArchiveError, connect_read
 from archive.outputs import OutputError, atomic_file, check_file_output, temp_path
-from archive.search import load_fts
 from archive.target import is_lake
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
@@ -90,6 +89,8 @@ def open_archive(
         con = connect_read(path, retries=retries)
     try:
         if fts:
+            from archive.search import load_fts  # only for a statement naming search_articles
+
             load_fts(con)
         if timezone is not None:
             con.execute(f"SET TimeZone = {_literal(timezone)}")
