@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -41,6 +42,12 @@ class Server:
 
     def conninfo(self, dbname: str = "postgres") -> str:
         return f"host={self.host} port={self.port} user={self.user} dbname={dbname} connect_timeout={CONNECT_TIMEOUT}"
+
+    def value(self, dbname: str, sql: str) -> Any:
+        """The first column of the first row of `sql` in database `dbname`."""
+        with psycopg.connect(self.conninfo(dbname)) as con:
+            row = con.execute(sql).fetchone()
+        return row[0] if row else None
 
     def url(self, dbname: str, data: str | os.PathLike[str]) -> str:
         """The archive string a user passes as --db for a lake in this database."""

@@ -17,6 +17,7 @@ from archive.target import LakeTarget, parse_target
 from tests import pg
 from tests.conftest import MEDIAWATCH, rows, run_cli
 from tests.lake.archives import build_archive
+from tests.lake.test_schema import SNAPSHOTS
 
 ARTICLE = (
     "id, outlet, url, canonical_url, title, text, word_count, published_at, language, version, "
@@ -69,20 +70,18 @@ def test_an_archive_moves_whole_and_a_second_run_adds_nothing(
     pages = "SELECT id, record_id, url, status, skip_reason, article_id, md5(html_gz::VARCHAR) FROM pages ORDER BY id"
     assert lake_rows(target, pages) == rows(db, pages)
 
-    with psycopg.connect(pg_server.conninfo(pg_database)) as con:
-        snapshots = con.execute("SELECT count(*) FROM public.ducklake_snapshot").fetchone()
-        next_id = con.execute("SELECT nextval('mediawatch.article_id_seq')").fetchone()
-    assert next_id is not None and next_id[0] > max(
-        r[0] for r in rows(db, "SELECT id FROM articles")
-    ), "a lake writer's next article id is above every migrated one"
+    snapshots = pg_server.value(pg_database, SNAPSHOTS)
+    next_id = pg_server.value(pg_database, "SELECT nextval('mediawatch.article_id_seq')")
+    assert next_id > max(r[0] for r in rows(db, "SELECT id FROM articles")), (
+        "a lake writer's next article id is above every migrated one"
+    )
     again = run_cli("migrate", "--from", str(db), "--to", url)
     assert again.returncode == 0, again.stderr
     assert counts_printed(again.stdout) == counts
     assert "0 rows added" in again.stderr
-    with psycopg.connect(pg_server.conninfo(pg_database)) as con:
-        assert (
-            con.execute("SELECT count(*) FROM public.ducklake_snapshot").fetchone() == snapshots
-        ), "a run with nothing to add writes no snapshot"
+    assert pg_server.value(pg_database, SNAPSHOTS) == snapshots, (
+        "a run with nothing to add writes no snapshot"
+    )
 
 
 def test_killed_mid_way_then_run_again_gives_the_same_lake(

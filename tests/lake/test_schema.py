@@ -22,6 +22,9 @@ def lake(server: pg.Server, dbname: str, data: Path) -> LakeTarget:
     return target
 
 
+SNAPSHOTS = "SELECT count(*) FROM public.ducklake_snapshot"
+
+
 def test_created_once_by_concurrent_first_users_then_left_alone(
     pg_server: pg.Server, pg_database: str, tmp_path: Path
 ) -> None:
@@ -34,12 +37,9 @@ def test_created_once_by_concurrent_first_users_then_left_alone(
         assert con.execute("SELECT version FROM mediawatch.schema_version").fetchall() == [
             (SCHEMA_VERSION,)
         ]
-        snapshots = con.execute("SELECT count(*) FROM public.ducklake_snapshot").fetchone()
+    snapshots = pg_server.value(pg_database, SNAPSHOTS)
     ensure_schema(target)
-    with psycopg.connect(pg_server.conninfo(pg_database)) as con:
-        assert (
-            con.execute("SELECT count(*) FROM public.ducklake_snapshot").fetchone() == snapshots
-        ), "a later first use writes nothing"
+    assert pg_server.value(pg_database, SNAPSHOTS) == snapshots, "a later first use writes nothing"
 
 
 def test_every_view_users_know_answers_on_an_empty_lake(
