@@ -321,6 +321,24 @@ def _articles(target: LakeTarget, ids: list[int]) -> dict[int, tuple[Any, ...]]:
     return {int(r[0]): r for r in rows}
 
 
+def _snippets(
+    pg: Any, queries: dict[str, _Query], texts: list[tuple[int, str, str]]
+) -> dict[int, str]:
+    """ts_headline of every hit: one statement per configuration, not one per hit."""
+    out: dict[int, str] = {}
+    for config, q in queries.items():
+        mine = [(i, text) for i, c, text in texts if c == config]
+        if not mine:
+            continue
+        rows = pg.execute(
+            f"SELECT id, ts_headline('{config}', body, {q.rank}, %s) "
+            "FROM unnest(%s::bigint[], %s::text[]) AS t(id, body)",
+            [*q.rank_params, SNIPPET, [i for i, _ in mine], [t for _, t in mine]],
+        ).fetchall()
+        out.update((int(r[0]), str(r[1])) for r in rows)
+    return out
+
+
 def search(target: LakeTarget, query: str, **filters: Unpack[SearchFilters]) -> list[Hit]:
     """The lake's hits for `query`, best first, with the article from the lake and a snippet
     (ts_headline, matched words as **word**); the filters of archive.search.search."""
@@ -334,19 +352,15 @@ def search(target: LakeTarget, query: str, **filters: Unpack[SearchFilters]) -> 
         queries = {config: _query(items, config) for config in configs}
         top = _top(pg, queries, filters)
         fields = _articles(target, [int(t[0]) for t in top]) if top else {}
+        found = [(int(i), c, float(score)) for i, c, score in top if int(i) in fields]
+        # (an id indexed, then gone from the lake, is skipped: the next reindex drops it)
+        snippets = _snippets(pg, queries, [(i, c, fields[i][6] or "") for i, c, _ in found])
         hits = []
-        for article_id, config, score in top:
-            row = fields.get(int(article_id))
-            if row is None:  # indexed, then gone from the lake: the next reindex drops it
-                continue
-            q = queries[config]
-            headline = pg.execute(
-                f"SELECT ts_headline('{config}', %s, {q.rank}, %s)",
-                [row[6] or "", *q.rank_params, SNIPPET],
-            ).fetchone()
+        for article_id, _, score in found:
+            row = fields[article_id]
             hits.append(
-                Hit(id=int(row[0]), url=row[1], outlet=row[2], title=row[3],
-                    published_at=row[4], language=row[5], score=round(float(score), 4),
-                    snippet=str(headline[0]) if headline else "")
+                Hit(id=article_id, url=row[1], outlet=row[2], title=row[3],
+                    published_at=row[4], language=row[5], score=round(score, 4),
+                    snippet=snippets.get(article_id, ""))
             )  # fmt: skip
     return hits
