@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from archive.target import LakeTarget, parse_target
+from tests import pg
 from tests.fakeweb import FakeWeb, gz
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,11 +21,17 @@ SHARED = REPO.parent / "shared"
 MEDIAWATCH = Path(sys.executable).parent / "mediawatch"
 
 
-def rows(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    """Rows of a query on an archive, opened read-only (as a user would while the daemon runs)."""
+def rows(db: Path | str, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Rows of a query on an archive (a file, or a lake URL), opened read-only as a user would
+    while the daemon runs: a file by plain DuckDB, a lake through its reader (user views)."""
     import duckdb
 
-    con = duckdb.connect(str(db), read_only=True)
+    if str(db).startswith("postgresql://"):
+        from archive.query import open_archive
+
+        con = open_archive(str(db), fts=False)
+    else:
+        con = duckdb.connect(str(db), read_only=True)
     try:
         return con.execute(sql, params or []).fetchall()
     finally:
@@ -209,6 +217,44 @@ def fake_outlet() -> Iterator[FakeWeb]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pg.Server]:
+    """The machine's PostgreSQL, or a throwaway cluster (tests/pg.py); a failure, never a skip."""
+    try:
+        server = pg.server()
+    except pg.NoPostgres as exc:
+        pytest.fail(str(exc), pytrace=False)  # CI must see it
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_database(pg_server: pg.Server) -> Iterator[str]:
+    """A uniquely named, empty database, dropped after the test."""
+    name = pg_server.create_database()
+    yield name
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def lake(pg_server: pg.Server, pg_database: str, tmp_path: Path) -> tuple[str, LakeTarget]:
+    """A lake in its own database, data under tmp_path/lake: its URL and its target."""
+    url = pg_server.url(pg_database, tmp_path / "lake")
+    target = parse_target(url)
+    assert isinstance(target, LakeTarget)
+    return url, target
+
+
+@pytest.fixture(params=["file", "lake"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The `--db` value of an end-to-end test, once per backend: the embedded DuckDB file, then
+    a lake (catalog in a fresh PostgreSQL database, data under tmp_path)."""
+    if request.param == "file":
+        return str(tmp_path / "archive.duckdb")
+    url, _target = request.getfixturevalue("lake")
+    return str(url)
 
 
 _SLOW_SIGNS = (
