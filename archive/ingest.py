@@ -284,16 +284,23 @@ def quarantine_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, st
 
 
 def drain_spool(db_path: str | os.PathLike[str], *, pause: float = 0.05) -> IngestResult:
-    """Ingest everything ready, in bounded bites with pauses so readers get their turn."""
+    """Ingest everything ready into the file or the lake `db_path` names, in bounded bites with
+    pauses so readers get their turn."""
+    from archive.store import open_store
+
+    store = open_store(db_path)
     total = IngestResult()
-    while True:
-        step = ingest_spool(db_path)
-        if not step.segments:
-            return total
-        total.segments += step.segments
-        total.records += step.records
-        total.outcomes.update(step.outcomes)
-        time.sleep(pause)
+    try:
+        while True:
+            step = store.ingest()
+            if not step.segments:
+                return total
+            total.segments += step.segments
+            total.records += step.records
+            total.outcomes.update(step.outcomes)
+            time.sleep(pause)
+    finally:
+        store.close()
 
 
 def _mark_crashed(con: duckdb.DuckDBPyConnection, prefix: str) -> None:

@@ -45,7 +45,7 @@ def crawlproc_command(config: Path, db: Path, outlet: str, run_id: str = "r1") -
 
 
 def scrapy_crawl(
-    config: Path, db: Path, *settings: str, outlet: str = "courrier", timeout: float = 180
+    config: Path, db: Path | str, *settings: str, outlet: str = "courrier", timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     """`scrapy crawl outlet -a outlet=NAME` as a Scrapy user runs it; `settings`: more NAME=VALUE."""
     scrapy = Path(sys.executable).parent / "scrapy"
@@ -247,14 +247,34 @@ def lake(pg_server: pg.Server, pg_database: str, tmp_path: Path) -> tuple[str, L
     return url, target
 
 
-@pytest.fixture(params=["file", "lake"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+BACKENDS = ("file", "lake")
+
+
+@contextmanager
+def backend_db(kind: str, directory: Path, server: pg.Server | None = None) -> Iterator[str]:
+    """The `--db` value of a `kind` archive under `directory`: the embedded file, or a lake in
+    a database of its own (dropped after) whose machine home (spool, logs) is under
+    `directory` too, never in the repository's data/."""
+    if kind == "file":
+        yield str(directory / "data" / "archive.duckdb")
+        return
+    assert server is not None, "a lake needs the pg_server fixture"
+    name = server.create_database()
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("MEDIAWATCH_LAKE_HOME", str(directory / "lake-home"))
+            yield server.url(name, directory / "lake")
+    finally:
+        server.drop_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The `--db` value of an end-to-end test, once per backend: the embedded DuckDB file, then
     a lake (catalog in a fresh PostgreSQL database, data under tmp_path)."""
-    if request.param == "file":
-        return str(tmp_path / "archive.duckdb")
-    url, _target = request.getfixturevalue("lake")
-    return str(url)
+    server = request.getfixturevalue("pg_server") if request.param == "lake" else None
+    with backend_db(request.param, tmp_path, server) as db:
+        yield db
 
 
 _SLOW_SIGNS = (

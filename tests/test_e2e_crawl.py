@@ -1,4 +1,5 @@
-"""End to end: a real crawl of a fake outlet on 127.0.0.1 through the CLI, checked row by row."""
+"""End to end: a real crawl of a fake outlet on 127.0.0.1 through the CLI, checked row by row,
+on both backends (the embedded file and the lake: the same rows through the same views)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 from archive.db import wal_bytes
 from tests.conftest import (
     ARTICLE_PATHS,
+    BACKENDS,
     SHARED,
+    backend_db,
     config_file,
     run_cli,
     scrapy_crawl,
@@ -24,30 +27,35 @@ from tests.conftest import (
 from tests.conftest import rows as _rows
 from tests.fakeweb import FakeWeb
 
+Crawled = tuple[FakeWeb, Path, str]
 
-def _crawl_once(web: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
+
+def _crawl_once(web: FakeWeb, tmp_path: Path, db: str) -> Crawled:
     config = config_file(tmp_path, web.base)
-    db = tmp_path / "data" / "archive.duckdb"
-    result = run_cli("crawl", "--config", str(config), "--db", str(db))
+    result = run_cli("crawl", "--config", str(config), "--db", db)
     assert result.returncode == 0, result.stderr
     return web, config, db
 
 
-@pytest.fixture(scope="module")
-def archived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeWeb, Path, Path]]:
-    """One crawl shared by the tests that only read its archive."""
-    with serving_outlet() as web:
-        yield _crawl_once(web, tmp_path_factory.mktemp("crawl"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def archived(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Crawled]:
+    """One crawl per backend, shared by the tests that only read its archive."""
+    tmp = tmp_path_factory.mktemp("crawl")
+    server = request.getfixturevalue("pg_server") if request.param == "lake" else None
+    with serving_outlet() as web, backend_db(request.param, tmp, server) as db:
+        yield _crawl_once(web, tmp, db)
 
 
 @pytest.fixture
-def crawled(fake_outlet: FakeWeb, tmp_path: Path) -> tuple[FakeWeb, Path, Path]:
+def crawled(fake_outlet: FakeWeb, tmp_path: Path, backend: str) -> Crawled:
     """A crawl of its own, for tests that crawl again."""
-    return _crawl_once(fake_outlet, tmp_path)
+    return _crawl_once(fake_outlet, tmp_path, backend)
 
 
 def test_crawl_archives_each_article_once_with_its_metadata(
-    archived: tuple[FakeWeb, Path, Path],
+    archived: Crawled,
 ) -> None:
     web, _, db = archived
     base = web.base.replace("http://", "https://")  # canonical_url is a scheme-folded identity key
@@ -101,11 +109,13 @@ def test_crawl_archives_each_article_once_with_its_metadata(
 
 
 def test_after_a_crawl_the_archive_file_alone_holds_everything(
-    archived: tuple[FakeWeb, Path, Path], tmp_path: Path
+    fake_outlet: FakeWeb, tmp_path: Path
 ) -> None:
     """Write sessions leave their work in DuckDB's log; `mediawatch crawl` folds it into the
-    file at the end, so copying archive.duckdb (and nothing else) copies the archive."""
-    _, _, db = archived
+    file at the end, so copying archive.duckdb (and nothing else) copies the archive. (The
+    file backend's own promise: a lake has no such file.)"""
+    _, _, db_url = _crawl_once(fake_outlet, tmp_path, str(tmp_path / "archive.duckdb"))
+    db = Path(db_url)
     assert wal_bytes(db) == 0
     copy = tmp_path / "copy.duckdb"
     shutil.copy(db, copy)
@@ -116,7 +126,7 @@ def test_after_a_crawl_the_archive_file_alone_holds_everything(
     )
 
 
-def test_crawl_records_skips_and_the_run(archived: tuple[FakeWeb, Path, Path]) -> None:
+def test_crawl_records_skips_and_the_run(archived: Crawled) -> None:
     web, _, db = archived
     skips = dict(_rows(db, "SELECT url, skip_reason FROM pages WHERE skip_reason IS NOT NULL"))
     base = web.base
@@ -145,7 +155,7 @@ def test_crawl_records_skips_and_the_run(archived: tuple[FakeWeb, Path, Path]) -
 
 
 def test_next_crawls_download_no_known_article_and_retry_the_failed_one(
-    crawled: tuple[FakeWeb, Path, Path],
+    crawled: Crawled,
 ) -> None:
     web, config, db = crawled
     # The article that answered 500 is back. The first run kept no feed validators (an article
@@ -167,11 +177,18 @@ def test_next_crawls_download_no_known_article_and_retry_the_failed_one(
     assert not any(p.startswith("/20") for _, p in web.log), web.log
     statuses = dict(_rows(db, "SELECT url, last_status FROM http_state"))
     assert statuses[f"{web.base}/feed.xml"] == 304, "an unchanged feed costs one 304"
+    asked = run_cli(
+        "query", "SELECT url, last_status FROM http_state", "--db", db, "--format", "json"
+    )
+    assert asked.returncode == 0, asked.stderr
+    assert {r["url"]: r["last_status"] for r in json.loads(asked.stdout)} == statuses
     runs = _rows(db, "SELECT status, articles_new FROM crawl_runs ORDER BY started_at")
     assert [r[1] for r in runs] == [5, 1, 0] and all(r[0] == "ok" for r in runs)
 
 
-def test_a_stopped_run_keeps_no_feed_validators(fake_outlet: FakeWeb, tmp_path: Path) -> None:
+def test_a_stopped_run_keeps_no_feed_validators(
+    fake_outlet: FakeWeb, tmp_path: Path, backend: str
+) -> None:
     """A crawl stopped after reading the feed must not leave an ETag that hides its articles."""
     import signal
     import time
@@ -183,11 +200,11 @@ def test_a_stopped_run_keeps_no_feed_validators(fake_outlet: FakeWeb, tmp_path: 
     for path in ("/2024/05/17/elections-municipales", "/2024/05/18/climate-summit"):
         fake_outlet.add_handler(path, slow)
     config = config_file(tmp_path, fake_outlet.base)
-    db = tmp_path / "archive.duckdb"
+    db = backend
     from tests.conftest import MEDIAWATCH
 
     proc = subprocess.Popen(
-        [str(MEDIAWATCH), "crawl", "--config", str(config), "--db", str(db)],
+        [str(MEDIAWATCH), "crawl", "--config", str(config), "--db", db],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -204,16 +221,16 @@ def test_a_stopped_run_keeps_no_feed_validators(fake_outlet: FakeWeb, tmp_path: 
     assert status == "stopped", "a run stopped by a signal is not recorded as ok"
 
 
-def test_scrapy_crawl_command_works_too(fake_outlet: FakeWeb, tmp_path: Path) -> None:
+def test_scrapy_crawl_command_works_too(fake_outlet: FakeWeb, tmp_path: Path, backend: str) -> None:
     config = config_file(tmp_path, fake_outlet.base)
-    db = tmp_path / "archive.duckdb"
+    db = backend
     result = scrapy_crawl(config, db)
     assert result.returncode == 0, result.stderr[-3000:]
     assert _rows(db, "SELECT count(*) FROM articles") == [(5,)]
 
 
 def test_seed_article_is_archived_without_its_magazine_pitch(
-    archived: tuple[FakeWeb, Path, Path],
+    archived: Crawled,
 ) -> None:
     _, _, db = archived
     lines = [

@@ -13,6 +13,10 @@ from archive.lake.s3 import configure_s3
 from archive.target import LakeTarget, check_reachable
 
 ALIAS = "lake"
+_METADATA = f"__ducklake_metadata_{ALIAS}"  # DuckLake's name for the attached catalog database
+# Mutable state kept in PostgreSQL only (no log in the lake), shown to readers under the file
+# backend's table names so the same SQL answers on both.
+STATE_TABLES = ("http_state",)
 
 
 def _literal(text: str) -> str:
@@ -85,6 +89,12 @@ def open_lake_reader(db: str) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     if not isinstance(target, LakeTarget):
         raise ArchiveError(f"{db}: not a lake URL")
     con = connect_lake_read(target)
+    try:
+        for table in STATE_TABLES:  # read through the catalog's own PostgreSQL connection
+            con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {_METADATA}.mediawatch.{table}")
+    except duckdb.Error as exc:
+        con.close()
+        raise ArchiveError(f"{target.display()}: cannot read {table}: {exc}") from None
     return con, [target.data]  # a directory, or an s3:// prefix
 
 

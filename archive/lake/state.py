@@ -8,13 +8,18 @@ import psycopg
 
 from archive.db import ArchiveError
 from archive.lake.connect import connect_lake_read
+from archive.lake.schema import schema_version
 from archive.state import CrawlState, archived_state
 from archive.target import LakeTarget, parse_target, unreachable
 
 
 def read_lake_state(db: str, outlet: str) -> CrawlState:
+    """A lake nobody created yet knows nothing, as a missing archive file (its first ingest
+    creates it), so `scrapy crawl` on a new lake starts like `mediawatch crawl`."""
     target = parse_target(db)
     assert isinstance(target, LakeTarget)
+    if schema_version(target) == 0:
+        return CrawlState()
     con = connect_lake_read(target)
     try:
         state = archived_state(con, outlet)
