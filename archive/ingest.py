@@ -288,7 +288,7 @@ def drain_spool(db_path: str | os.PathLike[str], *, pause: float = 0.05) -> Inge
     pauses so readers get their turn."""
     from archive.store import open_store
 
-    store = open_store(db_path)
+    store = open_store(os.fspath(db_path))
     total = IngestResult()
     try:
         while True:
