@@ -268,6 +268,24 @@ def backend_db(kind: str, directory: Path, server: pg.Server | None = None) -> I
         server.drop_database(name)
 
 
+@contextmanager
+def backend_copy(
+    kind: str, archive: Path, directory: Path, server: pg.Server | None = None
+) -> Iterator[str]:
+    """The file `archive` as the `kind` backend: the file itself, or a lake it is migrated into
+    (`mediawatch migrate`'s function: the same rows, the same ids)."""
+    if kind == "file":
+        yield str(archive)
+        return
+    from archive.lake.migrate import migrate_archive
+
+    with backend_db(kind, directory, server) as url:
+        target = parse_target(url)
+        assert isinstance(target, LakeTarget)
+        migrate_archive(archive, target)
+        yield url
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The `--db` value of an end-to-end test, once per backend: the embedded DuckDB file, then

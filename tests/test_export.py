@@ -1,10 +1,12 @@
-"""mediawatch export: Parquet partitions, CSV, JSONL and WARC read back equal the archive."""
+"""mediawatch export: Parquet partitions, CSV, JSONL and WARC read back equal the archive, on
+both backends (the lake holds the same archive, migrated)."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,16 +15,19 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.export import Selection, export, parse_when
 from archive.query import QueryError
-from tests.conftest import rows
+from tests.conftest import BACKENDS, backend_copy, rows
 from tests.test_query import ARTICLES, build_archive, html_for, run_cli
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_archive(tmp_path_factory.mktemp("e") / "archive.duckdb")
+@pytest.fixture(scope="module", params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("e")
+    server = request.getfixturevalue("pg_server") if request.param == "lake" else None
+    with backend_copy(request.param, build_archive(tmp / "archive.duckdb"), tmp, server) as url:
+        yield url
 
 
-def test_parquet_partitioned_by_outlet_and_day(db: Path, tmp_path: Path) -> None:
+def test_parquet_partitioned_by_outlet_and_day(db: str, tmp_path: Path) -> None:
     out = tmp_path / "pq"
     assert export(db, out, "parquet") == 6
     parts = sorted(str(p.relative_to(out).parent) for p in out.rglob("*.parquet"))
@@ -39,7 +44,7 @@ def test_parquet_partitioned_by_outlet_and_day(db: Path, tmp_path: Path) -> None
     assert back == direct
 
 
-def test_parquet_refuses_a_non_empty_directory(db: Path, tmp_path: Path) -> None:
+def test_parquet_refuses_a_non_empty_directory(db: str, tmp_path: Path) -> None:
     out = tmp_path / "pq"
     export(db, out, "parquet")
     with pytest.raises(QueryError, match="--overwrite"):
@@ -48,7 +53,7 @@ def test_parquet_refuses_a_non_empty_directory(db: Path, tmp_path: Path) -> None
     assert sorted(p.name for p in out.iterdir()) == ["outlet=bbc"]
 
 
-def test_time_range_and_outlets(db: Path, tmp_path: Path) -> None:
+def test_time_range_and_outlets(db: str, tmp_path: Path) -> None:
     out = tmp_path / "a.jsonl"
     sel = Selection(since=parse_when("2026-11-29"), until=parse_when("2026-11-29", end=True))
     assert export(db, out, "jsonl", sel) == 3
@@ -78,7 +83,7 @@ def test_time_range_and_outlets(db: Path, tmp_path: Path) -> None:
     )
 
 
-def test_csv(db: Path, tmp_path: Path) -> None:
+def test_csv(db: str, tmp_path: Path) -> None:
     out = tmp_path / "a.csv"
     assert export(db, out, "csv", Selection(outlets=["liberation"])) == 1
     with open(out, newline="", encoding="utf-8") as f:
@@ -88,7 +93,7 @@ def test_csv(db: Path, tmp_path: Path) -> None:
         export(db, out, "csv")
 
 
-def test_warc_reads_back(db: Path, tmp_path: Path) -> None:
+def test_warc_reads_back(db: str, tmp_path: Path) -> None:
     out = tmp_path / "pages.warc.gz"
     assert export(db, out, "warc", Selection(outlets=["lemonde", "bbc"])) == 4
     with open(out, "rb") as f:
@@ -115,21 +120,21 @@ def _records(f):  # type: ignore[no-untyped-def]
                rec.rec_headers.get_header("WARC-Date"), status, rec.content_stream().read())  # fmt: skip
 
 
-def test_uncompressed_warc(db: Path, tmp_path: Path) -> None:
+def test_uncompressed_warc(db: str, tmp_path: Path) -> None:
     out = tmp_path / "pages.warc"
     assert export(db, out, "warc", Selection(outlets=["spiegel"])) == 1
     assert out.read_bytes().startswith(b"WARC/1.")
 
 
-def test_cli_export(db: Path, tmp_path: Path) -> None:
+def test_cli_export(db: str, tmp_path: Path) -> None:
     out = tmp_path / "cli.warc.gz"
     r = run_cli(
-        "export", "--format", "warc", "--output", str(out), "--outlet", "spiegel", "--db", str(db)
+        "export", "--format", "warc", "--output", str(out), "--outlet", "spiegel", "--db", db
     )
     assert r.exit_code == 0, r.output
     assert "1 pages written" in r.stderr
     r = run_cli("export", "--format", "parquet", "--output", str(tmp_path / "p"), "--since", "2026-11-30",
-                "--db", str(db))  # fmt: skip
+                "--db", db)  # fmt: skip
     assert r.exit_code == 0 and "1 articles written" in r.stderr
     r = run_cli(
         "export",
@@ -140,6 +145,6 @@ def test_cli_export(db: Path, tmp_path: Path) -> None:
         "--since",
         "soon",
         "--db",
-        str(db),
+        db,
     )
     assert r.exit_code == 1 and r.stderr.startswith("error: bad date") and r.stderr.count("\n") == 1
