@@ -1,4 +1,5 @@
-"""mediawatch query: formats round-trip, writes are refused, errors are one line."""
+"""mediawatch query: formats round-trip, writes are refused, errors are one line; on both
+backends (the file, and a lake holding the same archive)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from click.testing import CliRunner, Result
 from archive import query
 from archive.db import writer
 from archive.search import index_articles
+from archive.target import is_lake
+from tests.conftest import BACKENDS, backend_copy
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -103,9 +107,13 @@ def build_archive(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_archive(tmp_path_factory.mktemp("q") / "archive.duckdb")
+@pytest.fixture(scope="module", params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The archive, on each backend (the lake holds it migrated: the same rows and ids)."""
+    tmp = tmp_path_factory.mktemp("q")
+    server = request.getfixturevalue("pg_server") if request.param == "lake" else None
+    with backend_copy(request.param, build_archive(tmp / "archive.duckdb"), tmp, server) as url:
+        yield url
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -127,8 +135,13 @@ def run_cli(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(cli(), list(args), input=input)
 
 
-def expected(db: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(db), read_only=True)
+def _reader(db: str) -> duckdb.DuckDBPyConnection:
+    """Plain DuckDB on the file; on a lake its reader (no sandbox either)."""
+    return query.open_archive(db, fts=False) if is_lake(db) else duckdb.connect(db, read_only=True)
+
+
+def expected(db: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    con = _reader(db)
     try:
         con.execute("SET TimeZone = 'UTC'")
         cur = con.execute(sql)
@@ -143,7 +156,7 @@ SQL = "SELECT id, outlet, title, published_at, authors, word_count, paywalled FR
 # --- formats ---------------------------------------------------------------------------------
 
 
-def test_csv_round_trips(db: Path) -> None:
+def test_csv_round_trips(db: str) -> None:
     cols, rows = expected(db, SQL)
     out = io.StringIO()
     assert query.run_query(db, SQL, fmt="csv", stream=out) == len(rows) == 6
@@ -154,7 +167,7 @@ def test_csv_round_trips(db: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
-def test_json_round_trips(db: Path, fmt: str, tmp_path: Path) -> None:
+def test_json_round_trips(db: str, fmt: str, tmp_path: Path) -> None:
     cols, rows = expected(db, SQL)
     out = tmp_path / f"out.{fmt}"
     query.run_query(db, SQL, fmt=fmt, output=out)
@@ -165,20 +178,20 @@ def test_json_round_trips(db: Path, fmt: str, tmp_path: Path) -> None:
     assert objs[0]["title"].startswith("Élections")
 
 
-def test_json_of_no_rows_is_an_empty_list(db: Path) -> None:
+def test_json_of_no_rows_is_an_empty_list(db: str) -> None:
     out = io.StringIO()
     query.run_query(db, "SELECT * FROM articles WHERE false", fmt="json", stream=out)
     assert json.loads(out.getvalue()) == []
 
 
-def test_parquet_read_back_equals_the_query(db: Path, tmp_path: Path) -> None:
+def test_parquet_read_back_equals_the_query(db: str, tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
     sql = (
         "SELECT a.*, p.html_gz FROM articles a JOIN pages p ON p.id = a.page_id WHERE a.outlet = $o"
     )
     n = query.run_query(db, sql, {"o": "lemonde"}, fmt="parquet", output=out)
     assert n == 2
-    con = duckdb.connect(str(db), read_only=True)
+    con = _reader(db)
     try:
         direct = con.execute(sql + " ORDER BY id", {"o": "lemonde"}).fetchall()
         back = con.execute(f"SELECT * FROM read_parquet('{out}') ORDER BY id").fetchall()
@@ -189,12 +202,12 @@ def test_parquet_read_back_equals_the_query(db: Path, tmp_path: Path) -> None:
     assert {d[0]: str(d[1]) for d in types or []}["published_at"] == "TIMESTAMP WITH TIME ZONE"
 
 
-def test_parquet_needs_an_output(db: Path) -> None:
+def test_parquet_needs_an_output(db: str) -> None:
     with pytest.raises(query.QueryError, match="--output"):
         query.run_query(db, "SELECT 1", fmt="parquet")
 
 
-def test_table_shows_rows(db: Path) -> None:
+def test_table_shows_rows(db: str) -> None:
     out = io.StringIO()
     query.run_query(
         db, "SELECT outlet, count(*) AS n FROM articles GROUP BY 1 ORDER BY 1", stream=out
@@ -242,7 +255,7 @@ STATE = "SELECT (SELECT count(*) FROM articles), (SELECT max(title) FROM article
 
 
 @pytest.mark.parametrize("sql", WRITES)
-def test_writes_are_refused(db: Path, tmp_path: Path, sql: str) -> None:
+def test_writes_are_refused(db: str, tmp_path: Path, sql: str) -> None:
     out = tmp_path / "leak.csv"
     with pytest.raises(query.QueryError) as err:
         query.run_query(db, sql.format(out=out), fmt="csv", stream=io.StringIO())
@@ -250,11 +263,11 @@ def test_writes_are_refused(db: Path, tmp_path: Path, sql: str) -> None:
     assert not out.exists()
 
 
-def test_archive_unchanged_after_the_refusals(db: Path) -> None:
+def test_archive_unchanged_after_the_refusals(db: str) -> None:
     assert expected(db, STATE)[1] == [(6, "Élections municipales : la gauche se rassemble", 1)]
 
 
-def test_refusal_says_why(db: Path, tmp_path: Path) -> None:
+def test_refusal_says_why(db: str, tmp_path: Path) -> None:
     with pytest.raises(
         query.QueryError, match=r"refused: COPY is not allowed; mediawatch query is read-only"
     ):
@@ -263,7 +276,7 @@ def test_refusal_says_why(db: Path, tmp_path: Path) -> None:
         query.run_query(db, "INSTALL httpfs")
 
 
-def test_parquet_output_cannot_reach_other_files(db: Path, tmp_path: Path) -> None:
+def test_parquet_output_cannot_reach_other_files(db: str, tmp_path: Path) -> None:
     """The one file the sandbox lets DuckDB touch is --output."""
     with pytest.raises(query.QueryError, match="Permission Error"):
         query.run_query(db, "SELECT * FROM read_csv('/etc/hostname')", fmt="parquet",
@@ -274,16 +287,16 @@ def test_parquet_output_cannot_reach_other_files(db: Path, tmp_path: Path) -> No
                                  "EXPLAIN SELECT * FROM articles", "PRAGMA version",
                                  "FROM articles SELECT id LIMIT 1 -- trailing comment",
                                  "WITH x AS (SELECT 1 AS a) SELECT * FROM x", "VALUES (1), (2)"])  # fmt: skip
-def test_reads_are_allowed(db: Path, sql: str) -> None:
+def test_reads_are_allowed(db: str, sql: str) -> None:
     assert query.run_query(db, sql, fmt="jsonl", stream=io.StringIO()) >= 1
 
 
-def test_open_archive_is_read_only_with_views(db: Path) -> None:
+def test_open_archive_is_read_only_with_views(db: str) -> None:
     con = query.open_archive(db)
     try:
         assert con.execute("SELECT count(*) FROM article_latest").fetchone() == (6,)
         with pytest.raises(duckdb.Error, match="read-only"):
-            con.execute("DELETE FROM articles")
+            con.execute("DELETE FROM pages")  # a table on both backends (articles is a lake view)
     finally:
         con.close()
 
@@ -301,7 +314,7 @@ def test_open_archive_is_read_only_with_views(db: Path) -> None:
         ("SELEC 1", r'^Parser Error: syntax error at or near "SELEC" \(at LINE 1, column 1: SELEC 1\)$'),
     ],
 )  # fmt: skip
-def test_sql_errors_are_one_line_with_position(db: Path, sql: str, pattern: str) -> None:
+def test_sql_errors_are_one_line_with_position(db: str, sql: str, pattern: str) -> None:
     with pytest.raises(query.QueryError) as err:
         query.run_query(db, sql, stream=io.StringIO())
     msg = str(err.value)
@@ -309,7 +322,7 @@ def test_sql_errors_are_one_line_with_position(db: Path, sql: str, pattern: str)
     assert re.search(pattern, msg), msg
 
 
-def test_long_line_position_is_in_the_whole_line(db: Path) -> None:
+def test_long_line_position_is_in_the_whole_line(db: str) -> None:
     sql = "SELECT " + ", ".join(f"id AS c{i}" for i in range(30)) + ", missing_column FROM articles"
     with pytest.raises(query.QueryError) as err:
         query.run_query(db, sql, stream=io.StringIO())
@@ -317,7 +330,7 @@ def test_long_line_position_is_in_the_whole_line(db: Path) -> None:
     assert f"column {col}: missing_column" in str(err.value)
 
 
-def test_params(db: Path) -> None:
+def test_params(db: str) -> None:
     out = io.StringIO()
     n = query.run_query(db, "SELECT id FROM articles WHERE outlet = $o AND published_at >= $since LIMIT $n::INT",
                         query.parse_params(["o=lemonde", "since=2026-11-29", "n=5"]), fmt="csv", stream=out)  # fmt: skip
@@ -339,7 +352,7 @@ def test_missing_archive_is_one_line(tmp_path: Path) -> None:
 # --- views ---------------------------------------------------------------------------------
 
 
-def test_views(db: Path) -> None:
+def test_views(db: str) -> None:
     rows = dict(
         expected(db, "SELECT outlet, sum(articles) FROM articles_per_outlet_day GROUP BY 1")[1]
     )
@@ -376,39 +389,39 @@ def test_views(db: Path) -> None:
 # --- command line ---------------------------------------------------------------------------
 
 
-def test_cli_query_formats_and_stdin(db: Path, tmp_path: Path) -> None:
-    r = run_cli("query", "SELECT count(*) AS n FROM articles", "--format", "json", "--db", str(db))
+def test_cli_query_formats_and_stdin(db: str, tmp_path: Path) -> None:
+    r = run_cli("query", "SELECT count(*) AS n FROM articles", "--format", "json", "--db", db)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout) == [{"n": 6}]
-    r = run_cli("query", "-", "-p", "o=bbc", "--format", "csv", "--db", str(db),
+    r = run_cli("query", "-", "-p", "o=bbc", "--format", "csv", "--db", db,
                 input="SELECT count(*) AS n FROM articles WHERE outlet = $o")  # fmt: skip
     assert r.exit_code == 0 and r.stdout.split() == ["n", "2"]
     f = tmp_path / "q.sql"
     f.write_text("SELECT outlet FROM articles WHERE id = 3", encoding="utf-8")
     out = tmp_path / "o.jsonl"
-    r = run_cli(
-        "query", "--file", str(f), "--format", "jsonl", "--output", str(out), "--db", str(db)
-    )
+    r = run_cli("query", "--file", str(f), "--format", "jsonl", "--output", str(out), "--db", db)
     assert r.exit_code == 0 and json.loads(out.read_text()) == {"outlet": "liberation"}
 
 
-def test_cli_errors_are_one_line_on_stderr(db: Path) -> None:
+def test_cli_errors_are_one_line_on_stderr(db: str) -> None:
     for args in (["query", "DELETE FROM articles"], ["query", "SELECT nope"], ["query"],
                  ["query", "SELECT $x"], ["query", "SELECT 1", "--format", "parquet"]):  # fmt: skip
-        r = run_cli(*args, "--db", str(db))
+        r = run_cli(*args, "--db", db)
         assert r.exit_code == 1, (args, r.output)
         assert r.stdout == ""
         assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
 
 
-def test_cli_db_from_env(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_db_from_env(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDIAWATCH_DB", str(db))
     r = run_cli("query", "SELECT count(*) AS n FROM articles", "--format", "csv")
     assert r.exit_code == 0 and r.stdout.split() == ["n", "6"]
 
 
-def test_query_waits_for_the_writer(db: Path) -> None:
-    """A reader opened while another process writes retries on the lock, then answers."""
+def test_query_waits_for_the_writer(tmp_path: Path) -> None:
+    """A reader opened while another process writes retries on the lock, then answers. (The
+    file's lock: a lake has many writers and never holds its readers.)"""
+    db = build_archive(tmp_path / "archive.duckdb")
     code = (
         "import time; from archive.db import writer\n"
         f"with writer({str(db)!r}) as con:\n"
@@ -427,7 +440,7 @@ def test_query_waits_for_the_writer(db: Path) -> None:
         proc.wait(timeout=10)
 
 
-def test_installed_command(db: Path) -> None:
+def test_installed_command(db: str) -> None:
     """The real `mediawatch` entry point, as users run it."""
     exe = Path(sys.executable).with_name("mediawatch")
     assert exe.exists(), "make test installs the mediawatch console script"
