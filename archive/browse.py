@@ -2,8 +2,9 @@
 
 Each page opens the archive read-only for one short session (`session`), as `mediawatch
 query` does, so the daemon's writer gets in between requests. Nothing here writes.
-Ranked search is `archive.search.search`, the one `mediawatch search` uses; counts of
-matches use the `search_articles` macro, with the same syntax and hits.
+Ranked search is `archive.search.search_in`, the one `mediawatch search` uses; counts of
+matches use the `search_articles` macro, with the same syntax and hits (on a lake, both are
+PostgreSQL's text search, archive/lake/search.py).
 """
 
 from __future__ import annotations
@@ -31,13 +32,17 @@ from archive.query import (
 from archive.search import (
     FALLBACK_STEMMER,
     STEMMERS,
+    Hit,
+    SearchFilters,
     _add_filters,
     _each,
     _match,
     _query_terms,
     has_syntax,
     positive_words,
+    search_in,
 )
+from archive.target import LakeTarget, parse_target
 
 PAGE_SIZE = 50
 SQL_ROW_LIMIT = 1000  # rows shown in the /sql table; the CSV link has them all
@@ -60,6 +65,11 @@ class Filters:
         params: dict[str, Any] = {}
         _add_filters(clauses, params, self.outlets, self.languages, self.since, self.until)
         return " AND ".join(clauses), params
+
+    def search(self, limit: int = 20) -> SearchFilters:
+        """As `mediawatch search` passes them."""
+        return {"outlets": self.outlets, "languages": self.languages, "since": self.since,
+                "until": self.until, "limit": limit}  # fmt: skip
 
 
 @contextmanager
@@ -159,10 +169,33 @@ def _matching(
     return f"SELECT DISTINCT d.article_id FROM ({postings}) p JOIN search_docs d USING (doc_id)", {}
 
 
+def hits(
+    db: str | os.PathLike[str],
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    filters: Filters,
+    *,
+    limit: int,
+    mark: tuple[str, str],
+) -> list[Hit]:
+    """The ranked hits `mediawatch search` gives, on either backend."""
+    return search_in(db, con, query, mark=mark, **filters.search(limit))
+
+
+def _lake(db: str | os.PathLike[str]) -> LakeTarget | None:
+    target = parse_target(os.fspath(db))
+    return target if isinstance(target, LakeTarget) else None
+
+
 def matches_per_day(
-    con: duckdb.DuckDBPyConnection, query: str, filters: Filters
+    db: str | os.PathLike[str], con: duckdb.DuckDBPyConnection, query: str, filters: Filters
 ) -> list[tuple[Any, int]]:
     """How many articles match `query` per UTC day of publication (the search page's chart)."""
+    lake = _lake(db)
+    if lake is not None:
+        from archive.lake.search import matches_per_day as lake_per_day
+
+        return [(r[0], int(r[1])) for r in lake_per_day(lake, query, **filters.search())]
     where, params = filters.sql()
     matching, more = _matching(con, query, filters)
     rows = con.execute(
@@ -175,10 +208,21 @@ def matches_per_day(
 
 
 def mentions(
-    con: duckdb.DuckDBPyConnection, query: str, filters: Filters, *, by: str = "outlet"
+    db: str | os.PathLike[str],
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    filters: Filters,
+    *,
+    by: str = "outlet",
 ) -> list[tuple[Any, str, int]]:
     """(day, outlet or language, matching articles): the trends page's series."""
     column = {"outlet": "a.outlet", "language": "coalesce(a.language, '?')"}[by]
+    lake = _lake(db)
+    if lake is not None:
+        from archive.lake.search import matches_per_day as lake_per_day
+
+        found = lake_per_day(lake, query, by=by, **filters.search())
+        return [(r[0], str(r[1]), int(r[2])) for r in found]
     where, params = filters.sql()
     matching, more = _matching(con, query, filters)
     rows = con.execute(

@@ -10,13 +10,14 @@ French "die" never meets a German one; BM25 statistics are per stemmer.
 
 from __future__ import annotations
 
+import os
 import re
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, Unpack
 
 import duckdb
 
@@ -343,6 +344,26 @@ def _query_terms(
         {"words": _split_param(words)},
     ).fetchall()
     return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def search_in(
+    db: str | os.PathLike[str],
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    *,
+    mark: tuple[str, str] = ("**", "**"),
+    **filters: Unpack[SearchFilters],
+) -> list[Hit]:
+    """The hits of `query` in the archive `db` names (`con`: its open reader), on either
+    backend: this module's BM25 index in the file, PostgreSQL's text search on a lake."""
+    from archive.target import LakeTarget, parse_target
+
+    target = parse_target(os.fspath(db))
+    if isinstance(target, LakeTarget):
+        from archive.lake.search import search as search_lake
+
+        return search_lake(target, query, mark=mark, **filters)
+    return search(con, query, mark=mark, **filters)
 
 
 def search(

@@ -139,7 +139,7 @@ def search_cmd(
     fmt: str,
     db_path: str,
 ) -> None:
-    """Full-text search, best match first (BM25 over title and text).
+    """Full-text search, best match first (BM25 over title and text; ts_rank on a lake).
 
     Words are stemmed in each article's language, so "élections" also finds "élection"
     and "voters" finds "voter". Snippets mark matched words as **word**.
@@ -161,9 +161,8 @@ def search_cmd(
     """
     from archive.export import parse_when
     from archive.query import QueryError, check_languages, check_outlets, open_archive, write_rows
-    from archive.search import SearchFilters, search
+    from archive.search import SearchFilters, search_in
     from archive.search_syntax import QuerySyntaxError
-    from archive.target import LakeTarget, parse_target
 
     try:
         since_dt, until_dt = parse_when(since), parse_when(until, end=True)
@@ -173,15 +172,9 @@ def search_cmd(
         try:
             check_outlets(con, outlets)
             check_languages(con, languages)
-            target = parse_target(db_path)
-            if not isinstance(target, LakeTarget):
-                hits = search(con, " ".join(terms), **filters)
+            hits = search_in(db_path, con, " ".join(terms), **filters)
         finally:
             con.close()
-        if isinstance(target, LakeTarget):  # PostgreSQL's text search (archive/lake/search.py)
-            from archive.lake.search import search as search_lake
-
-            hits = search_lake(target, " ".join(terms), **filters)
     except QuerySyntaxError as exc:
         _fail(f"query: {exc}")
     except (QueryError, ArchiveError) as exc:

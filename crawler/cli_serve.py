@@ -56,6 +56,7 @@ def serve_cmd(host: str, port: int, token: str | None, query_timeout: float, db_
       MEDIAWATCH_SERVE_TOKEN=s3cret mediawatch serve --host 0.0.0.0
     """
     from archive.db import connect_read
+    from archive.target import hide_password, is_lake
     from crawler.web.app import create_app, is_loopback
 
     if not is_loopback(host) and not token:
@@ -64,8 +65,13 @@ def serve_cmd(host: str, port: int, token: str | None, query_timeout: float, db_
         )
     if token is not None and len(token) < 8:
         fail("--token: use at least 8 characters")
-    try:
-        connect_read(db_path, retries=30).close()  # a missing or foreign-locked archive: say so now
+    try:  # a missing, unreachable or foreign-locked archive: say so now
+        if is_lake(db_path):
+            from archive.query import open_archive
+
+            open_archive(db_path, fts=False).close()
+        else:
+            connect_read(db_path, retries=30).close()
     except ArchiveError as exc:
         fail(str(exc))
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -78,10 +84,10 @@ def serve_cmd(host: str, port: int, token: str | None, query_timeout: float, db_
     sock.listen(128)
     sock.set_inheritable(True)
     bound = sock.getsockname()[1]
+    shown_db = hide_password(db_path) if is_lake(db_path) else os.path.abspath(db_path)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     click.echo(
-        f"mediawatch serve: http://{shown}:{bound}/ (archive {os.path.abspath(db_path)}, read-only); "
-        "Ctrl-C stops",
+        f"mediawatch serve: http://{shown}:{bound}/ (archive {shown_db}, read-only); Ctrl-C stops",
         err=True,
     )
     import uvicorn

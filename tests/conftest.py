@@ -273,16 +273,18 @@ def backend_copy(
     kind: str, archive: Path, directory: Path, server: pg.Server | None = None
 ) -> Iterator[str]:
     """The file `archive` as the `kind` backend: the file itself, or a lake it is migrated into
-    (`mediawatch migrate`'s function: the same rows, the same ids)."""
+    as `mediawatch migrate` does (the same rows, the same ids, the search index built)."""
     if kind == "file":
         yield str(archive)
         return
     from archive.lake.migrate import migrate_archive
+    from archive.lake.search import reindex
 
     with backend_db(kind, directory, server) as url:
         target = parse_target(url)
         assert isinstance(target, LakeTarget)
         migrate_archive(archive, target)
+        reindex(target)
         yield url
 
 

@@ -86,7 +86,7 @@ WHERE mediawatch.search_index.version <= EXCLUDED.version
 """
 _PREFIX_CHARS = re.compile(r"[^\w]|_")
 # Snippets as the file backend's: about 30 words, matched ones as **word**.
-SNIPPET = 'StartSel="**", StopSel="**", MaxWords=30, MinWords=15, ShortWord=1'
+SNIPPET = 'StartSel="{0}", StopSel="{1}", MaxWords=30, MinWords=15, ShortWord=1'
 
 
 def config_for(language: str | None, prefix: str = "") -> str:
@@ -322,9 +322,10 @@ def _articles(target: LakeTarget, ids: list[int]) -> dict[int, tuple[Any, ...]]:
 
 
 def _snippets(
-    pg: Any, queries: dict[str, _Query], texts: list[tuple[int, str, str]]
+    pg: Any, queries: dict[str, _Query], texts: list[tuple[int, str, str]], mark: tuple[str, str]
 ) -> dict[int, str]:
     """ts_headline of every hit: one statement per configuration, not one per hit."""
+    options = SNIPPET.format(*(m.replace('"', "") for m in mark))
     out: dict[int, str] = {}
     for config, q in queries.items():
         mine = [(i, text) for i, c, text in texts if c == config]
@@ -333,28 +334,40 @@ def _snippets(
         rows = pg.execute(
             f"SELECT id, ts_headline('{config}', body, {q.rank}, %s) "
             "FROM unnest(%s::bigint[], %s::text[]) AS t(id, body)",
-            [*q.rank_params, SNIPPET, [i for i, _ in mine], [t for _, t in mine]],
+            [*q.rank_params, options, [i for i, _ in mine], [t for _, t in mine]],
         ).fetchall()
         out.update((int(r[0]), str(r[1])) for r in rows)
     return out
 
 
-def search(target: LakeTarget, query: str, **filters: Unpack[SearchFilters]) -> list[Hit]:
+def _queries(pg: Any, target: LakeTarget, query: str, filters: SearchFilters) -> dict[str, _Query]:
+    """The query in each configuration the index holds (those of `languages` if given)."""
+    items = parse_query(query).items
+    configs = _configs(pg, target, filters.get("languages", ()))
+    return {config: _query(items, config) for config in configs}
+
+
+def search(
+    target: LakeTarget,
+    query: str,
+    *,
+    mark: tuple[str, str] = ("**", "**"),
+    **filters: Unpack[SearchFilters],
+) -> list[Hit]:
     """The lake's hits for `query`, best first, with the article from the lake and a snippet
-    (ts_headline, matched words as **word**); the filters of archive.search.search."""
+    (ts_headline, matched words between `mark`); the filters of archive.search.search."""
     import psycopg
 
-    items = parse_query(query).items
     with psycopg.connect(target.libpq(read_only=True)) as pg:
-        configs = _configs(pg, target, filters.get("languages", ()))
-        if not configs or filters.get("limit", 20) <= 0:
+        queries = _queries(pg, target, query, filters)
+        if not queries or filters.get("limit", 20) <= 0:
             return []
-        queries = {config: _query(items, config) for config in configs}
         top = _top(pg, queries, filters)
         fields = _articles(target, [int(t[0]) for t in top]) if top else {}
         found = [(int(i), c, float(score)) for i, c, score in top if int(i) in fields]
         # (an id indexed, then gone from the lake, is skipped: the next reindex drops it)
-        snippets = _snippets(pg, queries, [(i, c, fields[i][6] or "") for i, c, _ in found])
+        texts = [(i, c, fields[i][6] or "") for i, c, _ in found]
+        snippets = _snippets(pg, queries, texts, mark)
         hits = []
         for article_id, _, score in found:
             row = fields[article_id]
@@ -364,3 +377,27 @@ def search(target: LakeTarget, query: str, **filters: Unpack[SearchFilters]) -> 
                     snippet=snippets.get(article_id, ""))
             )  # fmt: skip
     return hits
+
+
+def matches_per_day(
+    target: LakeTarget, query: str, by: str | None = None, **filters: Unpack[SearchFilters]
+) -> list[tuple[Any, ...]]:
+    """(UTC day of publication, [outlet or language,] matching articles) of every match, not
+    only the ranked candidates: the search page's chart and the trends page's series, counted
+    in PostgreSQL from the index (it holds each article's current version once)."""
+    import psycopg
+
+    series = {None: "", "outlet": ", outlet", "language": ", coalesce(language, '?')"}[by]
+    with psycopg.connect(target.libpq(read_only=True)) as pg:
+        queries = _queries(pg, target, query, filters)
+        if not queries:
+            return []
+        where, params = _where(queries, filters)
+        keys = "1" + (", 2" if by else "")
+        rows = pg.execute(
+            f"""SELECT (published_at AT TIME ZONE 'UTC')::date AS day{series}, count(*)
+                FROM mediawatch.search_index WHERE {where} AND published_at IS NOT NULL
+                GROUP BY {keys} ORDER BY {keys}""",
+            params,
+        ).fetchall()
+    return [tuple(r) for r in rows]

@@ -126,7 +126,7 @@ def create_app(db: str | Path, *, token: str | None = None, timeout: float = 20.
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={404: views.not_found})
-    app.state.db = Path(db)
+    app.state.db = str(db)  # a file path or a lake URL (a Path would lose a slash of the URL)
     app.state.timeout = timeout  # seconds a page may hold the archive (the daemon waits meanwhile)
     app.state.templates = templates
     return TokenGate(SecurityHeaders(app), token)

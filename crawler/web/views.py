@@ -30,7 +30,7 @@ from archive.query import (
     parse_params,
     write_rows,
 )
-from archive.search import SYNTAX, search
+from archive.search import SYNTAX
 from crawler.web import charts
 
 SEARCH_PAGE = 20  # hits a page: each costs a read of its text (~5 ms cold at 1M articles)
@@ -164,16 +164,7 @@ def _hits(request: Request, limit: int, mark: tuple[str, str] = MARK) -> tuple[s
         facets = cached_facets(request, con)
         if not q:
             return q, [], facets
-        hits = search(
-            con,
-            q,
-            outlets=filters.outlets,
-            languages=filters.languages,
-            since=filters.since,
-            until=filters.until,
-            limit=limit,
-            mark=mark,
-        )
+        hits = browse.hits(_db(request), con, q, filters, limit=limit, mark=mark)
     return q, hits, facets
 
 
@@ -209,7 +200,7 @@ def search_chart(request: Request) -> Response:
     q = request.query_params.get("q", "").strip()
     with _session(request, fts=True) as con:
         filters = filters_from(request, con)
-        per_day = browse.matches_per_day(con, q, filters) if q else []
+        per_day = browse.matches_per_day(_db(request), con, q, filters) if q else []
     total = sum(n for _, n in per_day)
     svg = charts.bars(per_day, label="matches per day", total_label=f"{total} dated matches · ")
     return Response(str(svg), media_type="image/svg+xml")
@@ -383,7 +374,7 @@ def _trends(request: Request) -> tuple[str, str, dict[str, list[tuple[date, int]
         filters = filters_from(request, con)
         facets = cached_facets(request, con)
         if q:
-            for day, name, n in browse.mentions(con, q, filters, by=by):
+            for day, name, n in browse.mentions(_db(request), con, q, filters, by=by):
                 series.setdefault(name, []).append((day, n))
     return q, by, series, facets
 
