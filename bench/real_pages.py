@@ -49,6 +49,7 @@ from bench.realset import (  # noqa: E402
     control,
     half,
     host,
+    hosts,
     is_article_text,
     load,
     load_labels,
@@ -63,7 +64,7 @@ def grouping(name: str) -> tuple[str, Callable[[Page], str]]:
     Zyte by whether the outlet (host) also has pages in realpages, where signals were tuned."""
     if name == "realpages":
         return "half", half
-    tuned = {host(p.url) for p in load(DEFAULT_DATA, None)}
+    tuned = hosts(DEFAULT_DATA)
     return "outlet", lambda page: "seen" if host(page.url) in tuned else "unseen"
 
 

@@ -86,6 +86,12 @@ def host(url: str) -> str:
     return (urlsplit(url).hostname or "").removeprefix("www.")
 
 
+def hosts(data: Path) -> set[str]:
+    """The outlets (hosts) a set has pages of, read from its truth file alone."""
+    truth = json.loads((data / "ground-truth.json").read_text(encoding="utf-8"))
+    return {host(entry["url"]) for entry in truth.values()}
+
+
 def load(data: Path, limit: int | None) -> list[Page]:
     """The pages of a set; the truth is ``paragraphs`` (realpages) or ``articleBody`` (Zyte)."""
     import py3langid
