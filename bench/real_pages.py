@@ -1,7 +1,9 @@
 """Cleaning quality on real pages of real outlets, next to plain trafilatura, in one run.
 
-The pages are `../shared/bench/realpages/` (140 news pages of 104 publishers, hand-checked
-bodies; README there). Three systems see the same bytes:
+The pages are one of the sets of `bench/realset.py`: `--set realpages` (the default; 140 news
+pages of 104 publishers, where the promo signals were tuned) or `--set zyte` (the 181 Zyte
+benchmark pages, labelled on the control's output and never tuned on). Three systems see the
+same bytes:
 
 - plain ``trafilatura.extract`` with its defaults;
 - the control: ``trafilatura.extract(favor_precision=True, include_comments=False)``, the
@@ -12,129 +14,66 @@ bodies; README there). Three systems see the same bytes:
 Printed: P/R/F1 (the Zyte shingle metric, NFC on both sides) and CPU ms/page, overall and
 per language; the pages not archived and why; every block the promo stage removed, judged
 against the truth (removing article text is an error); the output lines that are not article
-text, grouped by the kind given in the hand-made labels (`bench/realpages_labels.tsv`:
-page id, kind, line); and promo recall / precision on those labels.
+text, grouped by the kind given in the set's hand-made labels (page id, kind, line, source);
+and promo recall / precision on those labels.
 
-The figures are also printed per half of a split by publisher (`half`): A is where signals
-were tuned, B the held-out check.
+The figures are also printed per group (`grouping`): on realpages per half of a split by
+publisher (A is where signals were tuned, B the held-out check); on Zyte by whether the outlet
+also has pages in realpages ("seen") or not ("unseen", the fair figure).
 
-Usage: ``.venv/bin/python bench/real_pages.py [--limit N] [--worst K] [--show-leaks] [--dump-candidates FILE]``
+Usage: ``.venv/bin/python bench/real_pages.py [--set zyte] [--limit N] [--worst K] [--show-leaks] [--dump-candidates FILE]``
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import gzip
-import hashlib
-import json
 import sys
 import time
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.extract_quality import _TOKEN, corpus_scores, page_scores  # noqa: E402
-
-DEFAULT_DATA = REPO.parent / "shared" / "bench" / "realpages"
-LABELS = REPO / "bench" / "realpages_labels.tsv"
-PROMO_KINDS = {
-    "subscription",
-    "newsletter",
-    "read_also",
-    "donation",
-    "app",
-    "social",
-    "event",
-    "shop",
-}
-
-
-@dataclass
-class Page:
-    pid: str
-    url: str
-    raw: bytes
-    truth: str
-    lang: str
-    publisher: str = ""
-    truth_tokens: str = ""
-    truth_shingles: set[tuple[str, ...]] = field(default_factory=set)
+from bench.extract_quality import corpus_scores, page_scores  # noqa: E402
+from bench.realset import (  # noqa: E402
+    DEFAULT_DATA,
+    PROMO_KINDS,
+    SETS,
+    Page,
+    candidates,
+    contains,
+    control,
+    half,
+    host,
+    hosts,
+    is_article_text,
+    load,
+    load_labels,
+    nfc,
+    tokens,
+)
+from bench.realset import LABELS as LABELS  # noqa: E402  (bench/real_recurring.py reads it here)
 
 
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text or "")
-
-
-def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(nfc(text).casefold())
-
-
-def load(data: Path, limit: int | None) -> list[Page]:
-    import py3langid
-
-    truth = json.loads((data / "ground-truth.json").read_text(encoding="utf-8"))
-    pages = []
-    for pid in sorted(truth)[: limit or None]:
-        raw = gzip.decompress((data / "html" / f"{pid}.html.gz").read_bytes())
-        body = nfc("\n".join(truth[pid]["paragraphs"]))
-        page = Page(pid, truth[pid]["url"], raw, body, py3langid.classify(body)[0])
-        page.publisher = truth[pid].get("publisher") or pid.split("_")[2]
-        toks = tokens(body)
-        page.truth_tokens = " " + " ".join(toks) + " "
-        page.truth_shingles = {tuple(toks[i : i + 4]) for i in range(max(1, len(toks) - 3))}
-        pages.append(page)
-    return pages
-
-
-def half(page: Page) -> str:
-    """The held-out split, by publisher (never by page, so no outlet is on both sides):
-    "A" when the first byte of sha1(publisher) is even, else "B". Signals are tuned on A,
-    B is the check on outlets never looked at."""
-    return "A" if hashlib.sha1(page.publisher.encode()).digest()[0] % 2 == 0 else "B"
-
-
-def is_article_text(line: str, page: Page) -> bool:
-    """A line is article text when (most of) it stands in the page's true body."""
-    toks = tokens(line)
-    if not toks:
-        return True
-    if len(toks) < 8:
-        return " " + " ".join(toks) + " " in page.truth_tokens
-    grams = [tuple(toks[i : i + 4]) for i in range(len(toks) - 3)]
-    return sum(g in page.truth_shingles for g in grams) >= 0.5 * len(grams)
-
-
-def contains(text: str, line: str) -> bool:
-    """The line's tokens stand, in order and contiguous, in the text."""
-    toks = tokens(line)
-    return bool(toks) and " " + " ".join(toks) + " " in " " + " ".join(tokens(text)) + " "
-
-
-def load_labels(path: Path, source: str | None = None) -> dict[str, list[tuple[str, str]]]:
-    """page id -> [(kind, line)]; `source` "leak" (lines systems output that the truth does
-    not hold) or "truth" (promotional lines the truth itself holds); None: both."""
-    labels: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    if path.exists():
-        with path.open(encoding="utf-8", newline="") as f:
-            for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-                wanted = source is None or (row[3] if len(row) > 3 else "leak") == source
-                if row and not row[0].startswith("#") and len(row) >= 3 and wanted:
-                    labels[row[0]].append((row[1], row[2]))
-    return labels
+def grouping(name: str) -> tuple[str, Callable[[Page], str]]:
+    """How a set's figures are split: realpages by publisher half (A tuned, B held out);
+    Zyte by whether the outlet (host) also has pages in realpages, where signals were tuned."""
+    if name == "realpages":
+        return "half", half
+    tuned = hosts(DEFAULT_DATA)
+    return "outlet", lambda page: "seen" if host(page.url) in tuned else "unseen"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--set", choices=sorted(SETS), default="realpages", dest="pageset")
     ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--labels", type=Path, default=LABELS)
+    ap.add_argument("--data", type=Path, default=None, help="the pages (default: the set's)")
+    ap.add_argument("--labels", type=Path, default=None, help="the labels (default: the set's)")
     ap.add_argument(
         "--worst", type=int, default=0, help="list the K pages where ours loses most to the control"
     )
@@ -149,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         "--show-leaks", action="store_true", help="print the labelled promotional lines we keep"
     )
     args = ap.parse_args(argv)
+    args.data = args.data or SETS[args.pageset][0]
+    args.labels = args.labels or SETS[args.pageset][1]
 
     import trafilatura
 
@@ -157,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
     pages = load(args.data, args.limit)
     labels = load_labels(args.labels)
+    split, group = grouping(args.pageset)
+    groups = sorted({group(p) for p in pages})
     outcome: dict[str, Any] = {}
 
     def ours(page: Page) -> str:
@@ -167,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     systems: dict[str, Callable[[Page], str]] = {
         "trafilatura defaults": lambda p: trafilatura.extract(p.raw) or "",
-        "control (favor_precision, no comments)": lambda p: (
-            trafilatura.extract(p.raw, favor_precision=True, include_comments=False) or ""
-        ),
+        "control (favor_precision, no comments)": control,
         "mediawatch extract": ours,
     }
     for fn in systems.values():  # warm-up: imports, caches, the language model
@@ -183,33 +124,37 @@ def main(argv: list[str] | None = None) -> int:
             spent[name] += time.process_time() - start
     truths = [p.truth for p in pages]
 
-    print(f"real pages: {len(pages)} from {args.data}; mediawatch {PIPELINE_VERSION}")
+    print(
+        f"{args.pageset}: {len(pages)} pages from {args.data}, labels {args.labels.name}; "
+        f"mediawatch {PIPELINE_VERSION}"
+    )
     print(f"{'system':<40} {'F1':>6} {'P':>6} {'R':>6} {'CPU ms/page':>11}")
     scores = {}
     for name in systems:
         f1, p, r = scores[name] = corpus_scores(zip(preds[name], truths, strict=True))
         print(f"{name:<40} {f1:6.3f} {p:6.3f} {r:6.3f} {spent[name] * 1000 / len(pages):11.1f}")
 
-    control, mine = list(systems)[1], list(systems)[2]
+    ctl, mine = list(systems)[1], list(systems)[2]
     print(
-        f"  mediawatch - control: F1 {scores[mine][0] - scores[control][0]:+.4f} (target +0.010), "
-        f"R {scores[mine][2] - scores[control][2]:+.4f} (target >= -0.005); CPU "
-        f"{spent[mine] / max(1e-9, spent[control]):.2f}x the control"
+        f"  mediawatch - control: F1 {scores[mine][0] - scores[ctl][0]:+.4f} (target +0.010), "
+        f"R {scores[mine][2] - scores[ctl][2]:+.4f} (target >= -0.005); CPU "
+        f"{spent[mine] / max(1e-9, spent[ctl]):.2f}x the control"
     )
-    for h in ("A", "B"):
-        idx = [i for i, p in enumerate(pages) if half(p) == h]
-        cf = corpus_scores((preds[control][i], truths[i]) for i in idx)
+    for h in groups:
+        idx = [i for i, p in enumerate(pages) if group(p) == h]
+        cf = corpus_scores((preds[ctl][i], truths[i]) for i in idx)
         mf = corpus_scores((preds[mine][i], truths[i]) for i in idx)
+        outlets = len({pages[i].publisher for i in idx})
         print(
-            f"  half {h} ({len(idx)} pages): control {cf[0]:.3f} (P {cf[1]:.3f} R {cf[2]:.3f}), "
-            f"mediawatch {mf[0]:.3f} (P {mf[1]:.3f} R {mf[2]:.3f})"
+            f"  {split} {h} ({len(idx)} pages, {outlets} outlets): "
+            f"control {cf[0]:.3f} (P {cf[1]:.3f} R {cf[2]:.3f}), mediawatch {mf[0]:.3f} (P {mf[1]:.3f} R {mf[2]:.3f})"
         )
     by_lang: dict[str, list[int]] = defaultdict(list)
     for i, page in enumerate(pages):
         by_lang[page.lang].append(i)
     print("\nper language (truth language by py3langid): pages, control F1, mediawatch F1 (P / R)")
     for lang, idx in sorted(by_lang.items(), key=lambda kv: -len(kv[1])):
-        cf = corpus_scores((preds[control][i], truths[i]) for i in idx)
+        cf = corpus_scores((preds[ctl][i], truths[i]) for i in idx)
         mf = corpus_scores((preds[mine][i], truths[i]) for i in idx)
         print(f"  {lang:<4} {len(idx):>3}  {cf[0]:.3f}  {mf[0]:.3f} ({mf[1]:.3f} / {mf[2]:.3f})")
 
@@ -282,23 +227,25 @@ def main(argv: list[str] | None = None) -> int:
             if kind not in PROMO_KINDS:
                 continue
             gone = not contains(preds[mine][i], line)
-            if contains(preds[control][i], line):
-                in_control[half(page)] += 1
-                caught[half(page)] += gone
+            if contains(preds[ctl][i], line):
+                in_control[group(page)] += 1
+                caught[group(page)] += gone
             if contains(extracted, line):
                 in_extracted += 1
                 stripped += gone
             if not gone:
-                kept_promos.append((kind, half(page), page.pid, line))
+                kept_promos.append((kind, group(page), page.pid, line))
     n_labels = sum(len(v) for v in labels.values())
     removed_nonarticle = removed_total - removed_article
     print(f"\npromotions ({n_labels} labelled lines in {args.labels.name}):")
     n_caught, n_control = sum(caught.values()), sum(in_control.values())
+    by_group = "; ".join(
+        f"{split} {h} {caught[h]} of {in_control[h]} ({caught[h] / max(1, in_control[h]):.3f})"
+        for h in groups
+    )
     print(
         f"  recall against the control's leaks: {n_caught} of {n_control} "
-        f"({n_caught / max(1, n_control):.3f}); half A {caught['A']} of {in_control['A']} "
-        f"({caught['A'] / max(1, in_control['A']):.3f}), half B {caught['B']} of "
-        f"{in_control['B']} ({caught['B'] / max(1, in_control['B']):.3f})"
+        f"({n_caught / max(1, n_control):.3f}); {by_group}"
     )
     print(
         f"  promo stage recall (lines our extraction kept): {stripped} of {in_extracted} "
@@ -310,13 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.show_leaks:
-        print("\nlabelled promotional lines still in our text (kind, half, page, line):")
+        print(f"\nlabelled promotional lines still in our text (kind, {split}, page, line):")
         for kind, h, pid, line in sorted(kept_promos):
             print(f"  {kind:<12} {h} {pid}: {line[:110]!r}")
 
     if args.worst:
         rows = []
-        for page, a, b in zip(pages, preds[control], preds[mine], strict=True):
+        for page, a, b in zip(pages, preds[ctl], preds[mine], strict=True):
             rows.append(
                 (
                     _f1(b, page.truth) - _f1(a, page.truth),
@@ -356,10 +303,8 @@ def _dump(
             trafilatura.extract(page.raw, favor_recall=True) or ""
         )
         for name, text in texts.items():
-            for line in text.split("\n"):
-                line = " ".join(line.split())
-                if line and not is_article_text(line, page):
-                    seen.setdefault(line, set()).add(name)
+            for line in candidates(text, page):
+                seen.setdefault(line, set()).add(name)
         for line, names in seen.items():
             rows.append((page.pid, ",".join(sorted(names)), line))
     with path.open("w", encoding="utf-8", newline="") as f:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,45 @@ def test_real_page(case: Path) -> None:
     for line in expected.get("drop", []):
         assert line not in text.split("\n\n"), (expected["why"], line)
         assert any(line in r for r in removed), (expected["why"], "not recorded as removed", line)
+
+
+# ------------------------------------------------- the held-out promo labels on the Zyte pages
+
+
+def _zyte_pages() -> dict[str, Any]:
+    from bench.realset import ZYTE_DATA, load
+
+    if not ZYTE_DATA.is_dir():
+        pytest.fail(
+            f"{ZYTE_DATA} is missing: the Zyte pages live in shared/bench/zyte beside the repo"
+        )
+    return {page.pid: page for page in load(ZYTE_DATA, None)}
+
+
+def test_label_kinds_are_known() -> None:
+    from bench.realset import KINDS, LABELS, ZYTE_LABELS, read_rows
+
+    for path in (LABELS, ZYTE_LABELS):
+        unknown = {row[1] for row in read_rows(path) if len(row) < 3 or row[1] not in KINDS}
+        assert not unknown, (path.name, unknown)
+
+
+def test_zyte_labels_are_the_controls_leaks_each_labelled_once() -> None:
+    """bench/zyte_promo_labels.tsv labels exactly the lines of the control's output that are
+    not article text: a stale or mistyped row, or a line left unlabelled, would skew the promo
+    recall that bench/real_pages.py --set zyte prints."""
+    from bench.realset import ZYTE_LABELS, candidates, control, read_rows
+
+    pages = _zyte_pages()
+    rows = read_rows(ZYTE_LABELS)
+    assert rows, ZYTE_LABELS
+    assert all(len(row) == 4 and row[3] == "leak" for row in rows), [
+        row for row in rows if len(row) != 4 or row[3] != "leak"
+    ]
+    assert not {row[0] for row in rows} - set(pages), "page ids not in the Zyte set"
+    labelled = [(row[0], row[2]) for row in rows]
+    assert len(labelled) == len(set(labelled)), "a line labelled twice"
+    leaks = {(pid, line) for pid, page in pages.items() for line in candidates(control(page), page)}
+    stray, unlabelled = set(labelled) - leaks, leaks - set(labelled)
+    assert not stray, ("labelled lines not in the control's output", sorted(stray)[:5])
+    assert not unlabelled, ("lines of the control's output left unlabelled", sorted(unlabelled)[:5])
