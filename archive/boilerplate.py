@@ -22,6 +22,8 @@ from typing import Any
 import duckdb
 
 SAMPLE_CHARS = 300
+MIN_ARTICLES = 4  # articles of an outlet that make a paragraph its boilerplate
+WINDOW_DAYS = 30  # a paragraph not seen for longer is counted afresh
 
 
 def record_paragraphs(
@@ -43,22 +45,15 @@ def record_paragraphs(
     )
 
 
-def record_paragraphs_batch(
-    con: duckdb.DuckDBPyConnection,
+def summed(
     articles: Iterable[tuple[Any, ...]],
-    *,
-    window_days: int = 30,
-    min_articles: int = 4,
-) -> int:
-    """record_paragraphs for the new articles of one transaction, (outlet, hashes, seen_at)
-    each, optionally with the article's final text as a fourth item: a learned paragraph the
-    text still holds is queued in `boilerplate_due` for a re-clean. Counts are summed per (outlet, hash) first, then stored with three statements per
-    transaction instead of one upsert per article (an upsert cost ~25 ms a statement at 400k
-    rows whatever it carried, bench/dedup_scale.py)."""
-    counts: dict[tuple[str, str], list[Any]] = {}  # key -> [articles, first, last, sample]
-    kept: list[
-        tuple[str, str, str]
-    ] = []  # (outlet, hash, sample) a new article's final text still holds
+) -> tuple[dict[tuple[str, str], list[Any]], list[tuple[str, str, str]]]:
+    """The counts of one batch of new articles, (outlet, hashes, seen_at[, final text]) each,
+    summed per (outlet, hash): [articles, first seen, last seen, sample]; and the (outlet,
+    hash, sample) each article's final text still holds (re-clean candidates once learned).
+    A hash repeated within one article counts once. Both backends store these."""
+    counts: dict[tuple[str, str], list[Any]] = {}
+    kept: list[tuple[str, str, str]] = []
     for outlet, pairs, seen_at, *final in articles:
         if seen_at.tzinfo is None:
             seen_at = seen_at.replace(tzinfo=UTC)
@@ -76,6 +71,23 @@ def record_paragraphs_batch(
             else:
                 entry[0] += 1
                 entry[1], entry[2] = min(entry[1], seen_at), max(entry[2], seen_at)
+    return counts, kept
+
+
+def record_paragraphs_batch(
+    con: duckdb.DuckDBPyConnection,
+    articles: Iterable[tuple[Any, ...]],
+    *,
+    window_days: int = 30,
+    min_articles: int = MIN_ARTICLES,
+) -> int:
+    """record_paragraphs for the new articles of one transaction, (outlet, hashes, seen_at)
+    each, optionally with the article's final text as a fourth item: a learned paragraph the
+    text still holds is queued in `boilerplate_due` for a re-clean. Counts are summed per
+    (outlet, hash) first, then stored with three statements per transaction instead of one
+    upsert per article (an upsert cost ~25 ms a statement at 400k rows whatever it carried,
+    bench/dedup_scale.py)."""
+    counts, kept = summed(articles)
     if not counts:
         return 0
     keys = {f"{outlet}:{para_hash}": (outlet, para_hash) for outlet, para_hash in counts}

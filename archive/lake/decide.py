@@ -32,6 +32,7 @@ class Plan:
     lake: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     runs: dict[lake_runs.RunKey, dict[str, Any]] = field(default_factory=dict)
     http: list[dict[str, Any]] = field(default_factory=list)
+    paragraphs: list[list[Any]] = field(default_factory=list)  # lake.boilerplate entries
     outcomes: Counter[str] = field(default_factory=Counter)
     records: int = 0
 
@@ -42,7 +43,8 @@ class Plan:
         self.claims.setdefault(table, []).append(row)
 
     def post(self) -> dict[str, Any]:
-        return {"runs": [lake_runs.to_json(r) for r in self.runs.values()], "http": self.http}
+        return {"runs": [lake_runs.to_json(r) for r in self.runs.values()], "http": self.http,
+                "paragraphs": self.paragraphs}  # fmt: skip
 
 
 class Batch:

@@ -36,8 +36,10 @@ The search index (PostgreSQL text search, archive/lake/search.py) is written in 
 transaction of step 5, from the batch's texts (or, for a dead writer's batch, from the lake),
 so an article is searchable exactly when its batch is settled.
 
-Not yet on the lake: near-duplicate clustering (each article is its own cluster), learned
-boilerplate counts.
+Learned boilerplate: the batch's new articles' boundary paragraphs ride in the plan (and its
+marker), counted in PostgreSQL in the settle transaction (archive/lake/boilerplate.py).
+
+Not yet on the lake: near-duplicate clustering (each article is its own cluster).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from archive.ingest import IngestResult
 from archive.lake import claims
 from archive.lake import runs as lake_runs
 from archive.lake import search as lake_search
+from archive.lake.boilerplate import paragraphs_entry
 from archive.lake.decide import Batch, Plan
 from archive.lake.rows import append
 from archive.records import SpoolRecord, checked, record_problem
@@ -194,6 +197,7 @@ class LakeWriter:
 
     def _plan(self, records: Sequence[SpoolRecord], crashed: str | None) -> Plan:
         plan = Plan(batch=uuid.uuid4().hex)
+        started = datetime.now(UTC)  # when its new articles count for learned boilerplate
         keys = {(str(r.get("run_id") or ""), r["outlet"]) for r in records if r.get("run_id")}
         if crashed:
             keys.add((crashed.partition(".")[0], crashed.partition(".")[2]))
@@ -226,6 +230,13 @@ class LakeWriter:
                 continue
             if record["type"] == "page":
                 outcome = ctx.page(record)
+                article = record.get("article")
+                if outcome == "new" and article and record.get("para_hashes"):
+                    plan.paragraphs.append(
+                        paragraphs_entry(
+                            record["outlet"], record["para_hashes"], article["text"], started
+                        )
+                    )
                 if outcome in ("new", "updated") and (key in runs or key in plan.runs):
                     row = ctx.run_row(key, runs)  # a run the archive knows, as the file counts
                     row["articles_" + outcome] = (row["articles_" + outcome] or 0) + 1

@@ -116,7 +116,11 @@ def log_row(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 def apply_post(pg: psycopg.Connection[Any], post: dict[str, Any]) -> None:
     """The state changes of a committed batch (in the caller's transaction): run rows as the
-    batch left them, conditional-GET validators."""
+    batch left them, conditional-GET validators, the learned-boilerplate counts of its new
+    articles."""
+    from archive.lake import boilerplate
+
+    boilerplate.record(pg, post.get("paragraphs", []))
     for row in post.get("runs", []):
         values = [
             json.dumps(row[c]) if c in _JSON and row[c] is not None else row[c] for c in _WRITTEN

@@ -1,12 +1,13 @@
 """What a crawl of an outlet needs to know from a lake before it starts (archive/state.py on
-the file): the same queries on the lake's tables, validators from PostgreSQL. No learned
-boilerplate yet: its counts are not kept on the lake."""
+the file): the same queries on the lake's tables; validators and the outlet's learned
+boilerplate from PostgreSQL."""
 
 from __future__ import annotations
 
 import psycopg
 
 from archive.db import ArchiveError
+from archive.lake import boilerplate as lake_boilerplate
 from archive.lake.connect import connect_lake_read
 from archive.lake.schema import schema_version
 from archive.state import CrawlState, archived_state
@@ -32,6 +33,7 @@ def read_lake_state(db: str, outlet: str) -> CrawlState:
                 [outlet],
             ):
                 state.validators[str(url)] = (etag, last_modified)
+            state.boilerplate = lake_boilerplate.load(pg, outlet)
     except psycopg.OperationalError as exc:
         raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
     return state

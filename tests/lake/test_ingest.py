@@ -159,6 +159,11 @@ def test_a_writer_killed_in_flight_loses_and_doubles_nothing(
     # the search index has every article at its current version, the one settled from the
     # lake after its writer died included
     assert indexed == lake_rows(target, "SELECT id, version FROM articles ORDER BY 1")
+    # learned-boilerplate counts: each new article counted once, the dead writer's too
+    stats = "SELECT para_key, articles FROM {}paragraph_stats ORDER BY 1"
+    with psycopg.connect(pg_server.conninfo(pg_database)) as con:
+        counted = con.execute(stats.format("mediawatch.")).fetchall()
+    assert counted and counted == rows(db, stats.format(""))
 
 
 def test_a_frozen_writers_claims_wait_for_it(
