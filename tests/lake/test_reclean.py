@@ -15,8 +15,10 @@ from typing import Any
 import psycopg
 
 from archive.lake.connect import attach
+from archive.lake.rows import append
 from archive.lake.schema import SCHEMA_VERSION, ensure_schema
 from archive.target import LakeTarget
+from pipelines.clean import PIPELINE_VERSION
 from tests import pg
 from tests.conftest import MEDIAWATCH, REPO, outlet_config, rows, run_cli
 from tests.fakeweb import FakeWeb
@@ -172,3 +174,32 @@ def test_a_version_2_lake_is_upgraded_with_its_removed_blocks(
         url, "SELECT article_id, version, position, kind, rule, text FROM removed_blocks"
     ) == [(7, 1, 3, "subscription", "fr.sub", "Abonnez-vous")]
     assert rows(url, "SELECT count(*) FROM recleans") == [(0,)]
+
+
+def test_texts_an_older_mediawatch_made_are_marked_with_their_blocks_kept(
+    fake_outlet: FakeWeb, tmp_path: Path, lake: tuple[str, LakeTarget]
+) -> None:
+    url, target = lake
+    config, _article = crawled(fake_outlet, tmp_path, url)
+    config.write_text(outlet_config(fake_outlet.base, extra=f'strip_patterns = ["^{FIRST}"]'))
+    blocks = sorted(rows(url, "SELECT * FROM removed_blocks"))
+    assert blocks, "the crawl removed blocks"
+    con = attach(target, read_only=False)
+    try:  # every text as an older mediawatch would have left it (the log's newest row wins)
+        cursor = con.execute(
+            "SELECT * REPLACE ('0.old' AS extractor_version, now() AS recorded_at) FROM article_texts"
+        )
+        names = [d[0] for d in cursor.description]
+        older = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        con.execute("BEGIN")
+        append(con, "article_texts", older)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    assert rows(url, "SELECT DISTINCT extractor_version FROM articles") == [("0.old",)]
+
+    done = run_cli("reprocess", "--config", str(config), "--db", url, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["changed"] == [], "the same rules change no text"
+    assert rows(url, "SELECT DISTINCT extractor_version FROM articles") == [(PIPELINE_VERSION,)]
+    assert sorted(rows(url, "SELECT * FROM removed_blocks")) == blocks, "and keep their blocks"
