@@ -9,19 +9,27 @@ import json
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from archive import reclean
 from archive.lake.connect import attach
+from archive.lake.ingest import LakeWriter
+from archive.lake.reclean import LakeRecleaner
 from archive.lake.rows import append
 from archive.lake.schema import SCHEMA_VERSION, ensure_schema
 from archive.target import LakeTarget
 from pipelines.clean import PIPELINE_VERSION
+from pipelines.fingerprint import content_hash
+from pipelines.workers import clean_stored
 from tests import pg
 from tests.conftest import MEDIAWATCH, REPO, outlet_config, rows, run_cli
 from tests.fakeweb import FakeWeb
+from tests.lake.archives import SEED as SEED_HTML
+from tests.lake.archives import page
 
 SEED = "/2024/05/24/trump-poutine-appel"
 # Two paragraphs of the seed article, each with a word no other page of the outlet has: the
@@ -203,3 +211,51 @@ def test_texts_an_older_mediawatch_made_are_marked_with_their_blocks_kept(
     assert json.loads(done.stdout)["changed"] == [], "the same rules change no text"
     assert rows(url, "SELECT DISTINCT extractor_version FROM articles") == [(PIPELINE_VERSION,)]
     assert sorted(rows(url, "SELECT * FROM removed_blocks")) == blocks, "and keep their blocks"
+
+
+def test_a_reclean_beside_a_writer_that_adds_a_version_keeps_the_newer_one_current(
+    lake: tuple[str, LakeTarget], pg_server: pg.Server
+) -> None:
+    """The reprocess read version 1 as current; a writer then committed version 2 before the
+    reprocess wrote: version 1 is re-cleaned as an earlier version, version 2 stays current
+    in the views and in the search index."""
+    url, target = lake
+    address = "https://news.example/2024/05/24/trump-poutine-appel"
+    seed = SEED_HTML.read_text(encoding="utf-8")
+    with LakeWriter(target) as w:
+        w.ingest_records([page(address, seed)])
+        ((article,),) = rows(url, "SELECT id FROM articles")
+        recleaner = LakeRecleaner(url)
+        try:
+            with recleaner.reading() as con:
+                (stored,) = reclean.stored_pages(con, [article])
+            cleaned = clean_stored(
+                stored.html, stored.url, stored.hints, (), (f"^{SECOND}",), frozenset()
+            )
+            edited = seed.replace(
+                "Vers un nouvel équilibre mondial ?", "Vers Ankara, un équilibre nouveau ?"
+            )
+            w.ingest_records([page(address, edited)])  # the writer's version 2 lands first
+            text = cleaned.article["text"]
+            rewrite = reclean.Rewrite(
+                stored, cleaned.article, cleaned.removed, content_hash(text), []
+            )
+            recleaner.write([rewrite], [], PIPELINE_VERSION, datetime.now(UTC))
+        finally:
+            recleaner.close()
+    ((version, current),) = rows(url, f"SELECT version, text FROM articles WHERE id = {article}")
+    assert version == 2 and "Ankara" in current and "paternaliste" in current
+    ((earlier,),) = rows(url, f"SELECT text FROM article_versions WHERE article_id = {article}")
+    assert "paternaliste" not in earlier and "Ankara" not in earlier, "version 1, re-cleaned"
+    removed = rows(url, f"SELECT version, text FROM removed_blocks WHERE article_id = {article}")
+    assert any(v == 1 and "paternaliste" in t for v, t in removed)
+    assert not any(v == 2 and "paternaliste" in t for v, t in removed)
+    assert article in found(url, "Ankara") and article in found(url, "paternaliste")
+    hashes = pg_server.value(
+        target.dbname,
+        "SELECT array_agg(content_hash ORDER BY version) FROM mediawatch.article_versions",
+    )
+    assert (
+        hashes[0] == content_hash(text)
+        and hashes[1] == rows(url, "SELECT content_hash FROM articles")[0][0]
+    )
