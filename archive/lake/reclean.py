@@ -30,11 +30,12 @@ import duckdb
 
 from archive.ingest import ARTICLE_COLUMNS, article_values
 from archive.lake import search as lake_search
+from archive.lake.connect import connect_lake_read
 from archive.lake.ingest import LakeWriter
 from archive.lake.rows import append
+from archive.lake.store import LakeStore
 from archive.reclean import Rewrite, StoredPage
 from archive.records import Article
-from archive.target import LakeTarget, parse_target
 
 logger = logging.getLogger(__name__)
 
@@ -49,34 +50,40 @@ Hash = tuple[int, int, str, str]  # (article id, version, outlet, content hash)
 
 
 class LakeRecleaner:
-    """A re-clean's reads and writes on a lake, over one LakeWriter's connections."""
+    """A re-clean's reads and writes on a lake, over the connections of the lake's Store
+    (archive/lake/store.py: a lost connection is one ArchiveError line)."""
 
     lake = True
 
     def __init__(self, url: str) -> None:
-        target = parse_target(url)
-        assert isinstance(target, LakeTarget)
-        self.writer = LakeWriter(target)
+        self.store = LakeStore(url)
+        # a lake nobody made is said so (as by every reader), not created by a re-clean
+        connect_lake_read(self.store.target).close()
         try:
-            self.writer.pg.execute(DDL)
-            self.settle_dead()
+            with self.store.session() as writer:
+                writer.pg.execute(DDL)
+                self.settle_dead()
         except BaseException:
-            self.writer.close()
+            self.store.close()
             raise
 
+    @property
+    def writer(self) -> LakeWriter:
+        return self.store.writer()
+
     def close(self) -> None:
-        self.writer.close()
+        self.store.close()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The lake connection in one read transaction: a batch's pages and their removed
         blocks come from one snapshot."""
-        con = self.writer.lake
-        con.execute("BEGIN")
-        try:
-            yield con
-        finally:
-            con.execute("ROLLBACK")
+        with self.store.session() as writer:
+            writer.lake.execute("BEGIN")
+            try:
+                yield writer.lake
+            finally:
+                writer.lake.execute("ROLLBACK")
 
     def boilerplate(self, con: duckdb.DuckDBPyConnection, outlet: str) -> frozenset[str]:
         return frozenset()  # not learned on a lake yet (module docstring)
@@ -88,6 +95,12 @@ class LakeRecleaner:
     ) -> None:
         """One batch: rewrites, and the current texts this version made again unchanged
         (appended only where another version had made them, as the file's extractor_version)."""
+        with self.store.session():
+            self._write(rewrites, unchanged, version, now)
+
+    def _write(
+        self, rewrites: list[Rewrite], unchanged: list[StoredPage], version: str, now: datetime
+    ) -> None:
         remade = [p for p in unchanged if p.current and p.extractor_version != version]
         if not rewrites and not remade:
             return

@@ -259,3 +259,13 @@ def test_a_reclean_beside_a_writer_that_adds_a_version_keeps_the_newer_one_curre
         hashes[0] == content_hash(text)
         and hashes[1] == rows(url, "SELECT content_hash FROM articles")[0][0]
     )
+
+
+def test_reprocess_on_a_database_without_a_lake_says_so_and_creates_none(
+    lake: tuple[str, LakeTarget], pg_server: pg.Server, tmp_path: Path
+) -> None:
+    url, target = lake
+    done = run_cli("reprocess", "--db", url, cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "no archive in this lake yet" in done.stderr
+    assert pg_server.value(target.dbname, "SELECT to_regclass('mediawatch.schema_version')") is None
