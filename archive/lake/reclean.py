@@ -106,10 +106,6 @@ class LakeRecleaner:
             return
         batch = uuid.uuid4().hex
         pg, lake = self.writer.pg, self.writer.lake
-        pg.execute(
-            "INSERT INTO mediawatch.reclean_batches (batch, owner) VALUES (%s, %s)",
-            [batch, self.writer.owner],
-        )
         stored = _texts(
             lake, [(p.article_id, p.version) for p in remade + [r.page for r in rewrites]]
         )
@@ -131,6 +127,10 @@ class LakeRecleaner:
             blocks += [{**key, **b, "cleaned_at": now} for b in removed]
             marks.append({**key, "batch": batch, "content_hash": content_hash,
                           "extractor_version": version, "recleaned_at": now})  # fmt: skip
+        pg.execute(  # listed before the lake commit: a death after it is settled from the lake
+            "INSERT INTO mediawatch.reclean_batches (batch, owner) VALUES (%s, %s)",
+            [batch, self.writer.owner],
+        )
         try:
             lake.execute("BEGIN")
             append(lake, "article_texts", texts)
