@@ -2,15 +2,21 @@
 new result over the old one in place (text, metadata, removed blocks, fingerprints, search).
 
 The cleaning itself happens in the crawler layer (archive never imports the pipelines);
-this module only reads pages and writes results, in the caller's transaction.
+this module only reads pages and writes results. A Recleaner is the one seam between the
+two backends: the file's (FileRecleaner, below: in place, one transaction per batch) and the
+lake's (archive/lake/reclean.py: appended, one lake transaction per batch); the reads are the
+same SQL on both, since the lake's views carry the file's table names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
@@ -31,6 +37,77 @@ class StoredPage:
     content_hash: str | None
     extractor_version: str | None
     removed: list[tuple[int, str, str, str]]  # (position, kind, rule, text)
+
+
+@dataclass
+class Rewrite:
+    """A stored page's new cleaning result, to be written over the stored one."""
+
+    page: StoredPage
+    article: Article
+    removed: list[RemovedBlock]
+    content_hash: str
+    bands: list[int]
+
+
+class Recleaner(Protocol):
+    """Where a re-clean reads stored pages and writes its results, batch by batch."""
+
+    lake: bool
+
+    def reading(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+    def boilerplate(self, con: duckdb.DuckDBPyConnection, outlet: str) -> frozenset[str]: ...
+    def write(
+        self, rewrites: list[Rewrite], unchanged: list[StoredPage], version: str, now: datetime
+    ) -> None: ...
+    def close(self) -> None: ...
+
+
+class FileRecleaner:
+    """The embedded file: short read-only opens, one write transaction per batch, so a
+    running daemon only waits a moment."""
+
+    lake = False
+
+    def __init__(self, db: str | os.PathLike[str]) -> None:
+        self.db = db
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        from archive.db import reader
+
+        with reader(self.db) as con:
+            yield con
+
+    def boilerplate(self, con: duckdb.DuckDBPyConnection, outlet: str) -> frozenset[str]:
+        from archive.boilerplate import load_boilerplate
+
+        return load_boilerplate(con, outlet)
+
+    def write(
+        self, rewrites: list[Rewrite], unchanged: list[StoredPage], version: str, now: datetime
+    ) -> None:
+        from archive.db import writer
+        from archive.tx import transaction
+
+        with writer(self.db) as con, transaction(con):
+            for r in rewrites:
+                apply(con, r.page, r.article, r.removed, r.content_hash, r.bands, version, now)
+            mark_version(con, [p.article_id for p in unchanged if p.current], version)
+
+    def close(self) -> None:
+        pass
+
+
+def open_recleaner(db: str | os.PathLike[str]) -> Recleaner:
+    """The recleaner of the archive `--db` names: a lake URL, or the file."""
+    from archive.target import is_lake
+
+    if is_lake(db):
+        from archive.lake.reclean import LakeRecleaner
+
+        return LakeRecleaner(str(db))
+    return FileRecleaner(db)
 
 
 def candidates(

@@ -1,7 +1,8 @@
 """`mediawatch reprocess`: clean stored raw pages again with the current code and rules.
 
-Reads in batches with a read-only connection, cleans outside any lock, then writes each
-batch's changes in one short transaction, so a running daemon only waits a moment.
+Reads in batches, cleans outside any lock, then writes each batch's changes in one short
+transaction, so a running daemon only waits a moment. Where the archive is a file or a lake
+is archive.reclean's Recleaner (the lake's appends: archive/lake/reclean.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from archive import boilerplate, reclean
-from archive.boilerplate import load_boilerplate
-from archive.db import reader, writer
+from archive.db import ArchiveError, reader, writer
+from archive.reclean import Recleaner, Rewrite, StoredPage, open_recleaner
+from archive.target import is_lake
 from archive.tx import transaction
 from crawler.outlets import Config
 from pipelines.clean import PIPELINE_VERSION, Cleaned
@@ -62,13 +64,19 @@ def reprocess(
 ) -> ReprocessResult:
     """Clean stored pages again; `ids` limits it to these articles. With `workers` > 1 the
     pages are cleaned by that many forked processes (call it with no archive connection
-    open: the children must not inherit one)."""
+    open: the children must not inherit one; a lake's connections stay open, so a lake
+    cleans in this process)."""
     result = ReprocessResult()
-    if ids is None:
-        with reader(db) as con:
-            ids = reclean.candidates(con, outlets=outlets, since=since)
-    with _cleaner(workers if len(ids) > 1 else 1) as clean:
-        _reprocess(db, config, ids, dry_run, clean, result)
+    archive = open_recleaner(db)
+    try:
+        if ids is None:
+            with archive.reading() as con:
+                ids = reclean.candidates(con, outlets=outlets, since=since)
+        forks = 1 if archive.lake or len(ids) <= 1 else workers
+        with _cleaner(forks) as clean:
+            _reprocess(archive, config, ids, dry_run, clean, result)
+    finally:
+        archive.close()
     return result
 
 
@@ -95,7 +103,7 @@ def _cleaner(workers: int) -> Iterator[Clean]:
 
 
 def _reprocess(
-    db: str | Path,
+    archive: Recleaner,
     config: Config | None,
     ids: list[int],
     dry_run: bool,
@@ -106,14 +114,14 @@ def _reprocess(
     boilerplate: dict[str, frozenset[str]] = {}
     for start in range(0, len(ids), BATCH):
         batch = ids[start : start + BATCH]
-        with reader(db) as con:
+        with archive.reading() as con:
             pages = reclean.stored_pages(con, batch)
             for outlet in {p.outlet for p in pages} - set(boilerplate):
-                boilerplate[outlet] = load_boilerplate(con, outlet)
+                boilerplate[outlet] = archive.boilerplate(con, outlet)
                 rules[outlet] = _outlet_rules(config, outlet)
             words = reclean.word_counts(con, batch)
-        writes = []
-        unchanged: list[int] = []
+        writes: list[Rewrite] = []
+        unchanged: list[StoredPage] = []
         work = [
             (page.html, page.url, page.hints, *rules[page.outlet], boilerplate[page.outlet])
             for page in pages
@@ -140,27 +148,24 @@ def _reprocess(
                 result.kept.append(change)  # never delete an archived article on a re-clean
                 continue
             if new_hash == page.content_hash and new_removed == page.removed:
-                if page.current:
-                    unchanged.append(page.article_id)
+                unchanged.append(page)
                 continue
             result.changed.append(change)
-            writes.append(
-                (page, article, cleaned.removed, new_hash, minhash_bands(article["text"]))
-            )
+            bands = minhash_bands(article["text"])
+            writes.append(Rewrite(page, article, cleaned.removed, new_hash, bands))
         if dry_run or not (writes or unchanged):
             continue
-        now = datetime.now(UTC)
-        with writer(db) as con, transaction(con):
-            for page, article, removed, new_hash, bands in writes:
-                reclean.apply(con, page, article, removed, new_hash, bands, PIPELINE_VERSION, now)
-            reclean.mark_version(con, unchanged, PIPELINE_VERSION)
+        archive.write(writes, unchanged, PIPELINE_VERSION, datetime.now(UTC))
 
 
 def reclean_learned(db: str | Path, config: Config | None, *, workers: int = 1) -> int:
     """Clean again the articles that still hold a paragraph the archive has since learned as
     their outlet's boilerplate (queued by the ingest in `boilerplate_due`); each re-clean is
     recorded in `daemon_events` and its removed blocks stored as usual. Returns the number
-    of articles changed. Call from the archive's writer (daemon loop, end of a crawl)."""
+    of articles changed. Call from the archive's writer (daemon loop, end of a crawl).
+    A lake does not learn boilerplate yet (its ingest counts no paragraphs): refused there."""
+    if is_lake(db):
+        raise ArchiveError("learned boilerplate is not on a lake yet: nothing to re-clean")
     with reader(db) as con:
         due = boilerplate.due_recleans(con)
         by_outlet: dict[str, list[tuple[str, str]]] = {}

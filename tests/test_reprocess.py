@@ -1,5 +1,6 @@
-"""Reprocess after a rule change: exactly the affected articles change, in place, with their
-removed blocks, search index and extractor version; --dry-run writes nothing."""
+"""Reprocess after a rule change: exactly the affected articles change, with their removed
+blocks, search index and extractor version; --dry-run writes nothing. On both backends: the
+file rewrites in place, the lake appends (archive/lake/reclean.py) and its views show the newest."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ PARAGRAPH = "toute la différence entre un politicien"
 
 
 def test_reprocess_updates_exactly_the_articles_a_new_rule_touches(
-    fake_outlet: FakeWeb, tmp_path: Path
+    fake_outlet: FakeWeb, tmp_path: Path, backend: str
 ) -> None:
     config = config_file(tmp_path, fake_outlet.base)
-    db = tmp_path / "archive.duckdb"
-    assert run_cli("crawl", "--config", str(config), "--db", str(db)).returncode == 0
+    db = backend
+    assert run_cli("crawl", "--config", str(config), "--db", db).returncode == 0
     before = dict(_rows(db, "SELECT id, content_hash FROM articles"))
     (target,) = [
         r[0] for r in _rows(db, f"SELECT id FROM articles WHERE text LIKE '%{PARAGRAPH}%'")
@@ -28,9 +29,7 @@ def test_reprocess_updates_exactly_the_articles_a_new_rule_touches(
     config.write_text(
         outlet_config(fake_outlet.base, extra=f'strip_patterns = ["^C.est là {PARAGRAPH}"]')
     )
-    dry = run_cli(
-        "reprocess", "--config", str(config), "--db", str(db), "--dry-run", "--format", "json"
-    )
+    dry = run_cli("reprocess", "--config", str(config), "--db", db, "--dry-run", "--format", "json")
     assert dry.returncode == 0, dry.stderr
     report = json.loads(dry.stdout)
     assert [c["article_id"] for c in report["changed"]] == [target]
@@ -39,7 +38,7 @@ def test_reprocess_updates_exactly_the_articles_a_new_rule_touches(
         "a dry run writes nothing"
     )
 
-    done = run_cli("reprocess", "--config", str(config), "--db", str(db))
+    done = run_cli("reprocess", "--config", str(config), "--db", db)
     assert done.returncode == 0, done.stderr
     assert f"changed article {target}" in done.stdout
     after = dict(_rows(db, "SELECT id, content_hash FROM articles"))
@@ -50,13 +49,13 @@ def test_reprocess_updates_exactly_the_articles_a_new_rule_touches(
     assert any(PARAGRAPH in t for _, t in removed)
     versions = {r[0] for r in _rows(db, "SELECT DISTINCT extractor_version FROM articles")}
     assert len(versions) == 1 and None not in versions
-    hits = run_cli("search", "politicien", "--db", str(db), "--format", "json")
+    hits = run_cli("search", "politicien", "--db", db, "--format", "json")
     assert hits.returncode == 0, hits.stderr
     assert all(h["id"] != target for h in json.loads(hits.stdout)), (
         "the search index follows the new text"
     )
 
-    again = run_cli("reprocess", "--config", str(config), "--db", str(db), "--format", "json")
+    again = run_cli("reprocess", "--config", str(config), "--db", db, "--format", "json")
     assert json.loads(again.stdout)["changed"] == [], (
         "a second reprocess with the same rules changes nothing"
     )

@@ -2,7 +2,9 @@
 -- What the file backend updates in place is a log here, read through a latest-wins view:
 -- article_texts (every version of every article) -> articles, article_versions;
 -- article_sightings -> articles.last_seen_at; cluster_members / cluster_heads -> cluster_id,
--- clusters; crawl_run_log -> crawl_runs; outlet_state_log -> outlet_state.
+-- clusters; crawl_run_log -> crawl_runs; outlet_state_log -> outlet_state; removed_block_log
+-- and recleans -> removed_blocks. A re-clean (archive/lake/reclean.py) appends a text of the
+-- same article and version with a later recorded_at, its removed blocks and a recleans row.
 CREATE TABLE IF NOT EXISTS pages (
     id BIGINT NOT NULL, record_id VARCHAR NOT NULL, run_id VARCHAR, outlet VARCHAR NOT NULL,
     url VARCHAR NOT NULL, final_url VARCHAR, status INTEGER, content_type VARCHAR,
@@ -31,9 +33,17 @@ CREATE TABLE IF NOT EXISTS article_urls (
     url VARCHAR NOT NULL, article_id BIGINT NOT NULL, kind VARCHAR NOT NULL, first_seen_at TIMESTAMPTZ NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS removed_blocks (
+-- cleaned_at: NULL for the ingest's cleaning, the recleaned_at of the re-clean that removed them.
+CREATE TABLE IF NOT EXISTS removed_block_log (
     article_id BIGINT NOT NULL, version INTEGER NOT NULL, position INTEGER NOT NULL,
-    kind VARCHAR NOT NULL, rule VARCHAR NOT NULL, text VARCHAR NOT NULL
+    kind VARCHAR NOT NULL, rule VARCHAR NOT NULL, text VARCHAR NOT NULL, cleaned_at TIMESTAMPTZ
+);
+
+-- One row per article version a re-clean rewrote (`mediawatch reprocess`), in the lake
+-- transaction of its batch: the record of the re-clean and its commit marker.
+CREATE TABLE IF NOT EXISTS recleans (
+    article_id BIGINT NOT NULL, version INTEGER NOT NULL, batch VARCHAR NOT NULL,
+    content_hash VARCHAR, extractor_version VARCHAR, recleaned_at TIMESTAMPTZ NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS duplicate_links (
@@ -103,11 +113,22 @@ FROM cur c
 LEFT JOIN seen s ON s.article_id = c.article_id
 LEFT JOIN cl ON cl.article_id = c.article_id;
 
--- Earlier texts of articles that changed (the file backend's article_versions).
+-- Earlier texts of articles that changed (the file backend's article_versions), each at its
+-- newest cleaning.
 CREATE OR REPLACE VIEW article_versions AS
 SELECT t.article_id, t.version, t.title, t.text, t.content_hash, t.fetched_at, t.page_id
 FROM article_texts t
-WHERE t.version < (SELECT max(m.version) FROM article_texts m WHERE m.article_id = t.article_id);
+WHERE t.version < (SELECT max(m.version) FROM article_texts m WHERE m.article_id = t.article_id)
+QUALIFY row_number() OVER (PARTITION BY t.article_id, t.version ORDER BY t.recorded_at DESC) = 1;
+
+-- The blocks the newest cleaning of each article version removed: the ingest's, or those of
+-- its latest re-clean (which may have removed none).
+CREATE OR REPLACE VIEW removed_blocks AS
+SELECT b.article_id, b.version, b.position, b.kind, b.rule, b.text
+FROM removed_block_log b
+LEFT JOIN (SELECT article_id, version, max(recleaned_at) AS at FROM recleans GROUP BY ALL) r
+       ON r.article_id = b.article_id AND r.version = b.version
+WHERE b.cleaned_at IS NOT DISTINCT FROM r.at;
 
 CREATE OR REPLACE VIEW clusters AS
 SELECT cluster_id, arg_max(first_article_id, decided_at) AS first_article_id,

@@ -20,6 +20,7 @@ import duckdb
 
 from archive.db import ArchiveError, _is_lock_error
 from archive.lake.connect import connect_lake_write
+from archive.lake.rows import STORED_IN
 from archive.target import LakeTarget
 
 BATCH = 2000  # articles (or pages) per lake transaction: a commit costs ~20 ms, a Parquet file each
@@ -190,7 +191,7 @@ def _article_batch(con: duckdb.DuckDBPyConnection, lo: int, hi: int, added: dict
         n[table] = _insert(
             con,
             f"""
-            INSERT INTO lake.{table} ({cols})
+            INSERT INTO lake.{STORED_IN.get(table, table)} ({cols})
             SELECT * FROM (SELECT {cols} FROM src.{table} WHERE article_id {r}
                            EXCEPT ALL SELECT {cols} FROM lake.{table} WHERE article_id {r})""",
         )

@@ -1,6 +1,7 @@
 """Appending rows to the lake's tables: one INSERT per table and batch, one list parameter per
 column (`unnest($1::T[])`), since a DuckLake statement costs a few ms whatever its rows and
-the catalog serialises commits. The column types are those of lake.sql."""
+the catalog serialises commits. The column types are those of lake.sql. Writers name
+removed_blocks, which on a lake is a view over the log it is appended to (STORED_IN)."""
 
 from __future__ import annotations
 
@@ -36,9 +37,14 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("url", "VARCHAR"), ("article_id", "BIGINT"), ("kind", "VARCHAR"),
         ("first_seen_at", "TIMESTAMPTZ"),
     ),
-    "removed_blocks": (
+    "removed_block_log": (
         ("article_id", "BIGINT"), ("version", "INTEGER"), ("position", "INTEGER"),
-        ("kind", "VARCHAR"), ("rule", "VARCHAR"), ("text", "VARCHAR"),
+        ("kind", "VARCHAR"), ("rule", "VARCHAR"), ("text", "VARCHAR"), ("cleaned_at", "TIMESTAMPTZ"),
+    ),
+    "recleans": (
+        ("article_id", "BIGINT"), ("version", "INTEGER"), ("batch", "VARCHAR"),
+        ("content_hash", "VARCHAR"), ("extractor_version", "VARCHAR"),
+        ("recleaned_at", "TIMESTAMPTZ"),
     ),
     "duplicate_links": (
         ("article_id", "BIGINT"), ("matched_article_id", "BIGINT"), ("level", "VARCHAR"),
@@ -79,6 +85,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("committed_at", "TIMESTAMPTZ"),
     ),
 }  # fmt: skip
+STORED_IN = {"removed_blocks": "removed_block_log"}  # a view's name -> the log under it
 
 
 def _column(n: int, kind: str) -> str:
@@ -92,6 +99,7 @@ def append(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, 
     statement; the caller's transaction decides when they become visible."""
     if not rows:
         return 0
+    table = STORED_IN.get(table, table)
     columns = TABLES[table]
     names = {c for c, _ in columns}
     for row in rows:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import re
 from importlib import resources
 
+import duckdb
+
 from archive.db import ArchiveError
 from archive.migrations import views_sql
 from archive.target import LakeTarget, unreachable
 
 SCHEMA_VERSION = (
-    2  # bump with a change to pg.sql / lake.sql; a newer lake is refused, an older one upgraded
+    3  # bump with a change to pg.sql / lake.sql; a newer lake is refused, an older one upgraded
 )
 _LOCK_KEY = (
     0x6D656469_61776174 & 0x7FFFFFFFFFFFFFFF
@@ -61,6 +63,21 @@ def user_views() -> list[str]:
     return [f"CREATE OR REPLACE VIEW {v} AS{_inline_run_failed(latest[v])}" for v in USER_VIEWS]
 
 
+def _upgrades(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What a lake of an older version needs before lake.sql runs: version 3 made
+    removed_blocks a view over removed_block_log (re-cleans append, archive/lake/reclean.py)."""
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = 'removed_blocks'"
+    ).fetchone()
+    if not row or not row[0]:
+        return []
+    return [
+        "ALTER TABLE removed_blocks RENAME TO removed_block_log",
+        "ALTER TABLE removed_block_log ADD COLUMN cleaned_at TIMESTAMPTZ",
+    ]
+
+
 def schema_version(target: LakeTarget) -> int:
     """The lake's schema version, 0 when nobody created a lake in this database."""
     import psycopg
@@ -104,7 +121,7 @@ def ensure_schema(target: LakeTarget) -> bool:
             con = attach(target, read_only=False)
             try:
                 con.execute("BEGIN")
-                for stmt in [*statements(_read("lake.sql")), *user_views()]:
+                for stmt in [*_upgrades(con), *statements(_read("lake.sql")), *user_views()]:
                     con.execute(stmt)
                 con.execute("COMMIT")
             finally:

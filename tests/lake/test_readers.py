@@ -158,7 +158,7 @@ def test_commands_not_on_the_lake_yet_say_so_and_make_no_file(
     migrated: tuple[Path, str], tmp_path: Path
 ) -> None:
     _db, url = migrated
-    for command in (["reprocess", "--dry-run"],):
+    for command in (["serve"],):
         done = run_cli(*command, "--db", url, cwd=tmp_path, timeout=60)
         assert done.returncode == 1 and done.stderr.count("\n") == 1, (command, done.stderr)
         assert f"mediawatch {command[0]} does not run on a lake yet" in done.stderr
