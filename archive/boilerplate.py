@@ -209,10 +209,10 @@ def record_reclean(
     """A re-clean for learned boilerplate, where `daemon_events` shows what the archive did."""
     con.execute(
         "INSERT INTO daemon_events (event_at, pid, kind, outlet, message) VALUES (?, ?, 'boilerplate_reclean', ?, ?)",
-        [
-            datetime.now(UTC),
-            pid,
-            outlet,
-            f"re-cleaned {articles} article(s) for learned boilerplate: {' '.join(sample.split())[:120]}",
-        ],
+        [datetime.now(UTC), pid, outlet, reclean_message(articles, sample)],
     )
+
+
+def reclean_message(articles: int, sample: str) -> str:
+    """What `daemon_events` says of a re-clean for learned boilerplate (both backends)."""
+    return f"re-cleaned {articles} article(s) for learned boilerplate: {' '.join(sample.split())[:120]}"

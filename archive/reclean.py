@@ -57,6 +57,9 @@ class Recleaner(Protocol):
 
     def reading(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]: ...
     def boilerplate(self, con: duckdb.DuckDBPyConnection, outlet: str) -> frozenset[str]: ...
+    def learned_due(self) -> list[tuple[str, str, str]]: ...
+    def holding(self, outlet: str, samples: list[str]) -> list[int]: ...
+    def learned_done(self, outlet: str, keys: list[str], changed: int, sample: str) -> None: ...
     def write(
         self, rewrites: list[Rewrite], unchanged: list[StoredPage], version: str, now: datetime
     ) -> None: ...
@@ -83,6 +86,30 @@ class FileRecleaner:
         from archive.boilerplate import load_boilerplate
 
         return load_boilerplate(con, outlet)
+
+    def learned_due(self) -> list[tuple[str, str, str]]:
+        """(key, outlet, sample) of learned paragraphs archived articles may still hold."""
+        from archive.boilerplate import due_recleans
+
+        with self.reading() as con:
+            return due_recleans(con)
+
+    def holding(self, outlet: str, samples: list[str]) -> list[int]:
+        from archive.boilerplate import articles_holding
+
+        with self.reading() as con:
+            return articles_holding(con, outlet, samples)
+
+    def learned_done(self, outlet: str, keys: list[str], changed: int, sample: str) -> None:
+        """Those paragraphs re-cleaned: off the queue, the re-clean in daemon_events."""
+        from archive.boilerplate import clear_due, record_reclean
+        from archive.db import writer
+        from archive.tx import transaction
+
+        with writer(self.db) as con, transaction(con):
+            clear_due(con, keys)
+            if changed:
+                record_reclean(con, outlet, changed, sample, os.getpid())
 
     def write(
         self, rewrites: list[Rewrite], unchanged: list[StoredPage], version: str, now: datetime

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -17,11 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from archive import boilerplate, reclean
-from archive.db import ArchiveError, reader, writer
+from archive import reclean
 from archive.reclean import Recleaner, Rewrite, StoredPage, open_recleaner
-from archive.target import is_lake
-from archive.tx import transaction
 from crawler.outlets import Config
 from pipelines.clean import PIPELINE_VERSION, Cleaned
 from pipelines.fingerprint import content_hash, minhash_bands
@@ -162,19 +158,15 @@ def reclean_learned(db: str | Path, config: Config | None, *, workers: int = 1) 
     """Clean again the articles that still hold a paragraph the archive has since learned as
     their outlet's boilerplate (queued by the ingest in `boilerplate_due`); each re-clean is
     recorded in `daemon_events` and its removed blocks stored as usual. Returns the number
-    of articles changed. Call from the archive's writer (daemon loop, end of a crawl).
-    A lake does not learn boilerplate yet (its ingest counts no paragraphs): refused there."""
-    if is_lake(db):
-        raise ArchiveError("learned boilerplate is not on a lake yet: nothing to re-clean")
-    with reader(db) as con:
-        due = boilerplate.due_recleans(con)
+    of articles changed. Call from the archive's writer (daemon loop, end of a crawl)."""
+    archive = open_recleaner(db)
+    try:
         by_outlet: dict[str, list[tuple[str, str]]] = {}
-        for key, outlet, sample in due:
+        for key, outlet, sample in archive.learned_due():
             by_outlet.setdefault(outlet, []).append((key, sample))
-        work = {
-            o: boilerplate.articles_holding(con, o, [smp for _, smp in items])
-            for o, items in by_outlet.items()
-        }
+        work = {o: archive.holding(o, [smp for _, smp in items]) for o, items in by_outlet.items()}
+    finally:
+        archive.close()
     changed = 0
     for outlet, items in by_outlet.items():
         result = (
@@ -183,12 +175,11 @@ def reclean_learned(db: str | Path, config: Config | None, *, workers: int = 1) 
             else ReprocessResult()
         )
         changed += len(result.changed)
-        with writer(db) as con, transaction(con):
-            boilerplate.clear_due(con, [key for key, _ in items])
-            if result.changed:
-                boilerplate.record_reclean(
-                    con, outlet, len(result.changed), items[0][1], os.getpid()
-                )
+        archive = open_recleaner(db)
+        try:
+            archive.learned_done(outlet, [k for k, _ in items], len(result.changed), items[0][1])
+        finally:
+            archive.close()
     return changed
 
 

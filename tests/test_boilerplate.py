@@ -10,6 +10,7 @@ from typing import Any
 from archive.boilerplate import load_boilerplate, record_paragraphs
 from archive.db import reader, writer
 from pipelines.promo import paragraph_hash, strip_promotions
+from tests.conftest import rows
 
 WORDS = [
     "alder",
@@ -175,10 +176,13 @@ def _feed(base: str, n: int) -> str:
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Ledger</title>{items}</channel></rss>'
 
 
-def test_articles_archived_before_a_block_was_learned_lose_it_too(tmp_path: Path) -> None:
+def test_articles_archived_before_a_block_was_learned_lose_it_too(
+    tmp_path: Path, backend: str
+) -> None:
     """A pitch no rule knows closes every article: once the outlet has enough articles it is
     learned, and the articles archived before that are cleaned again automatically (the
-    removal stored as usual, the re-clean recorded in daemon_events)."""
+    removal stored as usual, the re-clean recorded in daemon_events). On both backends: a
+    lake counts the paragraphs in PostgreSQL as its batches settle."""
     from tests.conftest import run_cli
     from tests.fakeweb import FakeWeb
 
@@ -192,22 +196,22 @@ def test_articles_archived_before_a_block_was_learned_lose_it_too(tmp_path: Path
             f'[[outlet]]\nname = "ledger"\nfeeds = ["{web.base}/feed.xml"]\nlanguage = "en"\n'
             "delay = 0\nconcurrency = 4\n"
         )
-        db = tmp_path / "archive.duckdb"
+        db = backend
         for n in (3, 6):  # three articles, then three more: the pitch is learned at the fourth
             web.add("/feed.xml", _feed(web.base, n), content_type="application/rss+xml")
-            done = run_cli("crawl", "--config", str(config), "--db", str(db))
+            done = run_cli("crawl", "--config", str(config), "--db", db)
             assert done.returncode == 0, done.stderr
     finally:
         web.stop()
-    with reader(db) as con:
-        texts = con.execute("SELECT text FROM articles ORDER BY id").fetchall()
-        removed = con.execute(
-            "SELECT rule, text FROM removed_blocks WHERE text = ?", [PITCH]
-        ).fetchall()
-        events = con.execute(
-            "SELECT outlet, message FROM daemon_events WHERE kind = 'boilerplate_reclean'"
-        ).fetchall()
-        due = con.execute("SELECT count(*) FROM boilerplate_due").fetchone()
+    texts = rows(db, "SELECT text FROM articles ORDER BY id")
+    removed = rows(db, "SELECT rule, text FROM removed_blocks WHERE text = ?", [PITCH])
+    events = rows(
+        db, "SELECT outlet, message FROM daemon_events WHERE kind = 'boilerplate_reclean'"
+    )
+    due = rows(db, "SELECT count(*) FROM boilerplate_due")[0]
+    (counted,) = rows(
+        db, "SELECT articles FROM paragraph_stats WHERE para_hash = ?", [paragraph_hash(PITCH)]
+    )
     assert len(texts) == 6
     assert [PITCH in t for (t,) in texts] == [False] * 6, (
         "every article, the first ones included, lost the pitch"
@@ -215,3 +219,4 @@ def test_articles_archived_before_a_block_was_learned_lose_it_too(tmp_path: Path
     assert len(removed) == 6 and {r for r, _ in removed} == {"boilerplate.outlet"}
     assert events and events[0][0] == "ledger" and "re-cleaned" in events[0][1]
     assert due == (0,)
+    assert counted == (6,), "every new article counted once, before its stripping"

@@ -16,7 +16,7 @@ ALIAS = "lake"
 _METADATA = f"__ducklake_metadata_{ALIAS}"  # DuckLake's name for the attached catalog database
 # Mutable state kept in PostgreSQL only (no log in the lake), shown to readers under the file
 # backend's table names so the same SQL answers on both.
-STATE_TABLES = ("http_state",)
+STATE_TABLES = ("http_state", "paragraph_stats", "boilerplate_due")
 
 
 def _literal(text: str) -> str:

@@ -13,8 +13,9 @@ the listing. A listing whose owner died is settled by the next re-clean: from th
 its recleans rows are there, dropped when they are not. Between the lake commit and the
 settle (milliseconds) an ingest of the same article still compares with the old hash.
 
-Learned boilerplate is not on a lake (its ingest does not count paragraphs yet): a re-clean
-there applies the current code and the outlet's own rules only.
+The outlet's learned boilerplate comes from PostgreSQL (archive/lake/boilerplate.py), as the
+crawls load it; `reclean_learned` finds the articles still holding a learned paragraph in the
+lake and clears the queue there.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
 from archive.ingest import ARTICLE_COLUMNS, article_values
+from archive.lake import boilerplate as lake_boilerplate
 from archive.lake import search as lake_search
 from archive.lake.connect import connect_lake_read
 from archive.lake.ingest import LakeWriter
@@ -86,7 +88,38 @@ class LakeRecleaner:
                 writer.lake.execute("ROLLBACK")
 
     def boilerplate(self, con: duckdb.DuckDBPyConnection, outlet: str) -> frozenset[str]:
-        return frozenset()  # not learned on a lake yet (module docstring)
+        return lake_boilerplate.load(self.writer.pg, outlet)
+
+    def learned_due(self) -> list[tuple[str, str, str]]:
+        """(key, outlet, sample) of learned paragraphs archived articles may still hold."""
+        with self.store.session() as writer:
+            rows = writer.pg.execute(
+                "SELECT para_key, outlet, sample FROM mediawatch.boilerplate_due "
+                "ORDER BY due_since, para_key LIMIT 50"
+            ).fetchall()
+        return [(str(k), str(o), str(smp)) for k, o, smp in rows]
+
+    def holding(self, outlet: str, samples: list[str]) -> list[int]:
+        from archive.boilerplate import articles_holding  # the same SQL, on the lake's views
+
+        with self.reading() as con:
+            return articles_holding(con, outlet, samples)
+
+    def learned_done(self, outlet: str, keys: list[str], changed: int, sample: str) -> None:
+        """Those paragraphs re-cleaned: off the queue (PostgreSQL), the re-clean in the lake's
+        daemon_events."""
+        from archive.boilerplate import reclean_message
+        from archive.lake.daemon_state import record_events
+
+        with self.store.session() as writer:
+            if changed:
+                at = datetime.now(UTC)
+                message = reclean_message(changed, sample)
+                record_events(writer, [(at, "boilerplate_reclean", outlet, message)])
+            with writer.pg.transaction():
+                writer.pg.execute(
+                    "DELETE FROM mediawatch.boilerplate_due WHERE para_key = ANY(%s)", [keys]
+                )
 
     # writing ----------------------------------------------------------------------------------
 

@@ -110,7 +110,7 @@ def _run(
         if result.segments == before:
             break
     record_end(store, run_id, outlets, end.status, end.returncode)
-    if result.records and not store.lake:  # no learned boilerplate on a lake yet
+    if result.records:
         # articles archived before a paragraph was learned as boilerplate lose it now; a busy
         # archive leaves the queue (kept in the archive) to the next crawl or the daemon
         from crawler.reprocess import reclean_learned  # the cleaning stack, only when needed

@@ -154,14 +154,9 @@ def test_export_on_the_lake_writes_what_it_writes_from_the_file(
     assert outputs[0] == outputs[1] and len(outputs[0]) > 3
 
 
-def test_commands_not_on_the_lake_yet_say_so_and_make_no_file(
-    migrated: tuple[Path, str], tmp_path: Path
+def test_the_file_backends_search_tables_are_said_not_to_be_on_a_lake(
+    migrated: tuple[Path, str],
 ) -> None:
     _db, url = migrated
-    for command in (["serve"],):
-        done = run_cli(*command, "--db", url, cwd=tmp_path, timeout=60)
-        assert done.returncode == 1 and done.stderr.count("\n") == 1, (command, done.stderr)
-        assert f"mediawatch {command[0]} does not run on a lake yet" in done.stderr
-    assert list(tmp_path.iterdir()) == [], "no directory named after the URL"
     with pytest.raises(QueryError, match="search tables of the file backend are not on a lake"):
         run_query(url, "SELECT * FROM search_stats WHERE docs > 0", stream=sys.stdout)

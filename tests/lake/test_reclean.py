@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from archive import reclean
-from archive.db import ArchiveError
 from archive.lake.connect import attach
 from archive.lake.ingest import LakeWriter
 from archive.lake.reclean import LakeRecleaner
@@ -271,13 +269,3 @@ def test_reprocess_on_a_database_without_a_lake_says_so_and_creates_none(
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "no archive in this lake yet" in done.stderr
     assert pg_server.value(target.dbname, "SELECT to_regclass('mediawatch.schema_version')") is None
-
-
-def test_the_learned_boilerplate_reclean_says_a_lake_learns_none(
-    lake: tuple[str, LakeTarget],
-) -> None:
-    from crawler.reprocess import reclean_learned
-
-    url, _target = lake
-    with pytest.raises(ArchiveError, match="learned boilerplate is not on a lake yet"):
-        reclean_learned(url, None)
