@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from archive.db import connect_write  # noqa: E402
 from archive.lake.connect import connect_lake_write  # noqa: E402
 from archive.lake.migrate import migrate_archive  # noqa: E402
 from archive.target import LakeTarget, parse_target  # noqa: E402
+from bench import lake_sizes  # noqa: E402
 from tests import pg  # noqa: E402
 
 ROWS = 50
@@ -183,7 +185,7 @@ def _lake_ingest(
         with LakeWriter(target) as w:
             w.ingest_records(batches[0])  # type: ignore[arg-type]  # warm: not counted
             ready.wait()  # every writer warm: the clock starts for all at once
-            started = time.time()
+            started, cpu = time.time(), time.process_time()
             for records in batches[1:]:
                 while True:
                     try:
@@ -191,9 +193,9 @@ def _lake_ingest(
                         break
                     except Busy:  # another writer's batch holds a claim we need: wait, retry
                         time.sleep(0.05)
-            out.put((started, time.time()))
+            out.put((started, time.time(), time.process_time() - cpu))
     except Exception as exc:
-        out.put((None, f"{type(exc).__name__}: {exc}"))
+        out.put((None, f"{type(exc).__name__}: {exc}", 0.0))
         raise
 
 
@@ -239,16 +241,57 @@ def ingest_rates(server: pg.Server, per_writer: int, writers: list[int], tmp: Pa
             spans = [out.get(timeout=900) for _ in procs]
             for p in procs:
                 p.join()
-            failed = [why for begin, why in spans if begin is None]
+            failed = [why for begin, why, _ in spans if begin is None]
             if failed:
                 print(f"  lake, {n} writers: failed: {failed[0]}")
                 continue
-            rate = pages / (max(e for _, e in spans) - min(b for b, _ in spans))
+            rate = pages / (max(e for _, e, _ in spans) - min(b for b, _, _ in spans))
+            cpu_ms = sum(c for _, _, c in spans) * 1000 / pages
             print(
-                f"  lake, {n} writer{'s' if n > 1 else ''}: {rate:.0f} (lake/file x{rate / file_rate:.2f})"
+                f"  lake, {n} writer{'s' if n > 1 else ''}: {rate:.0f} (lake/file x{rate / file_rate:.2f}); "
+                f"writer CPU {cpu_ms:.1f} ms a page"
             )
+            if n == writers[0]:
+                lake_costs(server, name, target, tmp / f"ingest-lake-{n}", cpu_ms)
         finally:
             server.drop_database(name)
+
+
+def lake_costs(
+    server: pg.Server, dbname: str, target: LakeTarget, data: Path, cpu_ms: float
+) -> None:
+    """What each article costs a lake, from what one ingest run left in it (`cpu_ms`: its
+    writer's CPU a page): catalog commits, PostgreSQL bytes (claims, search index, catalog)
+    and Parquet bytes per table."""
+    from archive.lake.compact import compact
+    from archive.lake.connect import connect_lake_read
+
+    con = connect_lake_read(target)
+    row = con.execute("SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM pages), "
+                      "(SELECT count(*) FROM ingest_batches)").fetchone()  # fmt: skip
+    con.close()
+    articles, stored, batches = row if row else (0, 0, 0)
+    commits = lake_sizes.snapshots(server, dbname)
+    print(
+        f"  per-article costs (the {articles} articles, {stored} pages of that lake, {batches} "
+        f"batches): {commits} catalog commits, {commits / max(batches, 1):.1f} a batch, "
+        f"{articles / max(commits, 1):.2f} articles a commit ({articles / max(batches, 1):.1f} a batch)"
+    )
+    per = max(articles, 1)
+    print(
+        f"  writer CPU {cpu_ms * stored / per:.1f} ms an article ({stored / per:.2f} pages an article)"
+    )
+    print(f"  PostgreSQL: {lake_sizes.shown(lake_sizes.pg_bytes(server, dbname), per)}")
+    print(f"  Parquet: {lake_sizes.shown(lake_sizes.parquet_bytes(data), per)}")
+    # small batches are inlined in the catalog until a compaction writes them out as Parquet
+    done = compact(target, keep=timedelta(0), grace=timedelta(0))
+    import psycopg
+
+    with psycopg.connect(server.conninfo(dbname), autocommit=True) as con:
+        con.execute("VACUUM FULL")  # the flushed rows' space, given back
+    print(f"  after a compaction ({done.summary()}) and VACUUM FULL:")
+    print(f"  PostgreSQL: {lake_sizes.shown(lake_sizes.pg_bytes(server, dbname), per)}")
+    print(f"  Parquet: {lake_sizes.shown(lake_sizes.parquet_bytes(data), per)}")
 
 
 def _q(values: list[float], q: float) -> float:
