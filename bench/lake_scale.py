@@ -46,6 +46,7 @@ from bench import lake_sizes  # noqa: E402
 from tests import pg  # noqa: E402
 
 ROWS = 50
+EXTRA = 20  # record sets the per-article costs are measured over
 _INSERT = f"""INSERT INTO pages (id, record_id, run_id, outlet, url, status, fetched_at, size_bytes, html_gz)
 SELECT $base + i, md5(($base + i)::VARCHAR), 'bench', 'o' || ($base % 7), 'https://o.example/' || ($base + i),
        200, now(), 2048, repeat('x', 2048)::BLOB FROM range({ROWS}) t(i)"""
@@ -209,8 +210,8 @@ def ingest_rates(server: pg.Server, per_writer: int, writers: list[int], tmp: Pa
     from tests.lake.archives import archive_batches
 
     most = max(writers)
-    made = archive_batches(copies=most * per_writer + most)  # [start, copies..., end]
-    copies = made[1:-1]
+    made = archive_batches(copies=most * per_writer + most + EXTRA)  # [start, copies..., end]
+    copies, extra = made[1 : -1 - EXTRA], made[-1 - EXTRA : -1]
     warm, work = copies[:most], copies[most:]
     pages = sum(len(b) for b in work)
     con = connect_write(tmp / "ingest.duckdb")
@@ -252,46 +253,60 @@ def ingest_rates(server: pg.Server, per_writer: int, writers: list[int], tmp: Pa
                 f"writer CPU {cpu_ms:.1f} ms a page"
             )
             if n == writers[0]:
-                lake_costs(server, name, target, tmp / f"ingest-lake-{n}", cpu_ms)
+                lake_costs(server, name, target, tmp / f"ingest-lake-{n}", extra)
         finally:
             server.drop_database(name)
 
 
-def lake_costs(
-    server: pg.Server, dbname: str, target: LakeTarget, data: Path, cpu_ms: float
-) -> None:
-    """What each article costs a lake, from what one ingest run left in it (`cpu_ms`: its
-    writer's CPU a page): catalog commits, PostgreSQL bytes (claims, search index, catalog)
-    and Parquet bytes per table."""
-    from archive.lake.compact import compact
+def _state(server: pg.Server, dbname: str, target: LakeTarget) -> dict[str, int]:
     from archive.lake.connect import connect_lake_read
 
     con = connect_lake_read(target)
-    row = con.execute("SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM pages), "
-                      "(SELECT count(*) FROM ingest_batches)").fetchone()  # fmt: skip
+    row = con.execute(
+        "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM pages)"
+    ).fetchone()
     con.close()
-    articles, stored, batches = row if row else (0, 0, 0)
-    commits = lake_sizes.snapshots(server, dbname)
+    articles, pages = row if row else (0, 0)
+    return {"articles": articles, "pages": pages, "commits": lake_sizes.snapshots(server, dbname),
+            **lake_sizes.pg_bytes(server, dbname)}  # fmt: skip
+
+
+def lake_costs(
+    server: pg.Server, dbname: str, target: LakeTarget, data: Path, extra: list[list[object]]
+) -> None:
+    """What one more article costs a lake: `extra` batches (new hosts, so new articles) through
+    one LakeWriter in this process, the differences before and after (an empty lake's tables
+    would dominate totals), then Parquet bytes after a compaction writes the inlined rows out."""
+    from archive.lake.compact import compact
+    from archive.lake.ingest import LakeWriter
+
+    before = _state(server, dbname, target)
+    with LakeWriter(target) as w:
+        cpu = time.process_time()
+        for records in extra:
+            w.ingest_records(records)  # type: ignore[arg-type]
+        cpu = time.process_time() - cpu
+    after = _state(server, dbname, target)
+    d = {k: after[k] - before[k] for k in after}
+    per = max(d["articles"], 1)
     print(
-        f"  per-article costs (the {articles} articles, {stored} pages of that lake, {batches} "
-        f"batches): {commits} catalog commits, {commits / max(batches, 1):.1f} a batch, "
-        f"{articles / max(commits, 1):.2f} articles a commit ({articles / max(batches, 1):.1f} a batch)"
+        f"  one more article ({d['articles']} articles, {d['pages']} pages in {len(extra)} batches, "
+        f"one writer): writer CPU {cpu * 1000 / per:.1f} ms ({cpu * 1000 / max(d['pages'], 1):.1f} a page), "
+        f"{d['commits'] / len(extra):.1f} catalog commits a batch, {per / max(d['commits'], 1):.2f} articles a commit"
     )
-    per = max(articles, 1)
-    print(
-        f"  writer CPU {cpu_ms * stored / per:.1f} ms an article ({stored / per:.2f} pages an article)"
-    )
-    print(f"  PostgreSQL: {lake_sizes.shown(lake_sizes.pg_bytes(server, dbname), per)}")
-    print(f"  Parquet: {lake_sizes.shown(lake_sizes.parquet_bytes(data), per)}")
-    # small batches are inlined in the catalog until a compaction writes them out as Parquet
+    print("  PostgreSQL bytes an article: " + ", ".join(
+        f"{k} {d[k] / per:,.0f}" for k in ("search index", "claims and state", "catalog")))  # fmt: skip
     done = compact(target, keep=timedelta(0), grace=timedelta(0))
     import psycopg
 
     with psycopg.connect(server.conninfo(dbname), autocommit=True) as con:
         con.execute("VACUUM FULL")  # the flushed rows' space, given back
-    print(f"  after a compaction ({done.summary()}) and VACUUM FULL:")
-    print(f"  PostgreSQL: {lake_sizes.shown(lake_sizes.pg_bytes(server, dbname), per)}")
-    print(f"  Parquet: {lake_sizes.shown(lake_sizes.parquet_bytes(data), per)}")
+    total = after["articles"]
+    print(
+        f"  after a compaction ({done.summary()}) and VACUUM FULL, the whole lake ({total} articles):"
+    )
+    print(f"    PostgreSQL {lake_sizes.shown(lake_sizes.pg_bytes(server, dbname), total)}")
+    print(f"    Parquet {lake_sizes.shown(lake_sizes.parquet_bytes(data), total)}")
 
 
 def _q(values: list[float], q: float) -> float:
