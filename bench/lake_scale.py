@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,11 @@ from archive.db import connect_write  # noqa: E402
 from archive.lake.connect import connect_lake_write  # noqa: E402
 from archive.lake.migrate import migrate_archive  # noqa: E402
 from archive.target import LakeTarget, parse_target  # noqa: E402
+from bench import lake_sizes  # noqa: E402
 from tests import pg  # noqa: E402
 
 ROWS = 50
+EXTRA = 20  # record sets the per-article costs are measured over
 _INSERT = f"""INSERT INTO pages (id, record_id, run_id, outlet, url, status, fetched_at, size_bytes, html_gz)
 SELECT $base + i, md5(($base + i)::VARCHAR), 'bench', 'o' || ($base % 7), 'https://o.example/' || ($base + i),
        200, now(), 2048, repeat('x', 2048)::BLOB FROM range({ROWS}) t(i)"""
@@ -183,7 +186,7 @@ def _lake_ingest(
         with LakeWriter(target) as w:
             w.ingest_records(batches[0])  # type: ignore[arg-type]  # warm: not counted
             ready.wait()  # every writer warm: the clock starts for all at once
-            started = time.time()
+            started, cpu = time.time(), time.process_time()
             for records in batches[1:]:
                 while True:
                     try:
@@ -191,9 +194,9 @@ def _lake_ingest(
                         break
                     except Busy:  # another writer's batch holds a claim we need: wait, retry
                         time.sleep(0.05)
-            out.put((started, time.time()))
+            out.put((started, time.time(), time.process_time() - cpu))
     except Exception as exc:
-        out.put((None, f"{type(exc).__name__}: {exc}"))
+        out.put((None, f"{type(exc).__name__}: {exc}", 0.0))
         raise
 
 
@@ -207,8 +210,8 @@ def ingest_rates(server: pg.Server, per_writer: int, writers: list[int], tmp: Pa
     from tests.lake.archives import archive_batches
 
     most = max(writers)
-    made = archive_batches(copies=most * per_writer + most)  # [start, copies..., end]
-    copies = made[1:-1]
+    made = archive_batches(copies=most * per_writer + most + EXTRA)  # [start, copies..., end]
+    copies, extra = made[1 : -1 - EXTRA], made[-1 - EXTRA : -1]
     warm, work = copies[:most], copies[most:]
     pages = sum(len(b) for b in work)
     con = connect_write(tmp / "ingest.duckdb")
@@ -239,16 +242,71 @@ def ingest_rates(server: pg.Server, per_writer: int, writers: list[int], tmp: Pa
             spans = [out.get(timeout=900) for _ in procs]
             for p in procs:
                 p.join()
-            failed = [why for begin, why in spans if begin is None]
+            failed = [why for begin, why, _ in spans if begin is None]
             if failed:
                 print(f"  lake, {n} writers: failed: {failed[0]}")
                 continue
-            rate = pages / (max(e for _, e in spans) - min(b for b, _ in spans))
+            rate = pages / (max(e for _, e, _ in spans) - min(b for b, _, _ in spans))
+            cpu_ms = sum(c for _, _, c in spans) * 1000 / pages
             print(
-                f"  lake, {n} writer{'s' if n > 1 else ''}: {rate:.0f} (lake/file x{rate / file_rate:.2f})"
+                f"  lake, {n} writer{'s' if n > 1 else ''}: {rate:.0f} (lake/file x{rate / file_rate:.2f}); "
+                f"writer CPU {cpu_ms:.1f} ms a page"
             )
+            if n == writers[0]:
+                lake_costs(server, name, target, tmp / f"ingest-lake-{n}", extra)
         finally:
             server.drop_database(name)
+
+
+def _state(server: pg.Server, dbname: str, target: LakeTarget) -> dict[str, int]:
+    from archive.lake.connect import connect_lake_read
+
+    con = connect_lake_read(target)
+    row = con.execute(
+        "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM pages)"
+    ).fetchone()
+    con.close()
+    articles, pages = row if row else (0, 0)
+    return {"articles": articles, "pages": pages, "commits": lake_sizes.snapshots(server, dbname),
+            **lake_sizes.pg_bytes(server, dbname)}  # fmt: skip
+
+
+def lake_costs(
+    server: pg.Server, dbname: str, target: LakeTarget, data: Path, extra: list[list[object]]
+) -> None:
+    """What one more article costs a lake: `extra` batches (new hosts, so new articles) through
+    one LakeWriter in this process, the differences before and after (an empty lake's tables
+    would dominate totals), then Parquet bytes after a compaction writes the inlined rows out."""
+    from archive.lake.compact import compact
+    from archive.lake.ingest import LakeWriter
+
+    before = _state(server, dbname, target)
+    with LakeWriter(target) as w:
+        cpu = time.process_time()
+        for records in extra:
+            w.ingest_records(records)  # type: ignore[arg-type]
+        cpu = time.process_time() - cpu
+    after = _state(server, dbname, target)
+    d = {k: after[k] - before[k] for k in after}
+    per = max(d["articles"], 1)
+    print(
+        f"  one more article ({d['articles']} articles, {d['pages']} pages in {len(extra)} batches, "
+        f"one writer): writer CPU {cpu * 1000 / per:.1f} ms ({cpu * 1000 / max(d['pages'], 1):.1f} a page), "
+        f"{d['commits'] / len(extra):.1f} catalog commits a batch, {per / max(d['commits'], 1):.2f} articles a commit"
+    )
+    print("  PostgreSQL bytes an article: " + ", ".join(
+        f"{k} {d[k] / per:,.0f}" for k in ("search index", "claims and state", "catalog")))  # fmt: skip
+    done = compact(target, keep=timedelta(0), grace=timedelta(0))
+    import psycopg
+
+    with psycopg.connect(server.conninfo(dbname), autocommit=True) as con:
+        con.execute("VACUUM FULL")  # the flushed rows' space, given back
+    total = after["articles"]
+    print(
+        f"  after a compaction ({done.summary()}) and VACUUM FULL, the whole lake ({total} articles):"
+    )
+    print(f"    PostgreSQL {lake_sizes.shown(lake_sizes.pg_bytes(server, dbname), total)}")
+    print(f"    Parquet {lake_sizes.shown(lake_sizes.parquet_bytes(data), total)}")
 
 
 def _q(values: list[float], q: float) -> float:
