@@ -362,7 +362,7 @@ def search_in(
     if isinstance(target, LakeTarget):
         from archive.lake.search import search as search_lake
 
-        return search_lake(target, query, mark=mark, **filters)
+        return search_lake(target, query, mark=mark, con=con, **filters)
     return search(con, query, mark=mark, **filters)
 
 

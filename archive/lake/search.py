@@ -24,12 +24,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from archive.db import ArchiveError
 from archive.search import STEMMERS, Hit, SearchFilters
 from archive.search_syntax import parse_query
 from archive.target import LakeTarget
+
+if TYPE_CHECKING:
+    import duckdb
 
 logger = logging.getLogger(__name__)
 
@@ -306,18 +309,27 @@ def _top(pg: Any, queries: dict[str, _Query], filters: SearchFilters) -> list[tu
     )
 
 
-def _articles(target: LakeTarget, ids: list[int]) -> dict[int, tuple[Any, ...]]:
+def _articles(
+    target: LakeTarget, ids: list[int], con: duckdb.DuckDBPyConnection | None = None
+) -> dict[int, tuple[Any, ...]]:
+    """The hits' fields from article_texts itself, not the `articles` view: a literal id list
+    reaches the Parquet scan, whose zone maps skip the files that hold none of them (the view's
+    window over every text read them all), and the newest row of each id is taken here as the
+    view takes it. `con`: the caller's open reader, else one opened (and closed) here."""
     from archive.lake.connect import connect_lake_read
 
-    con = connect_lake_read(target)
+    own = con is None
+    reader = connect_lake_read(target) if con is None else con
+    listed = ", ".join(str(int(i)) for i in ids)
     try:
-        rows = con.execute(
-            "SELECT id, url, outlet, title, published_at, language, text FROM articles "
-            "WHERE id IN (SELECT unnest($ids))",
-            {"ids": ids},
+        rows = reader.execute(
+            "SELECT article_id, url, outlet, title, published_at, language, text "
+            f"FROM article_texts WHERE article_id IN ({listed}) QUALIFY row_number() OVER "
+            "(PARTITION BY article_id ORDER BY version DESC, recorded_at DESC) = 1"
         ).fetchall()
     finally:
-        con.close()
+        if own:
+            reader.close()
     return {int(r[0]): r for r in rows}
 
 
@@ -352,10 +364,12 @@ def search(
     query: str,
     *,
     mark: tuple[str, str] = ("**", "**"),
+    con: duckdb.DuckDBPyConnection | None = None,
     **filters: Unpack[SearchFilters],
 ) -> list[Hit]:
-    """The lake's hits for `query`, best first, with the article from the lake and a snippet
-    (ts_headline, matched words between `mark`); the filters of archive.search.search."""
+    """The lake's hits for `query`, best first, with the article from the lake (through `con`,
+    an open reader of it, if given) and a snippet (ts_headline, matched words between `mark`);
+    the filters of archive.search.search."""
     import psycopg
 
     with psycopg.connect(target.libpq(read_only=True)) as pg:
@@ -363,7 +377,7 @@ def search(
         if not queries or filters.get("limit", 20) <= 0:
             return []
         top = _top(pg, queries, filters)
-        fields = _articles(target, [int(t[0]) for t in top]) if top else {}
+        fields = _articles(target, [int(t[0]) for t in top], con) if top else {}
         found = [(int(i), c, float(score)) for i, c, score in top if int(i) in fields]
         # (an id indexed, then gone from the lake, is skipped: the next reindex drops it)
         texts = [(i, c, fields[i][6] or "") for i, c, _ in found]
