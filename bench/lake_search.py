@@ -231,7 +231,7 @@ def breakdown(target: LakeTarget, query: str) -> str:
             lambda: lake_search._articles(target, [int(t[0]) for t in top]),
         )
         texts = [(int(i), c, fields[int(i)][6] or "") for i, c, _ in top if int(i) in fields]
-        step("snippets", lambda: lake_search._snippets(con, queries, texts))
+        step("snippets", lambda: lake_search._snippets(con, queries, texts, ("**", "**")))
     return ", ".join(f"{k} {v:.0f} ms" for k, v in spent.items())
 
 
