@@ -109,9 +109,11 @@ SELECT t.article_id, t.version, t.title, t.text, t.content_hash, t.fetched_at, t
 FROM article_texts t
 WHERE t.version < (SELECT max(m.version) FROM article_texts m WHERE m.article_id = t.article_id);
 
+-- A cluster only grows, so its current head is its largest (decided_at breaks a tie a migrated
+-- row may make); decided_at alone would follow the writers' clocks and the records' dates.
 CREATE OR REPLACE VIEW clusters AS
-SELECT cluster_id, arg_max(first_article_id, decided_at) AS first_article_id,
-       arg_max(first_published_at, decided_at) AS first_published_at, arg_max(size, decided_at) AS size
+SELECT cluster_id, arg_max(first_article_id, (size, decided_at)) AS first_article_id,
+       arg_max(first_published_at, (size, decided_at)) AS first_published_at, max(size) AS size
 FROM cluster_heads GROUP BY cluster_id;
 
 CREATE OR REPLACE VIEW crawl_runs AS

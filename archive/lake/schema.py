@@ -13,7 +13,7 @@ from archive.migrations import views_sql
 from archive.target import LakeTarget, unreachable
 
 SCHEMA_VERSION = (
-    2  # bump with a change to pg.sql / lake.sql; a newer lake is refused, an older one upgraded
+    3  # bump with a change to pg.sql / lake.sql; a newer lake is refused, an older one upgraded
 )
 _LOCK_KEY = (
     0x6D656469_61776174 & 0x7FFFFFFFFFFFFFFF
