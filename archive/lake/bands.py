@@ -66,16 +66,17 @@ class Neighbours:
         return dict(found.most_common(MAX_CANDIDATES))
 
     def place(
-        self,
-        article_id: int,
-        outlet: str,
-        text: str,
-        bands: Sequence[int],
-        published_at: datetime | None,
-        now: datetime,
+        self, row: dict[str, Any], bands: Sequence[int], now: datetime
     ) -> tuple[int, Cluster, list[Decision]]:
         """A new article's cluster (its own, or its best match's), that cluster's head after
-        it joined, and the decisions (archive.dedup.place_article's, on the lake's claims)."""
+        it joined, and the decisions (archive.dedup.place_article's, on the lake's claims);
+        `row`: its article_texts row."""
+        article_id, outlet, text = (
+            int(row["article_id"]),
+            str(row["outlet"]),
+            str(row["text"] or ""),
+        )
+        published_at: datetime | None = row["published_at"]
         matches = []
         if bands:
             shared = self.shared(bands, article_id)

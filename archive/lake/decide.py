@@ -230,18 +230,14 @@ class Batch:
             outlet, row["url"], key, now, 1, content_hash
         )
         self.known.hashes.setdefault((outlet, content_hash), set()).add(article_id)
-        self._place(article_id, outlet, row, list(r.get("bands") or []), now)
+        self._place(row, list(r.get("bands") or []), now)
         return article_id
 
-    def _place(
-        self, article_id: int, outlet: str, row: dict[str, Any], hashes: list[int], now: datetime
-    ) -> None:
+    def _place(self, row: dict[str, Any], hashes: list[int], now: datetime) -> None:
         """The new article's cluster (archive.dedup's decisions on the lake's neighbours): its
         band keys and the cluster's new head are claimed, membership and head appended."""
-        plan = self.plan
-        cluster_id, head, decisions = self.neighbours.place(
-            article_id, outlet, str(row["text"] or ""), hashes, row["published_at"], now
-        )
+        plan, article_id = self.plan, int(row["article_id"])
+        cluster_id, head, decisions = self.neighbours.place(row, hashes, now)
         self._claim_bands(article_id, hashes)
         plan.claim("cluster_heads", (cluster_id, head.size, head.first_article_id,
                                      head.first_published_at, head.first_seen_at, plan.batch))  # fmt: skip
