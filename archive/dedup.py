@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,7 +51,7 @@ import duckdb
 from archive.bandindex import HOT_BAND, BandIndex, reset_band_indexes
 from archive.bandindex import band_index as _band_index
 from archive.bandindex import band_key as _key
-from archive.batch import Cluster, WriteBatch, csv_ints, store_band_rows
+from archive.batch import Candidate, Cluster, WriteBatch, csv_ints, store_band_rows
 
 __all__ = [
     "CONTAINMENT_MIN",
@@ -61,14 +61,17 @@ __all__ = [
     "Decision",
     "add_url",
     "candidates",
+    "decide_near",
     "ensure_indexes",
     "find_exact",
+    "grow",
     "place_article",
     "record_decision",
     "refresh_bands",
     "reset_band_indexes",
     "similarity",
     "store_band_rows",
+    "verify",
 ]
 
 JACCARD_MIN = 0.5
@@ -171,6 +174,10 @@ def _compare(a: _Text, b: _Text) -> Similarity:
     if len(a.numbers) >= NUMBERS_MIN and len(b.numbers) >= NUMBERS_MIN:
         overlap = len(a.numbers & b.numbers) / min(len(a.numbers), len(b.numbers))
     return Similarity(jaccard, containment, shared, (len(sa), len(sb)), overlap)
+
+
+# (similarity, candidate id, its outlet, its cluster, bands shared with it)
+Match = tuple[Similarity, int, str, int | None, int]
 
 
 def similarity(a: str, b: str) -> Similarity:
@@ -289,6 +296,14 @@ def _join_cluster(
         state = batch.clusters[cluster_id] = Cluster(cluster_id, pub, seen, 1, new=True)
         if first is not None and first.cluster_id is None:
             batch.set_cluster(cluster_id, cluster_id)
+    grow(state, article_id, published_at, now)
+    state.dirty = True
+    batch.set_cluster(article_id, cluster_id)
+
+
+def grow(state: Cluster, article_id: int, published_at: datetime | None, now: datetime) -> None:
+    """A new member joins the cluster: one more, and its first member if it came earlier
+    (both backends keep their cluster heads by this rule)."""
     if _earlier(
         (published_at, now, article_id),
         (state.first_published_at, state.first_seen_at, state.first_article_id),
@@ -296,8 +311,6 @@ def _join_cluster(
         state.first_article_id, state.first_published_at = article_id, published_at
         state.first_seen_at = now
     state.size += 1
-    state.dirty = True
-    batch.set_cluster(article_id, cluster_id)
 
 
 def place_article(
@@ -321,15 +334,11 @@ def place_article(
     """
     own = batch is None
     work = WriteBatch() if batch is None else batch
-    matches: list[tuple[Similarity, int, str, int | None, int]] = []
+    matches: list[Match] = []
     if bands:
         shared = candidates(con, bands, article_id)
         if shared:
-            me = _Text(text)
-            for cand_id, cand in work.candidates(con, shared).items():
-                sim = _compare(me, _Text(cand.text))
-                if sim.duplicate:
-                    matches.append((sim, cand_id, cand.outlet, cand.cluster_id, shared[cand_id]))
+            matches = verify(text, work.candidates(con, shared), shared)
         work.band_rows.append((article_id, [int(b) for b in bands]))
         _band_index(con).added(article_id, bands)
     decisions: list[Decision] = []
@@ -352,15 +361,36 @@ def _join_best(
     article_id: int,
     outlet: str,
     n_bands: int,
-    matches: list[tuple[Similarity, int, str, int | None, int]],
+    matches: list[Match],
     published_at: datetime | None,
     now: datetime,
 ) -> list[Decision]:
     """Join the cluster of the best match; every match is a decision with its reason."""
-    matches.sort(key=lambda m: (-m[0].containment, -m[0].jaccard, m[1]))
+    target, decisions = decide_near(article_id, outlet, n_bands, matches)
+    _join_cluster(con, batch, article_id, target, published_at, now)
+    batch.links.extend(_link_row(d, now) for d in decisions)
+    return decisions
+
+
+def verify(text: str, cands: Mapping[int, Candidate], shared: Mapping[int, int]) -> list[Match]:
+    """The exact check of the LSH candidates: those whose stored text is a near duplicate."""
+    me = _Text(text)
+    matches: list[Match] = []
+    for cand_id, cand in cands.items():
+        sim = _compare(me, _Text(cand.text))
+        if sim.duplicate:
+            matches.append((sim, cand_id, cand.outlet, cand.cluster_id, shared[cand_id]))
+    return matches
+
+
+def decide_near(
+    article_id: int, outlet: str, n_bands: int, matches: list[Match]
+) -> tuple[int, list[Decision]]:
+    """The cluster a new article joins (its best match's) and one decision per match, best
+    first, with its reason: the same for both backends, given the same matches."""
+    matches = sorted(matches, key=lambda m: (-m[0].containment, -m[0].jaccard, m[1]))
     best = matches[0]
     target = int(best[3]) if best[3] is not None else best[1]
-    _join_cluster(con, batch, article_id, target, published_at, now)
     decisions = []
     for sim, cand_id, cand_outlet, cand_cluster, n_shared in matches:
         where = "same outlet" if cand_outlet == outlet else f"outlet {cand_outlet}"
@@ -380,7 +410,5 @@ def _join_best(
             )
         )
         reason = f"{kind}, {where}: {sim.describe()}, {n_shared}/{n_bands} bands; {verdict}"
-        decision = Decision(article_id, cand_id, "near", round(sim.score, 4), reason)
-        decisions.append(decision)
-        batch.links.append(_link_row(decision, now))
-    return decisions
+        decisions.append(Decision(article_id, cand_id, "near", round(sim.score, 4), reason))
+    return target, decisions

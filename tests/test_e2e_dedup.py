@@ -1,16 +1,15 @@
 """Two fake outlets on loopback publish the same wire story: one under three URL variants
 and cut, the other edited after publication. Each outlet's copy is one article; the copies
 share a cluster whose first member is the original; the edit is a version; every decision
-is in duplicate_links."""
+is in duplicate_links. The same story on both backends (the embedded file, a lake), read
+through the user views."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
-from tests.conftest import run_cli
+from tests.conftest import rows, run_cli
 from tests.fakeweb import FakeWeb
 
 WIRE = [
@@ -56,7 +55,7 @@ def sitemap(url: str, lastmod: str) -> str:
     )
 
 
-def test_wire_story_across_two_outlets(tmp_path: Path) -> None:
+def test_wire_story_across_two_outlets(tmp_path: Path, backend: str) -> None:
     first = FakeWeb("127.0.0.1").start()  # the agency's own site publishes first
     second = FakeWeb("127.0.0.2").start()  # a paper runs a cut copy with its own headline
     try:
@@ -99,8 +98,8 @@ name = "paper"
 feeds = ["{second.base}/feed.xml"]
 language = "en"
 """)
-        db = tmp_path / "archive.duckdb"
-        result = run_cli("crawl", "--config", str(config), "--db", str(db))
+        db = backend
+        result = run_cli("crawl", "--config", str(config), "--db", db)
         assert result.returncode == 0, result.stderr
 
         # the agency edits its story later; its sitemap says so with a new lastmod
@@ -110,49 +109,44 @@ language = "en"
             page("Rhine states reach water deal", [*WIRE, EDIT], "2024-06-04T09:00:00Z"),
         )
         first.add("/sitemap.xml", sitemap(a_url, edited), content_type="application/xml")
-        result = run_cli("crawl", "--config", str(config), "--db", str(db))
+        result = run_cli("crawl", "--config", str(config), "--db", db)
         assert result.returncode == 0, result.stderr
 
-        con = duckdb.connect(str(db), read_only=True)
-        try:
-            articles = con.execute(
-                "SELECT id, outlet, version, cluster_id, text FROM articles ORDER BY outlet"
-            ).fetchall()
-            assert [(a[1], a[2]) for a in articles] == [("agency", 2), ("paper", 1)], (
-                "one article per outlet; the edit made version 2, not a new article"
-            )
-            agency, paper = articles
-            assert EDIT in agency[4]
-            assert agency[3] is not None and agency[3] == paper[3], (
-                "the cut copy joins the original's cluster"
-            )
-            (first_member,) = con.execute(
-                "SELECT first_article_id FROM clusters WHERE cluster_id = ?", [agency[3]]
-            ).fetchone()
-            assert first_member == agency[0], "the cluster knows who published first"
-            paper_urls = {
-                r[0]
-                for r in con.execute(
-                    "SELECT url FROM article_urls WHERE article_id = ?", [paper[0]]
-                ).fetchall()
-            }
-            assert set(variants) <= paper_urls, "every URL the copy was seen under is stored"
-            assert con.execute(
-                "SELECT count(*) FROM pages WHERE outlet = 'paper' AND skip_reason IS NULL"
-            ).fetchone() == (1,), "the three variants cost one article page"
-            (old,) = con.execute(
-                "SELECT text FROM article_versions WHERE article_id = ? AND version = 1",
-                [agency[0]],
-            ).fetchone()
-            assert EDIT not in old
-            levels = {r[0] for r in con.execute("SELECT level FROM duplicate_links").fetchall()}
-            assert {"near", "version"} <= levels
-            (score,) = con.execute(
-                "SELECT score FROM duplicate_links WHERE level = 'near'"
-            ).fetchone()
-            assert 0.5 <= score <= 1.0
-        finally:
-            con.close()
+        articles = rows(
+            db, "SELECT id, outlet, version, cluster_id, text FROM articles ORDER BY outlet"
+        )
+        assert [(a[1], a[2]) for a in articles] == [("agency", 2), ("paper", 1)], (
+            "one article per outlet; the edit made version 2, not a new article"
+        )
+        agency, paper = articles
+        assert EDIT in agency[4]
+        assert agency[3] is not None and agency[3] == paper[3], (
+            "the cut copy joins the original's cluster"
+        )
+        heads = rows(
+            db, "SELECT first_article_id, size FROM clusters WHERE cluster_id = ?", [agency[3]]
+        )
+        assert heads == [(agency[0], 2)], "the cluster knows who published first"
+        paper_urls = {
+            r[0] for r in rows(db, "SELECT url FROM article_urls WHERE article_id = ?", [paper[0]])
+        }
+        assert set(variants) <= paper_urls, "every URL the copy was seen under is stored"
+        assert rows(
+            db, "SELECT count(*) FROM pages WHERE outlet = 'paper' AND skip_reason IS NULL"
+        ) == [(1,)], "the three variants cost one article page"
+        ((old,),) = rows(
+            db,
+            "SELECT text FROM article_versions WHERE article_id = ? AND version = 1",
+            [agency[0]],
+        )
+        assert EDIT not in old
+        levels = {r[0] for r in rows(db, "SELECT level FROM duplicate_links")}
+        assert {"near", "version"} <= levels
+        ((score, pair),) = rows(
+            db,
+            "SELECT score, [article_id, matched_article_id] FROM duplicate_links WHERE level = 'near'",
+        )
+        assert 0.5 <= score <= 1.0 and sorted(pair) == sorted([agency[0], paper[0]])
     finally:
         first.stop()
         second.stop()

@@ -34,6 +34,10 @@ CLAIMS = {
         "outlet, content_hash, article_id, batch",
         "outlet, content_hash, article_id",
     ),
+    "cluster_heads": (
+        "cluster_id, size, first_article_id, first_published_at, first_seen_at, batch",
+        "cluster_id, size",
+    ),
 }
 _TYPES = {
     "page_records": ("text", "bigint", "text"),
@@ -41,7 +45,13 @@ _TYPES = {
     "article_urls": ("text", "bigint", "text", "timestamptz", "text"),
     "article_versions": ("bigint", "integer", "text", "text"),
     "content_hashes": ("text", "text", "bigint", "text"),
+    "cluster_heads": ("bigint", "integer", "bigint", "timestamptz", "timestamptz", "text"),
 }
+# Band keys -> articles (archive/lake/bands.py): not unique, so never a Conflict of their own;
+# added last, under BANDS_LOCK, after checking that the keys the batch looked up gained no
+# article meanwhile (two writers placing copies of one story at once: the second looks again).
+BANDS_LOCK = 0x6D772D62_616E6473 & 0x7FFFFFFFFFFFFFFF  # "mw-bands": a transaction lock
+Looked = dict[int, frozenset[int]]  # band key -> the articles the lookup saw holding it
 
 
 class Busy(Exception):
@@ -83,6 +93,13 @@ class Known:
     articles: dict[int, Current] = field(default_factory=dict)
     # (outlet, hash) -> the outlet's articles that had this text (exact() keeps the current ones)
     hashes: dict[tuple[str, str], set[int]] = field(default_factory=dict)
+    busy: dict[str, str] = field(default_factory=dict)  # batches in flight at the lookup -> owner
+
+    def final(self, batch: Any) -> bool:
+        """True for a claim of a settled batch (or of none); Busy for one still in flight."""
+        if batch is not None and str(batch) in self.busy:
+            raise Busy(f"batch {batch} of {self.busy[str(batch)]} is still in flight")
+        return True
 
     def exact(self, outlet: str, content_hash: str) -> int | None:
         """The outlet's first article whose current text this is (archive.dedup.find_exact)."""
@@ -117,13 +134,8 @@ def lookup(
 ) -> Known:
     """What the claims say of these record ids, URLs and (outlet, content hash) pairs; Busy
     when any of it is a claim of a batch still in flight."""
-    busy = in_flight(pg)
-    known = Known()
-
-    def final(batch: Any) -> bool:
-        if batch is not None and str(batch) in busy:
-            raise Busy(f"batch {batch} of {busy[str(batch)]} is still in flight")
-        return True
+    known = Known(busy=in_flight(pg))
+    final = known.final
 
     for record_id, batch in pg.execute(
         "SELECT record_id, batch FROM mediawatch.page_records WHERE record_id = ANY(%s)",
@@ -174,12 +186,21 @@ def next_ids(pg: psycopg.Connection[Any], sequence: str, n: int) -> list[int]:
 
 
 def claim(
-    pg: psycopg.Connection[Any], batch: str, owner: str, rows: dict[str, list[tuple[Any, ...]]]
+    pg: psycopg.Connection[Any],
+    batch: str,
+    owner: str,
+    rows: dict[str, list[tuple[Any, ...]]],
+    looked: Looked | None = None,
 ) -> None:
     """One transaction: the batch goes in flight and every claim row is inserted, sorted by
-    key; Conflict (all rolled back) when any key is already someone's."""
+    key; Conflict (all rolled back) when any key is already someone's, or when a band key in
+    `looked` gained an article since the lookup."""
+    bands = sorted(set(rows.get("lsh_bands", [])))
     with pg.transaction():
         pg.execute("INSERT INTO mediawatch.batches (batch, owner) VALUES (%s, %s)", [batch, owner])
+        if bands:  # first: a writer waiting here holds no other claim another one may wait on
+            pg.execute("SELECT pg_advisory_xact_lock(%s)", [BANDS_LOCK])
+            _check_bands(pg, looked or {})
         for table, (columns, key) in CLAIMS.items():
             wanted = sorted(set(rows.get(table, [])))
             if not wanted:
@@ -193,12 +214,32 @@ def claim(
             ).fetchall()
             if len(got) != len(wanted):
                 raise Conflict(f"{len(wanted) - len(got)} {table} claimed by another writer")
+        if bands:
+            pg.execute(
+                "INSERT INTO mediawatch.lsh_bands (band_key, article_id, batch) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) "
+                "ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+                [[r[0] for r in bands], [r[1] for r in bands], [r[2] for r in bands]],
+            )
+
+
+def _check_bands(pg: psycopg.Connection[Any], looked: Looked) -> None:
+    """Conflict when a looked-up band key now names an article the lookup did not see: under
+    BANDS_LOCK every band claim committed before ours is visible here."""
+    if not looked:
+        return
+    for key, article_id in pg.execute(
+        "SELECT band_key, article_id FROM mediawatch.lsh_bands WHERE band_key = ANY(%s)",
+        [sorted(looked)],
+    ):
+        if int(article_id) not in looked[int(key)]:
+            raise Conflict(f"band key {key} gained article {article_id} since the lookup")
 
 
 def abandon(pg: psycopg.Connection[Any], batch: str) -> None:
     """A dead writer's batch that never reached the lake: its claims go, as if never made."""
     with pg.transaction():
-        for table in CLAIMS:
+        for table in (*CLAIMS, "lsh_bands"):
             pg.execute(f"DELETE FROM mediawatch.{table} WHERE batch = %s", [batch])
         pg.execute("DELETE FROM mediawatch.batches WHERE batch = %s", [batch])
 

@@ -14,8 +14,9 @@ from typing import Any
 from archive.dates import stored as stored_date
 from archive.dedup import Decision
 from archive.ingest import ARTICLE_COLUMNS, article_values
-from archive.lake import claims
+from archive.lake import bands, claims
 from archive.lake import runs as lake_runs
+from archive.lake.claims import Looked
 from archive.records import PageRecord
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Plan:
     paragraphs: list[list[Any]] = field(default_factory=list)  # lake.boilerplate entries
     outcomes: Counter[str] = field(default_factory=Counter)
     records: int = 0
+    looked: Looked = field(default_factory=dict)  # band keys the decisions relied on
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.lake.setdefault(table, []).append(row)
@@ -57,10 +59,12 @@ class Batch:
         known: claims.Known,
         page_ids: list[int],
         article_ids: list[int],
+        neighbours: bands.Neighbours,
     ) -> None:
         self.writer = writer
         self.plan = plan
         self.known = known
+        self.neighbours = neighbours
         self.page_ids = page_ids
         self.article_ids = article_ids
         self.text_meta: dict[int, dict[str, Any]] = {}
@@ -228,16 +232,30 @@ class Batch:
             outlet, row["url"], key, now, 1, content_hash
         )
         self.known.hashes.setdefault((outlet, content_hash), set()).add(article_id)
-        # near-duplicate clustering is not on the lake yet: the article is its own cluster
+        self._place(row, list(r.get("bands") or []), now)
+        return article_id
+
+    def _place(self, row: dict[str, Any], hashes: list[int], now: datetime) -> None:
+        """The new article's cluster (archive.dedup's decisions on the lake's neighbours): its
+        band keys and the cluster's new head are claimed, membership and head appended."""
+        plan, article_id = self.plan, int(row["article_id"])
+        cluster_id, head, decisions = self.neighbours.place(row, hashes, now)
+        self._claim_bands(article_id, hashes)
+        plan.claim("cluster_heads", (cluster_id, head.size, head.first_article_id,
+                                     head.first_published_at, head.first_seen_at, plan.batch))  # fmt: skip
         plan.add(
             "cluster_members",
-            {"article_id": article_id, "cluster_id": article_id, "decided_at": now},
+            {"article_id": article_id, "cluster_id": cluster_id, "decided_at": now},
         )
-        article = r.get("article")
-        published = stored_date(article.get("published_at")) if article else None
-        plan.add("cluster_heads", {"cluster_id": article_id, "first_article_id": article_id,
-                                   "first_published_at": published, "size": 1, "decided_at": now})  # fmt: skip
-        return article_id
+        plan.add("cluster_heads", {"cluster_id": cluster_id, "first_article_id": head.first_article_id,
+                                   "first_published_at": head.first_published_at, "size": head.size,
+                                   "decided_at": now})  # fmt: skip
+        for d in decisions:
+            self._decision(d, now)
+
+    def _claim_bands(self, article_id: int, hashes: list[int]) -> None:
+        for key in sorted(set(bands.keys_of(hashes))):
+            self.plan.claim("lsh_bands", (key, article_id, self.plan.batch))
 
     def _revisit(
         self, article_id: int, r: PageRecord, content_hash: str, page_id: int, now: datetime
@@ -255,6 +273,10 @@ class Batch:
                    first_seen_at=current.first_seen_at)  # fmt: skip
         plan.add("article_texts", row)
         plan.claim("article_versions", (article_id, version, content_hash, plan.batch))
+        # as archive.dedup.refresh_bands: later texts find the new one; its cluster stays
+        self.neighbours.holds(article_id, list(r.get("bands") or []))
+        self.neighbours.edited(article_id, str(row["text"] or ""))
+        self._claim_bands(article_id, list(r.get("bands") or []))
         had = self.known.hashes.setdefault((r["outlet"], content_hash), set())
         if article_id not in had:
             plan.claim("content_hashes", (r["outlet"], content_hash, article_id, plan.batch))

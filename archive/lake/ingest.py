@@ -39,7 +39,10 @@ so an article is searchable exactly when its batch is settled.
 Learned boilerplate: the batch's new articles' boundary paragraphs ride in the plan (and its
 marker), counted in PostgreSQL in the settle transaction (archive/lake/boilerplate.py).
 
-Not yet on the lake: near-duplicate clustering (each article is its own cluster).
+Near duplicates (archive/lake/bands.py): a new text's band keys are looked up in step 2 and
+claimed in step 3 under one lock, after a check that no key gained an article meanwhile (else
+look up again); a candidate or a cluster head claimed by a batch in flight makes the record
+wait (Busy), since its text and cluster are decided only when that batch is.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ import psycopg
 from archive.dates import stored as stored_date
 from archive.db import ArchiveError
 from archive.ingest import IngestResult
+from archive.lake import bands as lake_bands
 from archive.lake import claims
 from archive.lake import runs as lake_runs
 from archive.lake import search as lake_search
@@ -152,7 +156,7 @@ class LakeWriter:
             self.settle_dead()
             plan = self._plan(records, crashed)
             try:
-                claims.claim(self.pg, plan.batch, self.owner, plan.claims)
+                claims.claim(self.pg, plan.batch, self.owner, plan.claims, plan.looked)
             except claims.Conflict as exc:
                 logger.info("batch %s: %s; looking up again", plan.batch, exc)
                 continue
@@ -216,11 +220,16 @@ class LakeWriter:
             self.pg, [r["record_id"] for r in pages], sorted(set(urls)), sorted(set(hashes))
         )
         fresh = [r for r in pages if r["record_id"] not in known.records]
+        texts = [
+            r.get("bands") or [] for r in fresh if r.get("article") and not r.get("skip_reason")
+        ]
+        neighbours = lake_bands.lookup(self.pg, self.lake, known, texts)
         page_ids = claims.next_ids(self.pg, "page_id_seq", len(fresh))
         article_ids = claims.next_ids(
             self.pg, "article_id_seq", sum(1 for r in fresh if r.get("article"))
         )
-        ctx = Batch(self, plan, known, page_ids, article_ids)
+        ctx = Batch(self, plan, known, page_ids, article_ids, neighbours)
+        plan.looked = neighbours.looked
         for record in records:
             plan.records += 1
             key = (str(record.get("run_id") or ""), record["outlet"])

@@ -130,9 +130,11 @@ LEFT JOIN (SELECT article_id, version, max(recleaned_at) AS at FROM recleans GRO
        ON r.article_id = b.article_id AND r.version = b.version
 WHERE b.cleaned_at IS NOT DISTINCT FROM r.at;
 
+-- A cluster only grows, so its current head is its largest (decided_at breaks a tie a migrated
+-- row may make); decided_at alone would follow the writers' clocks and the records' dates.
 CREATE OR REPLACE VIEW clusters AS
-SELECT cluster_id, arg_max(first_article_id, decided_at) AS first_article_id,
-       arg_max(first_published_at, decided_at) AS first_published_at, arg_max(size, decided_at) AS size
+SELECT cluster_id, arg_max(first_article_id, (size, decided_at)) AS first_article_id,
+       arg_max(first_published_at, (size, decided_at)) AS first_published_at, max(size) AS size
 FROM cluster_heads GROUP BY cluster_id;
 
 CREATE OR REPLACE VIEW crawl_runs AS

@@ -154,3 +154,29 @@ CREATE TABLE IF NOT EXISTS mediawatch.daemons (
     home TEXT,
     seen_at TIMESTAMPTZ NOT NULL
 );
+
+-- Near duplicates (archive/lake/bands.py): the LSH band keys of every article text (the low 32
+-- bits of a band hash, archive.bandindex.band_key) -> the articles holding them, claimed with
+-- the batch. Writers add theirs under one transaction lock (bands.LOCK_KEY) after checking
+-- that no key they looked up gained an article meanwhile, so two writers ingesting copies of
+-- one story at once cannot both miss each other.
+CREATE TABLE IF NOT EXISTS mediawatch.lsh_bands (
+    band_key BIGINT NOT NULL,
+    article_id BIGINT NOT NULL,
+    batch TEXT,
+    PRIMARY KEY (band_key, article_id)
+);
+CREATE INDEX IF NOT EXISTS lsh_bands_batch ON mediawatch.lsh_bands (batch);
+
+-- Each state of a cluster's head (its current one has the largest size): claiming
+-- (cluster, size + 1) is what makes two writers unable to both add "the third member".
+CREATE TABLE IF NOT EXISTS mediawatch.cluster_heads (
+    cluster_id BIGINT NOT NULL,
+    size INTEGER NOT NULL,
+    first_article_id BIGINT NOT NULL,
+    first_published_at TIMESTAMPTZ,
+    first_seen_at TIMESTAMPTZ,
+    batch TEXT,
+    PRIMARY KEY (cluster_id, size)
+);
+CREATE INDEX IF NOT EXISTS cluster_heads_batch ON mediawatch.cluster_heads (batch);

@@ -25,7 +25,7 @@ from archive.spool import SpoolWriter
 from archive.target import LakeTarget, parse_target
 from tests import pg
 from tests.conftest import rows
-from tests.lake.archives import archive_batches, fixture, page
+from tests.lake.archives import archive_batches, page
 from tests.lake.test_migrate import lake_rows
 
 ARTICLE = "outlet, url, canonical_url, title, text, word_count, published_at, language, version, content_hash"
@@ -166,6 +166,20 @@ def test_a_writer_killed_in_flight_loses_and_doubles_nothing(
     assert counted and counted == rows(db, stats.format(""))
 
 
+_HARBOUR = (
+    "The old harbour of the town reopened on Monday after two winters of repairs to its "
+    "sea wall, which storms had breached in three places, flooding the fish market.",
+    "Fishermen said the new quay was higher and wider, and that the cranes bought by the "
+    "port authority would let them unload in half the time they needed before the storms.",
+    "The mayor promised that the market hall would follow in the spring, once the insurers "
+    "have paid for the roof, and that the ferry to the islands would call again in May.",
+)
+_PARAGRAPHS = "".join(f"<p>{p}</p>" for p in _HARBOUR)
+OTHER_STORY = (
+    f"<html lang='en'><body><article><h1>Harbour</h1>{_PARAGRAPHS}</article></body></html>"
+)
+
+
 def test_a_frozen_writers_claims_wait_for_it(
     pg_server: pg.Server, pg_database: str, tmp_path: Path
 ) -> None:
@@ -184,9 +198,9 @@ def test_a_frozen_writers_claims_wait_for_it(
             time.sleep(0.1)
         with LakeWriter(target) as w, pytest.raises(Busy):
             w.ingest_records(batches[1])  # its claims are a live writer's: they wait
-        # in a spool, the records that need none of its claims do not wait with them
-        text = fixture("climate.html", "elsewhere.example").replace("by a third", "by half")
-        other = page("http://elsewhere.example/climate", text)  # another URL, another text
+        # in a spool, the records that need none of its claims do not wait with them (a near
+        # copy of one of its texts would: its cluster is decided when that batch is)
+        other = page("http://elsewhere.example/harbour", OTHER_STORY)  # another URL and story
         spool = tmp_path / "spool"
         segment = SpoolWriter(spool, "run-2.courrier")
         segment.open()
