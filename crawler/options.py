@@ -23,7 +23,8 @@ config_option = click.option(
     help="Outlet config (TOML). Env: MEDIAWATCH_CONFIG.",
 )
 # the commands that run on a lake so far (issue 15)
-LAKE_COMMANDS = ("query", "export", "crawl", "run", "status", "search", "reindex", "serve")
+LAKE_COMMANDS = ("query", "export", "crawl", "run", "status", "search", "reindex", "serve", "alerts",
+                 "test")  # `mediawatch alerts test`
 
 
 def _check_db(ctx: click.Context, _param: click.Parameter, value: str) -> str:

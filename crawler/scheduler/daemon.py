@@ -100,11 +100,11 @@ class Daemon:
         self.config: Config
         self._config_mtime: float | None = None
         self.writer = ArchiveWriter(self.store, self._run_finished, on_held=self._run_held)
-        if not self.store.lake:  # learned boilerplate and alerts are not on a lake yet
+        if not self.store.lake:  # learned boilerplate is not on a lake yet
             self.writer.after_ingest = self._reclean_learned
-            from crawler.alerts.service import AlertService  # feedgen, smtplib: only the daemon
+        from crawler.alerts.service import AlertService  # feedgen, smtplib: only the daemon
 
-            self.writer.alerts = AlertService(Path(db), lambda: self.config)
+        self.writer.alerts = AlertService(db if self.store.lake else Path(db), lambda: self.config)
         self.scheduler: Any = None
         self.leases: Any = None  # crawler.scheduler.leasing.LeaseKeeper, on a lake
         if self.store.lake:
