@@ -105,6 +105,8 @@ class Daemon:
         from crawler.alerts.service import AlertService  # feedgen, smtplib: only the daemon
 
         self.writer.alerts = AlertService(db if self.store.lake else Path(db), lambda: self.config)
+        if self.store.lake:  # the writer tells its alerts of an ingest through this hook
+            self.writer.after_ingest = self.writer.alerts.ingested
         self.scheduler: Any = None
         self.leases: Any = None  # crawler.scheduler.leasing.LeaseKeeper, on a lake
         if self.store.lake:
