@@ -330,31 +330,23 @@ def cluster_articles(
     con: duckdb.DuckDBPyConnection, alert: str, clusters: Iterable[int]
 ) -> dict[int, list[dict[str, Any]]]:
     """The matched articles of each cluster, first match first (at most MAX_COPIES)."""
-    out: dict[int, list[dict[str, Any]]] = {}
     rows = con.execute(
         _ARTICLES_SQL, {"alert": alert, "clusters": sorted({int(c) for c in clusters})}
     ).fetchall()
+    return by_cluster(rows)
+
+
+MATCH_KEYS = ("id", "outlet", "title", "url", "published_at", "language", "snippet", "matched_at")
+
+
+def by_cluster(rows: Iterable[Sequence[Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Rows of (cluster id, *MATCH_KEYS) in cluster and article order -> each cluster's first
+    MAX_COPIES articles (both backends' outboxes)."""
+    out: dict[int, list[dict[str, Any]]] = {}
     for cluster_id, *rest in rows:
         items = out.setdefault(int(cluster_id), [])
         if len(items) < MAX_COPIES:
-            items.append(
-                dict(
-                    zip(
-                        (
-                            "id",
-                            "outlet",
-                            "title",
-                            "url",
-                            "published_at",
-                            "language",
-                            "snippet",
-                            "matched_at",
-                        ),
-                        rest,
-                        strict=True,
-                    )
-                )
-            )
+            items.append(dict(zip(MATCH_KEYS, rest, strict=True)))
     return out
 
 

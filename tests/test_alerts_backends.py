@@ -6,8 +6,7 @@ and `mediawatch alerts` shows it sent."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from crawler.outlets import load_config
 from tests.alertpeers import WebhookReceiver
 from tests.conftest import outlet_config, run_cli
 from tests.fakeweb import FakeWeb
+from tests.test_alerts import drive
 
 QUERY = "methane pledge"
 TITLE = "Climate summit ends with a pledge on methane"
@@ -31,19 +31,6 @@ def hook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver().start()
     yield receiver
     receiver.stop()
-
-
-def drive(service: AlertService, until: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Run the service as the archive writer does (a step when it has work) until `until()`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.wants_archive():
-            service.step()
-        value = until()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def entries(feed: Path) -> list[Any]:
@@ -70,7 +57,7 @@ def test_a_crawled_article_is_alerted_once_by_webhook_and_feed(
     feed = feed_file(backend, "methane")
     service = AlertService(backend if is_lake(backend) else Path(backend), lambda: loaded)
     try:
-        drive(service, feed.exists)  # started: its watermark, an empty feed
+        drive(service, feed.exists, 60)  # started: its watermark, an empty feed
         assert entries(feed) == []
         assert listed(config, backend)[0]["started"]
 
@@ -80,7 +67,7 @@ def test_a_crawled_article_is_alerted_once_by_webhook_and_feed(
         assert [h["title"] for h in found] == [TITLE], "what the search finds is what alerts"
 
         service.ingested()
-        drive(service, lambda: len(hook.requests) == 1 and entries(feed))
+        drive(service, lambda: len(hook.requests) == 1 and entries(feed), 60)
         key, body = hook.requests[0]
         assert body["alert"] == "methane" and key == str(body["delivery_id"])
         assert [(a["title"], a["url"]) for a in body["articles"]] == [(TITLE, found[0]["url"])]

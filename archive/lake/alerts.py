@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from archive.alerts import CLUSTER_OF, FEED_ENTRIES, IN_DOUBT, MAX_COPIES, AlertSpec, Claimed
+from archive.alerts import CLUSTER_OF, FEED_ENTRIES, IN_DOUBT, AlertSpec, Claimed, by_cluster
 from archive.lake import search as lake_search
 from archive.search import SearchFilters
 from archive.target import LakeTarget
@@ -269,13 +269,7 @@ def cluster_articles(
         "ORDER BY cluster_id, article_id",
         [alert, sorted({int(c) for c in clusters})],
     ).fetchall()
-    keys = (*ARTICLE_KEYS, "snippet", "matched_at")
-    out: dict[int, list[dict[str, Any]]] = {}
-    for cluster_id, *rest in rows:
-        items = out.setdefault(int(cluster_id), [])
-        if len(items) < MAX_COPIES:
-            items.append(dict(zip(keys, rest, strict=True)))
-    return out
+    return by_cluster(rows)
 
 
 def feed_entries(pg: Any, alert: str, limit: int = FEED_ENTRIES) -> list[dict[str, Any]]:

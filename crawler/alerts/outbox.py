@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 from archive import alerts as file_outbox
@@ -60,11 +61,38 @@ def open_outbox(db: str | Path) -> Outbox:
     return LakeOutbox(target) if isinstance(target, LakeTarget) else FileOutbox(Path(db))
 
 
-class FileSession:
+class _Bound:
+    """The outbox functions both backends' modules share, bound to a connection."""
+
+    def __init__(self, module: ModuleType, con: Any) -> None:
+        self.m, self.con = module, con
+
+    def claim(self, keys: Keys, now: datetime, limit: int) -> list[Claimed]:
+        return self.m.claim(self.con, keys, now, limit)
+
+    def cluster_articles(
+        self, alert: str, clusters: Iterable[int]
+    ) -> dict[int, list[dict[str, Any]]]:
+        return self.m.cluster_articles(self.con, alert, clusters)
+
+    def feed_entries(self, alert: str) -> list[dict[str, Any]]:
+        return self.m.feed_entries(self.con, alert)
+
+    def mark_sent(self, ids: Iterable[int], now: datetime) -> None:
+        self.m.mark_sent(self.con, ids, now)
+
+    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
+        self.m.mark_failed(self.con, delivery_id, error, retry_at)
+
+    def next_due(self, keys: Keys) -> datetime | None:
+        return self.m.next_due(self.con, keys)
+
+
+class FileSession(_Bound):
     """archive/alerts.py over one write connection."""
 
     def __init__(self, con: Any) -> None:
-        self.con = con
+        super().__init__(file_outbox, con)
 
     def release_in_doubt(self, now: datetime, *, starting: bool) -> int:
         # one daemon per file: what is 'sending' at its start was its previous life's
@@ -77,26 +105,6 @@ class FileSession:
         from archive.tx import transaction
 
         return transaction(self.con)
-
-    def claim(self, keys: Keys, now: datetime, limit: int) -> list[Claimed]:
-        return file_outbox.claim(self.con, keys, now, limit)
-
-    def cluster_articles(
-        self, alert: str, clusters: Iterable[int]
-    ) -> dict[int, list[dict[str, Any]]]:
-        return file_outbox.cluster_articles(self.con, alert, clusters)
-
-    def feed_entries(self, alert: str) -> list[dict[str, Any]]:
-        return file_outbox.feed_entries(self.con, alert)
-
-    def mark_sent(self, ids: Iterable[int], now: datetime) -> None:
-        file_outbox.mark_sent(self.con, ids, now)
-
-    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
-        file_outbox.mark_failed(self.con, delivery_id, error, retry_at)
-
-    def next_due(self, keys: Keys) -> datetime | None:
-        return file_outbox.next_due(self.con, keys)
 
     def record_events(self, events: Events) -> None:
         from archive.runs import record_events
@@ -119,57 +127,24 @@ class FileOutbox:
         """Nothing kept open between sessions."""
 
 
-class LakeSession:
+class LakeSession(_Bound):
     """archive/lake/alerts.py over the service's PostgreSQL connection and lake reader."""
 
     def __init__(self, pg: Any, lake: Any, target: LakeTarget) -> None:
-        self.pg, self.lake, self.target = pg, lake, target
+        from archive.lake import alerts as lake_alerts
+
+        super().__init__(lake_alerts, pg)
+        self.lake, self.target = lake, target
 
     def release_in_doubt(self, now: datetime, *, starting: bool) -> int:
-        from archive.lake import alerts as lake_alerts
-
         # at every step: another daemon of the lake may have died since
-        return lake_alerts.release_in_doubt(self.pg, now)
+        return self.m.release_in_doubt(self.con, now)
 
     def enqueue(self, specs: Sequence[AlertSpec], now: datetime) -> dict[str, tuple[int, int]]:
-        from archive.lake import alerts as lake_alerts
-
-        return lake_alerts.enqueue(self.pg, self.lake, self.target, specs, now)
+        return self.m.enqueue(self.con, self.lake, self.target, specs, now)
 
     def transaction(self) -> contextlib.AbstractContextManager[Any]:
-        return self.pg.transaction()
-
-    def claim(self, keys: Keys, now: datetime, limit: int) -> list[Claimed]:
-        from archive.lake import alerts as lake_alerts
-
-        return lake_alerts.claim(self.pg, keys, now, limit)
-
-    def cluster_articles(
-        self, alert: str, clusters: Iterable[int]
-    ) -> dict[int, list[dict[str, Any]]]:
-        from archive.lake import alerts as lake_alerts
-
-        return lake_alerts.cluster_articles(self.pg, alert, clusters)
-
-    def feed_entries(self, alert: str) -> list[dict[str, Any]]:
-        from archive.lake import alerts as lake_alerts
-
-        return lake_alerts.feed_entries(self.pg, alert)
-
-    def mark_sent(self, ids: Iterable[int], now: datetime) -> None:
-        from archive.lake import alerts as lake_alerts
-
-        lake_alerts.mark_sent(self.pg, ids, now)
-
-    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
-        from archive.lake import alerts as lake_alerts
-
-        lake_alerts.mark_failed(self.pg, delivery_id, error, retry_at)
-
-    def next_due(self, keys: Keys) -> datetime | None:
-        from archive.lake import alerts as lake_alerts
-
-        return lake_alerts.next_due(self.pg, keys)
+        return self.con.transaction()
 
     def record_events(self, events: Events) -> None:
         """Not on a lake yet (its daemon_events are written by a lake writer): logged only."""

@@ -6,8 +6,6 @@ same Idempotency-Key."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +21,9 @@ from tests.alertpeers import WebhookReceiver
 from tests.conftest import outlet_config, run_cli
 from tests.fakeweb import FakeWeb
 from tests.lake.daemons import LakeDaemon
+from tests.test_alerts_crash import QUERY, kill_during_request
 from tests.test_daemon import ARTICLES, serving_courrier, wait_for
 
-QUERY = "municipales climate exporte cycling trump"
 LEASE = ("--lease", "6s")  # a killed daemon's outlets are taken over quickly
 
 
@@ -129,19 +127,12 @@ def test_kill_9_while_sending_leaves_the_delivery_in_doubt_sent_again(
     home = tmp_path / "home"
     hook.hold.set()  # the first webhook request hangs in the receiver: the kill lands during it
     first = LakeDaemon(config, url, home, *LEASE).start()
-    try:
-        wait_for("a webhook request in flight", hook.arrived.is_set, 120, first)
-        in_flight = pg_rows(
-            target, "SELECT id FROM mediawatch.alert_deliveries WHERE status = 'sending' "
-            "AND channel = 'webhook'",
-        )  # fmt: skip
-        assert in_flight, "the delivery is claimed, 'sending', while its request is out"
-        os.kill(first.pid, signal.SIGKILL)
-        first.proc.wait()  # type: ignore[union-attr]
-    finally:
-        first.kill()
-    hook.hold.clear()
-    hook.release.set()  # the hung request ends: the receiver got it, the daemon never heard
+    kill_during_request(first, hook)
+    in_flight = pg_rows(
+        target, "SELECT id FROM mediawatch.alert_deliveries WHERE status = 'sending' "
+        "AND channel = 'webhook'",
+    )  # fmt: skip
+    assert in_flight, "the killed daemon's delivery stays claimed, 'sending': in doubt"
     second = LakeDaemon(config, url, home, *LEASE).start()
     try:
         wait_for("every delivery sent", lambda: done(target), 150, second)
