@@ -186,9 +186,9 @@ class LakeOutbox:
         import duckdb
         import psycopg
 
-        if self._pg is None:
-            self._open()
         try:
+            if self._pg is None:
+                self._open()
             yield LakeSession(self._pg, self._lake, self.target)
         except psycopg.errors.LockNotAvailable as exc:  # another daemon is matching: next step
             raise ArchiveError(f"{self.target.display()}: alerts busy ({exc})") from exc
