@@ -55,13 +55,19 @@ def pg_rows(target: LakeTarget, sql: str) -> list[tuple[Any, ...]]:
 
 
 def done(target: LakeTarget) -> bool:
-    """Every article archived and every delivery of their matches sent."""
+    """Every article archived and looked at by the alert (its watermark snapshot sees each
+    one's settle), and every delivery of their matches sent."""
     indexed = pg_rows(target, "SELECT count(*) FROM mediawatch.search_index")[0][0]
+    unseen = pg_rows(
+        target,
+        "SELECT count(*) FROM mediawatch.search_index s, mediawatch.alert_state a "
+        "WHERE NOT pg_visible_in_snapshot(s.settled_xid, a.watermark)",
+    )[0][0]
     pending, total = pg_rows(
         target,
         "SELECT count(*) FILTER (WHERE status <> 'sent'), count(*) FROM mediawatch.alert_deliveries",
     )[0]
-    return bool(indexed >= ARTICLES and total > 0 and pending == 0)
+    return bool(indexed >= ARTICLES and unseen == 0 and total > 0 and pending == 0)
 
 
 def check_outbox(target: LakeTarget, url: str, hook: WebhookReceiver) -> dict[str, int]:
