@@ -66,6 +66,12 @@ def test_a_crawled_article_is_alerted_once_by_webhook_and_feed(
         found = json.loads(run_cli("search", QUERY, "--db", backend, "--format", "json").stdout)
         assert [h["title"] for h in found] == [TITLE], "what the search finds is what alerts"
 
+        preview = run_cli("alerts", "test", "methane", "--config", str(config), "--db", backend,
+                          "--format", "json")  # fmt: skip
+        assert preview.returncode == 0, preview.stderr
+        shown = json.loads(preview.stdout)  # archived, not matched yet: what would go
+        assert shown["started"] and [n["article"]["title"] for n in shown["new"]] == [TITLE]
+
         service.ingested()
         drive(service, lambda: len(hook.requests) == 1 and entries(feed), 60)
         key, body = hook.requests[0]
