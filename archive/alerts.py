@@ -53,6 +53,14 @@ class Claimed:
     attempts: int
 
 
+# An article's delivery cluster: the cluster of the story it syndicates, else its own (both
+# backends: the lake's articles and duplicate_links views have the file's columns).
+CLUSTER_OF = """coalesce((SELECT coalesce(m.cluster_id, m.id) FROM duplicate_links l
+                       JOIN articles m ON m.id = l.matched_article_id
+                       WHERE l.article_id = a.id AND l.level = 'syndication'
+                       ORDER BY l.matched_article_id LIMIT 1),
+                      a.cluster_id, a.id)"""
+
 _MATCH_SQL = r"""
 WITH items AS (
     SELECT unnest(string_split($toks, chr(31))) AS tok, unnest(string_split($roles, chr(31))) AS role
@@ -101,11 +109,7 @@ cand AS (
     SELECT article_id FROM new
     WHERE NOT EXISTS (SELECT 1 FROM words WHERE pos) AND EXISTS (SELECT 1 FROM prefixes WHERE len(l) > 0)
 )
-SELECT a.id,
-       coalesce((SELECT coalesce(m.cluster_id, m.id) FROM duplicate_links l JOIN articles m ON m.id = l.matched_article_id
-                 WHERE l.article_id = a.id AND l.level = 'syndication' ORDER BY l.matched_article_id LIMIT 1),
-                a.cluster_id, a.id) AS cluster_id,
-       a.text, a.language
+SELECT a.id, __CLUSTER__ AS cluster_id, a.text, a.language
 FROM cand c JOIN articles a ON a.id = c.article_id LEFT JOIN per p ON p.article_id = c.article_id
 WHERE coalesce(p.req_hits, 0) = (SELECT count(*) FROM words WHERE req)
   AND NOT coalesce(p.excl, false)
@@ -117,7 +121,7 @@ WHERE coalesce(p.req_hits, 0) = (SELECT count(*) FROM words WHERE req)
   AND (len($outlets) = 0 OR list_contains($outlets, a.outlet))
   AND (len($languages) = 0 OR list_contains($languages, lower(split_part(a.language, '-', 1))))
 ORDER BY a.id
-"""
+""".replace("__CLUSTER__", CLUSTER_OF)
 
 
 def _stemmer(language: str | None) -> str:
@@ -326,31 +330,23 @@ def cluster_articles(
     con: duckdb.DuckDBPyConnection, alert: str, clusters: Iterable[int]
 ) -> dict[int, list[dict[str, Any]]]:
     """The matched articles of each cluster, first match first (at most MAX_COPIES)."""
-    out: dict[int, list[dict[str, Any]]] = {}
     rows = con.execute(
         _ARTICLES_SQL, {"alert": alert, "clusters": sorted({int(c) for c in clusters})}
     ).fetchall()
+    return by_cluster(rows)
+
+
+MATCH_KEYS = ("id", "outlet", "title", "url", "published_at", "language", "snippet", "matched_at")
+
+
+def by_cluster(rows: Iterable[Sequence[Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Rows of (cluster id, *MATCH_KEYS) in cluster and article order -> each cluster's first
+    MAX_COPIES articles (both backends' outboxes)."""
+    out: dict[int, list[dict[str, Any]]] = {}
     for cluster_id, *rest in rows:
         items = out.setdefault(int(cluster_id), [])
         if len(items) < MAX_COPIES:
-            items.append(
-                dict(
-                    zip(
-                        (
-                            "id",
-                            "outlet",
-                            "title",
-                            "url",
-                            "published_at",
-                            "language",
-                            "snippet",
-                            "matched_at",
-                        ),
-                        rest,
-                        strict=True,
-                    )
-                )
-            )
+            items.append(dict(zip(MATCH_KEYS, rest, strict=True)))
     return out
 
 

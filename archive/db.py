@@ -91,15 +91,13 @@ def _create(path: Path) -> None:
 
 
 def refuse_lake(path: str | os.PathLike[str], what: str) -> None:
-    """A lake URL given where only the file works yet: one line, never a file named after the URL."""
+    """A lake URL given to a function of the file backend: one line, never a file named after
+    the URL."""
     from archive.target import hide_password  # imports this module: imported when used
 
     text = os.fspath(path)  # a Path made of the URL has lost one of its slashes
     if re.match(r"(?i)postgres(ql)?:/", text):
-        raise ArchiveError(
-            f"{hide_password(text)}: {what} does not run on a lake yet (query and export "
-            "read a lake; `mediawatch migrate` fills one)"
-        )
+        raise ArchiveError(f"{hide_password(text)}: {what} needs an archive file, not a lake URL")
 
 
 def connect_write(path: str | os.PathLike[str], *, retries: int = 50) -> duckdb.DuckDBPyConnection:

@@ -22,32 +22,12 @@ config_option = click.option(
     type=click.Path(dir_okay=False),
     help="Outlet config (TOML). Env: MEDIAWATCH_CONFIG.",
 )
-# the commands that run on a lake so far (issue 15)
-LAKE_COMMANDS = (
-    "query", "export", "crawl", "run", "status", "search", "reindex", "serve", "reprocess",
-)  # fmt: skip
-
-
-def _check_db(ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    """A lake URL given to a command that cannot use it yet: one line, before the command
-    makes a directory or a file named after the URL."""
-    from archive.db import ArchiveError, refuse_lake
-
-    if ctx.command.name not in LAKE_COMMANDS:
-        try:
-            refuse_lake(value, f"mediawatch {ctx.command.name}")
-        except ArchiveError as exc:
-            fail(str(exc))
-    return value
-
-
 db_option = click.option(
     "--db",
     "db_path",
     envvar="MEDIAWATCH_DB",
     default=DEFAULT_DB,
     show_default=True,
-    callback=_check_db,
     type=click.Path(dir_okay=False),
     help="Archive: a DuckDB file, or a lake postgresql://USER@HOST:PORT/DBNAME?data=DIR. Env: MEDIAWATCH_DB.",
 )

@@ -30,6 +30,19 @@ def courrier() -> Iterator[FakeWeb]:
 QUERY = "municipales climate exporte cycling trump"
 
 
+def kill_during_request(daemon: Daemon, hook: WebhookReceiver) -> None:
+    """kill -9 the daemon while the receiver holds its webhook request, then let the request
+    end: the receiver got it, the daemon never heard."""
+    try:
+        wait_for("a webhook request in flight", hook.arrived.is_set, 120, daemon)
+        os.kill(daemon.pid, signal.SIGKILL)
+        daemon.proc.wait()  # type: ignore[union-attr]
+    finally:
+        daemon.kill()
+    hook.hold.clear()
+    hook.release.set()
+
+
 def test_kill_9_during_delivery_loses_and_doubles_nothing(
     courrier: FakeWeb, tmp_path: Path
 ) -> None:
@@ -46,14 +59,7 @@ retry = 0.5
     try:
         hook.hold.set()  # the first delivery hangs in the receiver: the kill lands during it
         first = Daemon(config, db).start()
-        try:
-            wait_for("a webhook request in flight", hook.arrived.is_set, 120, first)
-            os.kill(first.pid, signal.SIGKILL)
-            first.proc.wait()  # type: ignore[union-attr]
-        finally:
-            first.kill()
-        hook.hold.clear()
-        hook.release.set()  # the hung request ends: the receiver got it, the daemon never heard
+        kill_during_request(first, hook)
         time.sleep(0.5)
         hook.answered.clear()
 

@@ -34,10 +34,10 @@ def _iso(value: Any) -> Any:
     return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
 
 
-def _targets(alert: Any, db: Path) -> dict[str, str]:
-    from crawler.alerts.channels import feed_path
+def _targets(alert: Any, db: str) -> dict[str, str]:
+    from crawler.alerts.outbox import feed_file
 
-    out = {"atom": str(feed_path(db, alert.name))}
+    out = {"atom": str(feed_file(db, alert.name))}
     if alert.webhook:
         out["webhook"] = f"POST {alert.webhook}"
     if alert.email:
@@ -45,15 +45,41 @@ def _targets(alert: Any, db: Path) -> dict[str, str]:
     return out
 
 
-def list_rows(config: Any, db: Path) -> list[dict[str, Any]]:
+def _lake(db: str) -> Any:
+    """The LakeTarget of a lake URL, None for a file."""
+    from archive.target import LakeTarget, parse_target
+
+    target = parse_target(db)
+    return target if isinstance(target, LakeTarget) else None
+
+
+def _lake_overview(target: Any) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, Any]]:
+    import psycopg
+
+    from archive.lake import alerts as lake_outbox
+    from archive.target import unreachable
+
+    try:
+        with psycopg.connect(target.libpq(read_only=True)) as pg:
+            if not lake_outbox.has_alert_tables(pg):
+                return {}, {}
+            return lake_outbox.overview(pg), lake_outbox.match_counts(pg)
+    except psycopg.OperationalError as exc:
+        raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
+
+
+def list_rows(config: Any, db: str) -> list[dict[str, Any]]:
     """Per configured alert: its query, and per channel what was sent, waits, failed."""
     from archive import alerts as outbox
     from archive.db import reader
 
     overview: dict[tuple[str, str], dict[str, Any]] = {}
-    counts: dict[str, tuple[int, int, int | None]] = {}
-    if db.exists():
-        with reader(db) as con:
+    counts: dict[str, Any] = {}
+    target = _lake(db)
+    if target is not None:
+        overview, counts = _lake_overview(target)
+    elif Path(db).exists():
+        with reader(Path(db)) as con:
             if outbox.has_alert_tables(con):
                 overview, counts = outbox.overview(con), outbox.match_counts(con)
     empty = {
@@ -129,7 +155,7 @@ def _table(rows: list[dict[str, Any]], config_path: str) -> None:
         console.print(Text(line))
 
 
-def preview(config: Any, name: str, db: Path) -> dict[str, Any]:
+def preview(config: Any, name: str, db: str) -> dict[str, Any]:
     """What the daemon would send now for this alert: deliveries waiting in the outbox, and
     the matches of articles archived since its watermark (a new alert: the latest matches)."""
     from archive import alerts as outbox
@@ -147,9 +173,12 @@ def preview(config: Any, name: str, db: Path) -> dict[str, Any]:
         "waiting": [],
         "new": [],
     }
-    if not db.exists():
+    target = _lake(db)
+    if target is not None:
+        return _lake_preview(alert, target, out)
+    if not Path(db).exists():
         return out
-    with reader(db) as con:
+    with reader(Path(db)) as con:
         started = outbox.has_alert_tables(con) and outbox.watermark(con, name) is not None
         upto = outbox.max_article_id(con)
         if started:
@@ -174,6 +203,44 @@ def preview(config: Any, name: str, db: Path) -> dict[str, Any]:
             "article": _article({**meta.get(aid, {"id": aid}), "snippet": snip}),
         }
         for aid, cluster, snip in found
+    ]
+    return out
+
+
+def _lake_preview(alert: Any, target: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """preview() on a lake: its outbox and search index in PostgreSQL, articles in the lake."""
+    import psycopg
+
+    from archive.lake import alerts as lake_outbox
+    from archive.lake.connect import connect_lake_read
+    from archive.target import unreachable
+
+    try:
+        with psycopg.connect(target.libpq(read_only=True)) as pg:
+            if not lake_outbox.has_alert_tables(pg):
+                return out
+            started = lake_outbox.watermark(pg, alert.name) is not None
+            lake = connect_lake_read(target)
+            try:
+                found = lake_outbox.preview(pg, lake, target, alert.spec)
+            finally:
+                lake.close()
+            waiting = lake_outbox.waiting(pg, alert.name) if started else []
+            articles = lake_outbox.cluster_articles(
+                pg, alert.name, [w["cluster_id"] for w in waiting]
+            )
+            joins = lake_outbox.known_clusters(pg, alert.name, [f["cluster_id"] for f in found])
+    except psycopg.OperationalError as exc:
+        raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
+    out["started"] = started
+    out["waiting"] = [_waiting(alert, w, articles.get(w["cluster_id"], [])) for w in waiting]
+    out["new"] = [
+        {
+            "cluster_id": f["cluster_id"],
+            "joins_earlier_delivery": started and f["cluster_id"] in joins,
+            "article": _article({k: v for k, v in f.items() if k != "cluster_id"}),
+        }
+        for f in found
     ]
     return out
 
@@ -254,7 +321,7 @@ def register(group: click.Group) -> None:
             return
         config = _config(config_path)
         try:
-            rows = list_rows(config, Path(db_path))
+            rows = list_rows(config, db_path)
         except ArchiveError as exc:
             fail(str(exc))
         if fmt == "json":
@@ -278,7 +345,7 @@ def register(group: click.Group) -> None:
         """
         config = _config(config_path)
         try:
-            p = preview(config, name, Path(db_path))
+            p = preview(config, name, db_path)
         except ArchiveError as exc:
             fail(str(exc))
         if fmt == "json":

@@ -21,12 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive import alerts as outbox
-from archive.db import writer
-from archive.runs import record_events
-from archive.tx import transaction
+from archive.alerts import Claimed
 from crawler.alerts import channels
 from crawler.alerts.config import Alert
+from crawler.alerts.outbox import Session, feed_file, open_outbox
 
 if TYPE_CHECKING:
     from crawler.outlets import Config
@@ -50,7 +48,7 @@ class Job:
 
     alert: Alert
     channel: str
-    claimed: list[outbox.Claimed] = field(default_factory=list)
+    claimed: list[Claimed] = field(default_factory=list)
     articles: list[dict[str, Any]] = field(default_factory=list)
     entries: list[dict[str, Any]] = field(default_factory=list)  # atom: the whole feed
 
@@ -62,8 +60,9 @@ class Outcome:
 
 
 class AlertService:
-    def __init__(self, db: Path, config: Callable[[], Config]) -> None:
-        self.db = db
+    def __init__(self, db: str | Path, config: Callable[[], Config]) -> None:
+        self.db = db  # the file's path or the lake's URL
+        self.outbox = open_outbox(db)
         self._config = config
         self._lock = threading.Lock()
         self._outcomes: list[Outcome] = []
@@ -111,18 +110,17 @@ class AlertService:
             outcomes, self._outcomes = self._outcomes, []
         jobs: list[Job] = []
         try:
-            with writer(self.db) as con:
-                if not self._started:
-                    released = outbox.release_in_doubt(con, now)
-                    if released:
-                        log.warning(
-                            "alerts: %d deliveries in doubt after an unclean stop; sending them again",
-                            released,
-                        )
+            with self.outbox.session() as con:
+                released = con.release_in_doubt(now, starting=not self._started)
+                if released:
+                    log.warning(
+                        "alerts: %d deliveries in doubt after an unclean stop; sending them again",
+                        released,
+                    )
                 self._record(con, outcomes, now)
                 outcomes = []
                 if self._ingested or not self._started:
-                    added = outbox.enqueue(con, [a.spec for a in alerts.values()], now)
+                    added = con.enqueue([a.spec for a in alerts.values()], now)
                     self._ingested = False  # only once matched: a failed enqueue is tried again
                     for name, (matched, queued) in added.items():
                         if matched:
@@ -137,7 +135,7 @@ class AlertService:
                 if not final and not self._busy.is_set():
                     jobs = self._claim(con, alerts, now)
                 keys = {name: a.spec.channels for name, a in alerts.items()}
-                self._next_due = outbox.next_due(con, keys)
+                self._next_due = con.next_due(keys)
         finally:
             if outcomes:  # not recorded: kept for the next session
                 with self._lock:
@@ -147,52 +145,50 @@ class AlertService:
                 self._ensure_sender()
                 self._jobs.put(jobs)
 
-    def _claim(self, con: Any, alerts: dict[str, Alert], now: datetime) -> list[Job]:
+    def _claim(self, con: Session, alerts: dict[str, Alert], now: datetime) -> list[Job]:
         """Claim due deliveries and read what they send, in one transaction: deliveries are
         never left 'sending' without a job that sends them."""
         keys = {name: a.spec.channels for name, a in alerts.items()}
-        with transaction(con):
-            return self._jobs_for(con, alerts, outbox.claim(con, keys, now, BATCH))
+        with con.transaction():
+            return self._jobs_for(con, alerts, con.claim(keys, now, BATCH))
 
     def _jobs_for(
-        self, con: Any, alerts: dict[str, Alert], claimed: list[outbox.Claimed]
+        self, con: Session, alerts: dict[str, Alert], claimed: list[Claimed]
     ) -> list[Job]:
         jobs: list[Job] = []
-        atom: dict[str, list[outbox.Claimed]] = {}
+        atom: dict[str, list[Claimed]] = {}
         for c in claimed:
             if c.channel == "atom":
                 atom.setdefault(c.alert, []).append(c)
-        by_alert: dict[str, list[outbox.Claimed]] = {}
+        by_alert: dict[str, list[Claimed]] = {}
         for c in claimed:
             if c.channel != "atom":
                 by_alert.setdefault(c.alert, []).append(c)
         for name, items in by_alert.items():
-            articles = outbox.cluster_articles(con, name, [c.cluster_id for c in items])
+            articles = con.cluster_articles(name, [c.cluster_id for c in items])
             jobs += [
                 Job(alerts[name], c.channel, [c], articles.get(c.cluster_id, [])) for c in items
             ]
         for name in sorted(set(atom) | {n for n in alerts if n not in self._feeds}):
             jobs.append(
-                Job(
-                    alerts[name], "atom", atom.get(name, []), entries=outbox.feed_entries(con, name)
-                )
+                Job(alerts[name], "atom", atom.get(name, []), entries=con.feed_entries(name))
             )
         return jobs
 
-    def _record(self, con: Any, outcomes: list[Outcome], now: datetime) -> None:
+    def _record(self, con: Session, outcomes: list[Outcome], now: datetime) -> None:
         events = []
         for outcome in outcomes:
             job = outcome.job
             ids = [c.id for c in job.claimed]
             if outcome.error is None:
-                outbox.mark_sent(con, ids, now)
+                con.mark_sent(ids, now)
                 self.sent += len(ids)
                 if job.channel == "atom":
                     self._feeds.add(job.alert.name)
                 continue
             for c in job.claimed:
                 again = retry_at(job.alert, c.attempts, now)
-                outbox.mark_failed(con, c.id, outcome.error, again)
+                con.mark_failed(c.id, outcome.error, again)
                 if again is None:
                     self.failed += 1
                     message = f"{c.channel} delivery {c.id} gave up after {c.attempts} attempts: {outcome.error}"
@@ -214,7 +210,7 @@ class AlertService:
                 self._feeds.add(job.alert.name)
                 log.warning("alert %s: %s", job.alert.name, outcome.error)
         if events:
-            record_events(con, events)
+            con.record_events(events)
 
     # the sender thread ------------------------------------------------------------------------
 
@@ -241,7 +237,7 @@ class AlertService:
         try:
             if job.channel == "atom":
                 channels.write_atom(
-                    channels.feed_path(self.db, job.alert.name),
+                    feed_file(self.db, job.alert.name),
                     channels.render_atom(job.alert, job.entries),
                 )
             elif job.channel == "webhook":
@@ -272,3 +268,7 @@ class AlertService:
             deadline.wait(0.05)
             waited += 0.05
         return not self._busy.is_set()
+
+    def close(self) -> None:
+        """The outbox's connections (a lake's PostgreSQL session): at the daemon's stop."""
+        self.outbox.close()

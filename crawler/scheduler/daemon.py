@@ -100,11 +100,10 @@ class Daemon:
         self.config: Config
         self._config_mtime: float | None = None
         self.writer = ArchiveWriter(self.store, self._run_finished, on_held=self._run_held)
-        if not self.store.lake:  # learned boilerplate and alerts are not on a lake yet
-            self.writer.after_ingest = self._reclean_learned
-            from crawler.alerts.service import AlertService  # feedgen, smtplib: only the daemon
+        self.writer.after_ingest = self._reclean_learned  # the writer also tells its alerts
+        from crawler.alerts.service import AlertService  # feedgen, smtplib: only the daemon
 
-            self.writer.alerts = AlertService(Path(db), lambda: self.config)
+        self.writer.alerts = AlertService(db if self.store.lake else Path(db), lambda: self.config)
         self.scheduler: Any = None
         self.leases: Any = None  # crawler.scheduler.leasing.LeaseKeeper, on a lake
         if self.store.lake:
@@ -136,7 +135,7 @@ class Daemon:
         # imported here: the cleaning stack (trafilatura, datasketch, scipy) costs the CLI ~0.4 s
         from crawler.reprocess import reclean_learned
 
-        return reclean_learned(Path(self.db), self.config)
+        return reclean_learned(self.db, self.config)
 
     # config -----------------------------------------------------------------------------------
 

@@ -328,13 +328,11 @@ def raw_page(request: Request) -> Response:
 def alert_feed(request: Request) -> Response:
     """An alert's Atom feed, as the daemon last wrote it beside the archive (the app reads the
     file, never the outbox: what a feed reader gets here is what the file holds)."""
-    from pathlib import Path
-
-    from crawler.alerts.channels import feed_path
     from crawler.alerts.config import NAME_RE
+    from crawler.alerts.outbox import feed_file  # beside the file, or in the lake's home here
 
     name = request.path_params["name"]
-    path = feed_path(Path(_db(request)), name) if NAME_RE.match(name) else None
+    path = feed_file(_db(request), name) if NAME_RE.match(name) else None
     if path is None or not path.is_file():
         return PlainTextResponse(f"no alert feed named {name!r:.80}\n", status_code=404)
     return Response(path.read_bytes(), media_type="application/atom+xml")
