@@ -1,5 +1,6 @@
 """Signals that catch a pitch on a site never seen, whatever its language and markup: where
-its links go (pipelines/promo/targets.py) and the price it names (pipelines/promo/signals.py).
+its links go (pipelines/promo/targets.py), the price it names (pipelines/promo/signals.py),
+the widget it sits in (pipelines/promo/structure.py).
 Each page in tests/promo_pages/ is a small article of a language no phrase list knows, with
 its pitches and the hard negatives beside them (a story paragraph linking a fundraiser, a
 fare the story quotes), cleaned on the real path (trafilatura, then the promo stage)."""
@@ -21,7 +22,7 @@ def _clean(name: str, url: str) -> tuple[list[str], list[str], list[tuple[str, s
     html = (PAGES / name).read_text(encoding="utf-8")
     paras = [
         " ".join(p.text_content().split())
-        for p in lxml.html.document_fromstring(html).iter("p")
+        for p in lxml.html.document_fromstring(html).iter("p", "h2")
         if p.getparent().tag == "div"
     ]
     cleaned = clean_article(html, url)
@@ -53,8 +54,18 @@ def _clean(name: str, url: str) -> tuple[list[str], list[str], list[tuple[str, s
                 ("subscription", "signal.price", "Coba 7 hari"),
             ],
         ),
+        (
+            # a sign-up widget (a button, a heading, its small print) in Croatian; an
+            # infographic's title beside its zoom button and a section heading stay
+            "hr_widgets.html",
+            "https://primjer-vijesti.hr/vijesti/2026/05/tramvajska-linija-produljena",
+            [
+                ("social", "signal.box:controls", "Pridruži se"),
+                ("social", "signal.box:controls", "Članovi zajednice"),
+            ],
+        ),
     ],
-    ids=["link-targets", "price-offer"],
+    ids=["link-targets", "price-offer", "widget"],
 )
 def test_a_pitch_of_an_unknown_language_goes_by_its_links_and_price(
     name: str, url: str, pitches: list[tuple[str, str, str]]

@@ -13,7 +13,10 @@ A block of the extracted text is looked up in the page tree, and the small box a
 
 - a block inside a link to another article of the site is a teaser card (headline, date
   and summary in one anchor), however long its summary;
-- a block inside a figure is its caption (kind `credit`).
+- a block inside a figure is its caption (kind `credit`);
+- a short line in a widget (a button beside it, hardly any other text) is the widget's
+  label, message or small print ("URL copied", "Share so more people see it", the terms
+  under a "Join us on WhatsApp" button), kind `social`.
 
 Only short blocks that are not running prose are judged by their box: a paragraph of the
 story sits in the article body, a box much larger than any of these.
@@ -28,6 +31,7 @@ from urllib.parse import urlsplit
 
 from archive.text import is_prose, word_count
 from pipelines.promo import signals
+from pipelines.promo.markup import _token_lists
 from pipelines.promo.rules import _squash
 
 BOX_CHARS = 700  # a box larger than this (squashed characters) is the article, not a promo
@@ -83,6 +87,8 @@ def box_verdicts(
                 hit = ("credit", "signal.caption")
             if hit is None and i in short and box is not None:
                 hit = _judge(box, text, page.hostname if page else None, removed)
+            if hit is None and i in short and _chrome(own, box, squashed[i], sizes):
+                hit = ("social", "signal.box:controls")
             seen.setdefault(i, []).append(hit)
     return {i: hits[0] for i, hits in seen.items() if hits[0] and all(hits)}
 
@@ -177,6 +183,47 @@ def _judge(box: Any, text: str, host: str | None, removed: Sequence[str]) -> tup
     if word_count(text) <= 25 and signals.unpunctuated(text) and _rail(box, text, hrefs, host):
         return ("read_also", "signal.box:headlines")
     return None
+
+
+_CHROME_EXTRA = 80  # squashed characters a widget may hold besides the line: button labels
+
+
+def _chrome(own: Any, box: Any, block: str, sizes: dict[Any, int]) -> bool:
+    """The (short, not prose) block is the label, message or small print of a page widget:
+    its element, or a small box around it, holds a button (a `<button>`, role=button, a
+    javascript: link, a btn/button class), next to no other text and no picture ("URL
+    copied", "Share so more people see it")."""
+    for node in (own, box):
+        if node is None:
+            continue
+        if node not in sizes:
+            sizes[node] = len(_squash(node.text_content()))
+        if sizes[node] - len(block) > _CHROME_EXTRA:
+            continue
+        controls = [c for c in node.iter() if _control(c)]
+        if controls and not _bare_media(node, controls):
+            return True
+    return False
+
+
+_MEDIA = ("img", "picture", "video", "iframe", "figure")
+
+
+def _bare_media(node: Any, controls: list[Any]) -> bool:
+    """A picture or a video outside the buttons: the line is its title or caption (a
+    zoom button beside an infographic), not a widget's (a share icon inside its button)."""
+    inside = [m for c in controls for m in c.iter(*_MEDIA)]  # held: lxml reuses the proxies
+    return any(m not in inside for m in node.iter(*_MEDIA))
+
+
+def _control(el: Any) -> bool:
+    if not isinstance(el.tag, str):
+        return False
+    if el.tag == "button" or (el.get("role") or "").lower() == "button":
+        return True
+    if el.tag == "a" and str(el.get("href") or "").strip().lower().startswith("javascript:"):
+        return True
+    return any(t in ("btn", "button") for toks in _token_lists(el.get("class") or "") for t in toks)
 
 
 def _holds_prose(box: Any, text: str, removed: Sequence[str]) -> bool:
