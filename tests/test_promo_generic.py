@@ -75,3 +75,32 @@ def test_a_pitch_of_an_unknown_language_goes_by_its_links_and_price(
     assert all(t.startswith(p) for (_, _, t), (_, _, p) in zip(removed, pitches, strict=True))
     story = [p for p in paras if not any(p.startswith(s) for _, _, s in pitches)]
     assert kept == story
+
+
+@pytest.mark.parametrize(
+    ("lang", "teaser", "pitch", "kind"),
+    [
+        ("ru", "Читайте также: Мэр объявила новый график работ", "Подписывайтесь на наш канал в Telegram, чтобы не пропустить главное", "social"),
+        ("uk", "Читайте також: Мерія оприлюднила новий графік робіт", "Підтримайте незалежну журналістику, щоб ми могли працювати далі", "donation"),
+        ("id", "Baca juga: Wali kota umumkan jadwal baru pekerjaan jalan", "Ikuti kami di Google News untuk berita terbaru setiap hari", "social"),
+        ("hu", "Kapcsolódó cikk: A polgármester bejelentette az új ütemtervet", "Iratkozz fel hírlevelünkre, és minden reggel elküldjük a legfontosabb híreket", "newsletter"),
+        ("ro", "Citește și: Primăria a anunțat noul program al lucrărilor", "Descarcă aplicația noastră pentru a primi știrile zilei pe telefon", "app"),
+        ("hr", "Pročitajte još: Gradonačelnica najavila novi raspored radova", "Pratite nas na Facebooku i Instagramu za najnovije vijesti iz grada", "social"),
+        ("sk", "Čítajte tiež: Primátorka oznámila nový harmonogram prác", "Predplaťte si náš denník a čítajte všetky články bez obmedzení", "subscription"),
+        ("el", "Διαβάστε επίσης: Η δήμαρχος ανακοίνωσε το νέο χρονοδιάγραμμα", "Κατεβάστε την εφαρμογή μας για να διαβάζετε τις ειδήσεις στο κινητό", "app"),
+        ("ko", "관련기사: 시장, 새 공사 일정 발표", "뉴스레터 구독 신청하고 매일 아침 주요 뉴스를 받아보세요", "newsletter"),
+        ("vi", "Xem thêm: Thị trưởng công bố lịch thi công mới", "Đăng ký nhận bản tin để nhận tin tức mới nhất mỗi sáng", "newsletter"),
+        ("ar", "اقرأ أيضا: رئيسة البلدية تعلن جدول الأشغال الجديد", "تابعونا على فيسبوك وإنستغرام لمعرفة آخر أخبار المدينة", "social"),
+        ("zh", "相关阅读", "下载人民日报客户端，随时随地阅读新闻", "app"),
+    ],
+)  # fmt: skip
+def test_each_new_language_loses_its_teaser_and_its_tail_pitch(
+    lang: str, teaser: str, pitch: str, kind: str
+) -> None:
+    from pipelines.promo import strip_promotions
+    from tests.test_promo import FILLER, _article
+
+    paras = [*FILLER[:4], teaser, *FILLER[4:], pitch]
+    out, removed = strip_promotions(_article(paras, lang=lang, links=[0] * len(paras)))
+    assert [(r["kind"], r["text"]) for r in removed] == [("read_also", teaser), (kind, pitch)]
+    assert out["text"] == "\n\n".join(FILLER)
