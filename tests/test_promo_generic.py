@@ -1,6 +1,6 @@
 """Signals that catch a pitch on a site never seen, whatever its language and markup: where
 its links go (pipelines/promo/targets.py), the price it names (pipelines/promo/signals.py),
-the widget it sits in (pipelines/promo/structure.py).
+the widget or teaser card it sits in (pipelines/promo/structure.py).
 Each page in tests/promo_pages/ is a small article of a language no phrase list knows, with
 its pitches and the hard negatives beside them (a story paragraph linking a fundraiser, a
 fare the story quotes), cleaned on the real path (trafilatura, then the promo stage)."""
@@ -64,8 +64,15 @@ def _clean(name: str, url: str) -> tuple[list[str], list[str], list[tuple[str, s
                 ("social", "signal.box:controls", "Članovi zajednice"),
             ],
         ),
+        (
+            # a teaser card: a summary beside a headline linked to the site's e-paper, in
+            # Lithuanian; a story paragraph with its own link to an older story stays
+            "lt_card.html",
+            "https://www.pavyzdys.lt/naujienos/2026/05/tramvajaus-linija-bus-pratesta",
+            [("read_also", "signal.box:card", "Taryba balsavo")],
+        ),
     ],
-    ids=["link-targets", "price-offer", "widget"],
+    ids=["link-targets", "price-offer", "widget", "card"],
 )
 def test_a_pitch_of_an_unknown_language_goes_by_its_links_and_price(
     name: str, url: str, pitches: list[tuple[str, str, str]]

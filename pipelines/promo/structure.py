@@ -9,7 +9,8 @@ A block of the extracted text is looked up in the page tree, and the small box a
   (`signals.link_kind`) is a call to action of that kind, even when the block itself links
   nowhere (the button sits beside it);
 - a box that is mostly links to other pages of the site is a rail of headlines: its label
-  and its headlines go ("Most read in Football" above a list the extraction dropped).
+  and its headlines go ("Most read in Football" above a list the extraction dropped);
+  with one such link, it is a teaser card and the summary beside the headline goes.
 
 - a block inside a link to another article of the site is a teaser card (headline, date
   and summary in one anchor), however long its summary;
@@ -87,6 +88,8 @@ def box_verdicts(
                 hit = ("credit", "signal.caption")
             if hit is None and i in short and box is not None:
                 hit = _judge(box, text, page.hostname if page else None, removed)
+            if hit is None and i in short and page and _card(own, squashed[i], page.hostname):
+                hit = ("read_also", "signal.box:card")
             if hit is None and i in short and _chrome(own, box, squashed[i], sizes):
                 hit = ("social", "signal.box:controls")
             seen.setdefault(i, []).append(hit)
@@ -236,6 +239,49 @@ def _holds_prose(box: Any, text: str, removed: Sequence[str]) -> bool:
         if is_prose(para) and sq != block and not any(sq in r for r in removed):
             return True
     return False
+
+
+def _site(host: str) -> str:
+    """The registered part of a host, roughly: "epaper.example.co.id" -> "example.co.id"."""
+    labels = host.lower().removeprefix("www.").split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2 else 2
+    return ".".join(labels[-keep:])
+
+
+def _card(own: Any, block: str, host: str | None) -> bool:
+    """A teaser card: the block (a summary) and, in the smallest box around it that holds a
+    link, a headline of another article of the site (its e-paper and other sub-domains
+    included), with nothing else in that box but links and a label."""
+    if host is None:
+        return False
+    node = own.getparent()
+    for _ in range(_CLIMB):
+        if node is None or not isinstance(node.tag, str) or node.tag in ("body", "html"):
+            return False
+        inner = list(own.iter("a"))  # the block's own links are its words, not a headline
+        anchors = [
+            a for a in node.iter("a") if a not in inner and block not in _squash(a.text_content())
+        ]
+        if anchors:
+            break
+        node = node.getparent()
+    else:
+        return False
+    size = len(_squash(node.text_content()))
+    if size > BOX_CHARS:
+        return False
+    heads = [a for a in anchors if word_count(a.text_content()) >= 3 and _headline(a, host)]
+    rest = size - len(block)
+    linked = sum(len(_squash(a.text_content())) for a in anchors)
+    return bool(heads) and linked >= 0.7 * rest
+
+
+def _headline(a: Any, host: str) -> bool:
+    href = urlsplit(str(a.get("href") or ""))
+    if href.scheme not in ("", "http", "https"):
+        return False
+    same = href.hostname is None or _site(href.hostname) == _site(host)
+    return same and bool(_ARTICLE_PATH.search(href.path or ""))
 
 
 def _rail(box: Any, text: str, hrefs: list[str], host: str | None) -> bool:
