@@ -196,6 +196,9 @@ def _chrome(own: Any, box: Any, block: str, sizes: dict[Any, int]) -> bool:
     its element, or a small box around it, holds a button (a `<button>`, role=button, a
     javascript: link, a btn/button class), next to no other text and no picture ("URL
     copied", "Share so more people see it")."""
+    labels = [_squash(c.text_content()) for c in own.iter() if _control(c)]
+    if any(label and label != block for label in labels):
+        return False  # a button's label inside longer text: a quote and its "Click to Tweet"
     for node in (own, box):
         if node is None:
             continue
