@@ -56,7 +56,8 @@ def _clean(name: str, url: str) -> tuple[list[str], list[str], list[tuple[str, s
         ),
         (
             # a sign-up widget (a button, a heading, its small print) in Croatian; an
-            # infographic's title beside its zoom button and a section heading stay
+            # infographic's title beside its zoom button, a quote with its share button
+            # and a section heading stay
             "hr_widgets.html",
             "https://primjer-vijesti.hr/vijesti/2026/05/tramvajska-linija-produljena",
             [
@@ -71,8 +72,15 @@ def _clean(name: str, url: str) -> tuple[list[str], list[str], list[tuple[str, s
             "https://www.pavyzdys.lt/naujienos/2026/05/tramvajaus-linija-bus-pratesta",
             [("read_also", "signal.box:card", "Taryba balsavo")],
         ),
+        (
+            # the sign-off under the story: 40 words beside a link to "/narocnina", in
+            # Slovenian (a block this long only goes by its link at the end of the text)
+            "sl_tail_pitch.html",
+            "https://www.primer.si/novice/2026/05/tramvajska-proga-podaljsana",
+            [("subscription", "signal.link_tail", "Vse naše zgodbe")],
+        ),
     ],
-    ids=["link-targets", "price-offer", "widget", "card"],
+    ids=["link-targets", "price-offer", "widget", "card", "tail-pitch"],
 )
 def test_a_pitch_of_an_unknown_language_goes_by_its_links_and_price(
     name: str, url: str, pitches: list[tuple[str, str, str]]
@@ -111,3 +119,26 @@ def test_each_new_language_loses_its_teaser_and_its_tail_pitch(
     out, removed = strip_promotions(_article(paras, lang=lang, links=[0] * len(paras)))
     assert [(r["kind"], r["text"]) for r in removed] == [("read_also", teaser), (kind, pitch)]
     assert out["text"] == "\n\n".join(FILLER)
+
+
+def test_a_long_block_linking_an_offer_goes_at_the_end_of_the_text_only() -> None:
+    # in the middle, 40 words linking the offer page may be the story's own (a report on
+    # the paper's plans); under the story's last paragraph they are its sign-off
+    from pipelines.promo import strip_promotions
+    from tests.test_promo import FILLER
+
+    text = (
+        "Everything from our newsroom on every device, the archive since 1998 and the evening "
+        "edition included, for the readers who choose the plan that suits them and keep "
+        "independent local reporting alive in the city"
+    )
+    block = {"kind": "p", "text": text, "link_chars": 17, "links": ["/narocnina"]}
+
+    def removed(at: int) -> list[str]:
+        blocks = [{"kind": "p", "text": t, "link_chars": 0} for t in FILLER]
+        blocks.insert(at, block)
+        article = {"title": "Tram line extended", "language": "en", "blocks": blocks}
+        return [r["rule"] for r in strip_promotions(article)[1]]
+
+    assert removed(3) == []
+    assert removed(len(FILLER)) == ["signal.link_tail"]
