@@ -4,7 +4,9 @@ donation appeals and the like, removed from an extracted article.
 Rooms: `strip` (the entry point and the share guard), `rules` (the rule files, loaded,
 validated and compiled once; outlet overrides), `markup` (boxes the page names as
 promotions), `text_rules` (phrase cues per language), `signals` (wording-free signals:
-link targets, headline lists, credit lines).
+link targets, prices, headline lists, credit lines), `targets` (where a link goes: known
+hosts and offer words of short paths, in many languages), `structure` (the box around a
+block: forms, call-to-action links, rails, teaser cards, widgets).
 """
 
 from pipelines.promo.rules import (

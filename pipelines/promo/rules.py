@@ -38,7 +38,7 @@ _PRIORITY = (
 MAX_SHARE = 0.20  # never remove more than this share of an article's characters
 
 
-_ALGO = "promo-4"  # bump when the algorithm changes, so RULES_VERSION changes too
+_ALGO = "promo-5"  # bump when the algorithm changes, so RULES_VERSION changes too
 
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "promo_rules"

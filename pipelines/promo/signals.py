@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pipelines.promo.targets import target_kind
+
 # Link targets by kind, matched on the URL (path and host), case-blind.
 _TARGETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -69,7 +71,31 @@ def link_kind(links: Iterable[str]) -> str | None:
         for kind, rx in _TARGETS:
             if rx.search(url):
                 return kind
+        if found := target_kind(url):
+            return found
     return None
+
+
+# An amount of money in any currency: a symbol or code before or after the number.
+_SYMBOLS = "$€£¥₹₩₽₺₴₪₫฿₱₦"
+_CODES = r"eur|usd|gbp|chf|sek|nok|dkk|pln|czk|huf|ron|try|inr|jpy|cny|krw|rub|zar|brl|aud|cad"
+_MONEY = (
+    rf"(?:(?:[{_SYMBOLS}]|r\$|us\$|rp\.?|kr\.?|zł|kč|{_CODES})\s?\d[\d.,]*"
+    rf"|(?<![\w.,])\d[\d.,]*\s?(?:[{_SYMBOLS}円元원]|kr\.?|zł|kč|ft|lei|tl|руб|euros?|dollars?"
+    rf"|{_CODES})(?!\w))"
+)
+_PRICE = re.compile(_MONEY, re.I)
+_PRICE_PER = re.compile(_MONEY + r"\s?/\s?[^\W\d]{1,12}(?!\w)", re.I)  # "1 €/Monat", "$4.99/mo"
+
+
+def priced(text: str) -> bool:
+    """An amount of money stands in the text, in any currency."""
+    return bool(_PRICE.search(text))
+
+
+def price_per_period(text: str) -> bool:
+    """A price per period written the way offers write it ("0,99 €/Monat", "Rp49.000/bulan")."""
+    return bool(_PRICE_PER.search(text))
 
 
 def trailing_headlines(

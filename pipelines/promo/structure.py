@@ -9,11 +9,15 @@ A block of the extracted text is looked up in the page tree, and the small box a
   (`signals.link_kind`) is a call to action of that kind, even when the block itself links
   nowhere (the button sits beside it);
 - a box that is mostly links to other pages of the site is a rail of headlines: its label
-  and its headlines go ("Most read in Football" above a list the extraction dropped).
+  and its headlines go ("Most read in Football" above a list the extraction dropped);
+  with one such link, it is a teaser card and the summary beside the headline goes.
 
 - a block inside a link to another article of the site is a teaser card (headline, date
   and summary in one anchor), however long its summary;
-- a block inside a figure is its caption (kind `credit`).
+- a block inside a figure is its caption (kind `credit`);
+- a short line in a widget (a button beside it, hardly any other text) is the widget's
+  label, message or small print ("URL copied", "Share so more people see it", the terms
+  under a "Join us on WhatsApp" button), kind `social`.
 
 Only short blocks that are not running prose are judged by their box: a paragraph of the
 story sits in the article body, a box much larger than any of these.
@@ -28,6 +32,7 @@ from urllib.parse import urlsplit
 
 from archive.text import is_prose, word_count
 from pipelines.promo import signals
+from pipelines.promo.markup import _token_lists
 from pipelines.promo.rules import _squash
 
 BOX_CHARS = 700  # a box larger than this (squashed characters) is the article, not a promo
@@ -83,6 +88,10 @@ def box_verdicts(
                 hit = ("credit", "signal.caption")
             if hit is None and i in short and box is not None:
                 hit = _judge(box, text, page.hostname if page else None, removed)
+            if hit is None and i in short and page and _card(own, squashed[i], page.hostname):
+                hit = ("read_also", "signal.box:card")
+            if hit is None and i in short and _chrome(own, box, squashed[i], sizes):
+                hit = ("social", "signal.box:controls")
             seen.setdefault(i, []).append(hit)
     return {i: hits[0] for i, hits in seen.items() if hits[0] and all(hits)}
 
@@ -179,6 +188,50 @@ def _judge(box: Any, text: str, host: str | None, removed: Sequence[str]) -> tup
     return None
 
 
+_CHROME_EXTRA = 80  # squashed characters a widget may hold besides the line: button labels
+
+
+def _chrome(own: Any, box: Any, block: str, sizes: dict[Any, int]) -> bool:
+    """The (short, not prose) block is the label, message or small print of a page widget:
+    its element, or a small box around it, holds a button (a `<button>`, role=button, a
+    javascript: link, a btn/button class), next to no other text and no picture ("URL
+    copied", "Share so more people see it")."""
+    labels = [_squash(c.text_content()) for c in own.iter() if _control(c)]
+    if any(label and label != block for label in labels):
+        return False  # a button's label inside longer text: a quote and its "Click to Tweet"
+    for node in (own, box):
+        if node is None:
+            continue
+        if node not in sizes:
+            sizes[node] = len(_squash(node.text_content()))
+        if sizes[node] - len(block) > _CHROME_EXTRA:
+            continue
+        controls = [c for c in node.iter() if _control(c)]
+        if controls and not _bare_media(node, controls):
+            return True
+    return False
+
+
+_MEDIA = ("img", "picture", "video", "iframe", "figure")
+
+
+def _bare_media(node: Any, controls: list[Any]) -> bool:
+    """A picture or a video outside the buttons: the line is its title or caption (a
+    zoom button beside an infographic), not a widget's (a share icon inside its button)."""
+    inside = [m for c in controls for m in c.iter(*_MEDIA)]  # held: lxml reuses the proxies
+    return any(m not in inside for m in node.iter(*_MEDIA))
+
+
+def _control(el: Any) -> bool:
+    if not isinstance(el.tag, str):
+        return False
+    if el.tag == "button" or (el.get("role") or "").lower() == "button":
+        return True
+    if el.tag == "a" and str(el.get("href") or "").strip().lower().startswith("javascript:"):
+        return True
+    return any(t in ("btn", "button") for toks in _token_lists(el.get("class") or "") for t in toks)
+
+
 def _holds_prose(box: Any, text: str, removed: Sequence[str]) -> bool:
     """A paragraph of running text in the box that is neither the block nor a block already
     removed (a pitch's own sentences do not make its box a piece of the story)."""
@@ -189,6 +242,49 @@ def _holds_prose(box: Any, text: str, removed: Sequence[str]) -> bool:
         if is_prose(para) and sq != block and not any(sq in r for r in removed):
             return True
     return False
+
+
+def _site(host: str) -> str:
+    """The registered part of a host, roughly: "epaper.example.co.id" -> "example.co.id"."""
+    labels = host.lower().removeprefix("www.").split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2 else 2
+    return ".".join(labels[-keep:])
+
+
+def _card(own: Any, block: str, host: str | None) -> bool:
+    """A teaser card: the block (a summary) and, in the smallest box around it that holds a
+    link, a headline of another article of the site (its e-paper and other sub-domains
+    included), with nothing else in that box but links and a label."""
+    if host is None:
+        return False
+    node = own.getparent()
+    for _ in range(_CLIMB):
+        if node is None or not isinstance(node.tag, str) or node.tag in ("body", "html"):
+            return False
+        inner = list(own.iter("a"))  # the block's own links are its words, not a headline
+        anchors = [
+            a for a in node.iter("a") if a not in inner and block not in _squash(a.text_content())
+        ]
+        if anchors:
+            break
+        node = node.getparent()
+    else:
+        return False
+    size = len(_squash(node.text_content()))
+    if size > BOX_CHARS:
+        return False
+    heads = [a for a in anchors if word_count(a.text_content()) >= 3 and _headline(a, host)]
+    rest = size - len(block)
+    linked = sum(len(_squash(a.text_content())) for a in anchors)
+    return bool(heads) and linked >= 0.7 * rest
+
+
+def _headline(a: Any, host: str) -> bool:
+    href = urlsplit(str(a.get("href") or ""))
+    if href.scheme not in ("", "http", "https"):
+        return False
+    same = href.hostname is None or _site(href.hostname) == _site(host)
+    return same and bool(_ARTICLE_PATH.search(href.path or ""))
 
 
 def _rail(box: Any, text: str, hrefs: list[str], host: str | None) -> bool:

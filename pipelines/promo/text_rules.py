@@ -66,17 +66,33 @@ def _is_label(info: _Info, text: str) -> bool:
     return 0 < info.words <= 8 and not _END_PUNCT.search(text)
 
 
+_TAIL_KINDS = ("subscription", "newsletter", "app")  # not donations: stories end on appeals
+
+
 def _signals(
     blocks: Sequence[Mapping[str, Any]], infos: Sequence[_Info], verdict: dict[int, tuple[str, str]]
 ) -> None:
     """Wording-free signals (pipelines/promo/signals.py): a short block whose links go to a
-    checkout, a newsletter form, an app store or a donation page; headlines after the end."""
+    checkout, a newsletter form, an app store or a donation page (up to 60 words when it
+    names a price or closes the text); a short line with a price per period; headlines
+    after the end."""
     for i, b in enumerate(blocks):
-        if i in verdict or b.get("kind") == "quote" or not b.get("links") or infos[i].speech:
+        if i in verdict or b.get("kind") == "quote" or infos[i].speech:
             continue
-        kind = signals.link_kind(b["links"])
+        text = str(b.get("text") or "")
+        kind = signals.link_kind(b["links"]) if b.get("links") else None
         if kind and infos[i].words <= 30 and (kind != "social" or infos[i].words <= 12):
             verdict[i] = (kind, f"signal.link:{kind}")
+        elif kind == "subscription" and infos[i].words <= 60 and signals.priced(text):
+            verdict[i] = (kind, "signal.offer")  # a price beside a link to the offer
+        elif kind in _TAIL_KINDS and i >= len(blocks) - 2 and infos[i].words <= 60:
+            verdict[i] = (kind, "signal.link_tail")  # the sign-off pitch under the story
+        elif (
+            infos[i].words <= 25
+            and signals.price_per_period(text)
+            and not is_prose(text, int(b.get("link_chars") or 0))
+        ):
+            verdict[i] = ("subscription", "signal.price")  # "0,99 €/Monat", "$4.99/mo"
     words = [info.words for info in infos]
     density = [info.density for info in infos]
     for i, b in enumerate(blocks):
