@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -288,12 +288,26 @@ def backend_copy(
         yield url
 
 
+def server_for(request: pytest.FixtureRequest) -> pg.Server | None:
+    """The PostgreSQL a backend-parametrised fixture needs: the session's, for a lake."""
+    return request.getfixturevalue("pg_server") if request.param == "lake" else None
+
+
+@contextmanager
+def built_backend(
+    request: pytest.FixtureRequest, directory: Path, build: Callable[[Path], Path]
+) -> Iterator[str]:
+    """`build`'s archive (made as a file under `directory`) on the backend of `request.param`."""
+    archive = build(directory / "archive.duckdb")
+    with backend_copy(request.param, archive, directory, server_for(request)) as db:
+        yield db
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The `--db` value of an end-to-end test, once per backend: the embedded DuckDB file, then
     a lake (catalog in a fresh PostgreSQL database, data under tmp_path)."""
-    server = request.getfixturevalue("pg_server") if request.param == "lake" else None
-    with backend_db(request.param, tmp_path, server) as db:
+    with backend_db(request.param, tmp_path, server_for(request)) as db:
         yield db
 
 

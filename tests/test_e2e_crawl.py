@@ -22,6 +22,7 @@ from tests.conftest import (
     config_file,
     run_cli,
     scrapy_crawl,
+    server_for,
     serving_outlet,
 )
 from tests.conftest import rows as _rows
@@ -43,8 +44,7 @@ def archived(
 ) -> Iterator[Crawled]:
     """One crawl per backend, shared by the tests that only read its archive."""
     tmp = tmp_path_factory.mktemp("crawl")
-    server = request.getfixturevalue("pg_server") if request.param == "lake" else None
-    with serving_outlet() as web, backend_db(request.param, tmp, server) as db:
+    with serving_outlet() as web, backend_db(request.param, tmp, server_for(request)) as db:
         yield _crawl_once(web, tmp, db)
 
 

@@ -15,16 +15,14 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.export import Selection, export, parse_when
 from archive.query import QueryError
-from tests.conftest import BACKENDS, backend_copy, rows
+from tests.conftest import BACKENDS, built_backend, rows
 from tests.test_query import ARTICLES, build_archive, html_for, run_cli
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("e")
-    server = request.getfixturevalue("pg_server") if request.param == "lake" else None
-    with backend_copy(request.param, build_archive(tmp / "archive.duckdb"), tmp, server) as url:
-        yield url
+    with built_backend(request, tmp_path_factory.mktemp("e"), build_archive) as db:
+        yield db
 
 
 def test_parquet_partitioned_by_outlet_and_day(db: str, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from archive import query
 from archive.db import writer
 from archive.search import index_articles
 from archive.target import is_lake
-from tests.conftest import BACKENDS, backend_copy
+from tests.conftest import BACKENDS, built_backend
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -110,10 +110,8 @@ def build_archive(path: Path) -> Path:
 @pytest.fixture(scope="module", params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The archive, on each backend (the lake holds it migrated: the same rows and ids)."""
-    tmp = tmp_path_factory.mktemp("q")
-    server = request.getfixturevalue("pg_server") if request.param == "lake" else None
-    with backend_copy(request.param, build_archive(tmp / "archive.duckdb"), tmp, server) as url:
-        yield url
+    with built_backend(request, tmp_path_factory.mktemp("q"), build_archive) as db:
+        yield db
 
 
 # --- helpers -------------------------------------------------------------------------------

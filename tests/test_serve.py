@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from archive.db import writer
-from tests.conftest import BACKENDS, MEDIAWATCH, backend_copy, rows, run_cli
+from tests.conftest import BACKENDS, MEDIAWATCH, built_backend, rows, run_cli
 from tests.test_query import NOW, build_archive
 
 OLD_TEXT = "Les élections municipales approchent.\n\nUn paragraphe retiré depuis."
@@ -110,10 +110,7 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """The app over the archive, on each backend (the lake holds it migrated)."""
-    tmp = tmp_path_factory.mktemp("serve")
-    pg_server = request.getfixturevalue("pg_server") if request.param == "lake" else None
-    file = build_serve_archive(tmp / "archive.duckdb")
-    with backend_copy(request.param, file, tmp, pg_server) as db:
+    with built_backend(request, tmp_path_factory.mktemp("serve"), build_serve_archive) as db:
         s = start_server(db)
         yield s
         stop(s)
