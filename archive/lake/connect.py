@@ -3,6 +3,8 @@ and made the default catalog, so the file backend's SQL (`FROM articles`) runs u
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -52,6 +54,20 @@ def attach(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArchiveError(f"{target.display()}: cannot open the lake: {first}") from None
     return con
+
+
+@contextlib.contextmanager
+def lost_lake(name: str, on_loss: Callable[[], None]) -> Iterator[None]:
+    """A connection lost under the block (PostgreSQL's, or the lake's) as one ArchiveError
+    line, after `on_loss` closed what it broke (the next use opens it again)."""
+    import psycopg
+
+    try:
+        yield
+    except (psycopg.OperationalError, duckdb.IOException, duckdb.ConnectionException) as exc:
+        on_loss()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArchiveError(f"{name}: lost the lake ({first})") from exc
 
 
 def connect_lake_write(target: LakeTarget) -> duckdb.DuckDBPyConnection:

@@ -7,12 +7,10 @@ import contextlib
 from collections.abc import Iterator
 from types import ModuleType
 
-import duckdb
-import psycopg
-
 from archive.db import ArchiveError
 from archive.ingest import IngestResult
 from archive.lake import daemon_state
+from archive.lake.connect import lost_lake
 from archive.lake.home import lake_home
 from archive.lake.ingest import LakeWriter, ingest_spool
 from archive.target import LakeTarget, parse_target
@@ -40,12 +38,8 @@ class LakeStore:
     def session(self) -> Iterator[LakeWriter]:
         """The writer; a lost connection closes it (the next session opens a new one) and is
         one ArchiveError line."""
-        try:
+        with lost_lake(self.name, self.close):
             yield self.writer()
-        except (psycopg.OperationalError, duckdb.IOException, duckdb.ConnectionException) as exc:
-            self.close()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ArchiveError(f"{self.name}: lost the lake ({first})") from exc
 
     def ingest(self, time_budget: float = 2.0) -> IngestResult:
         try:

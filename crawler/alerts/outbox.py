@@ -183,19 +183,17 @@ class LakeOutbox:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        import duckdb
         import psycopg
 
-        try:
-            if self._pg is None:
-                self._open()
-            yield LakeSession(self._pg, self._lake, self.target)
-        except psycopg.errors.LockNotAvailable as exc:  # another daemon is matching: next step
-            raise ArchiveError(f"{self.target.display()}: alerts busy ({exc})") from exc
-        except (psycopg.OperationalError, duckdb.IOException, duckdb.ConnectionException) as exc:
-            self.close()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ArchiveError(f"{self.target.display()}: lost the lake ({first})") from exc
+        from archive.lake.connect import lost_lake
+
+        with lost_lake(self.target.display(), self.close):
+            try:
+                if self._pg is None:
+                    self._open()
+                yield LakeSession(self._pg, self._lake, self.target)
+            except psycopg.errors.LockNotAvailable as exc:  # another daemon is matching
+                raise ArchiveError(f"{self.target.display()}: alerts busy ({exc})") from exc
 
     def close(self) -> None:
         for con in (self._lake, self._pg):
