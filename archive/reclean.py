@@ -126,6 +126,19 @@ class FileRecleaner:
         pass
 
 
+def learned_pending(db: str | os.PathLike[str]) -> bool:
+    """Whether `reclean_learned` may have work: on a lake, asked of PostgreSQL without opening
+    a re-cleaner; the file's queue is read by the re-cleaner's own short reader."""
+    from archive.target import LakeTarget, parse_target
+
+    target = parse_target(os.fspath(db))
+    if isinstance(target, LakeTarget):
+        from archive.lake.boilerplate import pending
+
+        return pending(target)
+    return True
+
+
 def open_recleaner(db: str | os.PathLike[str]) -> Recleaner:
     """The recleaner of the archive `--db` names: a lake URL, or the file."""
     from archive.target import is_lake

@@ -159,6 +159,8 @@ def reclean_learned(db: str | Path, config: Config | None, *, workers: int = 1) 
     their outlet's boilerplate (queued by the ingest in `boilerplate_due`); each re-clean is
     recorded in `daemon_events` and its removed blocks stored as usual. Returns the number
     of articles changed. Call from the archive's writer (daemon loop, end of a crawl)."""
+    if not reclean.learned_pending(db):
+        return 0
     archive = open_recleaner(db)
     try:
         by_outlet: dict[str, list[tuple[str, str]]] = {}

@@ -13,6 +13,8 @@ from typing import Any
 
 from archive.boilerplate import MIN_ARTICLES, WINDOW_DAYS, summed
 from archive.dates import stored as stored_date
+from archive.db import ArchiveError
+from archive.target import LakeTarget, unreachable
 
 _UPSERT = """
 INSERT INTO mediawatch.paragraph_stats AS s
@@ -93,3 +95,16 @@ def load(
         [outlet, min_articles, since],
     ).fetchall()
     return frozenset(str(r[0]) for r in rows)
+
+
+def pending(target: LakeTarget) -> bool:
+    """Whether a learned paragraph waits for its re-clean: one short read-only session, since
+    the daemon asks after every ingest (a re-cleaner's writer would cost a lake ATTACH)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(target.libpq(read_only=True)) as pg:
+            row = pg.execute("SELECT EXISTS (SELECT 1 FROM mediawatch.boilerplate_due)").fetchone()
+    except psycopg.OperationalError as exc:
+        raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
+    return bool(row and row[0])
