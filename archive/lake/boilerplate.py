@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from archive.boilerplate import MIN_ARTICLES, WINDOW_DAYS, summed
+from archive.boilerplate import MIN_ARTICLES, SAMPLE_CHARS, WINDOW_DAYS, summed
 from archive.dates import stored as stored_date
 from archive.db import ArchiveError
 from archive.target import LakeTarget, unreachable
@@ -37,7 +37,7 @@ def paragraphs_entry(
 ) -> list[Any]:
     """What a batch carries (as JSON, in its lake marker) of one new article: its boundary
     paragraphs, each flagged when the article's final text still holds it."""
-    pairs = [[str(h), str(t), bool(t) and str(t)[:300] in text] for h, t in para_hashes]
+    pairs = [[str(h), str(t), bool(t) and str(t)[:SAMPLE_CHARS] in text] for h, t in para_hashes]
     return [outlet, pairs, seen_at.isoformat()]
 
 
@@ -57,7 +57,9 @@ def record(
     )
     if not counts:
         return 0
-    held = {(o, h): t[:300] for o, pairs, _ in entries for h, t, was_held in pairs if was_held}
+    held = {
+        (o, h): t[:SAMPLE_CHARS] for o, pairs, _ in entries for h, t, was_held in pairs if was_held
+    }
     rows = sorted((f"{o}:{h}", o, h, *counts[(o, h)]) for o, h in counts)
     window = timedelta(days=window_days)
     totals = dict(
