@@ -104,6 +104,17 @@ def free(con: psycopg.Connection, outlets: Iterable[str]) -> list[str]:
     return [n for n in names if n not in held_now]
 
 
+def next_expiry(con: psycopg.Connection, holder: str, outlets: Iterable[str]) -> float | None:
+    """Seconds until the first lease of another holder on `outlets` runs out (None: none held):
+    a daemon waits that long, not a whole tick, to take over from one that died."""
+    row = con.execute(
+        "SELECT extract(epoch FROM min(expires_at) - now()) FROM mediawatch.leases "
+        "WHERE outlet = ANY(%s) AND holder IS DISTINCT FROM %s AND expires_at > now()",
+        [sorted(set(outlets)), holder],
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def heartbeat(con: psycopg.Connection, holder: str, home: str | None, ttl: timedelta) -> int:
     """Say this daemon is alive; return how many daemons were seen within `ttl` (itself included)."""
     con.execute(

@@ -70,13 +70,18 @@ class LeaseKeeper(threading.Thread):
     # the thread -----------------------------------------------------------------------------
 
     def run(self) -> None:
+        tick = self.ttl / 3
         while not self._halt.is_set():
+            started = time.monotonic()
+            wait = tick
             try:
-                self.tick()
+                wait = min(tick, self.tick())
             except psycopg.Error as exc:
                 log.warning("leases: %s; retrying", str(exc).strip().splitlines()[0])
                 self._drop_connection()
-            self._halt.wait(self.ttl / 3)
+            # every third of a lease from the tick's start (a slow tick does not stretch the
+            # renewals), sooner when another daemon's lease runs out before that
+            self._halt.wait(max(0.0, wait - (time.monotonic() - started)))
 
     def stop(self) -> None:
         """Stop renewing and give every lease back (the crawls are stopped by then)."""
@@ -89,7 +94,9 @@ class LeaseKeeper(threading.Thread):
         finally:
             self._drop_connection()
 
-    def tick(self) -> None:
+    def tick(self) -> float:
+        """One round of renewing, taking and giving back; returns the seconds until another
+        daemon's lease on our outlets runs out (the moment it may be ours), or a whole lease."""
         con = self._connection()
         ttl = timedelta(seconds=self.ttl)
         started = time.monotonic()
@@ -121,6 +128,9 @@ class LeaseKeeper(threading.Thread):
         for outlet in sorted(taken):
             log.info("%s: lease taken (fence %d)", outlet, taken[outlet])
             self.on_taken(outlet)
+        expires = leases.next_expiry(con, self.holder, names)
+        # measured from the tick's start, a little after the expiry (PostgreSQL's clock decides)
+        return self.ttl if expires is None else time.monotonic() - started + expires + 0.05
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._con is None or self._con.closed:

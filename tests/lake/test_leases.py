@@ -69,3 +69,35 @@ def test_an_expired_lease_is_taken_over_and_the_old_fence_refused(
         assert take(a, "a", ["lemonde"], timedelta(seconds=30)) == {"lemonde": fence_b + 1}, (
             "free again"
         )
+
+
+def test_a_keeper_wakes_when_a_dead_daemons_lease_expires(
+    pg_server: pg.Server, pg_database: str, tmp_path: Path
+) -> None:
+    """Take-over waits for the lease to run out, not for the next tick after that: a daemon
+    that died leaving a lease with 1 s to go loses it after 1 s, though the survivors tick
+    every 2 s (a third of their 6 s lease)."""
+    from crawler.scheduler.leasing import LeaseKeeper
+
+    target = _target(pg_server, pg_database, tmp_path)
+    with psycopg.connect(target.libpq(), autocommit=True) as con:
+        take(con, "dead", ["lemonde"], timedelta(seconds=1))
+    taken: list[float] = []
+    keeper = LeaseKeeper(
+        target,
+        str(tmp_path),
+        6.0,
+        lambda: ["lemonde"],
+        set,
+        lambda _o: taken.append(time.monotonic()),
+    )
+    started = time.monotonic()
+    keeper.start()
+    try:
+        deadline = started + 5
+        while not taken and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        keeper.stop()
+    assert taken, "the expired lease was never taken"
+    assert taken[0] - started < 1.6, f"taken {taken[0] - started:.2f}s after the start"
