@@ -348,14 +348,15 @@ def _query_terms(
 
 def search_in(
     db: str | os.PathLike[str],
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | None,
     query: str,
     *,
     mark: tuple[str, str] = ("**", "**"),
     **filters: Unpack[SearchFilters],
 ) -> list[Hit]:
     """The hits of `query` in the archive `db` names (`con`: its open reader), on either
-    backend: this module's BM25 index in the file, PostgreSQL's text search on a lake."""
+    backend: this module's BM25 index in the file, PostgreSQL's text search on a lake (where
+    `con` may be None: the lake's reader is needed only for hits indexed by an older version)."""
     from archive.target import LakeTarget, parse_target
 
     target = parse_target(os.fspath(db))
@@ -363,6 +364,8 @@ def search_in(
         from archive.lake.search import search as search_lake
 
         return search_lake(target, query, mark=mark, con=con, **filters)
+    if con is None:
+        raise ValueError("search_in: a file archive needs its open reader")
     return search(con, query, mark=mark, **filters)
 
 

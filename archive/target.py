@@ -5,13 +5,19 @@ says the same thing about a malformed URL and none hangs on a server that does n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from archive.db import ArchiveError
+
+if TYPE_CHECKING:
+    import psycopg
 
 CONNECT_TIMEOUT = 5  # seconds: libpq's connect_timeout, for psycopg and the postgres extension
 _SCHEMES = ("postgresql", "postgres")
@@ -146,6 +152,19 @@ def check_reachable(target: LakeTarget) -> None:
 
     try:
         psycopg.connect(target.libpq()).close()
+    except psycopg.OperationalError as exc:
+        raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
+
+
+@contextlib.contextmanager
+def pg_session(target: LakeTarget, *, read_only: bool = False) -> Iterator[psycopg.Connection[Any]]:
+    """A session with the lake's PostgreSQL (committed on leaving, as psycopg's `with`); a lost
+    or refused connection, then or during it, is an ArchiveError in one line naming the lake."""
+    import psycopg
+
+    try:
+        with psycopg.connect(target.libpq(read_only=read_only)) as pg:
+            yield pg
     except psycopg.OperationalError as exc:
         raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
 

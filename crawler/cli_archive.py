@@ -163,18 +163,26 @@ def search_cmd(
     from archive.query import QueryError, check_languages, check_outlets, open_archive, write_rows
     from archive.search import SearchFilters, search_in
     from archive.search_syntax import QuerySyntaxError
+    from archive.target import is_lake
 
     try:
         since_dt, until_dt = parse_when(since), parse_when(until, end=True)
         filters: SearchFilters = {"outlets": outlets, "languages": languages, "since": since_dt,
                                   "until": until_dt, "limit": limit}  # fmt: skip
-        con = open_archive(db_path, sandbox=True, timezone="UTC")
+        # a lake's search is PostgreSQL's alone: its reader (an ATTACH) only checks the names
+        con = (
+            open_archive(db_path, sandbox=True, timezone="UTC")
+            if outlets or languages or not is_lake(db_path)
+            else None
+        )
         try:
-            check_outlets(con, outlets)
-            check_languages(con, languages)
+            if con is not None:
+                check_outlets(con, outlets)
+                check_languages(con, languages)
             hits = search_in(db_path, con, " ".join(terms), **filters)
         finally:
-            con.close()
+            if con is not None:
+                con.close()
     except QuerySyntaxError as exc:
         _fail(f"query: {exc}")
     except (QueryError, ArchiveError) as exc:

@@ -13,8 +13,7 @@ from typing import Any
 
 from archive.boilerplate import MIN_ARTICLES, SAMPLE_CHARS, WINDOW_DAYS, summed
 from archive.dates import stored as stored_date
-from archive.db import ArchiveError
-from archive.target import LakeTarget, unreachable
+from archive.target import LakeTarget, pg_session
 
 _UPSERT = """
 INSERT INTO mediawatch.paragraph_stats AS s
@@ -102,11 +101,7 @@ def load(
 def pending(target: LakeTarget) -> bool:
     """Whether a learned paragraph waits for its re-clean: one short read-only session, since
     the daemon asks after every ingest (a re-cleaner's writer would cost a lake ATTACH)."""
-    import psycopg
 
-    try:
-        with psycopg.connect(target.libpq(read_only=True)) as pg:
-            row = pg.execute("SELECT EXISTS (SELECT 1 FROM mediawatch.boilerplate_due)").fetchone()
-    except psycopg.OperationalError as exc:
-        raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
+    with pg_session(target, read_only=True) as pg:
+        row = pg.execute("SELECT EXISTS (SELECT 1 FROM mediawatch.boilerplate_due)").fetchone()
     return bool(row and row[0])

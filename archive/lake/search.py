@@ -15,6 +15,11 @@ lacks that extension (postgresql-contrib), the plain configurations are used and
 count. Accents go before stemming here (the file backend stems first), so "élections" also
 finds an English "elections"; a prefix matches stems ("électi*" misses English "elect").
 Scores are PostgreSQL's ts_rank_cd, not the file backend's BM25.
+
+The row also holds what a hit shows (url, title, the text for its snippet), so a search is
+answered by PostgreSQL alone: reading 20 hits back from Parquet cost a DuckLake ATTACH and the
+whole text column of every row group holding one (9-13 s at 200,000 articles, growing with the
+text bytes). Rows indexed before those columns existed are read from the lake until a reindex.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from archive.db import ArchiveError
 from archive.search import STEMMERS, Hit, SearchFilters
 from archive.search_syntax import parse_query
-from archive.target import LakeTarget
+from archive.target import LakeTarget, pg_session
 
 if TYPE_CHECKING:
     import duckdb
@@ -59,6 +64,7 @@ class IndexRow:
     published_at: datetime | None
     title: str | None
     text: str | None
+    url: str | None
 
 
 DDL = """
@@ -70,21 +76,27 @@ CREATE TABLE IF NOT EXISTS mediawatch.search_index (
     language TEXT,
     published_at TIMESTAMPTZ,
     config REGCONFIG NOT NULL,
-    doc TSVECTOR NOT NULL
+    doc TSVECTOR NOT NULL,
+    url TEXT,
+    title TEXT,
+    body TEXT
 );
 CREATE INDEX IF NOT EXISTS search_index_doc ON mediawatch.search_index USING gin (doc);
 CREATE INDEX IF NOT EXISTS search_index_recent
     ON mediawatch.search_index (published_at DESC NULLS LAST);
 """
+# An index made before the hits' fields were kept in it (read from the lake until a reindex).
+_DISPLAY_COLUMNS = ("url", "title", "body")
 _UPSERT = """
 INSERT INTO mediawatch.search_index
-    (article_id, version, outlet, language, published_at, config, doc)
+    (article_id, version, outlet, language, published_at, config, doc, url, title, body)
 VALUES (%(id)s, %(version)s, %(outlet)s, %(language)s, %(published_at)s, %(config)s::regconfig,
         setweight(to_tsvector(%(config)s::regconfig, %(title)s), 'A')
-        || to_tsvector(%(config)s::regconfig, %(text)s))
+        || to_tsvector(%(config)s::regconfig, %(text)s), %(url)s, %(shown_title)s, %(text)s)
 ON CONFLICT (article_id) DO UPDATE SET
     version = EXCLUDED.version, outlet = EXCLUDED.outlet, language = EXCLUDED.language,
-    published_at = EXCLUDED.published_at, config = EXCLUDED.config, doc = EXCLUDED.doc
+    published_at = EXCLUDED.published_at, config = EXCLUDED.config, doc = EXCLUDED.doc,
+    url = EXCLUDED.url, title = EXCLUDED.title, body = EXCLUDED.body
 WHERE mediawatch.search_index.version <= EXCLUDED.version
 """
 _PREFIX_CHARS = re.compile(r"[^\w]|_")
@@ -120,6 +132,21 @@ def _unaccented_configs(pg: Any) -> None:
         )
 
 
+def _add_display_columns(pg: Any) -> None:
+    """Columns an older index lacks, added once: ALTER takes the table's exclusive lock even
+    when there is nothing to add, and every writer comes here when it opens."""
+    rows = pg.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'mediawatch' "
+        "AND table_name = 'search_index'"
+    ).fetchall()
+    missing = [c for c in _DISPLAY_COLUMNS if c not in {str(r[0]) for r in rows}]
+    if missing:
+        pg.execute(
+            "ALTER TABLE mediawatch.search_index "
+            + ", ".join(f"ADD COLUMN IF NOT EXISTS {c} TEXT" for c in missing)
+        )
+
+
 def ensure_index(pg: Any) -> str:
     """Create the index (once, under a lock held to the end of this transaction); the prefix
     of the configurations to write with: UNACCENTED, or "" where `unaccent` cannot be
@@ -129,6 +156,7 @@ def ensure_index(pg: Any) -> str:
     with pg.transaction():
         pg.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
         pg.execute(DDL)
+        _add_display_columns(pg)
         try:
             with pg.transaction():  # a savepoint: a refusal leaves the table created
                 _unaccented_configs(pg)
@@ -142,7 +170,7 @@ def rows_of(texts: Iterable[dict[str, Any]]) -> list[IndexRow]:
     """Index rows of the lake writer's article_texts rows (archive/lake/decide.py)."""
     return [
         IndexRow(t["article_id"], t["version"], t["outlet"], t.get("language"),
-                 t.get("published_at"), t.get("title"), t.get("text"))
+                 t.get("published_at"), t.get("title"), t.get("text"), t.get("url"))
         for t in texts
     ]  # fmt: skip
 
@@ -153,7 +181,7 @@ def index_from_lake(pg: Any, lake: Any, ids: Sequence[int], prefix: str) -> int:
     if not ids:
         return 0
     rows = lake.execute(
-        "SELECT id, version, outlet, language, published_at, title, text FROM articles "
+        "SELECT id, version, outlet, language, published_at, title, text, url FROM articles "
         "WHERE id IN (SELECT unnest($ids))",
         {"ids": list(ids)},
     ).fetchall()
@@ -174,6 +202,8 @@ def index_articles(pg: Any, rows: Iterable[IndexRow], prefix: str = UNACCENTED) 
             "config": config_for(r.language, prefix),
             "title": r.title or "",
             "text": r.text or "",
+            "url": r.url,
+            "shown_title": r.title,
         }
         for r in rows
     ]
@@ -196,8 +226,8 @@ def reindex(target: LakeTarget, *, batch: int = 2000) -> int:
             prefix = ensure_index(pg)
             pg.commit()
             cursor = con.execute(
-                "SELECT id, version, outlet, language, published_at, title, text FROM articles "
-                "ORDER BY id"
+                "SELECT id, version, outlet, language, published_at, title, text, url "
+                "FROM articles ORDER BY id"
             )
             while chunk := cursor.fetchmany(batch):
                 done += index_articles(pg, (IndexRow(*r) for r in chunk), prefix)
@@ -287,7 +317,9 @@ def _where(queries: dict[str, _Query], filters: SearchFilters) -> tuple[str, lis
 
 
 def _top(pg: Any, queries: dict[str, _Query], filters: SearchFilters) -> list[tuple[Any, ...]]:
-    """(article id, configuration, score) of the best hits among the recent candidates."""
+    """The best hits among the recent candidates: (article id, configuration, score, url,
+    outlet, title, published_at, language, text); url is NULL where the row predates the
+    display columns."""
     where, params = _where(queries, filters)
     cases = " ".join(
         f"WHEN '{config}'::regconfig THEN ts_rank_cd(doc, {q.rank})"
@@ -300,9 +332,14 @@ def _top(pg: Any, queries: dict[str, _Query], filters: SearchFilters) -> list[tu
             WITH cand AS (
                 SELECT article_id, config, doc FROM mediawatch.search_index WHERE {where}
                 ORDER BY published_at DESC NULLS LAST LIMIT {CANDIDATES}
+            ), best AS (
+                SELECT article_id, config::text AS config, CASE config {cases} END AS score
+                FROM cand ORDER BY score DESC, article_id DESC LIMIT {int(filters.get("limit", 20))}
             )
-            SELECT article_id, config::text, CASE config {cases} END AS score
-            FROM cand ORDER BY score DESC, article_id DESC LIMIT {int(filters.get("limit", 20))}
+            SELECT b.article_id, b.config, b.score, s.url, s.outlet, s.title, s.published_at,
+                   s.language, s.body
+            FROM best b JOIN mediawatch.search_index s USING (article_id)
+            ORDER BY b.score DESC, b.article_id DESC
             """,
             [*params, *ranks],  # the placeholders' order in the text: candidates, then ranks
         ).fetchall()
@@ -370,24 +407,26 @@ def search(
     """The lake's hits for `query`, best first, with the article from the lake (through `con`,
     an open reader of it, if given) and a snippet (ts_headline, matched words between `mark`);
     the filters of archive.search.search."""
-    import psycopg
-
-    with psycopg.connect(target.libpq(read_only=True)) as pg:
+    with pg_session(target, read_only=True) as pg:
         queries = _queries(pg, target, query, filters)
         if not queries or filters.get("limit", 20) <= 0:
             return []
         top = _top(pg, queries, filters)
-        fields = _articles(target, [int(t[0]) for t in top], con) if top else {}
-        found = [(int(i), c, float(score)) for i, c, score in top if int(i) in fields]
+        # (url, outlet, title, published_at, language, text) of each hit, from the index row
+        fields = {int(t[0]): tuple(t[3:]) for t in top if t[3] is not None}
+        older = [int(t[0]) for t in top if t[3] is None]
+        if older:  # indexed before the index kept them: the lake has them
+            fields.update((i, tuple(r[1:])) for i, r in _articles(target, older, con).items())
+        found = [(int(i), str(c), float(score)) for i, c, score, *_ in top if int(i) in fields]
         # (an id indexed, then gone from the lake, is skipped: the next reindex drops it)
-        texts = [(i, c, fields[i][6] or "") for i, c, _ in found]
+        texts = [(i, c, fields[i][5] or "") for i, c, _ in found]
         snippets = _snippets(pg, queries, texts, mark)
         hits = []
         for article_id, _, score in found:
             row = fields[article_id]
             hits.append(
-                Hit(id=article_id, url=row[1], outlet=row[2], title=row[3],
-                    published_at=row[4], language=row[5], score=round(score, 4),
+                Hit(id=article_id, url=row[0], outlet=row[1], title=row[2],
+                    published_at=row[3], language=row[4], score=round(score, 4),
                     snippet=snippets.get(article_id, ""))
             )  # fmt: skip
     return hits
@@ -399,10 +438,8 @@ def matches_per_day(
     """(UTC day of publication, [outlet or language,] matching articles) of every match, not
     only the ranked candidates: the search page's chart and the trends page's series, counted
     in PostgreSQL from the index (it holds each article's current version once)."""
-    import psycopg
-
     series = {None: "", "outlet": ", outlet", "language": ", coalesce(language, '?')"}[by]
-    with psycopg.connect(target.libpq(read_only=True)) as pg:
+    with pg_session(target, read_only=True) as pg:
         queries = _queries(pg, target, query, filters)
         if not queries:
             return []

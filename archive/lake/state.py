@@ -4,14 +4,11 @@ boilerplate from PostgreSQL."""
 
 from __future__ import annotations
 
-import psycopg
-
-from archive.db import ArchiveError
 from archive.lake import boilerplate as lake_boilerplate
 from archive.lake.connect import connect_lake_read
 from archive.lake.schema import schema_version
 from archive.state import CrawlState, archived_state
-from archive.target import LakeTarget, parse_target, unreachable
+from archive.target import LakeTarget, parse_target, pg_session
 
 
 def read_lake_state(db: str, outlet: str) -> CrawlState:
@@ -26,14 +23,11 @@ def read_lake_state(db: str, outlet: str) -> CrawlState:
         state = archived_state(con, outlet)
     finally:
         con.close()
-    try:
-        with psycopg.connect(target.libpq(read_only=True)) as pg:
-            for url, etag, last_modified in pg.execute(
-                "SELECT url, etag, last_modified FROM mediawatch.http_state WHERE outlet = %s",
-                [outlet],
-            ):
-                state.validators[str(url)] = (etag, last_modified)
-            state.boilerplate = lake_boilerplate.load(pg, outlet)
-    except psycopg.OperationalError as exc:
-        raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
+    with pg_session(target, read_only=True) as pg:
+        for url, etag, last_modified in pg.execute(
+            "SELECT url, etag, last_modified FROM mediawatch.http_state WHERE outlet = %s",
+            [outlet],
+        ):
+            state.validators[str(url)] = (etag, last_modified)
+        state.boilerplate = lake_boilerplate.load(pg, outlet)
     return state

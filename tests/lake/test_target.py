@@ -12,6 +12,7 @@ import pytest
 from archive.db import ArchiveError
 from archive.target import CONNECT_TIMEOUT, LakeTarget, check_reachable, parse_target
 from tests import pg
+from tests.conftest import run_cli
 
 
 def test_a_path_is_the_embedded_file() -> None:
@@ -98,3 +99,21 @@ def test_a_running_server_is_reachable(
     target = parse_target(pg_server.url(pg_database, tmp_path))
     assert isinstance(target, LakeTarget)
     check_reachable(target)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("search", "élections"),
+        ("query", "SELECT 1"),
+        ("status",),
+        ("export", "--format", "jsonl", "-o", "-"),
+    ],
+)
+def test_a_reader_command_on_an_unreachable_lake_says_so_in_one_line(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{pg._free_port()}/x?data={tmp_path}"
+    result = run_cli(*command, "--db", url, timeout=30)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot reach the lake's PostgreSQL" in result.stderr and "127.0.0.1" in result.stderr
