@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from archive.db import connect_write  # noqa: E402
 from archive.lake import search as lake_search  # noqa: E402
+from archive.lake import search_index  # noqa: E402
 from archive.lake.connect import attach_sql, connect_lake_read  # noqa: E402
 from archive.lake.extensions import load_lake_extensions  # noqa: E402
 from archive.query import open_archive  # noqa: E402
@@ -65,7 +66,7 @@ def _index_share(url: str, ranges: list[tuple[int, int]], prefix: str) -> None:
                     "FROM article_texts WHERE article_id BETWEEN ? AND ?",
                     [first, last],
                 ).fetchall()
-                lake_search.index_articles(con, (lake_search.IndexRow(*r) for r in rows), prefix)
+                search_index.index_articles(con, (search_index.IndexRow(*r) for r in rows), prefix)
                 con.commit()
     finally:
         lake.close()
@@ -76,7 +77,7 @@ def index_lake(target: LakeTarget, url: str, articles: int, jobs: int) -> tuple[
     import psycopg
 
     with psycopg.connect(target.libpq()) as con:
-        prefix = lake_search.ensure_index(con)
+        prefix = search_index.ensure_index(con)
         con.execute("DROP INDEX mediawatch.search_index_doc, mediawatch.search_index_recent")
         con.commit()
     step = 5_000
@@ -96,7 +97,7 @@ def index_lake(target: LakeTarget, url: str, articles: int, jobs: int) -> tuple[
     started = time.perf_counter()
     with psycopg.connect(target.libpq()) as con:
         con.execute("SET maintenance_work_mem = '1GB'")
-        lake_search.ensure_index(con)  # the DDL makes the two indexes again
+        search_index.ensure_index(con)  # the DDL makes the two indexes again
         con.commit()
         con.autocommit = True
         con.execute("VACUUM ANALYZE mediawatch.search_index")  # what autovacuum does in time
@@ -184,8 +185,8 @@ def matches(target: LakeTarget, query: str, filters: dict[str, Any]) -> int:
         configs = [
             r[0] for r in con.execute("SELECT DISTINCT config::text FROM mediawatch.search_index")
         ]
-        where, params = lake_search._where(
-            {c: lake_search._query(items, c) for c in configs},
+        where, params = lake_search.where_clause(
+            {c: lake_search.tsqueries(items, c) for c in configs},
             filters,  # type: ignore[arg-type]
         )
         row = con.execute(
@@ -222,13 +223,15 @@ def breakdown(target: LakeTarget, query: str) -> str:
 
     items = parse_query(query).items
     with psycopg.connect(target.libpq(read_only=True)) as con:
-        configs = step("configurations (DISTINCT)", lambda: lake_search._configs(con, target, ()))
-        queries = {c: lake_search._query(items, c) for c in configs}
+        configs = step(
+            "configurations (DISTINCT)", lambda: lake_search.index_configs(con, target, ())
+        )
+        queries = {c: lake_search.tsqueries(items, c) for c in configs}
         top = step(
-            "candidates, rank and the hits' rows", lambda: lake_search._top(con, queries, {})
+            "candidates, rank and the hits' rows", lambda: lake_search.top_hits(con, queries, {})
         )
         texts = [(int(t[0]), str(t[1]), t[8] or "") for t in top]
-        step("snippets", lambda: lake_search._snippets(con, queries, texts, ("**", "**")))
+        step("snippets", lambda: lake_search.snippets_of(con, queries, texts, ("**", "**")))
     return ", ".join(f"{k} {v:.0f} ms" for k, v in spent.items())
 
 

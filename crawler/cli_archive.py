@@ -331,7 +331,7 @@ def reindex_cmd(full: bool, compact: bool, db_path: str) -> None:
     try:
         target = parse_target(db_path)
         if isinstance(target, LakeTarget):  # the lake's index lives in PostgreSQL: rebuilt whole
-            from archive.lake.search import reindex
+            from archive.lake.search_index import reindex
 
             n = reindex(target)
             click.echo(f"{n} articles indexed in {time.perf_counter() - t0:.1f} s", err=True)

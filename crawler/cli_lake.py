@@ -75,7 +75,7 @@ def migrate_cmd(source: str, to: str, batch: int | None) -> None:
     added = sum(result.added.values())
     click.echo(f"{added} rows added to {target.display()}", err=True)
     if added:  # the lake's search index is PostgreSQL's: built from what the lake now holds
-        from archive.lake.search import reindex
+        from archive.lake.search_index import reindex
 
         try:
             click.echo(f"{reindex(target)} articles indexed for search", err=True)

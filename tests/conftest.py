@@ -278,7 +278,7 @@ def backend_copy(
         yield str(archive)
         return
     from archive.lake.migrate import migrate_archive
-    from archive.lake.search import reindex
+    from archive.lake.search_index import reindex
 
     with backend_db(kind, directory, server) as url:
         target = parse_target(url)

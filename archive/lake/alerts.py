@@ -30,6 +30,7 @@ import duckdb
 
 from archive.alerts import CLUSTER_OF, FEED_ENTRIES, IN_DOUBT, AlertSpec, Claimed, by_cluster
 from archive.lake import search as lake_search
+from archive.lake.search_index import ensure_index
 from archive.search import SearchFilters
 from archive.target import LakeTarget
 
@@ -42,7 +43,7 @@ ARTICLE_KEYS = ("id", "outlet", "title", "url", "published_at", "language")
 
 def ensure_alerts(pg: Any) -> None:
     """The search index with its settled_xid column (added once, under a lock)."""
-    lake_search.ensure_index(pg)
+    ensure_index(pg)
     have = pg.execute(
         "SELECT 1 FROM information_schema.columns WHERE table_schema = 'mediawatch' "
         "AND table_name = 'search_index' AND column_name = 'settled_xid'"
@@ -72,12 +73,12 @@ def _candidates(
     alert that snapshot `after` did not see (all, newest first, when None), the tsqueries)."""
     languages = spec.languages
     filters: SearchFilters = {"outlets": list(spec.outlets), "languages": list(languages)}
-    configs = lake_search._configs(pg, target, languages)
-    queries = {c: lake_search._query(spec.query.items, c) for c in configs}
+    configs = lake_search.index_configs(pg, target, languages)
+    queries = {c: lake_search.tsqueries(spec.query.items, c) for c in configs}
     if not queries:
         row = pg.execute("SELECT pg_current_snapshot()::text").fetchone()
         return str(row[0]), {}, queries
-    where, params = lake_search._where(queries, filters)
+    where, params = lake_search.where_clause(queries, filters)
     if after is None:
         news, news_p, order = "true", [], f"ORDER BY c.article_id DESC LIMIT {PREVIEW}"
     else:
@@ -114,7 +115,7 @@ def _matched(
     if missing:
         log.warning("alerts: %d indexed articles not in the lake, not alerted on", missing)
     texts = [(int(r[0]), found[int(r[0])], r[2] or "") for r in rows]
-    snippets = lake_search._snippets(pg, queries, texts, ("", ""))
+    snippets = lake_search.snippets_of(pg, queries, texts, ("", ""))
     return [
         {
             "cluster_id": int(r[1]),

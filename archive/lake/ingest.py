@@ -32,7 +32,7 @@ A run started under a lease fence that is no longer the outlet's (another daemon
 outlet over) is refused: its records are dropped, counted as `fenced`, logged, and the run
 is marked `fenced` (archive/lake/runs.py).
 
-The search index (PostgreSQL text search, archive/lake/search.py) is written in the settle
+The search index (PostgreSQL text search, archive/lake/search_index.py) is written in the settle
 transaction of step 5, from the batch's texts (or, for a dead writer's batch, from the lake),
 so an article is searchable exactly when its batch is settled.
 
@@ -67,7 +67,7 @@ from archive.ingest import IngestResult
 from archive.lake import bands as lake_bands
 from archive.lake import claims
 from archive.lake import runs as lake_runs
-from archive.lake import search as lake_search
+from archive.lake import search_index as lake_search
 from archive.lake.boilerplate import paragraphs_entry
 from archive.lake.decide import Batch, Plan
 from archive.lake.rows import append

@@ -31,7 +31,7 @@ import duckdb
 
 from archive.ingest import ARTICLE_COLUMNS, article_values
 from archive.lake import boilerplate as lake_boilerplate
-from archive.lake import search as lake_search
+from archive.lake import search_index as lake_search
 from archive.lake.connect import connect_lake_read
 from archive.lake.ingest import LakeWriter
 from archive.lake.rows import append

@@ -1,7 +1,6 @@
-"""Full-text search on a lake, by PostgreSQL's own text search (the fts extension cannot index
-DuckLake tables): one row per article in `mediawatch.search_index`, its title and text as a
-tsvector in the configuration of its language (Snowball stemmers, as the file backend's), a
-GIN index over them.
+"""Full-text search on a lake, read: PostgreSQL's text search over the index that
+archive/lake/search_index.py writes, answered by PostgreSQL alone (the index row holds what a
+hit shows; rows of an older index are read from the lake until a reindex).
 
 The query syntax is the file backend's (archive.search_syntax): words OR-ed and ranked;
 "phrases", +required words, `a AND b` and prefix* required; -words excluded. Each language's
@@ -9,232 +8,31 @@ configuration stems the query its own way and matches only the articles of that 
 Ranking is ts_rank_cd over a bounded candidate set: the CANDIDATES most recent matches, so a
 word found in every article costs one index scan and a short sort, not a sort of them all
 (a user asking for such a word wants recent articles; rarer words rank all their matches).
-Accents are folded as in the file backend ("elections" finds "élections") by copies of the
-configurations with the `unaccent` dictionary first (schema mediawatch); where the server
-lacks that extension (postgresql-contrib), the plain configurations are used and accents
-count. Accents go before stemming here (the file backend stems first), so "élections" also
-finds an English "elections"; a prefix matches stems ("électi*" misses English "elect").
-Scores are PostgreSQL's ts_rank_cd, not the file backend's BM25.
-
-The row also holds what a hit shows (url, title, the text for its snippet), so a search is
-answered by PostgreSQL alone: reading 20 hits back from Parquet cost a DuckLake ATTACH and the
-whole text column of every row group holding one (9-13 s at 200,000 articles, growing with the
-text bytes). Rows indexed before those columns existed are read from the lake until a reindex.
+Accents go before stemming here (the file backend stems first), so "élections" also finds an
+English "elections"; a prefix matches stems ("électi*" misses English "elect"). Scores are
+PostgreSQL's ts_rank_cd, not the file backend's BM25.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Unpack
 
 from archive.db import ArchiveError
-from archive.search import STEMMERS, Hit, SearchFilters
+from archive.lake.search_index import UNACCENTED, config_for, known_config
+from archive.search import Hit, SearchFilters
 from archive.search_syntax import parse_query
 from archive.target import LakeTarget, pg_session
 
 if TYPE_CHECKING:
     import duckdb
 
-logger = logging.getLogger(__name__)
-
 CANDIDATES = 20_000
-UNACCENTED = "mediawatch."  # the schema of the accent-folding copies of the configurations
-_LOCK_KEY = 0x6D775F7365617263  # "mw_searc": creation of the index and its configurations
-# The text search configurations PostgreSQL 15 ships (SELECT cfgname FROM pg_ts_config).
-PG_CONFIGS = frozenset((
-    "simple", "arabic", "armenian", "basque", "catalan", "danish", "dutch", "english", "finnish",
-    "french", "german", "greek", "hindi", "hungarian", "indonesian", "irish", "italian",
-    "lithuanian", "nepali", "norwegian", "portuguese", "romanian", "russian", "serbian",
-    "spanish", "swedish", "tamil", "turkish", "yiddish",
-))  # fmt: skip
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    """What the index needs of one article's current version."""
-
-    id: int
-    version: int
-    outlet: str
-    language: str | None
-    published_at: datetime | None
-    title: str | None
-    text: str | None
-    url: str | None
-
-
-DDL = """
-CREATE SCHEMA IF NOT EXISTS mediawatch;
-CREATE TABLE IF NOT EXISTS mediawatch.search_index (
-    article_id BIGINT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    outlet TEXT NOT NULL,
-    language TEXT,
-    published_at TIMESTAMPTZ,
-    config REGCONFIG NOT NULL,
-    doc TSVECTOR NOT NULL,
-    url TEXT,
-    title TEXT,
-    body TEXT
-);
-CREATE INDEX IF NOT EXISTS search_index_doc ON mediawatch.search_index USING gin (doc);
-CREATE INDEX IF NOT EXISTS search_index_recent
-    ON mediawatch.search_index (published_at DESC NULLS LAST);
-"""
-# An index made before the hits' fields were kept in it (read from the lake until a reindex).
-_DISPLAY_COLUMNS = ("url", "title", "body")
-_UPSERT = """
-INSERT INTO mediawatch.search_index
-    (article_id, version, outlet, language, published_at, config, doc, url, title, body)
-VALUES (%(id)s, %(version)s, %(outlet)s, %(language)s, %(published_at)s, %(config)s::regconfig,
-        setweight(to_tsvector(%(config)s::regconfig, %(title)s), 'A')
-        || to_tsvector(%(config)s::regconfig, %(text)s), %(url)s, %(shown_title)s, %(text)s)
-ON CONFLICT (article_id) DO UPDATE SET
-    version = EXCLUDED.version, outlet = EXCLUDED.outlet, language = EXCLUDED.language,
-    published_at = EXCLUDED.published_at, config = EXCLUDED.config, doc = EXCLUDED.doc,
-    url = EXCLUDED.url, title = EXCLUDED.title, body = EXCLUDED.body
-WHERE mediawatch.search_index.version <= EXCLUDED.version
-"""
 _PREFIX_CHARS = re.compile(r"[^\w]|_")
 # Snippets as the file backend's: about 30 words, matched ones as **word**.
 SNIPPET = 'StartSel="{0}", StopSel="{1}", MaxWords=30, MinWords=15, ShortWord=1'
-
-
-def config_for(language: str | None, prefix: str = "") -> str:
-    """The text search configuration of an article's language ('simple': no stemming)."""
-    name = STEMMERS.get((language or "").lower(), "simple")
-    return prefix + (name if name in PG_CONFIGS else "simple")
-
-
-def _known(config: str) -> bool:
-    """A configuration name safe to write into SQL: one of ours."""
-    return config.removeprefix(UNACCENTED) in PG_CONFIGS
-
-
-def _unaccented_configs(pg: Any) -> None:
-    pg.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
-    have = {
-        str(r[0])
-        for r in pg.execute(
-            "SELECT cfgname FROM pg_ts_config WHERE cfgnamespace = 'mediawatch'::regnamespace"
-        )
-    }
-    for name in sorted(PG_CONFIGS - have):
-        dictionary = "simple" if name == "simple" else f"{name}_stem"
-        pg.execute(f"CREATE TEXT SEARCH CONFIGURATION mediawatch.{name} (COPY = pg_catalog.{name})")
-        pg.execute(
-            f"ALTER TEXT SEARCH CONFIGURATION mediawatch.{name} "
-            f"ALTER MAPPING FOR hword, hword_part, word WITH unaccent, {dictionary}"
-        )
-
-
-def _add_display_columns(pg: Any) -> None:
-    """Columns an older index lacks, added once: ALTER takes the table's exclusive lock even
-    when there is nothing to add, and every writer comes here when it opens."""
-    rows = pg.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'mediawatch' "
-        "AND table_name = 'search_index'"
-    ).fetchall()
-    missing = [c for c in _DISPLAY_COLUMNS if c not in {str(r[0]) for r in rows}]
-    if missing:
-        pg.execute(
-            "ALTER TABLE mediawatch.search_index "
-            + ", ".join(f"ADD COLUMN IF NOT EXISTS {c} TEXT" for c in missing)
-        )
-
-
-def ensure_index(pg: Any) -> str:
-    """Create the index (once, under a lock held to the end of this transaction); the prefix
-    of the configurations to write with: UNACCENTED, or "" where `unaccent` cannot be
-    created (said in the log)."""
-    import psycopg
-
-    with pg.transaction():
-        pg.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-        pg.execute(DDL)
-        _add_display_columns(pg)
-        try:
-            with pg.transaction():  # a savepoint: a refusal leaves the table created
-                _unaccented_configs(pg)
-        except psycopg.Error as exc:
-            logger.warning("lake search: accents count (no unaccent dictionary: %s)", exc)
-            return ""
-    return UNACCENTED
-
-
-def rows_of(texts: Iterable[dict[str, Any]]) -> list[IndexRow]:
-    """Index rows of the lake writer's article_texts rows (archive/lake/decide.py)."""
-    return [
-        IndexRow(t["article_id"], t["version"], t["outlet"], t.get("language"),
-                 t.get("published_at"), t.get("title"), t.get("text"), t.get("url"))
-        for t in texts
-    ]  # fmt: skip
-
-
-def index_from_lake(pg: Any, lake: Any, ids: Sequence[int], prefix: str) -> int:
-    """Index the current version of these articles as the lake holds them (a batch a dead
-    writer committed: its texts are in the lake, not in memory)."""
-    if not ids:
-        return 0
-    rows = lake.execute(
-        "SELECT id, version, outlet, language, published_at, title, text, url FROM articles "
-        "WHERE id IN (SELECT unnest($ids))",
-        {"ids": list(ids)},
-    ).fetchall()
-    return index_articles(pg, (IndexRow(*r) for r in rows), prefix)
-
-
-def index_articles(pg: Any, rows: Iterable[IndexRow], prefix: str = UNACCENTED) -> int:
-    """Upsert the rows (psycopg connection `pg`, in its transaction) with the configurations
-    ensure_index gave; an older version never replaces a newer one, so a replayed batch
-    changes nothing."""
-    params = [
-        {
-            "id": r.id,
-            "version": r.version,
-            "outlet": r.outlet,
-            "language": r.language,
-            "published_at": r.published_at,
-            "config": config_for(r.language, prefix),
-            "title": r.title or "",
-            "text": r.text or "",
-            "url": r.url,
-            "shown_title": r.title,
-        }
-        for r in rows
-    ]
-    if params:
-        with pg.cursor() as cur:
-            cur.executemany(_UPSERT, params)
-    return len(params)
-
-
-def reindex(target: LakeTarget, *, batch: int = 2000) -> int:
-    """(Re)build the index from the lake's articles: after `mediawatch migrate`, or to repair."""
-    import psycopg
-
-    from archive.lake.connect import connect_lake_read
-
-    con = connect_lake_read(target)
-    done = 0
-    try:
-        with psycopg.connect(target.libpq()) as pg:
-            prefix = ensure_index(pg)
-            pg.commit()
-            cursor = con.execute(
-                "SELECT id, version, outlet, language, published_at, title, text, url "
-                "FROM articles ORDER BY id"
-            )
-            while chunk := cursor.fetchmany(batch):
-                done += index_articles(pg, (IndexRow(*r) for r in chunk), prefix)
-                pg.commit()
-    finally:
-        con.close()
-    return done
 
 
 def _term(role: str, token: str, config: str) -> tuple[str, str] | None:
@@ -249,7 +47,7 @@ def _term(role: str, token: str, config: str) -> tuple[str, str] | None:
 
 
 @dataclass(frozen=True)
-class _Query:
+class Query:
     """One configuration's tsqueries: what a hit must match and what ranks it, with the
     parameters of each in the order of their placeholders."""
 
@@ -259,7 +57,7 @@ class _Query:
     rank_params: list[Any]
 
 
-def _query(items: Sequence[tuple[str, str]], config: str) -> _Query:
+def tsqueries(items: Sequence[tuple[str, str]], config: str) -> Query:
     groups: dict[str, list[tuple[str, str]]] = {"need": [], "may": [], "not": []}
     for token, role in items:
         term = _term(role, token, config)
@@ -277,10 +75,10 @@ def _query(items: Sequence[tuple[str, str]], config: str) -> _Query:
     if nope:
         match, match_p = f"{match} && !!({nope})", [*match_p, *nope_p]
     rank = " || ".join(f"({q})" for q in (need, may) if q)
-    return _Query(match, match_p, rank, [*need_p, *may_p])
+    return Query(match, match_p, rank, [*need_p, *may_p])
 
 
-def _configs(pg: Any, target: LakeTarget, languages: Sequence[str]) -> list[str]:
+def index_configs(pg: Any, target: LakeTarget, languages: Sequence[str]) -> list[str]:
     """The configurations the index holds articles in, narrowed to `languages`."""
     present = pg.execute("SELECT to_regclass('mediawatch.search_index')").fetchone()
     if not present or present[0] is None:
@@ -289,12 +87,12 @@ def _configs(pg: Any, target: LakeTarget, languages: Sequence[str]) -> list[str]
             "reindex --db` with this URL once; crawls keep it current after that)"
         )
     rows = pg.execute("SELECT DISTINCT config::text FROM mediawatch.search_index").fetchall()
-    configs = sorted(str(r[0]) for r in rows if _known(str(r[0])))
+    configs = sorted(str(r[0]) for r in rows if known_config(str(r[0])))
     wanted = {config_for(lang) for lang in languages}
     return [c for c in configs if not wanted or c.removeprefix(UNACCENTED) in wanted]
 
 
-def _where(queries: dict[str, _Query], filters: SearchFilters) -> tuple[str, list[Any]]:
+def where_clause(queries: dict[str, Query], filters: SearchFilters) -> tuple[str, list[Any]]:
     """The candidates' WHERE clause: a match in the article's own configuration, then the
     filters; its parameters in the order of the placeholders."""
     params: list[Any] = []
@@ -316,11 +114,11 @@ def _where(queries: dict[str, _Query], filters: SearchFilters) -> tuple[str, lis
     return " AND ".join(clauses), params
 
 
-def _top(pg: Any, queries: dict[str, _Query], filters: SearchFilters) -> list[tuple[Any, ...]]:
+def top_hits(pg: Any, queries: dict[str, Query], filters: SearchFilters) -> list[tuple[Any, ...]]:
     """The best hits among the recent candidates: (article id, configuration, score, url,
     outlet, title, published_at, language, text); url is NULL where the row predates the
     display columns."""
-    where, params = _where(queries, filters)
+    where, params = where_clause(queries, filters)
     cases = " ".join(
         f"WHEN '{config}'::regconfig THEN ts_rank_cd(doc, {q.rank})"
         for config, q in queries.items()
@@ -346,7 +144,7 @@ def _top(pg: Any, queries: dict[str, _Query], filters: SearchFilters) -> list[tu
     )
 
 
-def _articles(
+def lake_fields(
     target: LakeTarget, ids: list[int], con: duckdb.DuckDBPyConnection | None = None
 ) -> dict[int, tuple[Any, ...]]:
     """The hits' fields from article_texts itself, not the `articles` view: a literal id list
@@ -370,8 +168,8 @@ def _articles(
     return {int(r[0]): r for r in rows}
 
 
-def _snippets(
-    pg: Any, queries: dict[str, _Query], texts: list[tuple[int, str, str]], mark: tuple[str, str]
+def snippets_of(
+    pg: Any, queries: dict[str, Query], texts: list[tuple[int, str, str]], mark: tuple[str, str]
 ) -> dict[int, str]:
     """ts_headline of every hit: one statement per configuration, not one per hit."""
     options = SNIPPET.format(*(m.replace('"', "") for m in mark))
@@ -389,11 +187,13 @@ def _snippets(
     return out
 
 
-def _queries(pg: Any, target: LakeTarget, query: str, filters: SearchFilters) -> dict[str, _Query]:
+def queries_for(
+    pg: Any, target: LakeTarget, query: str, filters: SearchFilters
+) -> dict[str, Query]:
     """The query in each configuration the index holds (those of `languages` if given)."""
     items = parse_query(query).items
-    configs = _configs(pg, target, filters.get("languages", ()))
-    return {config: _query(items, config) for config in configs}
+    configs = index_configs(pg, target, filters.get("languages", ()))
+    return {config: tsqueries(items, config) for config in configs}
 
 
 def search(
@@ -408,19 +208,19 @@ def search(
     an open reader of it, if given) and a snippet (ts_headline, matched words between `mark`);
     the filters of archive.search.search."""
     with pg_session(target, read_only=True) as pg:
-        queries = _queries(pg, target, query, filters)
+        queries = queries_for(pg, target, query, filters)
         if not queries or filters.get("limit", 20) <= 0:
             return []
-        top = _top(pg, queries, filters)
+        top = top_hits(pg, queries, filters)
         # (url, outlet, title, published_at, language, text) of each hit, from the index row
         fields = {int(t[0]): tuple(t[3:]) for t in top if t[3] is not None}
         older = [int(t[0]) for t in top if t[3] is None]
         if older:  # indexed before the index kept them: the lake has them
-            fields.update((i, tuple(r[1:])) for i, r in _articles(target, older, con).items())
+            fields.update((i, tuple(r[1:])) for i, r in lake_fields(target, older, con).items())
         found = [(int(i), str(c), float(score)) for i, c, score, *_ in top if int(i) in fields]
         # (an id indexed, then gone from the lake, is skipped: the next reindex drops it)
         texts = [(i, c, fields[i][5] or "") for i, c, _ in found]
-        snippets = _snippets(pg, queries, texts, mark)
+        snippets = snippets_of(pg, queries, texts, mark)
         hits = []
         for article_id, _, score in found:
             row = fields[article_id]
@@ -440,10 +240,10 @@ def matches_per_day(
     in PostgreSQL from the index (it holds each article's current version once)."""
     series = {None: "", "outlet": ", outlet", "language": ", coalesce(language, '?')"}[by]
     with pg_session(target, read_only=True) as pg:
-        queries = _queries(pg, target, query, filters)
+        queries = queries_for(pg, target, query, filters)
         if not queries:
             return []
-        where, params = _where(queries, filters)
+        where, params = where_clause(queries, filters)
         keys = "1" + (", 2" if by else "")
         rows = pg.execute(
             f"""SELECT (published_at AT TIME ZONE 'UTC')::date AS day{series}, count(*)

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from archive.lake import search as lake_search
+from archive.lake import search_index as lake_search
 from archive.lake.connect import connect_lake_read
 from archive.lake.home import HOME_ENV
 from archive.target import LakeTarget

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from archive.lake.search import IndexRow, ensure_index, index_articles
+from archive.lake.search_index import IndexRow, ensure_index, index_articles
 from archive.target import LakeTarget, parse_target
 from tests import pg
 from tests.conftest import run_cli
