@@ -96,3 +96,37 @@ def test_a_crawled_article_is_alerted_once_by_webhook_and_feed(
         "webhook": (1, 0, 0),
     }
     assert row["channels"]["atom"]["target"] == str(feed)
+
+
+def test_a_delivery_that_keeps_failing_is_recorded_as_a_daemon_event(
+    tmp_path: Path, backend: str, fake_outlet: FakeWeb
+) -> None:
+    """Given up after max_attempts: the delivery is 'failed' and a daemon_events row says
+    which alert and why, on the lake as in the file (a user finds it with a query)."""
+    hook = WebhookReceiver(statuses=[500] * 10).start()
+    try:
+        config = tmp_path / "outlets.toml"
+        config.write_text(
+            outlet_config(fake_outlet.base) + f'\n[[alert]]\nname = "methane"\nquery = "{QUERY}"\n'
+            f'webhook = "{hook.url}"\nmax_attempts = 2\nretry = "0.2s"\n'
+        )
+        loaded = load_config(config)
+        if not is_lake(backend):
+            Path(backend).parent.mkdir(parents=True, exist_ok=True)
+        service = AlertService(backend if is_lake(backend) else Path(backend), lambda: loaded)
+        try:
+            drive(service, lambda: listed(config, backend)[0]["started"], 60)
+            crawl = run_cli("crawl", "--config", str(config), "--db", backend)
+            assert crawl.returncode == 0, crawl.stderr
+            service.ingested()
+            drive(service, lambda: listed(config, backend)[0]["channels"]["webhook"]["failed"], 60)
+        finally:
+            service.close()
+    finally:
+        hook.stop()
+    events = run_cli("query", "--db", backend, "--format", "json",
+                     "SELECT message FROM daemon_events WHERE kind = 'alert_failed'")  # fmt: skip
+    assert events.returncode == 0, events.stderr
+    (event,) = json.loads(events.stdout)
+    assert event["message"].startswith("methane: webhook delivery"), event
+    assert "gave up after 2 attempts" in event["message"] and "500" in event["message"]

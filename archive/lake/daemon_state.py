@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive.lake import runs as lake_runs
 from archive.lake.ingest import LakeWriter
 from archive.lake.rows import append
 from archive.runs import STATE_COLUMNS, NoStatusView
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["NoStatusView"]
 
@@ -25,13 +28,13 @@ def change_runs(con: LakeWriter, rows: list[dict[str, Any]]) -> None:
     with con.pg.transaction():
         lake_runs.apply_post(con.pg, {"runs": rows})
     now = datetime.now(UTC)
-    _append(con, "crawl_run_log", [lake_runs.log_row(r, now) for r in rows])
+    _append(con.lake, "crawl_run_log", [lake_runs.log_row(r, now) for r in rows])
 
 
-def _append(con: LakeWriter, table: str, rows: list[dict[str, Any]]) -> None:
-    con.lake.execute("BEGIN")
-    append(con.lake, table, rows)
-    con.lake.execute("COMMIT")
+def _append(lake: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    lake.execute("BEGIN")
+    append(lake, table, rows)
+    lake.execute("COMMIT")
 
 
 def verdict(old: str, old_message: str | None, new: str, message: str) -> tuple[str, str | None]:
@@ -161,7 +164,7 @@ def save_outlet_state(con: LakeWriter, outlet: str, **state: Any) -> None:
         + ", ".join(f"{c} = excluded.{c}" for c in _STATE[1:]),
         [values[c] for c in _STATE],
     )
-    _append(con, "outlet_state_log", [{**values, "recorded_at": datetime.now(UTC)}])
+    _append(con.lake, "outlet_state_log", [{**values, "recorded_at": datetime.now(UTC)}])
 
 
 def record_events(
@@ -169,6 +172,15 @@ def record_events(
     events: Iterable[tuple[datetime, str, str | None, str | None]],
     pid: int | None = None,
 ) -> None:
+    append_events(con.lake, events, pid)
+
+
+def append_events(
+    lake: duckdb.DuckDBPyConnection,
+    events: Iterable[tuple[datetime, str, str | None, str | None]],
+    pid: int | None = None,
+) -> None:
+    """daemon_events rows, (at, kind, outlet, message) each, in one lake commit."""
     rows = [
         {
             "event_at": at,
@@ -180,4 +192,4 @@ def record_events(
         for at, kind, outlet, message in events
     ]
     if rows:
-        _append(con, "daemon_events", rows)
+        _append(lake, "daemon_events", rows)

@@ -147,7 +147,18 @@ class LakeSession(_Bound):
         return self.con.transaction()
 
     def record_events(self, events: Events) -> None:
-        """Not on a lake yet (its daemon_events are written by a lake writer): logged only."""
+        """Appended to the lake's daemon_events through a writer of its own, opened for them:
+        the session's lake connection only reads, and a given-up delivery is rare. Committed
+        before the deliveries' PostgreSQL transaction: a crash between the two records the
+        give-up twice (the delivery is tried again), never not at all."""
+        from archive.lake.connect import attach
+        from archive.lake.daemon_state import append_events
+
+        writer = attach(self.target, read_only=False)
+        try:
+            append_events(writer, events)
+        finally:
+            writer.close()
 
 
 class LakeOutbox:
