@@ -48,11 +48,14 @@ STATS: Counter[str] = Counter()  # full_loads, file_loads, file_writes, rebuilds
 _EMPTY = np.zeros(0, dtype=np.uint32)
 
 
+KEY_MASK = 0xFFFFFFFF  # a band hash's low 32 bits are its key (SQL: hash & KEY_MASK)
+
+
 def band_key(band_hash: int) -> int:
     """The index key of a band hash: its low 32 bits. Halves the index (8 bytes a row
     instead of 16: 336 MB at 1M articles, not 670); the rare extra candidate a shortened key
     brings (~0.01 per article at 1M) is rejected by the exact check like any other."""
-    return int(band_hash) & 0xFFFFFFFF
+    return int(band_hash) & KEY_MASK
 
 
 def _merge(
@@ -144,7 +147,7 @@ class BandIndex:
         # Sorted here rather than by ORDER BY: numpy sorts 42M uint32 in a few seconds, DuckDB's
         # sort of the same rows took 29 s at 1M articles.
         res = con.execute(
-            "SELECT (hash & 4294967295)::UINTEGER AS k, article_id::UINTEGER AS a FROM lsh_bands "
+            f"SELECT (hash & {KEY_MASK})::UINTEGER AS k, article_id::UINTEGER AS a FROM lsh_bands "
             "WHERE article_id > ?",
             [after],
         ).fetchnumpy()

@@ -4,8 +4,10 @@ Articles (with their versions, URLs, removed blocks, dedup decisions, bands) and
 batches of ids, each batch one lake transaction that adds only the rows the lake lacks
 (an anti-join on the batch's key range), so a killed run leaves whole batches and the next
 run adds exactly what is missing. The PostgreSQL claims (article keys, URLs, record ids)
-follow each batch with ON CONFLICT DO NOTHING semantics; the small mutable tables go last,
-compared with the lake's latest-wins views. Search tables are not moved: the fts index
+follow each batch with ON CONFLICT DO NOTHING semantics (with what the writers decide by:
+each version's content hash, band keys, cluster heads, so what is crawled after the move is
+deduplicated against what was moved); the small mutable tables go last, compared with the
+lake's latest-wins views. Search tables are not moved: the fts index
 cannot read lake tables (a lake search index is later work of issue 15).
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from archive.bandindex import KEY_MASK
 from archive.db import ArchiveError, _is_lock_error
 from archive.lake.connect import connect_lake_write
 from archive.lake.rows import STORED_IN
@@ -83,6 +86,21 @@ CHECKS = (
     ("postgres: article keys", "src.articles", f"{PG}.mediawatch.article_keys"),
     ("postgres: URL claims", "src.article_urls", f"{PG}.mediawatch.article_urls"),
     ("postgres: record ids", "src.pages", f"{PG}.mediawatch.page_records"),
+    (
+        "postgres: article versions",
+        "(SELECT id FROM src.articles UNION ALL SELECT article_id FROM src.article_versions)",
+        f"{PG}.mediawatch.article_versions",
+    ),
+    (
+        "postgres: band keys",
+        f"(SELECT DISTINCT hash & {KEY_MASK}, article_id FROM src.lsh_bands)",
+        f"{PG}.mediawatch.lsh_bands",
+    ),
+    (
+        "postgres: cluster heads",
+        "src.clusters",
+        f"(SELECT DISTINCT cluster_id FROM {PG}.mediawatch.cluster_heads)",
+    ),
     *((f"postgres: {t}", f"src.{t}", f"{PG}.mediawatch.{t}") for t in _PG_STATE),
 )
 
@@ -211,8 +229,44 @@ def _article_batch(con: duckdb.DuckDBPyConnection, lo: int, hi: int, added: dict
         SELECT url, article_id, kind, first_seen_at FROM src.article_urls WHERE article_id {r}
         AND url NOT IN (SELECT url FROM {PG}.mediawatch.article_urls WHERE article_id {r}) ORDER BY url""",
     )
+    _dedup_claims(con, r)
     for table, count in n.items():
         added[table] = added.get(table, 0) + count
+
+
+def _dedup_claims(con: duckdb.DuckDBPyConnection, r: str) -> None:
+    """What the lake's writers decide duplicates and versions by, for the batch's articles:
+    every version with its hash (a new text is the next version), every text an outlet's
+    article has had (exact copies), the band keys (near copies; archive.bandindex.band_key)."""
+    versions = f"""SELECT id AS article_id, version, content_hash, outlet FROM src.articles WHERE id {r}
+        UNION ALL SELECT v.article_id, v.version, v.content_hash, a.outlet
+        FROM src.article_versions v JOIN src.articles a ON a.id = v.article_id WHERE v.article_id {r}"""
+    _insert(
+        con,
+        f"""INSERT INTO {PG}.mediawatch.article_versions (article_id, version, content_hash)
+        SELECT article_id, version, content_hash FROM ({versions}) s
+        WHERE NOT EXISTS (SELECT 1 FROM {PG}.mediawatch.article_versions d WHERE d.article_id {r}
+                          AND d.article_id = s.article_id AND d.version = s.version)
+        ORDER BY article_id, version""",
+    )
+    _insert(
+        con,
+        f"""INSERT INTO {PG}.mediawatch.content_hashes (outlet, content_hash, article_id)
+        SELECT DISTINCT outlet, content_hash, article_id FROM ({versions}) s
+        WHERE content_hash IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM {PG}.mediawatch.content_hashes d WHERE d.article_id {r}
+            AND d.article_id = s.article_id AND d.outlet = s.outlet AND d.content_hash = s.content_hash)
+        ORDER BY 1, 2, 3""",
+    )
+    _insert(
+        con,
+        f"""INSERT INTO {PG}.mediawatch.lsh_bands (band_key, article_id)
+        SELECT DISTINCT (hash & {KEY_MASK})::BIGINT AS band_key, article_id FROM src.lsh_bands s
+        WHERE article_id {r} AND NOT EXISTS (
+            SELECT 1 FROM {PG}.mediawatch.lsh_bands d WHERE d.article_id {r}
+            AND d.article_id = s.article_id AND d.band_key = (s.hash & {KEY_MASK})::BIGINT)
+        ORDER BY 1, 2""",
+    )
 
 
 def _page_batch(con: duckdb.DuckDBPyConnection, lo: int, hi: int, added: dict[str, int]) -> None:
@@ -267,6 +321,16 @@ def _state(con: duckdb.DuckDBPyConnection, added: dict[str, int]) -> None:
             f"""INSERT INTO {PG}.mediawatch.{table} ({cols}) SELECT {cols} FROM src.{table} s
             WHERE NOT EXISTS (SELECT 1 FROM {PG}.mediawatch.{table} d WHERE {match})""",
         )
+    _insert(  # each cluster's head as it stands: the next member claims (cluster, size + 1)
+        con,
+        f"""INSERT INTO {PG}.mediawatch.cluster_heads
+            (cluster_id, size, first_article_id, first_published_at, first_seen_at)
+        SELECT c.cluster_id, c.size, c.first_article_id, c.first_published_at, a.first_seen_at
+        FROM src.clusters c JOIN src.articles a ON a.id = c.first_article_id
+        WHERE NOT EXISTS (SELECT 1 FROM {PG}.mediawatch.cluster_heads h
+                          WHERE h.cluster_id = c.cluster_id)
+        ORDER BY 1""",
+    )
     for seq, table in (("article_id_seq", "articles"), ("page_id_seq", "pages")):
         _set_sequence(con, seq, table)
 

@@ -143,3 +143,39 @@ def test_a_writer_killed_in_flight_leaves_the_clusters_whole(
         for records in batches[2:]:
             w.ingest_records(records)
     assert clustering(url) == clustering(file_archive(tmp_path, batches))
+
+
+def test_a_migrated_archive_dedups_versions_and_clusters_what_comes_after(
+    lake: tuple[str, LakeTarget], tmp_path: Path
+) -> None:
+    """After `migrate`, the lake's writers know the moved articles as the file's ingest knew
+    them: an exact copy under a new URL, a new text of a moved article and a near copy of one
+    are decided as in one file archive that ingested everything."""
+    from archive.lake.migrate import migrate_archive
+    from tests.lake.archives import fixture, page
+
+    url, target = lake
+    batches = archive_batches(copies=2)  # the second copy: near duplicates of the first
+    host = "news0.example"
+    batches.insert(-1, [
+        page(f"http://{host}/yet-another-copy", fixture("wirtschaft.html", host)),  # exact
+        page(f"http://{host}/climate", fixture("climate.html", host).replace("a third", "half")),
+    ])  # fmt: skip
+    moved, after = batches[:2], batches[2:]
+    (tmp_path / "moved").mkdir()
+    result = migrate_archive(Path(file_archive(tmp_path / "moved", moved)), target)
+    assert result.ok, result.counts
+    with LakeWriter(target) as w:
+        for records in after:
+            w.ingest_records(records)
+    (tmp_path / "whole").mkdir()
+    whole = file_archive(tmp_path / "whole", batches)
+    articles = "SELECT canonical_url, version, content_hash FROM articles ORDER BY 1"
+    exact = """SELECT a.canonical_url, m.canonical_url, d.level FROM duplicate_links d
+               JOIN articles a ON a.id = d.article_id JOIN articles m ON m.id = d.matched_article_id
+               WHERE d.level <> 'near' ORDER BY 1, 2"""
+    assert rows(url, articles) == rows(whole, articles)
+    assert rows(url, exact) == rows(whole, exact)
+    assert clustering(url) == clustering(whole)
+    versions = {u: v for u, v, _ in rows(url, articles)}
+    assert versions[f"https://{host}/2024/05/18/climate-summit"] == 3, "the moved one's next text"
