@@ -20,6 +20,23 @@ from typing import Any
 
 import duckdb
 
+# An article's exact-copy lookup key (dedup level 2): the first 15 hex digits of its content
+# hash, 60 bits, as a BIGINT. The index on the 64-character VARCHAR itself cost about 1 s of each
+# checkpoint of 1,000 new articles at 1M (random keys share no prefix), this one 0.1 s; the
+# lookups still compare the whole hash, so two texts sharing a key cost one more row read.
+# CONTENT_KEY_SQL is the same in SQL (migration 0018_content_key states it too).
+CONTENT_KEY_SQL = (
+    "CASE WHEN regexp_full_match(content_hash[1:15], '[0-9a-fA-F]+') "
+    "THEN ('0x' || content_hash[1:15])::BIGINT END"
+)
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def content_key(content_hash: str | None) -> int | None:
+    head = (content_hash or "")[:15]
+    return int(head, 16) if head and _HEX.issuperset(head) else None
+
+
 ARTICLE_ROW = (  # the articles columns a new article is inserted with, and their types
     ("id", "BIGINT"),
     ("outlet", "VARCHAR"),
@@ -43,6 +60,7 @@ ARTICLE_ROW = (  # the articles columns a new article is inserted with, and thei
     ("page_canonical_url", "VARCHAR"),
     ("promo_flagged", "BOOLEAN"),
     ("content_hash", "VARCHAR"),
+    ("content_key", "BIGINT"),
     ("feed_title", "VARCHAR"),
     ("feed_published_at", "TIMESTAMPTZ"),
     ("discovered_via", "VARCHAR"),
@@ -246,6 +264,7 @@ class WriteBatch:
         self.taken = wanted[-1]
 
     def add_article(self, row: dict[str, Any]) -> None:
+        row = {**row, "content_key": content_key(row.get("content_hash"))}
         values = [row.get(name) for name, _ in ARTICLE_ROW]
         self.articles.append(values)
         article_id = int(row["id"])

@@ -51,7 +51,7 @@ import duckdb
 from archive.bandindex import HOT_BAND, BandIndex, reset_band_indexes
 from archive.bandindex import band_index as _band_index
 from archive.bandindex import band_key as _key
-from archive.batch import Candidate, Cluster, WriteBatch, csv_ints, store_band_rows
+from archive.batch import Candidate, Cluster, WriteBatch, content_key, csv_ints, store_band_rows
 
 __all__ = [
     "CONTAINMENT_MIN",
@@ -89,9 +89,9 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")  # 3.1, 1,200, 14:30 are one figure each
 
 INDEXES = (
-    # find_exact: without it every new article scans the content_hash column. (No index on
-    # lsh_bands: see the module docstring.)
-    "CREATE INDEX IF NOT EXISTS articles_content_hash_idx ON articles (content_hash)",
+    # find_exact: without it every new article scans the articles (archive.batch.content_key
+    # says why a BIGINT). (No index on lsh_bands: see the module docstring.)
+    "CREATE INDEX IF NOT EXISTS articles_content_key_idx ON articles (content_key)",
 )
 
 
@@ -193,12 +193,18 @@ def find_exact(con: duckdb.DuckDBPyConnection, outlet: str, content_hash: str) -
     """
     if not content_hash:
         return None
-    # The outlet is filtered here, not in SQL: with a second predicate DuckDB drops the
-    # index scan on content_hash for a scan of the table.
-    rows = con.execute(
-        "SELECT id, outlet FROM articles WHERE content_hash = ?", [content_hash]
-    ).fetchall()
-    ids = [int(i) for i, o in rows if o == outlet]
+    # The outlet and the whole hash are compared here, not in SQL: with a second predicate
+    # DuckDB drops the index scan for a scan of the table.
+    key = content_key(content_hash)
+    if key is None:  # not a hash of ours (hex): no key, the table scanned
+        rows = con.execute(
+            "SELECT id, outlet, content_hash FROM articles WHERE content_hash = ?", [content_hash]
+        ).fetchall()
+    else:
+        rows = con.execute(
+            "SELECT id, outlet, content_hash FROM articles WHERE content_key = ?", [key]
+        ).fetchall()
+    ids = [int(i) for i, o, h in rows if o == outlet and h == content_hash]
     return min(ids) if ids else None
 
 

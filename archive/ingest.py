@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from archive import boilerplate, dedup, search
-from archive.batch import WriteBatch, lookup
+from archive.batch import WriteBatch, content_key, lookup
 from archive.dates import stored as stored_date
 from archive.db import ArchiveError, wal_bytes, writer
 from archive.records import (
@@ -71,12 +71,18 @@ class _Pending:
         wanted = sorted({h for h in hashes if h})
         for h in wanted:
             self.by_hash.setdefault(h, [])
-        if wanted:
-            placeholders = ", ".join("?" for _ in wanted)
-            for article_id, outlet, h in con.execute(
-                f"SELECT id, outlet, content_hash FROM articles WHERE content_hash IN ({placeholders})",
-                wanted,
-            ).fetchall():
+        keys = sorted({k for k in map(content_key, wanted) if k is not None})
+        odd = [h for h in wanted if content_key(h) is None]  # not hashes of ours: a scan
+        rows = []
+        for column, values in (("content_key", keys), ("content_hash", odd)):
+            if values:
+                placeholders = ", ".join("?" for _ in values)
+                rows += con.execute(
+                    f"SELECT id, outlet, content_hash FROM articles WHERE {column} IN ({placeholders})",
+                    values,
+                ).fetchall()
+        for article_id, outlet, h in rows:
+            if str(h) in self.by_hash:  # not another text sharing the key
                 self.by_hash[str(h)].append((int(article_id), str(outlet)))
 
     def find_exact(
@@ -733,11 +739,12 @@ def _update_article(
     )
     assignments = ", ".join(f"{c} = ?" for c in ARTICLE_COLUMNS)
     con.execute(
-        f"UPDATE articles SET {assignments}, content_hash = ?, version = ?, page_id = ?, last_seen_at = ?, "
-        "promo_flagged = ?, extractor_version = ? WHERE id = ?",
+        f"UPDATE articles SET {assignments}, content_hash = ?, content_key = ?, version = ?, page_id = ?, "
+        "last_seen_at = ?, promo_flagged = ?, extractor_version = ? WHERE id = ?",
         [
             *article_values(article),
             content_hash,
+            content_key(content_hash),
             version + 1,
             page_id,
             fetched_at,

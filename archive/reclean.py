@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import duckdb
 
 from archive import dedup, search
+from archive.batch import content_key
 from archive.ingest import ARTICLE_COLUMNS, article_values
 from archive.records import Article, Hints, RemovedBlock
 
@@ -262,10 +263,12 @@ def apply(
     values = article_values(article)
     assignments = ", ".join(f"{c} = ?" for c in ARTICLE_COLUMNS)
     con.execute(
-        f"UPDATE articles SET {assignments}, content_hash = ?, promo_flagged = ?, extractor_version = ? WHERE id = ?",
+        f"UPDATE articles SET {assignments}, content_hash = ?, content_key = ?, promo_flagged = ?, "
+        "extractor_version = ? WHERE id = ?",
         [
             *values,
             content_hash,
+            content_key(content_hash),
             bool(article.get("promo_flagged")),
             extractor_version,
             page.article_id,

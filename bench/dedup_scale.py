@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb
 
 from archive import bandindex, bandstore, batch, dedup
+from archive.batch import CONTENT_KEY_SQL, content_key
 from archive.db import writer
 from pipelines.fingerprint import BANDS, content_hash, minhash_bands
 
@@ -160,22 +161,23 @@ def build_archive(path: Path, size: int, seeds: list[dict[str, Any]], words: int
     with writer(path) as con:
         con.execute("BEGIN")
         con.execute(
-            "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, word_count, "
-            "first_seen_at, last_seen_at) "
-            "SELECT outlet, url, url, text, hash, published::TIMESTAMPTZ, 0, ?, ? "
-            "FROM read_json(?, format = 'newline_delimited', columns = {'outlet': 'VARCHAR', "
-            "'url': 'VARCHAR', 'text': 'VARCHAR', 'hash': 'VARCHAR', 'published': 'VARCHAR'})",
+            "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, content_key, "
+            "published_at, word_count, first_seen_at, last_seen_at) "
+            f"SELECT outlet, url, url, text, content_hash, {CONTENT_KEY_SQL}, published::TIMESTAMPTZ, "
+            "0, ?, ? FROM (SELECT *, hash AS content_hash FROM read_json(?, format = "
+            "'newline_delimited', columns = {'outlet': 'VARCHAR', 'url': 'VARCHAR', 'text': "
+            "'VARCHAR', 'hash': 'VARCHAR', 'published': 'VARCHAR'}))",
             [T0, T0, str(tmp / "seeds.jsonl")],
         )
         # Filler: pseudo-random words, `words` per article, distinct hashes and URLs.
         con.execute(
-            """
-            INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, word_count,
-                                  first_seen_at, last_seen_at)
+            f"""
+            INSERT INTO articles (outlet, url, canonical_url, text, content_hash, content_key,
+                                  published_at, word_count, first_seen_at, last_seen_at)
             SELECT 'outlet-' || (i % ?), 'https://bulk.example/' || i, 'https://bulk.example/' || i,
                    array_to_string(list_transform(range(?), x -> 'w' || (hash(i * 7919 + x) % 20000)), ' '),
-                   md5(i::VARCHAR), ?::TIMESTAMPTZ - to_seconds(i), ?, ?, ?
-            FROM range(?) t(i)
+                   content_hash, {CONTENT_KEY_SQL}, ?::TIMESTAMPTZ - to_seconds(i), ?, ?, ?
+            FROM (SELECT i, md5(i::VARCHAR) AS content_hash FROM range(?) t(i))
             """,
             [OUTLETS, words, T0, words, T0, T0, max(size - len(seeds), 0)],
         )
@@ -238,14 +240,16 @@ def _time_dedup(
                 outcomes["exact"] += 1
                 continue
             row = con.execute(
-                "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, "
-                "first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, content_key, "
+                "published_at, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 [
                     d["outlet"],
                     d["url"],
                     d["url"],
                     d["text"],
                     d["content_hash"],
+                    content_key(d["content_hash"]),
                     d["published_at"],
                     now,
                     now,

@@ -70,14 +70,15 @@ def _insert(
     url: str | None = None,
 ) -> int:
     row = con.execute(
-        "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, first_seen_at, "
-        "last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, content_key, "
+        "published_at, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         [
             outlet,
             url or f"https://{outlet}.example/{len(text)}-{published}",
             url or f"k-{outlet}-{len(text)}-{published}",
             text,
             content_hash(text),
+            batch.content_key(content_hash(text)),
             published,
             T0,
             T0,
@@ -292,6 +293,7 @@ def test_lookups_use_indexes_not_scans(con: duckdb.DuckDBPyConnection) -> None:
         "last_seen_at) SELECT 'o', 'u' || range, 'u' || range, 't', md5(range::VARCHAR), now(), now() "
         "FROM range(20000)"
     )
+    con.execute(f"UPDATE articles SET content_key = {batch.CONTENT_KEY_SQL}")
     con.execute("INSERT INTO clusters SELECT id, id, NULL, 1 FROM articles")
     con.execute("INSERT INTO article_urls SELECT url, id, 'canonical', now() FROM articles")
     ids = "3, 50, 700"
@@ -301,7 +303,10 @@ def test_lookups_use_indexes_not_scans(con: duckdb.DuckDBPyConnection) -> None:
         (batch.FIRST_SEEN.format(ids=ids), []),
         (batch.CLUSTER_ROWS.format(ids=ids), []),
         (batch.KNOWN_URLS.format(params="?, ?, ?"), ["u3", "u50", "nowhere"]),
-        ("SELECT id, outlet FROM articles WHERE content_hash = ?", [content_hash("x")]),
+        (
+            "SELECT id, outlet, content_hash FROM articles WHERE content_key = ?",
+            [batch.content_key(content_hash("x"))],
+        ),
     ]
     for sql, params in checks:
         plan = con.execute("EXPLAIN ANALYZE " + sql, params).fetchall()[0][1]
@@ -411,3 +416,21 @@ def test_archive_clusters_on_a_slice(tmp_path: Path) -> None:
     assert rep.bcubed[2] >= 0.95
     ok, total = rep.earliest_ok
     assert total > 0 and ok == total
+
+
+def test_the_content_key_is_the_same_in_python_in_sql_and_in_its_migration() -> None:
+    """Exact copies are found by the key the ingest computes (Python), the key a bulk load
+    computes (CONTENT_KEY_SQL) and the key the migration gave older articles: one function."""
+    from archive.migrations import load_migrations
+
+    (migration,) = [sql for name, sql in load_migrations() if name == "0018_content_key"]
+    assert " ".join(batch.CONTENT_KEY_SQL.split()) in " ".join(migration.split())
+    hashes = [content_hash(f"text {n}") for n in range(200)]
+    hashes += ["", "abc", "not-hex-at-all-but-long", "ABCDEF0123456789abcdef", "1_000000000000000"]
+    con = duckdb.connect()
+    got = con.execute(
+        f"SELECT {batch.CONTENT_KEY_SQL} FROM unnest(?::VARCHAR[]) AS t(content_hash)", [hashes]
+    ).fetchall()
+    assert [k for (k,) in got] == [batch.content_key(h) for h in hashes]
+    assert len({batch.content_key(h) for h in hashes[:200]}) == 200, "keys of distinct texts differ"
+    assert batch.content_key("not-hex-at-all-but-long") is None

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from archive import dedup
+from archive.batch import content_key
 from pipelines.fingerprint import content_hash, minhash_bands
 from pipelines.urls import article_key, canonical_url
 from tests.dedup_eval.corpus import Doc, EvalSet
@@ -113,9 +114,20 @@ def ingest(
             )
         else:
             row = con.execute(
-                "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, published_at, "
-                "first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [d.outlet, d.url, canonical_url(d.url), d.text, h, d.published_at, now, now],
+                "INSERT INTO articles (outlet, url, canonical_url, text, content_hash, content_key, "
+                "published_at, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
+                [
+                    d.outlet,
+                    d.url,
+                    canonical_url(d.url),
+                    d.text,
+                    h,
+                    content_key(h),
+                    d.published_at,
+                    now,
+                    now,
+                ],
             ).fetchone()
             assert row is not None
             article_of[d.id] = int(row[0])

@@ -16,8 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from archive.batch import content_key
 from archive.db import ArchiveError, writer
 from archive.migrations import load_migrations
+from pipelines.fingerprint import content_hash
 from tests.conftest import outlet_config, run_cli, serving_outlet
 from tests.fakeweb import FakeWeb
 from tests.hostile.conftest import crawl_env, rows
@@ -208,9 +210,9 @@ def migrated(outlet: FakeWeb, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     con.execute(
         "INSERT INTO articles (outlet, url, canonical_url, title, text, word_count, page_id, "
-        "first_seen_at, last_seen_at) VALUES ('courrier', 'https://old.example/2019/a', "
-        "'https://old.example/2019/a', 'An article from the old days', 'Old text.', 2, 1, ?, ?)",
-        [now, now],
+        "content_hash, first_seen_at, last_seen_at) VALUES ('courrier', 'https://old.example/2019/a', "
+        "'https://old.example/2019/a', 'An article from the old days', 'Old text.', 2, 1, ?, ?, ?)",
+        [content_hash("Old text."), now, now],
     )
     con.execute(
         "INSERT INTO article_urls VALUES ('https://old.example/2019/a', 1, 'canonical', ?)", [now]
@@ -231,6 +233,10 @@ def test_an_old_archive_is_migrated_with_its_data(migrated: Path) -> None:
     assert rows(migrated, "SELECT count(*) FROM pages WHERE record_id = 'old-record'") == [(1,)]
     # the later migrations' objects work on the old data
     assert rows(migrated, "SELECT count(*) FROM outlet_status WHERE outlet = 'courrier'") == [(1,)]
+    key = content_key(content_hash("Old text."))
+    assert rows(migrated, "SELECT content_key FROM articles WHERE id = 1") == [(key,)], (
+        "an old article's exact-copy key is filled"
+    )
 
 
 def test_an_archive_with_older_views_gets_the_current_ones(tmp_path: Path) -> None:
