@@ -32,6 +32,7 @@ import duckdb
 from archive.ingest import ARTICLE_COLUMNS, article_values
 from archive.lake import boilerplate as lake_boilerplate
 from archive.lake import search_index as lake_search
+from archive.lake.bands import keys_of
 from archive.lake.connect import connect_lake_read
 from archive.lake.ingest import LakeWriter
 from archive.lake.rows import append
@@ -160,10 +161,12 @@ class LakeRecleaner:
             blocks += [{**key, **b, "cleaned_at": now} for b in removed]
             marks.append({**key, "batch": batch, "content_hash": content_hash,
                           "extractor_version": version, "recleaned_at": now})  # fmt: skip
-        pg.execute(  # listed before the lake commit: a death after it is settled from the lake
-            "INSERT INTO mediawatch.reclean_batches (batch, owner) VALUES (%s, %s)",
-            [batch, self.writer.owner],
-        )
+        with pg.transaction():
+            pg.execute(  # listed before the lake commit: a death after it is settled from the lake
+                "INSERT INTO mediawatch.reclean_batches (batch, owner) VALUES (%s, %s)",
+                [batch, self.writer.owner],
+            )
+            _add_band_keys(pg, rewrites)
         try:
             lake.execute("BEGIN")
             append(lake, "article_texts", texts)
@@ -240,6 +243,22 @@ class LakeRecleaner:
             batch, hashes, lambda: lake_search.index_from_lake(pg, lake, ids, self._prefix)
         )
         logger.info("re-clean batch %s was committed by a process that died: settled", batch)
+
+
+def _add_band_keys(pg: Any, rewrites: list[Rewrite]) -> None:
+    """The new current texts' band keys, as the file's re-clean adds them (dedup.refresh_bands:
+    a later copy of the new text finds the article; the old keys stay, only giving candidates
+    the exact check rejects). Added before the lake commit, so a death never loses them; a
+    re-clean that never lands leaves keys of that kind too."""
+    pairs = sorted(
+        {(k, r.page.article_id) for r in rewrites if r.page.current for k in keys_of(r.bands)}
+    )
+    if pairs:
+        pg.execute(
+            "INSERT INTO mediawatch.lsh_bands (band_key, article_id) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+            [[k for k, _ in pairs], [a for _, a in pairs]],
+        )
 
 
 def _block(b: tuple[int, str, str, str]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from archive import reclean
+from archive.lake.bands import keys_of
 from archive.lake.connect import attach
 from archive.lake.ingest import LakeWriter
 from archive.lake.reclean import LakeRecleaner
@@ -23,7 +24,7 @@ from archive.lake.rows import append
 from archive.lake.schema import SCHEMA_VERSION, ensure_schema
 from archive.target import LakeTarget
 from pipelines.clean import PIPELINE_VERSION
-from pipelines.fingerprint import content_hash
+from pipelines.fingerprint import content_hash, minhash_bands
 from pipelines.workers import clean_stored
 from tests import pg
 from tests.conftest import MEDIAWATCH, REPO, outlet_config, rows, run_cli
@@ -101,6 +102,15 @@ def test_a_reprocessed_lake_article_is_read_whole_and_searched_by_its_new_words(
     assert article not in found(url, "paternaliste"), "the old ones are not"
     (versions,) = rows(url, f"SELECT count(*) FROM article_versions WHERE article_id = {article}")
     assert versions == (0,), "a re-clean is no new version of the article"
+    ((text,),) = rows(url, "SELECT text FROM articles WHERE id = ?", [article])
+    with psycopg.connect(_target.libpq()) as pg_con:
+        held = {
+            int(k)
+            for (k,) in pg_con.execute(
+                "SELECT band_key FROM mediawatch.lsh_bands WHERE article_id = %s", [article]
+            )
+        }
+    assert set(keys_of(minhash_bands(text))) <= held, "a copy of the new text finds the article"
 
 
 def test_a_reprocess_killed_before_it_settles_is_completed_by_the_next(
