@@ -223,9 +223,7 @@ def breakdown(target: LakeTarget, query: str) -> str:
 
     items = parse_query(query).items
     with psycopg.connect(target.libpq(read_only=True)) as con:
-        configs = step(
-            "configurations (DISTINCT)", lambda: lake_search.index_configs(con, target, ())
-        )
+        configs = step("configurations", lambda: lake_search.index_configs(con, target, ()))
         queries = {c: lake_search.tsqueries(items, c) for c in configs}
         top = step(
             "candidates, rank and the hits' rows", lambda: lake_search.top_hits(con, queries, {})

@@ -86,7 +86,11 @@ def index_configs(pg: Any, target: LakeTarget, languages: Sequence[str]) -> list
             f"{target.display()}: this lake has no search index yet (run `mediawatch "
             "reindex --db` with this URL once; crawls keep it current after that)"
         )
-    rows = pg.execute("SELECT DISTINCT config::text FROM mediawatch.search_index").fetchall()
+    kept = pg.execute("SELECT to_regclass('mediawatch.search_configs')").fetchone()
+    if kept and kept[0] is not None:  # kept by the writers (archive/lake/search_index.py)
+        rows = pg.execute("SELECT config::text FROM mediawatch.search_configs").fetchall()
+    else:  # a lake no writer of this version opened yet
+        rows = pg.execute("SELECT DISTINCT config::text FROM mediawatch.search_index").fetchall()
     configs = sorted(str(r[0]) for r in rows if known_config(str(r[0])))
     wanted = {config_for(lang) for lang in languages}
     return [c for c in configs if not wanted or c.removeprefix(UNACCENTED) in wanted]

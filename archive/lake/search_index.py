@@ -70,6 +70,23 @@ CREATE TABLE IF NOT EXISTS mediawatch.search_index (
 CREATE INDEX IF NOT EXISTS search_index_doc ON mediawatch.search_index USING gin (doc);
 CREATE INDEX IF NOT EXISTS search_index_recent
     ON mediawatch.search_index (published_at DESC NULLS LAST);
+-- The configurations the index holds articles in, which every query is built for: counted
+-- with DISTINCT over the index it cost 0.4 s a search at 1M articles.
+CREATE TABLE IF NOT EXISTS mediawatch.search_configs (config REGCONFIG PRIMARY KEY);
+"""
+# Added where it is missing (the configurations of a lake indexed by an older mediawatch);
+# under the DDL's lock, so once.
+_FILL_CONFIGS = """
+INSERT INTO mediawatch.search_configs SELECT DISTINCT config FROM mediawatch.search_index
+WHERE NOT EXISTS (SELECT 1 FROM mediawatch.search_configs) ON CONFLICT DO NOTHING
+"""
+# A batch's configurations, inserted only when new: a known one is not written again, so
+# writers never wait on each other's row.
+_ADD_CONFIGS = """
+INSERT INTO mediawatch.search_configs
+SELECT c FROM unnest(%s::regconfig[]) AS c
+WHERE NOT EXISTS (SELECT 1 FROM mediawatch.search_configs s WHERE s.config = c)
+ON CONFLICT DO NOTHING
 """
 # An index made before the hits' fields were kept in it (read from the lake until a reindex).
 _DISPLAY_COLUMNS = ("url", "title", "body")
@@ -140,6 +157,7 @@ def ensure_index(pg: Any) -> str:
         pg.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
         pg.execute(DDL)
         _add_display_columns(pg)
+        pg.execute(_FILL_CONFIGS)
         try:
             with pg.transaction():  # a savepoint: a refusal leaves the table created
                 _unaccented_configs(pg)
@@ -193,6 +211,7 @@ def index_articles(pg: Any, rows: Iterable[IndexRow], prefix: str = UNACCENTED) 
     if params:
         with pg.cursor() as cur:
             cur.executemany(_UPSERT, params)
+            cur.execute(_ADD_CONFIGS, [sorted({str(p["config"]) for p in params})])
     return len(params)
 
 
