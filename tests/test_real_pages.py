@@ -98,3 +98,22 @@ def test_zyte_labels_are_the_controls_leaks_each_labelled_once() -> None:
     stray, unlabelled = set(labelled) - leaks, leaks - set(labelled)
     assert not stray, ("labelled lines not in the control's output", sorted(stray)[:5])
     assert not unlabelled, ("lines of the control's output left unlabelled", sorted(unlabelled)[:5])
+
+
+def test_a_link_inside_a_sentence_stays_in_its_sentence() -> None:
+    """A page written as text between <br>s (no <p>): trafilatura hands each inline link back
+    as a block of its own between two pieces of its sentence, and the promo stage took the
+    link for a teaser and cut it out ("Apple will\\n\\n, including all MacBook Pro ...")."""
+    page = _zyte_pages()["232a43fb15abde807427b2a7bf4f772e27b8760554370956d8291df4e8166dbf"]
+    html, _note = decode_html(page.raw)
+    cleaned = clean_article(html, page.url)
+    text = cleaned.article["text"]
+    for sentence in (
+        "Apple will transition its entire notebook lineup to scissor switch keyboards in 2020, "
+        "including all MacBook Pro and MacBook Air models.",
+        "which have suffered from issues with sticky, repeating, or nonfunctional keys since "
+        "their inception in 2016.",
+        "as part of its worldwide service program.",
+    ):
+        assert sentence in text, sentence
+    assert "Related Roundup: MacBook Pro" in [b["text"] for b in cleaned.removed], "pitch still cut"

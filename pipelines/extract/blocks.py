@@ -113,12 +113,46 @@ def _block_elements(container: etree._Element) -> Iterator[etree._Element | str]
             yield el.tail
 
 
+# Inline elements trafilatura leaves at the top of the body when a page's text sits between
+# <br>s instead of in <p>s: `<p>…Apple will </p><ref>transition …</ref><p>, including …</p>`.
+_INLINE = frozenset({"ref", "hi"})
+_SENTENCE_END = ".!?…:;。！？"
+_CLOSERS = "\"'”’»)]"
+_GLUED_LEFT = ",.;:!?)]}»”’…"
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.rstrip().rstrip(_CLOSERS)[-1:] in tuple(_SENTENCE_END)
+
+
+def _continues(text: str) -> bool:
+    """The text goes on a sentence begun before it (a comma, a closing mark, a small letter)."""
+    first = text.lstrip()[:1]
+    return bool(first) and (first in _GLUED_LEFT or first.islower())
+
+
+def _join(block: Block, piece: Block) -> None:
+    """`piece` into `block`, the sentence they split put back together."""
+    glue = "" if piece["text"][:1] in _GLUED_LEFT else " "
+    block["text"] = block["text"] + glue + piece["text"]
+    block["link_chars"] = block.get("link_chars", 0) + piece.get("link_chars", 0)
+    links = [*block.get("links", []), *piece.get("links", [])][:8]
+    if links:
+        block["links"] = links
+
+
 def _blocks(body: etree._Element) -> list[Block]:
     blocks: list[Block] = []
+    inline_last = False  # the last block ends with an inline element its sentence goes on after
     for el in _block_elements(body):
         if isinstance(el, str):
             if text := _norm(el):
-                blocks.append(Block(kind="p", text=text, link_chars=0))
+                piece = Block(kind="p", text=text, link_chars=0)
+                if inline_last and _continues(text):
+                    _join(blocks[-1], piece)
+                else:
+                    blocks.append(piece)
+            inline_last = False
             continue
         kind = _BLOCK_KINDS.get(str(el.tag), "p")
         text = _block_text(el)
@@ -128,7 +162,17 @@ def _blocks(body: etree._Element) -> list[Block]:
         targets = [t for ref in el.iter("ref") if (t := ref.get("target"))][:8]
         if targets:
             block["links"] = targets  # where the block sends the reader: a promo signal
-        blocks.append(block)
+        inline = el.tag in _INLINE
+        previous = blocks[-1] if blocks and blocks[-1]["kind"] == "p" else None
+        if previous is not None and inline and not _ends_sentence(previous["text"]):
+            _join(previous, block)  # a link inside a sentence, not a line of its own
+        elif previous is not None and inline_last and kind == "p" and _continues(text):
+            _join(previous, block)  # the rest of that sentence
+        else:
+            blocks.append(block)
+            inline_last = inline
+            continue
+        inline_last = inline
     return blocks
 
 
