@@ -108,7 +108,10 @@ SELECT c.article_id AS id, c.outlet, c.url, c.canonical_url, c.title, c.authors,
        c.feed_title, c.feed_published_at, c.discovered_via, c.cross_site_canonical, cl.cluster_id,
        c.version, c.extractor_version, c.page_id, c.first_seen_at,
        greatest(c.first_seen_at, coalesce(s.last_seen_at, c.first_seen_at)) AS last_seen_at,
-       c.page_canonical_url
+       c.page_canonical_url,
+       -- the file's exact-copy lookup key (archive/batch.py CONTENT_KEY_SQL), for the same columns
+       CASE WHEN regexp_full_match(content_hash[1:15], '[0-9a-fA-F]+')
+           THEN ('0x' || content_hash[1:15])::BIGINT END AS content_key
 FROM cur c
 LEFT JOIN seen s ON s.article_id = c.article_id
 LEFT JOIN cl ON cl.article_id = c.article_id;

@@ -12,10 +12,10 @@ import duckdb
 
 from archive.db import ArchiveError
 from archive.migrations import views_sql
-from archive.target import LakeTarget, unreachable
+from archive.target import LakeTarget, pg_session, unreachable
 
 SCHEMA_VERSION = (
-    3  # bump with a change to pg.sql / lake.sql; a newer lake is refused, an older one upgraded
+    4  # bump with a change to pg.sql / lake.sql; a newer lake is refused, an older one upgraded
 )
 _LOCK_KEY = (
     0x6D656469_61776174 & 0x7FFFFFFFFFFFFFFF
@@ -80,18 +80,11 @@ def _upgrades(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def schema_version(target: LakeTarget) -> int:
     """The lake's schema version, 0 when nobody created a lake in this database."""
-    import psycopg
-
-    try:
-        with psycopg.connect(target.libpq()) as pg:
-            row = pg.execute(
-                "SELECT to_regclass('mediawatch.schema_version') IS NOT NULL"
-            ).fetchone()
-            if not row or not row[0]:
-                return 0
-            row = pg.execute("SELECT max(version) FROM mediawatch.schema_version").fetchone()
-    except psycopg.OperationalError as exc:
-        raise ArchiveError(f"{target.display()}: {unreachable(exc)}") from None
+    with pg_session(target) as pg:
+        row = pg.execute("SELECT to_regclass('mediawatch.schema_version') IS NOT NULL").fetchone()
+        if not row or not row[0]:
+            return 0
+        row = pg.execute("SELECT max(version) FROM mediawatch.schema_version").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
