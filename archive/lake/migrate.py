@@ -7,8 +7,9 @@ run adds exactly what is missing. The PostgreSQL claims (article keys, URLs, rec
 follow each batch with ON CONFLICT DO NOTHING semantics (with what the writers decide by:
 each version's content hash, band keys, cluster heads, so what is crawled after the move is
 deduplicated against what was moved); the small mutable tables go last, compared with the
-lake's latest-wins views. Search tables are not moved: the fts index
-cannot read lake tables (a lake search index is later work of issue 15).
+lake's latest-wins views. The file's search tables are not moved: the lake's index is
+PostgreSQL's, built from the moved articles afterwards (archive/lake/search_index.py reindex,
+which `mediawatch migrate` runs).
 """
 
 from __future__ import annotations

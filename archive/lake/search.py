@@ -208,9 +208,9 @@ def search(
     con: duckdb.DuckDBPyConnection | None = None,
     **filters: Unpack[SearchFilters],
 ) -> list[Hit]:
-    """The lake's hits for `query`, best first, with the article from the lake (through `con`,
-    an open reader of it, if given) and a snippet (ts_headline, matched words between `mark`);
-    the filters of archive.search.search."""
+    """The lake's hits for `query`, best first, each with its fields from the index row (from
+    the lake, through `con` if given, for a row an older mediawatch indexed) and a snippet
+    (ts_headline, matched words between `mark`); the filters of archive.search.search."""
     with pg_session(target, read_only=True) as pg:
         queries = queries_for(pg, target, query, filters)
         if not queries or filters.get("limit", 20) <= 0:
@@ -222,7 +222,7 @@ def search(
         if older:  # indexed before the index kept them: the lake has them
             fields.update((i, tuple(r[1:])) for i, r in lake_fields(target, older, con).items())
         found = [(int(i), str(c), float(score)) for i, c, score, *_ in top if int(i) in fields]
-        # (an id indexed, then gone from the lake, is skipped: the next reindex drops it)
+        # (an older row whose article is gone from the lake is skipped)
         texts = [(i, c, fields[i][5] or "") for i, c, _ in found]
         snippets = snippets_of(pg, queries, texts, mark)
         hits = []
