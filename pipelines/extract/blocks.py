@@ -170,8 +170,6 @@ def _blocks(body: etree._Element) -> list[Block]:
             _join(previous, block)  # the rest of that sentence
         else:
             blocks.append(block)
-            inline_last = inline
-            continue
         inline_last = inline
     return blocks
 
