@@ -71,8 +71,9 @@ class _Pending:
         wanted = sorted({h for h in hashes if h})
         for h in wanted:
             self.by_hash.setdefault(h, [])
-        keys = sorted({k for k in map(content_key, wanted) if k is not None})
-        odd = [h for h in wanted if content_key(h) is None]  # not hashes of ours: a scan
+        keyed = {h: content_key(h) for h in wanted}
+        keys = sorted({k for k in keyed.values() if k is not None})
+        odd = [h for h, k in keyed.items() if k is None]  # not hashes of ours: a scan
         rows = []
         for column, values in (("content_key", keys), ("content_hash", odd)):
             if values:

@@ -101,7 +101,6 @@ def load(
 def pending(target: LakeTarget) -> bool:
     """Whether a learned paragraph waits for its re-clean: one short read-only session, since
     the daemon asks after every ingest (a re-cleaner's writer would cost a lake ATTACH)."""
-
     with pg_session(target, read_only=True) as pg:
         row = pg.execute("SELECT EXISTS (SELECT 1 FROM mediawatch.boilerplate_due)").fetchone()
     return bool(row and row[0])

@@ -75,7 +75,7 @@ def found(url: str, word: str) -> set[int]:
 def test_a_reprocessed_lake_article_is_read_whole_and_searched_by_its_new_words(
     fake_outlet: FakeWeb, tmp_path: Path, lake: tuple[str, LakeTarget]
 ) -> None:
-    url, _target = lake
+    url, target = lake
     config, article = crawled(fake_outlet, tmp_path, url)
     assert state(url, article) == OLD
     assert article in found(url, "paternaliste") and article not in found(url, "Istanbul")
@@ -103,7 +103,7 @@ def test_a_reprocessed_lake_article_is_read_whole_and_searched_by_its_new_words(
     (versions,) = rows(url, f"SELECT count(*) FROM article_versions WHERE article_id = {article}")
     assert versions == (0,), "a re-clean is no new version of the article"
     ((text,),) = rows(url, "SELECT text FROM articles WHERE id = ?", [article])
-    with psycopg.connect(_target.libpq()) as pg_con:
+    with psycopg.connect(target.libpq()) as pg_con:
         held = {
             int(k)
             for (k,) in pg_con.execute(
